@@ -1,0 +1,419 @@
+"""VGG-19 encoders, decoders and multi-layer feature extractors.
+
+All networks take an RGB image tensor in ``[0, 1]`` of shape ``(B, 3, H, W)``.
+Each pretrained file is converted to one canonical layout: ``conv0`` (a 1x1
+convolution that performs the network's own colour normalisation) followed by
+VGG-19 convolutions named ``conv11, conv12, conv21, ..., conv51`` (3x3, padding
+1, ReLU after each) and 2x2 max-pooling between blocks. Layer outputs are named
+as in pystiche: ``relu1_1, relu1_2, relu2_1, ...``.
+
+Padding is a module attribute (``"reflect"``, ``"zeros"`` or ``"circular"``) so
+the same weights can produce tileable (wrap-around) results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import WeightsError
+from .weights import get_weight_set, resolve_weight_file
+
+__all__ = [
+    "VGG_CONVS",
+    "Encoder",
+    "Decoder",
+    "VGGFeatures",
+    "load_encoder",
+    "load_decoder",
+    "load_autoencoders",
+    "load_feature_extractor",
+    "available_levels",
+    "min_size_for_level",
+]
+
+#: VGG-19 convolutions up to relu5_1, in order.
+VGG_CONVS: tuple[str, ...] = (
+    "conv11", "conv12", "conv21", "conv22", "conv31", "conv32", "conv33", "conv34",
+    "conv41", "conv42", "conv43", "conv44", "conv51",
+)
+_POOL_AFTER = {"conv12", "conv22", "conv34", "conv44"}
+_UPSAMPLE_AFTER = {"conv51", "conv41", "conv31", "conv21"}
+
+
+def relu_name(conv: str) -> str:
+    """``conv31`` -> ``relu3_1``."""
+    return f"relu{conv[4]}_{conv[5]}"
+
+
+def conv_name(relu: str) -> str:
+    """``relu3_1`` -> ``conv31``."""
+    if not (relu.startswith("relu") and len(relu) == 7 and relu[5] == "_"):
+        raise WeightsError(f"bad layer name '{relu}': expected e.g. relu3_1")
+    return f"conv{relu[4]}{relu[6]}"
+
+
+def level_conv(level: int) -> str:
+    return f"conv{level}1"
+
+
+def min_size_for_level(level: int) -> int:
+    """Smallest image side for which relu{level}_1 still has at least 2x2 pixels."""
+    return 2 ** level
+
+
+def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "zeros":
+        return F.pad(x, (1, 1, 1, 1))
+    if mode == "reflect" and min(x.shape[-2:]) < 2:
+        mode = "replicate"
+    return F.pad(x, (1, 1, 1, 1), mode=mode)
+
+
+def _conv_module(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+    conv.requires_grad_(False)
+    return conv
+
+
+class Encoder(nn.Module):
+    """VGG-style encoder from RGB ``[0, 1]`` to ``relu{level}_1`` features.
+
+    Args:
+        state: canonical state dict (``conv0.*``, ``conv11.*`` ...).
+        level: last block (1-5); the output is ``relu{level}_1``.
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+
+    Shape:
+        ``(B, 3, H, W) -> (B, C, H / 2**(level-1), W / 2**(level-1))`` (floor division).
+    """
+
+    def __init__(self, state: dict[str, torch.Tensor], level: int, padding: str = "reflect") -> None:
+        super().__init__()
+        self.level = level
+        self.padding = padding
+        self.conv0 = _conv_module(state["conv0.weight"], state["conv0.bias"])
+        last = VGG_CONVS.index(level_conv(level))
+        self.names = VGG_CONVS[: last + 1]
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+
+    @property
+    def out_channels(self) -> int:
+        return self.convs[self.names[-1]].out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        for n in self.names:
+            x = F.relu(self.convs[n](_pad(x, self.padding)))
+            if n in _POOL_AFTER and n != self.names[-1]:
+                x = F.max_pool2d(x, 2)
+        return x
+
+
+class Decoder(nn.Module):
+    """Inverse of :class:`Encoder`: ``relu{level}_1`` features to RGB.
+
+    Args:
+        state: canonical state dict holding ``conv{level}1 ... conv11``.
+        level: the relu level the decoder inverts.
+        final_relu: apply a ReLU after the last convolution (as the CD networks do).
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+
+    Shape:
+        ``(B, C, h, w) -> (B, 3, h * 2**(level-1), w * 2**(level-1))``.
+    """
+
+    def __init__(
+        self, state: dict[str, torch.Tensor], level: int, final_relu: bool = False, padding: str = "reflect"
+    ) -> None:
+        super().__init__()
+        self.level = level
+        self.padding = padding
+        self.final_relu = final_relu
+        last = VGG_CONVS.index(level_conv(level))
+        self.names = tuple(reversed(VGG_CONVS[: last + 1]))
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for n in self.names:
+            x = self.convs[n](_pad(x, self.padding))
+            if n != "conv11" or self.final_relu:
+                x = F.relu(x)
+            if n in _UPSAMPLE_AFTER:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return x
+
+
+class VGGFeatures(nn.Module):
+    """Multi-layer feature extractor (a loss network) with named taps.
+
+    Args:
+        state: canonical state dict; may hold ``convXY_aux`` 1x1 read-outs.
+        layers: taps to return, e.g. ``("relu1_1", "relu2_1", "relu3_1")``.
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+        pool: ``"max"`` or ``"avg"`` (Gatys et al. use average pooling).
+        aux: map each tap through its ``*_aux`` 1x1 read-out when present
+            (the cd16x encoder's VGG-19-width features).
+        pre_relu: return activations before the ReLU.
+
+    Returns:
+        ``forward`` returns a dict ``{layer: (B, C, h, w)}``.
+    """
+
+    def __init__(
+        self,
+        state: dict[str, torch.Tensor],
+        layers: tuple[str, ...],
+        padding: str = "reflect",
+        pool: str = "max",
+        aux: bool = True,
+        pre_relu: bool = False,
+    ) -> None:
+        super().__init__()
+        self.layers = tuple(layers)
+        self.padding = padding
+        self.pool = pool
+        self.pre_relu = pre_relu
+        convs = [conv_name(layer) for layer in self.layers]
+        missing = [layer for layer, c in zip(self.layers, convs) if f"{c}.weight" not in state]
+        if missing:
+            have = [relu_name(c) for c in VGG_CONVS if f"{c}.weight" in state]
+            raise WeightsError(f"layers {', '.join(missing)} are not in these weights (available: {', '.join(have)})")
+        last = max(VGG_CONVS.index(c) for c in convs)
+        self.names = VGG_CONVS[: last + 1]
+        self.conv0 = _conv_module(state["conv0.weight"], state["conv0.bias"])
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+        self.aux = nn.ModuleDict(
+            {
+                c: _conv_module(state[f"{c}_aux.weight"], state[f"{c}_aux.bias"])
+                for c in convs
+                if aux and f"{c}_aux.weight" in state
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        wanted = {conv_name(layer): layer for layer in self.layers}
+        x = self.conv0(x)
+        for n in self.names:
+            pre = self.convs[n](_pad(x, self.padding))
+            x = F.relu(pre)
+            if n in wanted:
+                tap = pre if self.pre_relu else x
+                out[wanted[n]] = self.aux[n](tap) if n in self.aux else tap
+            if n in _POOL_AFTER and n != self.names[-1]:
+                x = F.avg_pool2d(x, 2) if self.pool == "avg" else F.max_pool2d(x, 2)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Conversion of the upstream file formats to the canonical layout
+
+
+def _caffe_conv0() -> dict[str, torch.Tensor]:
+    """RGB [0,1] -> BGR*255 minus the ImageNet mean, as a 1x1 convolution."""
+    w = torch.zeros(3, 3, 1, 1)
+    for out_c, in_c in ((0, 2), (1, 1), (2, 0)):
+        w[out_c, in_c] = 255.0
+    b = -torch.tensor([103.939, 116.779, 123.68])
+    return {"conv0.weight": w, "conv0.bias": b}
+
+
+def _torchvision_conv0() -> dict[str, torch.Tensor]:
+    mean = torch.tensor([0.485, 0.456, 0.406])
+    std = torch.tensor([0.229, 0.224, 0.225])
+    return {"conv0.weight": torch.diag(1.0 / std).reshape(3, 3, 1, 1), "conv0.bias": -mean / std}
+
+
+def _sequential_convs(sd: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    idx = sorted({int(k.split(".")[0]) for k in sd if k.endswith(".weight")})
+    return [(sd[f"{i}.weight"], sd[f"{i}.bias"]) for i in idx]
+
+
+def _canonical(set_name: str, role: str, level: int, raw: object) -> dict[str, torch.Tensor]:
+    if set_name == "cd16x":
+        return dict(raw["model"])  # type: ignore[index]
+    if set_name == "wct-vgg19":
+        convs = _sequential_convs(raw)  # type: ignore[arg-type]
+        if role == "encoder":
+            names = ("conv0",) + VGG_CONVS[: VGG_CONVS.index(level_conv(level)) + 1]
+        else:
+            names = tuple(reversed(VGG_CONVS[: VGG_CONVS.index(level_conv(level)) + 1]))
+        if len(names) != len(convs):
+            raise WeightsError(f"{set_name} {role}{level}: expected {len(names)} convolutions, found {len(convs)}")
+        out = {}
+        for n, (w, b) in zip(names, convs):
+            out[f"{n}.weight"], out[f"{n}.bias"] = w, b
+        return out
+    if set_name == "vgg19-caffe":
+        out = _caffe_conv0()
+        for k, v in raw.items():  # type: ignore[union-attr]
+            block, rest = k.split("_", 1)  # "conv1", "1.weight"
+            out[f"{block}{rest}"] = torch.from_numpy(np.asarray(v, dtype=np.float32))
+        return out
+    if set_name == "vgg19-torchvision":
+        convs = _sequential_convs({k.removeprefix("features."): v for k, v in raw.items() if k.startswith("features.")})  # type: ignore[union-attr]
+        out = _torchvision_conv0()
+        for n, (w, b) in zip(VGG_CONVS, convs):
+            out[f"{n}.weight"], out[f"{n}.bias"] = w, b
+        return out
+    raise WeightsError(f"no loader for weight set '{set_name}'")
+
+
+@dataclass(frozen=True)
+class _NetInfo:
+    final_relu: bool
+    padding: str
+
+
+_NET_INFO = {
+    "cd16x": _NetInfo(final_relu=True, padding="reflect"),
+    "wct-vgg19": _NetInfo(final_relu=False, padding="reflect"),
+    "vgg19-caffe": _NetInfo(final_relu=False, padding="zeros"),
+    "vgg19-torchvision": _NetInfo(final_relu=False, padding="zeros"),
+}
+
+
+@lru_cache(maxsize=64)
+def _load_state(set_name: str, role: str, level: int, weights_dir: str | None) -> dict[str, torch.Tensor]:
+    path = resolve_weight_file(set_name, role, level, weights_dir=weights_dir)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                raw: object = {k: z[k] for k in z.files}
+        else:
+            # The CD files are {'model': OrderedDict, 'epoch': int}: plain containers, safe to load
+            # with weights_only=True.
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt despite hash (should not happen) or unreadable
+        raise WeightsError(f"could not read weight file {path}: {exc}") from None
+    return {k: v.float() for k, v in _canonical(set_name, role, level, raw).items()}
+
+
+def _dir(weights_dir: str | os.PathLike | None) -> str | None:
+    return None if weights_dir is None else str(weights_dir)
+
+
+def available_levels(set_name: str, weights_dir: str | os.PathLike | None = None) -> tuple[int, ...]:
+    """Levels of a set whose encoder and decoder can be loaded (found locally or downloadable)."""
+    wset = get_weight_set(set_name)
+    ok = []
+    for level in wset.levels:
+        try:
+            resolve_weight_file(set_name, "encoder", level, _dir(weights_dir), download=False)
+            resolve_weight_file(set_name, "decoder", level, _dir(weights_dir), download=False)
+        except WeightsError:
+            continue
+        ok.append(level)
+    return tuple(ok)
+
+
+def load_encoder(
+    set_name: str = "cd16x",
+    level: int = 5,
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+) -> Encoder:
+    """Build the pretrained encoder to ``relu{level}_1`` of a weight set."""
+    state = _load_state(set_name, "encoder", level, _dir(weights_dir))
+    enc = Encoder(state, level, padding or _NET_INFO[set_name].padding)
+    return enc.to(device).eval() if device is not None else enc.eval()
+
+
+def load_decoder(
+    set_name: str = "cd16x",
+    level: int = 5,
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+) -> Decoder:
+    """Build the pretrained decoder from ``relu{level}_1`` of a weight set."""
+    state = _load_state(set_name, "decoder", level, _dir(weights_dir))
+    info = _NET_INFO[set_name]
+    dec = Decoder(state, level, final_relu=info.final_relu, padding=padding or info.padding)
+    return dec.to(device).eval() if device is not None else dec.eval()
+
+
+def load_autoencoders(
+    set_name: str = "cd16x",
+    levels: tuple[int, ...] = (5, 4, 3, 2, 1),
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+    strict: bool = True,
+) -> dict[int, tuple[Encoder, Decoder]]:
+    """Load encoder/decoder pairs for several levels.
+
+    Args:
+        strict: raise when a requested level is missing; otherwise keep the
+            levels that exist and warn which ones are missing.
+
+    Raises:
+        WeightsError: a level is missing (strict) or none is available.
+    """
+    wset = get_weight_set(set_name)
+    nets: dict[int, tuple[Encoder, Decoder]] = {}
+    missing: dict[int, str] = {}
+    for level in levels:
+        if level not in wset.levels:
+            missing[level] = "not in the registry"
+            continue
+        try:
+            nets[level] = (
+                load_encoder(set_name, level, weights_dir, device, padding),
+                load_decoder(set_name, level, weights_dir, device, padding),
+            )
+        except WeightsError as exc:
+            missing[level] = str(exc)
+    if missing and not nets:
+        raise WeightsError(next(iter(missing.values())))
+    if missing and strict:
+        first = next(iter(missing.values()))
+        raise WeightsError(
+            f"weight set '{set_name}' lacks level(s) {', '.join(map(str, sorted(missing)))} "
+            f"(have {', '.join(map(str, sorted(nets))) or 'none'}): {first}"
+        )
+    if missing:
+        import warnings
+
+        warnings.warn(
+            f"weight set '{set_name}': levels {', '.join(map(str, sorted(missing)))} are missing; "
+            f"using levels {', '.join(map(str, sorted(nets)))}",
+            stacklevel=2,
+        )
+    return nets
+
+
+def load_feature_extractor(
+    set_name: str = "vgg19-caffe",
+    layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1"),
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    pool: str = "max",
+    pre_relu: bool = False,
+    padding: str | None = None,
+) -> VGGFeatures:
+    """A multi-layer loss / measuring network.
+
+    ``cd16x`` uses the level-5 distilled encoder with its 1x1 ``aux`` read-outs
+    (VGG-19 widths 64-512 at relu1_1 ... relu5_1); ``vgg19-caffe`` and
+    ``vgg19-torchvision`` are ImageNet VGG-19; ``wct-vgg19`` uses its deepest
+    available encoder.
+    """
+    if set_name in ("vgg19-caffe", "vgg19-torchvision"):
+        state = _load_state(set_name, "loss", 0, _dir(weights_dir))
+    else:
+        deepest = max(int(conv_name(layer)[4]) for layer in layers)
+        state = _load_state(set_name, "encoder", 5 if set_name == "cd16x" else deepest, _dir(weights_dir))
+    net = VGGFeatures(state, layers, padding or _NET_INFO[set_name].padding, pool=pool, pre_relu=pre_relu)
+    return net.to(device).eval() if device is not None else net.eval()

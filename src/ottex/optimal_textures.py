@@ -1,0 +1,309 @@
+"""Optimal Textures (Risser 2020): texture synthesis by sliced optimal transport of VGG features.
+
+No back-propagation. For each resolution of a coarse-to-fine schedule and each
+pass, for each level ``relu5_1 -> relu1_1``: encode the current image with that
+level's encoder, move its feature cloud onto the style's by repeated
+{random rotation, exact 1D optimal transport of every marginal, rotation back}
+(optionally inside the style's PCA subspace), and decode back to pixels.
+
+Feature clouds are kept channels-first, ``(B, C, N)``, so that the sorts run on
+contiguous memory; the whole batch shares each random rotation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .errors import ImageError, InputError
+from .io import load_image, resize
+from .networks import Decoder, Encoder, load_autoencoders
+from .ot import apply_mapping, gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
+
+__all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size"]
+
+MATCH_MODES = ("sort", "chol", "pca", "sym")
+MULTIPLE = 16  # working sizes are multiples of 2**4 so that every level decodes to the same size
+
+
+@dataclass(frozen=True)
+class OTSchedule:
+    """Coarse-to-fine schedule of an Optimal Textures run.
+
+    Attributes:
+        scales: number of resolutions; each halves the previous one's size
+            (the coarsest is not made smaller than ``min_side`` on its short side).
+        passes: passes over the levels at each resolution, coarse to fine; the
+            last value repeats for extra resolutions.
+        iterations: rotations per level ``{level: count}`` at the coarsest
+            resolution.
+        fine_iterations: rotations per level at the other resolutions.
+        levels: levels visited in each pass, deepest first.
+        min_side: smallest short side of the coarsest resolution.
+        max_style_samples: the style cloud of each level is randomly
+            subsampled to this many feature vectors.
+    """
+
+    scales: int = 2
+    passes: tuple[int, ...] = (3, 1)
+    iterations: dict[int, int] = field(default_factory=lambda: {5: 16, 4: 16, 3: 12, 2: 8, 1: 4})
+    fine_iterations: dict[int, int] = field(default_factory=lambda: {5: 8, 4: 8, 3: 6, 2: 3, 1: 1})
+    levels: tuple[int, ...] = (5, 4, 3, 2, 1)
+    min_side: int = 128
+    max_style_samples: int = 1 << 16
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None -> CUDA when available, else CPU; checks that CUDA exists when asked for."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was requested but no CUDA device is available (use --device cpu)")
+    return dev
+
+
+def working_size(size: tuple[int, int]) -> tuple[int, int]:
+    """Round a size up to a multiple of 16 (every level then decodes to exactly that size)."""
+    return (math.ceil(size[0] / MULTIPLE) * MULTIPLE, math.ceil(size[1] / MULTIPLE) * MULTIPLE)
+
+
+def _check_size(size: Sequence[int]) -> tuple[int, int]:
+    if len(size) != 2:
+        raise InputError(f"size must be (height, width), got {tuple(size)}")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise InputError(f"output size must be positive, got {h}x{w}")
+    if min(h, w) < MULTIPLE:
+        raise InputError(f"output size {h}x{w} is too small: both sides must be at least {MULTIPLE} px")
+    return h, w
+
+
+def _scale_sizes(size: tuple[int, int], schedule: OTSchedule) -> list[tuple[int, int]]:
+    sizes = [working_size(size)]
+    for _ in range(schedule.scales - 1):
+        h, w = sizes[0]
+        if min(h, w) // 2 < schedule.min_side:
+            break
+        sizes.insert(0, working_size((h // 2, w // 2)))
+    return sizes
+
+
+@dataclass
+class _LevelTarget:
+    """The style's feature cloud at one level, in the coordinates the matching runs in."""
+
+    cloud: torch.Tensor  # (C', M) channels-first, in PCA coordinates when pca is on
+    mean: torch.Tensor | None = None  # (C,) PCA centre
+    basis: torch.Tensor | None = None  # (C, k) PCA basis
+    cov: torch.Tensor | None = None  # (C, C) for the Gaussian modes (original coordinates)
+    full_mean: torch.Tensor | None = None
+
+
+def _style_image_at(style: torch.Tensor, long_side: float) -> torch.Tensor:
+    h, w = style.shape[-2:]
+    s = long_side / max(h, w)
+    size = (max(MULTIPLE, round(h * s)), max(MULTIPLE, round(w * s)))
+    return resize(style, size)
+
+
+def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    if cloud.shape[-1] <= n:
+        return cloud
+    idx = torch.randperm(cloud.shape[-1], generator=gen, device=gen.device)[:n]
+    return cloud.index_select(-1, idx.to(cloud.device))
+
+
+def _level_target(
+    feats: torch.Tensor, mode: str, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
+) -> _LevelTarget:
+    cloud = feats.flatten(2)[0]  # (C, M)
+    if mode != "sort":
+        mu, cov = mean_cov(cloud.T)
+        return _LevelTarget(cloud=cloud, cov=cov, full_mean=mu)
+    cloud = _subsample(cloud, max_samples, gen)
+    if not pca:
+        return _LevelTarget(cloud=cloud.contiguous())
+    mu, basis, _ = pca_basis(cloud.T, pca_variance)
+    proj = basis.T @ (cloud - mu[:, None])
+    return _LevelTarget(cloud=proj.contiguous(), mean=mu, basis=basis)
+
+
+def _match(x: torch.Tensor, target: _LevelTarget, iterations: int, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """Move a ``(B, C, N)`` feature cloud onto the target distribution."""
+    if mode != "sort":
+        mu, cov = mean_cov(x.transpose(1, 2))
+        a, b = gaussian_mapping(mu, cov, target.full_mean.expand_as(mu), target.cov.expand_as(cov), method=mode)
+        return apply_mapping(x.transpose(1, 2), a, b).transpose(1, 2)
+    if target.basis is not None:
+        x = target.basis.T @ (x - target.mean[:, None])
+    c = x.shape[1]
+    for _ in range(iterations):
+        rot = random_rotation(c, gen, device=x.device, dtype=x.dtype)
+        x = rot @ sort_match(rot.T @ x, rot.T @ target.cloud, dim=-1)
+    if target.basis is not None:
+        x = target.basis @ x + target.mean[:, None]
+    return x
+
+
+def _as_image(style: torch.Tensor | str | os.PathLike, device: torch.device) -> torch.Tensor:
+    if isinstance(style, (str, os.PathLike)):
+        return load_image(style, device=device)
+    if not isinstance(style, torch.Tensor) or style.dim() not in (3, 4) or style.shape[-3] != 3:
+        raise InputError("style must be an image path or an RGB tensor of shape (1, 3, H, W)")
+    style = style if style.dim() == 4 else style.unsqueeze(0)
+    if style.shape[0] != 1:
+        raise InputError(f"style must be a single image, got a batch of {style.shape[0]}")
+    return style.to(device=device, dtype=torch.float32)
+
+
+def _check_style_size(style: torch.Tensor, levels: Sequence[int]) -> None:
+    need = 2 ** (max(levels) - 1) * 2
+    h, w = style.shape[-2:]
+    if min(h, w) < 2 ** (max(levels) - 1):
+        raise ImageError(
+            f"style image is {w}x{h} px: too small for relu{max(levels)}_1 (needs at least {need} px per side); "
+            "use a larger example or a larger --style-scale"
+        )
+
+
+@torch.no_grad()
+def synthesize(
+    style: torch.Tensor | str | os.PathLike,
+    size: Sequence[int] = (512, 512),
+    *,
+    passes: Sequence[int] | int | None = None,
+    iterations: int | None = None,
+    levels: Sequence[int] | None = None,
+    pca: bool = False,
+    pca_variance: float = 0.9,
+    mode: str = "sort",
+    style_scale: float = 1.0,
+    seed: int | None = 0,
+    batch: int = 1,
+    weights: str = "cd16x",
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    schedule: OTSchedule | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Synthesise textures that look like ``style`` (Optimal Textures).
+
+    Args:
+        style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
+        size: output ``(height, width)``; any size and aspect, e.g. larger than the example.
+        passes: passes over the levels per resolution (an int applies to each),
+            overriding the schedule's.
+        iterations: rotations per level at every resolution, overriding the schedule's
+            level-dependent counts.
+        levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
+        pca: match inside the style's principal subspace holding ``pca_variance``
+            of its variance (faster at deep levels, smoother results).
+        pca_variance: fraction of variance kept when ``pca`` is on.
+        mode: ``"sort"`` (exact sliced OT, default) or a Gaussian map ``"chol"``,
+            ``"pca"``, ``"sym"`` (one linear map per level; fast, softer results).
+        style_scale: size of style details relative to the output: the style is
+            resized so its long side is ``style_scale`` times the output's.
+        seed: random seed (None: nondeterministic).
+        batch: number of samples to make at once (different noise, shared rotations).
+        weights: encoder/decoder weight set (``cd16x`` default).
+        weights_dir: directory searched first for the weights.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
+        schedule: full control of the coarse-to-fine schedule.
+        progress: show a progress bar.
+
+    Returns:
+        ``(batch, 3, height, width)`` tensor in ``[0, 1]`` on ``device``.
+
+    Example:
+        >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
+    """
+    h, w = _check_size(size)
+    if mode not in MATCH_MODES:
+        raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    if style_scale <= 0:
+        raise InputError(f"style scale must be positive, got {style_scale}")
+    dev = resolve_device(device)
+    sched = schedule or OTSchedule()
+    if levels is not None:
+        sched = OTSchedule(**{**sched.__dict__, "levels": tuple(levels)})
+    if passes is not None:
+        sched = OTSchedule(**{**sched.__dict__, "passes": (passes,) if isinstance(passes, int) else tuple(passes)})
+    if iterations is not None:
+        if iterations < 1:
+            raise InputError(f"iterations must be at least 1, got {iterations}")
+        its = {lvl: iterations for lvl in sched.levels}
+        sched = OTSchedule(**{**sched.__dict__, "iterations": its, "fine_iterations": its})
+    if any(p < 1 for p in sched.passes):
+        raise InputError(f"passes must be at least 1, got {sched.passes}")
+
+    style_img = _as_image(style, dev)
+    nets = load_autoencoders(weights, tuple(sched.levels), weights_dir, dev, strict=False)
+    levels_used = [lvl for lvl in sched.levels if lvl in nets]
+    gen = torch.Generator(device=dev)
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+
+    sizes = _scale_sizes((h, w), sched)
+    total = sum(sched.passes[min(i, len(sched.passes) - 1)] for i in range(len(sizes))) * len(levels_used)
+    bar = tqdm(total=total, desc="ottex synth", disable=not progress, unit="level")
+    image: torch.Tensor | None = None
+    for si, (sh, sw) in enumerate(sizes):
+        style_s = _style_image_at(style_img, style_scale * max(sh, sw))
+        _check_style_size(style_s, levels_used)
+        targets = {lvl: _level_target(nets[lvl][0](style_s), mode, pca, pca_variance, sched.max_style_samples, gen)
+                   for lvl in levels_used}
+        if image is None:
+            image = _noise_like(style_s, batch, (sh, sw), gen)
+        else:
+            image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
+        its = sched.iterations if si == 0 else sched.fine_iterations
+        for _ in range(sched.passes[min(si, len(sched.passes) - 1)]):
+            for lvl in levels_used:
+                image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 1), mode, gen)
+                bar.update(1)
+    bar.close()
+    assert image is not None
+    return _center_crop(image, (h, w))
+
+
+def _noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    """Gaussian noise with the style's mean colour and per-channel spread."""
+    mu = style.mean(dim=(-2, -1), keepdim=True)
+    sd = style.std(dim=(-2, -1), keepdim=True)
+    noise = torch.randn(batch, 3, *size, generator=gen, device=gen.device, dtype=style.dtype)
+    return (mu + sd * noise).clamp(0, 1)
+
+
+def _level_step(
+    image: torch.Tensor,
+    nets: tuple[Encoder, Decoder],
+    target: _LevelTarget,
+    iterations: int,
+    mode: str,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    enc, dec = nets
+    feats = enc(image)
+    b, c, fh, fw = feats.shape
+    x = _match(feats.flatten(2), target, iterations, mode, gen)
+    out = dec(x.reshape(b, c, fh, fw))
+    if out.shape[-2:] != image.shape[-2:]:
+        out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return out.clamp_(0, 1)
+
+
+def _center_crop(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    top, left = (h - size[0]) // 2, (w - size[1]) // 2
+    return image[..., top : top + size[0], left : left + size[1]].contiguous()
