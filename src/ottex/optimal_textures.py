@@ -2,9 +2,12 @@
 
 No back-propagation. For each resolution of a coarse-to-fine schedule and each
 pass, for each level ``relu5_1 -> relu1_1``: encode the current image with that
-level's encoder, move its feature cloud onto the style's by repeated
-{random rotation, exact 1D optimal transport of every marginal, rotation back}
-(optionally inside the style's PCA subspace), and decode back to pixels.
+level's encoder, move its feature cloud onto the style's, and decode back to
+pixels. The move is the closed-form Gaussian OT (Monge) map, which carries the
+style's mean and covariance, followed by repeated {random rotation, exact 1D
+optimal transport of every marginal, rotation back} (optionally inside the
+style's PCA subspace), which carries the full distribution. With
+``OTSchedule(gaussian=None)`` the move is pure sliced OT, as in the paper.
 
 Feature clouds are kept channels-first, ``(B, C, N)``, so that the sorts run on
 contiguous memory; the whole batch shares each random rotation.
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +29,7 @@ from tqdm.auto import tqdm
 from .errors import ImageError, InputError
 from .io import load_image, resize
 from .networks import Decoder, Encoder, load_autoencoders
-from .ot import apply_mapping, gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
+from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
 __all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size"]
 
@@ -36,27 +41,43 @@ MULTIPLE = 16  # working sizes are multiples of 2**4 so that every level decodes
 class OTSchedule:
     """Coarse-to-fine schedule of an Optimal Textures run.
 
+    At every level visited, the feature cloud is first moved by the closed-form
+    Gaussian OT map ``gaussian`` (the Bures-Wasserstein Monge map by default,
+    which carries the style's mean and covariance), then by ``iterations[level]``
+    exact sliced-OT steps (random rotation, sort-based 1D matching of every
+    marginal, rotation back), which carry the full marginals.
+
     Attributes:
-        scales: number of resolutions; each halves the previous one's size
-            (the coarsest is not made smaller than ``min_side`` on its short side).
+        scales: number of resolutions; each halves the next one's size (the
+            coarsest is not made smaller than ``min_side`` on its short side).
         passes: passes over the levels at each resolution, coarse to fine; the
             last value repeats for extra resolutions.
-        iterations: rotations per level ``{level: count}`` at the coarsest
-            resolution.
-        fine_iterations: rotations per level at the other resolutions.
-        levels: levels visited in each pass, deepest first.
+        levels: levels visited at the coarsest resolution, deepest first.
+        fine_levels: levels visited at the finer resolutions (the deepest
+            decoders blur, so the fine passes leave structure to the coarse ones).
+        iterations: sliced-OT rotations per level at the coarsest resolution.
+        fine_iterations: sliced-OT rotations per level at finer resolutions.
+        gaussian: Gaussian map applied before the rotations at each level
+            (``"sym"``, ``"chol"``, ``"pca"``) or ``None`` for pure sliced OT
+            as in the paper.
         min_side: smallest short side of the coarsest resolution.
         max_style_samples: the style cloud of each level is randomly
             subsampled to this many feature vectors.
     """
 
     scales: int = 2
-    passes: tuple[int, ...] = (3, 1)
-    iterations: dict[int, int] = field(default_factory=lambda: {5: 16, 4: 16, 3: 12, 2: 8, 1: 4})
-    fine_iterations: dict[int, int] = field(default_factory=lambda: {5: 8, 4: 8, 3: 6, 2: 3, 1: 1})
+    passes: tuple[int, ...] = (6, 3)
     levels: tuple[int, ...] = (5, 4, 3, 2, 1)
+    fine_levels: tuple[int, ...] = (4, 3, 2, 1)
+    iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 1, 3: 1, 2: 2, 1: 4})
+    fine_iterations: dict[int, int] = field(default_factory=lambda: {4: 0, 3: 0, 2: 1, 1: 2})
+    gaussian: str | None = "sym"
     min_side: int = 128
-    max_style_samples: int = 1 << 16
+    max_style_samples: int = 1 << 14
+
+    def replace(self, **changes: object) -> "OTSchedule":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -97,13 +118,12 @@ def _scale_sizes(size: tuple[int, int], schedule: OTSchedule) -> list[tuple[int,
 
 @dataclass
 class _LevelTarget:
-    """The style's feature cloud at one level, in the coordinates the matching runs in."""
+    """The style's feature statistics at one level."""
 
-    cloud: torch.Tensor  # (C', M) channels-first, in PCA coordinates when pca is on
-    mean: torch.Tensor | None = None  # (C,) PCA centre
+    cloud: torch.Tensor  # (C', M) channels-first samples, in PCA coordinates when ``basis`` is set
+    mean: torch.Tensor  # (C,) mean of the full cloud
+    cov: torch.Tensor  # (C, C) covariance of the full cloud
     basis: torch.Tensor | None = None  # (C, k) PCA basis
-    cov: torch.Tensor | None = None  # (C, C) for the Gaussian modes (original coordinates)
-    full_mean: torch.Tensor | None = None
 
 
 def _style_image_at(style: torch.Tensor, long_side: float) -> torch.Tensor:
@@ -121,26 +141,32 @@ def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tenso
 
 
 def _level_target(
-    feats: torch.Tensor, mode: str, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
+    feats: torch.Tensor, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
 ) -> _LevelTarget:
     cloud = feats.flatten(2)[0]  # (C, M)
-    if mode != "sort":
-        mu, cov = mean_cov(cloud.T)
-        return _LevelTarget(cloud=cloud, cov=cov, full_mean=mu)
+    mu, cov = mean_cov(cloud.T)
     cloud = _subsample(cloud, max_samples, gen)
     if not pca:
-        return _LevelTarget(cloud=cloud.contiguous())
-    mu, basis, _ = pca_basis(cloud.T, pca_variance)
+        return _LevelTarget(cloud=cloud.contiguous(), mean=mu, cov=cov)
+    _, basis, _ = pca_basis(cloud.T, pca_variance)
     proj = basis.T @ (cloud - mu[:, None])
-    return _LevelTarget(cloud=proj.contiguous(), mean=mu, basis=basis)
+    return _LevelTarget(cloud=proj.contiguous(), mean=mu, cov=cov, basis=basis)
 
 
-def _match(x: torch.Tensor, target: _LevelTarget, iterations: int, mode: str, gen: torch.Generator) -> torch.Tensor:
-    """Move a ``(B, C, N)`` feature cloud onto the target distribution."""
-    if mode != "sort":
+def _match(
+    x: torch.Tensor, target: _LevelTarget, iterations: int, gaussian: str | None, gen: torch.Generator
+) -> torch.Tensor:
+    """Move a ``(B, C, N)`` feature cloud onto the target distribution.
+
+    First the closed-form Gaussian map (if any), then ``iterations`` sliced-OT
+    steps, in the style's PCA subspace when the target has a basis.
+    """
+    if gaussian is not None:
         mu, cov = mean_cov(x.transpose(1, 2))
-        a, b = gaussian_mapping(mu, cov, target.full_mean.expand_as(mu), target.cov.expand_as(cov), method=mode)
-        return apply_mapping(x.transpose(1, 2), a, b).transpose(1, 2)
+        a, b = gaussian_mapping(mu, cov, target.mean.expand_as(mu), target.cov.expand_as(cov), method=gaussian)
+        x = a @ x + b.unsqueeze(-1)
+    if iterations <= 0:
+        return x
     if target.basis is not None:
         x = target.basis.T @ (x - target.mean[:, None])
     c = x.shape[1]
@@ -163,13 +189,13 @@ def _as_image(style: torch.Tensor | str | os.PathLike, device: torch.device) -> 
     return style.to(device=device, dtype=torch.float32)
 
 
-def _check_style_size(style: torch.Tensor, levels: Sequence[int]) -> None:
-    need = 2 ** (max(levels) - 1) * 2
-    h, w = style.shape[-2:]
-    if min(h, w) < 2 ** (max(levels) - 1):
-        raise ImageError(
-            f"style image is {w}x{h} px: too small for relu{max(levels)}_1 (needs at least {need} px per side); "
-            "use a larger example or a larger --style-scale"
+def _warn_upsampling(style: torch.Tensor, long_side: float) -> None:
+    factor = long_side / max(style.shape[-2:])
+    if factor > 2:
+        h, w = style.shape[-2:]
+        warnings.warn(
+            f"the {w}x{h} px style example is upsampled {factor:.1f}x to match the output, so its details will "
+            "be blurry; use a larger example or a smaller --style-scale"
         )
 
 
@@ -200,14 +226,15 @@ def synthesize(
         size: output ``(height, width)``; any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
-        iterations: rotations per level at every resolution, overriding the schedule's
-            level-dependent counts.
+        iterations: sliced-OT rotations per level at every resolution, overriding
+            the schedule's level-dependent counts.
         levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
         pca: match inside the style's principal subspace holding ``pca_variance``
             of its variance (faster at deep levels, smoother results).
         pca_variance: fraction of variance kept when ``pca`` is on.
-        mode: ``"sort"`` (exact sliced OT, default) or a Gaussian map ``"chol"``,
-            ``"pca"``, ``"sym"`` (one linear map per level; fast, softer results).
+        mode: ``"sort"`` (default: at each level the schedule's Gaussian map, then
+            exact sliced-OT rotations) or a Gaussian map alone, ``"chol"``,
+            ``"pca"`` or ``"sym"`` (one linear map per level; fastest).
         style_scale: size of style details relative to the output: the style is
             resized so its long side is ``style_scale`` times the output's.
         seed: random seed (None: nondeterministic).
@@ -232,22 +259,11 @@ def synthesize(
     if style_scale <= 0:
         raise InputError(f"style scale must be positive, got {style_scale}")
     dev = resolve_device(device)
-    sched = schedule or OTSchedule()
-    if levels is not None:
-        sched = OTSchedule(**{**sched.__dict__, "levels": tuple(levels)})
-    if passes is not None:
-        sched = OTSchedule(**{**sched.__dict__, "passes": (passes,) if isinstance(passes, int) else tuple(passes)})
-    if iterations is not None:
-        if iterations < 1:
-            raise InputError(f"iterations must be at least 1, got {iterations}")
-        its = {lvl: iterations for lvl in sched.levels}
-        sched = OTSchedule(**{**sched.__dict__, "iterations": its, "fine_iterations": its})
-    if any(p < 1 for p in sched.passes):
-        raise InputError(f"passes must be at least 1, got {sched.passes}")
+    sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
 
     style_img = _as_image(style, dev)
-    nets = load_autoencoders(weights, tuple(sched.levels), weights_dir, dev, strict=False)
-    levels_used = [lvl for lvl in sched.levels if lvl in nets]
+    all_levels = tuple(dict.fromkeys(sched.levels + sched.fine_levels))
+    nets = load_autoencoders(weights, all_levels, weights_dir, dev, strict=False)
     gen = torch.Generator(device=dev)
     if seed is None:
         gen.seed()
@@ -255,26 +271,63 @@ def synthesize(
         gen.manual_seed(int(seed))
 
     sizes = _scale_sizes((h, w), sched)
-    total = sum(sched.passes[min(i, len(sched.passes) - 1)] for i in range(len(sizes))) * len(levels_used)
-    bar = tqdm(total=total, desc="ottex synth", disable=not progress, unit="level")
-    image: torch.Tensor | None = None
-    for si, (sh, sw) in enumerate(sizes):
-        style_s = _style_image_at(style_img, style_scale * max(sh, sw))
-        _check_style_size(style_s, levels_used)
-        targets = {lvl: _level_target(nets[lvl][0](style_s), mode, pca, pca_variance, sched.max_style_samples, gen)
-                   for lvl in levels_used}
-        if image is None:
-            image = _noise_like(style_s, batch, (sh, sw), gen)
-        else:
-            image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
+    _warn_upsampling(style_img, style_scale * max(sizes[-1]))
+    plan = []  # (scale index, levels, iterations) per pass
+    for si in range(len(sizes)):
+        lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
         its = sched.iterations if si == 0 else sched.fine_iterations
-        for _ in range(sched.passes[min(si, len(sched.passes) - 1)]):
-            for lvl in levels_used:
-                image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 1), mode, gen)
-                bar.update(1)
+        plan += [(si, lv, its)] * sched.passes[min(si, len(sched.passes) - 1)]
+    bar = tqdm(total=sum(len(p[1]) for p in plan), desc="ottex synth", disable=not progress, unit="level")
+    image: torch.Tensor | None = None
+    targets: dict[int, _LevelTarget] = {}
+    current = -1
+    for si, lv, its in plan:
+        if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
+            current = si
+            sh, sw = sizes[si]
+            style_s = _style_image_at(style_img, style_scale * max(sh, sw))
+            targets = {lvl: _level_target(nets[lvl][0](style_s), pca, pca_variance, sched.max_style_samples, gen)
+                       for lvl in lv}
+            if image is None:
+                image = _noise_like(style_s, batch, (sh, sw), gen)
+            else:
+                image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
+        for lvl in lv:
+            image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 0), sched.gaussian, gen)
+            bar.update(1)
     bar.close()
     assert image is not None
     return _center_crop(image, (h, w))
+
+
+def _effective_schedule(
+    sched: OTSchedule,
+    passes: Sequence[int] | int | None,
+    iterations: int | None,
+    levels: Sequence[int] | None,
+    mode: str,
+) -> OTSchedule:
+    """Apply the convenience arguments of :func:`synthesize` to a schedule."""
+    if levels is not None:
+        levels = tuple(levels)
+        if not levels or any(lvl not in (1, 2, 3, 4, 5) for lvl in levels):
+            raise InputError(f"levels must be among 1-5, got {levels}")
+        sched = sched.replace(levels=levels, fine_levels=tuple(lvl for lvl in sched.fine_levels if lvl in levels)
+                              or levels)
+    if passes is not None:
+        sched = sched.replace(passes=(passes,) if isinstance(passes, int) else tuple(passes))
+    if not sched.passes or any(p < 1 for p in sched.passes):
+        raise InputError(f"passes must be at least 1, got {sched.passes}")
+    if iterations is not None:
+        if iterations < 0:
+            raise InputError(f"iterations must be at least 0, got {iterations}")
+        sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
+                              fine_iterations={lvl: iterations for lvl in range(1, 6)})
+    if mode != "sort":  # a Gaussian mode: one closed-form map per level, no rotations
+        sched = sched.replace(gaussian=mode, iterations={}, fine_iterations={})
+    if sched.scales < 1:
+        raise InputError(f"scales must be at least 1, got {sched.scales}")
+    return sched
 
 
 def _noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
@@ -290,13 +343,13 @@ def _level_step(
     nets: tuple[Encoder, Decoder],
     target: _LevelTarget,
     iterations: int,
-    mode: str,
+    gaussian: str | None,
     gen: torch.Generator,
 ) -> torch.Tensor:
     enc, dec = nets
     feats = enc(image)
     b, c, fh, fw = feats.shape
-    x = _match(feats.flatten(2), target, iterations, mode, gen)
+    x = _match(feats.flatten(2), target, iterations, gaussian, gen)
     out = dec(x.reshape(b, c, fh, fw))
     if out.shape[-2:] != image.shape[-2:]:
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)

@@ -261,6 +261,19 @@ def mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, cov
 
 
+def _psd_roots(cov: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square root and pseudo-inverse square root from one eigen-decomposition (float64)."""
+    c64 = cov.double()
+    evals, evecs = torch.linalg.eigh((c64 + c64.transpose(-1, -2)) / 2)
+    floor = evals.amax(dim=-1, keepdim=True).clamp_min(1e-300) * eps
+    keep = evals > floor
+    ev = evals.clamp_min(0)
+    root = torch.where(keep, ev.sqrt(), torch.zeros_like(ev))
+    inv_root = torch.where(keep, ev.clamp_min(1e-300).rsqrt(), torch.zeros_like(ev))
+    vt = evecs.transpose(-1, -2)
+    return (evecs * root.unsqueeze(-2)) @ vt, (evecs * inv_root.unsqueeze(-2)) @ vt
+
+
 def sqrtm_psd(cov: torch.Tensor, inverse: bool = False, eps: float = 1e-8) -> torch.Tensor:
     """Square root (or pseudo-inverse square root) of symmetric PSD matrices.
 
@@ -275,17 +288,8 @@ def sqrtm_psd(cov: torch.Tensor, inverse: bool = False, eps: float = 1e-8) -> to
     Returns:
         ``(*, C, C)`` in the dtype of ``cov``.
     """
-    c64 = cov.double()
-    evals, evecs = torch.linalg.eigh((c64 + c64.transpose(-1, -2)) / 2)
-    floor = evals.amax(dim=-1, keepdim=True).clamp_min(1e-300) * eps
-    keep = evals > floor
-    ev = evals.clamp_min(0)
-    if inverse:
-        root = torch.where(keep, ev.clamp_min(1e-300).rsqrt(), torch.zeros_like(ev))
-    else:
-        root = torch.where(keep, ev.sqrt(), torch.zeros_like(ev))
-    out = (evecs * root.unsqueeze(-2)) @ evecs.transpose(-1, -2)
-    return out.to(cov.dtype)
+    root, inv_root = _psd_roots(cov, eps)
+    return (inv_root if inverse else root).to(cov.dtype)
 
 
 def gaussian_mapping(
@@ -320,8 +324,7 @@ def gaussian_mapping(
 
     s, t = reg(cov_s), reg(cov_t)
     if method == "sym":
-        s_half = sqrtm_psd(s)
-        s_ihalf = sqrtm_psd(s, inverse=True)
+        s_half, s_ihalf = _psd_roots(s, 1e-12)
         a = s_ihalf @ sqrtm_psd(s_half @ t @ s_half) @ s_ihalf
     elif method == "chol":
         ls = torch.linalg.cholesky(s)
