@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -283,9 +284,15 @@ _NET_INFO = {
 }
 
 
-@lru_cache(maxsize=64)
 def _load_state(set_name: str, role: str, level: int, weights_dir: str | None) -> dict[str, torch.Tensor]:
+    """Resolve a file (every call, so a changed search path is honoured) and load it (cached by path)."""
     path = resolve_weight_file(set_name, role, level, weights_dir=weights_dir)
+    return _read_state(str(path), set_name, role, level)
+
+
+@lru_cache(maxsize=64)
+def _read_state(path_str: str, set_name: str, role: str, level: int) -> dict[str, torch.Tensor]:
+    path = Path(path_str)
     try:
         if path.suffix == ".npz":
             with np.load(path) as z:
@@ -294,7 +301,7 @@ def _load_state(set_name: str, role: str, level: int, weights_dir: str | None) -
             # The CD files are {'model': OrderedDict, 'epoch': int}: plain containers, safe to load
             # with weights_only=True.
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt despite hash (should not happen) or unreadable
+    except Exception as exc:  # unreadable despite a matching hash
         raise WeightsError(f"could not read weight file {path}: {exc}") from None
     return {k: v.float() for k, v in _canonical(set_name, role, level, raw).items()}
 

@@ -48,8 +48,10 @@ class OTSchedule:
     marginal, rotation back), which carry the full marginals.
 
     Attributes:
-        scales: number of resolutions; each halves the next one's size (the
-            coarsest is not made smaller than ``min_side`` on its short side).
+        scales: number of resolutions, each half the next one's size, or
+            ``None`` (default) to halve while the long side stays at least
+            ``coarse_side`` (512 px -> 256, 512; 2048 px -> 256 ... 2048); the
+            coarsest is never smaller than ``min_side`` on its short side.
         passes: passes over the levels at each resolution, coarse to fine; the
             last value repeats for extra resolutions.
         levels: levels visited at the coarsest resolution, deepest first.
@@ -65,14 +67,15 @@ class OTSchedule:
             subsampled to this many feature vectors.
     """
 
-    scales: int = 2
+    scales: int | None = None
     passes: tuple[int, ...] = (6, 3)
     levels: tuple[int, ...] = (5, 4, 3, 2, 1)
     fine_levels: tuple[int, ...] = (4, 3, 2, 1)
     iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 1, 3: 1, 2: 2, 1: 4})
     fine_iterations: dict[int, int] = field(default_factory=lambda: {4: 0, 3: 0, 2: 1, 1: 2})
     gaussian: str | None = "sym"
-    min_side: int = 128
+    min_side: int = 64
+    coarse_side: int = 256
     max_style_samples: int = 1 << 14
 
     def replace(self, **changes: object) -> "OTSchedule":
@@ -108,9 +111,11 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
 
 def _scale_sizes(size: tuple[int, int], schedule: OTSchedule) -> list[tuple[int, int]]:
     sizes = [working_size(size)]
-    for _ in range(schedule.scales - 1):
+    while schedule.scales is None or len(sizes) < schedule.scales:
         h, w = sizes[0]
         if min(h, w) // 2 < schedule.min_side:
+            break
+        if schedule.scales is None and max(h, w) // 2 < schedule.coarse_side:
             break
         sizes.insert(0, working_size((h // 2, w // 2)))
     return sizes
@@ -325,7 +330,7 @@ def _effective_schedule(
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
     if mode != "sort":  # a Gaussian mode: one closed-form map per level, no rotations
         sched = sched.replace(gaussian=mode, iterations={}, fine_iterations={})
-    if sched.scales < 1:
+    if sched.scales is not None and sched.scales < 1:
         raise InputError(f"scales must be at least 1, got {sched.scales}")
     return sched
 

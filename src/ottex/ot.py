@@ -140,7 +140,8 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, p: float = 2.0) -> torch.Te
     if n == m:
         return (us - vs).abs().pow(p).mean(dim=-1).pow(1.0 / p)
     dev = u.device
-    t = torch.cat([torch.arange(1, n + 1, device=dev) / n, torch.arange(1, m + 1, device=dev) / m]).double()
+    f64 = torch.float64
+    t = torch.cat([torch.arange(1, n + 1, device=dev, dtype=f64) / n, torch.arange(1, m + 1, device=dev, dtype=f64) / m])
     t = t.sort().values
     width = torch.diff(t, prepend=t.new_zeros(1))
     mid = t - width / 2
@@ -292,6 +293,18 @@ def sqrtm_psd(cov: torch.Tensor, inverse: bool = False, eps: float = 1e-8) -> to
     return (inv_root if inverse else root).to(cov.dtype)
 
 
+def _cholesky(cov: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor, with growing diagonal jitter for (numerically) singular matrices."""
+    l, info = torch.linalg.cholesky_ex(cov)
+    jitter = 1e-10
+    scale = torch.diagonal(cov, dim1=-2, dim2=-1).mean(-1).clamp_min(1e-12)[..., None, None]
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    while bool((info > 0).any()) and jitter < 1:
+        l, info = torch.linalg.cholesky_ex(cov + jitter * scale * eye)
+        jitter *= 10
+    return l
+
+
 def gaussian_mapping(
     mean_s: torch.Tensor,
     cov_s: torch.Tensor,
@@ -327,9 +340,7 @@ def gaussian_mapping(
         s_half, s_ihalf = _psd_roots(s, 1e-12)
         a = s_ihalf @ sqrtm_psd(s_half @ t @ s_half) @ s_ihalf
     elif method == "chol":
-        ls = torch.linalg.cholesky(s)
-        lt = torch.linalg.cholesky(t)
-        a = lt @ torch.linalg.inv(ls)
+        a = _cholesky(t) @ torch.linalg.inv(_cholesky(s))
     elif method == "pca":
         es, vs = torch.linalg.eigh(s)
         et, vt = torch.linalg.eigh(t)

@@ -1,0 +1,101 @@
+"""The ottex command: outputs, naming, refusal to clobber, one-line errors with non-zero exit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from ottex.cli import main
+
+pytestmark = pytest.mark.needs_weights
+
+FAST = ["--size", "48", "--passes", "1", "--levels", "3,2,1", "-q"]
+
+
+@pytest.fixture()
+def style(tmp_path, images_dir):
+    p = tmp_path / "zebra.jpg"
+    Image.open(images_dir / "style" / "zebra.jpg").resize((64, 64)).save(p)
+    return p
+
+
+def test_synth_auto_name_and_no_clobber(tmp_path, style, capsys):
+    assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 0
+    out = tmp_path / "zebra_synth_48x48_sort_s0.png"
+    assert Image.open(out).size == (48, 48)
+    mtime = out.stat().st_mtime_ns
+    assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("ottex: error: output exists") and "--force" in err[-1]
+    assert out.stat().st_mtime_ns == mtime
+    assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path), "--force"]) == 0
+
+
+def test_synth_explicit_output_batch_and_size(tmp_path, style):
+    o = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--width", "64", "--height", "32", "--passes", "1", "--batch", "2",
+                 "-q", "-o", str(o)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("tex_*.png")) == ["tex_0.png", "tex_1.png"]
+    assert Image.open(tmp_path / "tex_1.png").size == (64, 32)
+
+
+def test_never_overwrites_an_input(tmp_path, style, capsys):
+    before = style.read_bytes()
+    assert main(["synth", str(style), *FAST, "-o", str(style), "--force"]) == 1
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert style.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16"])
+def test_odd_image_modes_are_converted(tmp_path, style, mode):
+    img = Image.open(style)
+    conv = img.convert("L").convert("I;16") if mode == "I;16" else img.convert(mode)
+    p = tmp_path / f"in_{mode.replace(';', '')}.png"
+    conv.save(p)
+    assert main(["synth", str(p), *FAST, "-o", str(tmp_path / "o.png")]) == 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["synth", "{missing}"], "image not found"),
+        (["synth", "{corrupt}"], "not an image file"),
+        (["synth", "{style}", "--size", "0"], "must be positive"),
+        (["synth", "{style}", "--size", "64", "--width", "32"], "either --size or --width"),
+        (["synth", "{style}", "--weights", "nope"], "unknown weight set"),
+        (["synth", "{style}", "--levels", "1,9"], "--levels"),
+        (["synth", "{style}", "--outdir", "{missing}"], "output folder does not exist"),
+    ],
+)
+def test_errors_are_one_line(tmp_path, style, capsys, args, message):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG garbage")
+    fill = {"missing": str(tmp_path / "nope.png"), "corrupt": str(corrupt), "style": str(style)}
+    argv = [a.format(**fill) for a in args] + ["-q", "--outdir", str(tmp_path)] * ("--outdir" not in args)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error:") and message in err[0]
+    assert not list(tmp_path.glob("*synth*"))  # no partial output
+
+
+def test_missing_weights_error(tmp_path, style, capsys, monkeypatch):
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "noweights"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "missing weight file cd16x/encoder3.pth" in err and "noweights" in err and "https://" in err
+
+
+def test_console_script_help_and_weights_list(weights_dir):
+    exe = shutil.which("ottex")
+    cmd = [exe] if exe else [sys.executable, "-m", "ottex.cli"]
+    out = subprocess.run([*cmd, "synth", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--style-scale" in out and "--weights-dir" in out
+    res = subprocess.run([*cmd, "weights", "list", "--weights-dir", str(weights_dir)], capture_output=True,
+                         text=True, check=True)
+    assert "cd16x" in res.stdout and "10/10" in res.stdout

@@ -1,0 +1,85 @@
+"""Image IO: every common mode converts to RGB [0, 1]; bad files give clear errors; writes are atomic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ottex.errors import ImageError
+from ottex.io import load_image, resize, resize_long_side, save_image
+
+
+def _write(tmp_path, name, img: Image.Image):
+    p = tmp_path / name
+    img.save(p)
+    return p
+
+
+@pytest.mark.parametrize(
+    "mode,fill,expected",
+    [
+        ("L", 128, [128 / 255] * 3),
+        ("RGB", (255, 0, 10), [1.0, 0.0, 10 / 255]),
+        ("RGBA", (0, 0, 0, 0), [1.0, 1.0, 1.0]),  # transparent -> white background
+        ("RGBA", (0, 255, 0, 255), [0.0, 1.0, 0.0]),
+        ("LA", (0, 255), [0.0, 0.0, 0.0]),
+        ("CMYK", (0, 0, 0, 0), [1.0, 1.0, 1.0]),
+    ],
+)
+def test_modes_convert_to_rgb(tmp_path, mode, fill, expected):
+    suffix = ".tif" if mode == "CMYK" else ".png"
+    p = _write(tmp_path, f"img{suffix}", Image.new(mode, (5, 4), fill))
+    t = load_image(p)
+    assert t.shape == (1, 3, 4, 5) and t.dtype == torch.float32
+    assert torch.allclose(t[0, :, 0, 0], torch.tensor(expected), atol=1e-6)
+
+
+def test_palette_and_16bit(tmp_path):
+    pal = Image.new("RGB", (4, 4), (10, 200, 30)).convert("P", palette=Image.Palette.ADAPTIVE)
+    t = load_image(_write(tmp_path, "p.png", pal))
+    assert torch.allclose(t[0, :, 0, 0] * 255, torch.tensor([10.0, 200.0, 30.0]), atol=1.5)
+    arr = np.full((3, 6), 65535 // 4, dtype=np.uint16)
+    t16 = load_image(_write(tmp_path, "g16.png", Image.fromarray(arr)))
+    assert t16.shape == (1, 3, 3, 6)
+    assert t16[0, 0, 0, 0].item() == pytest.approx(0.25, abs=1e-3)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="directory"):
+        load_image(tmp_path)
+    txt = tmp_path / "notes.png"
+    txt.write_text("not an image")
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(txt)
+    good = _write(tmp_path, "ok.jpg", Image.new("RGB", (64, 64), (1, 2, 3)))
+    truncated = tmp_path / "trunc.jpg"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(ImageError, match="cannot read"):
+        load_image(truncated)
+
+
+def test_save_is_atomic_and_refuses_overwrite(tmp_path):
+    img = torch.rand(1, 3, 8, 9)
+    p = save_image(img, tmp_path / "out.png")
+    back = load_image(p)
+    assert torch.allclose(back, (img * 255 + 0.5).floor() / 255, atol=1 / 255)
+    with pytest.raises(ImageError, match="exists"):
+        save_image(img, p)
+    save_image(torch.zeros(1, 3, 8, 9), p, overwrite=True)
+    assert load_image(p).max() == 0
+    assert [f.name for f in tmp_path.iterdir()] == ["out.png"]  # no temporary files left
+    with pytest.raises(ImageError, match="unknown image format"):
+        save_image(img, tmp_path / "out.xyz")
+    with pytest.raises(ImageError, match="does not exist"):
+        save_image(img, tmp_path / "no" / "out.png")
+
+
+def test_resize_helpers():
+    x = torch.rand(2, 3, 40, 20)
+    assert resize(x, (10, 5)).shape == (2, 3, 10, 5)
+    assert resize_long_side(x, 80).shape == (2, 3, 80, 40)
+    assert resize(x, (40, 20)) is x

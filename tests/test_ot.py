@@ -1,0 +1,219 @@
+"""OT primitives checked against their definitions and against POT / scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import ot as pot
+import pytest
+import scipy.linalg
+import torch
+
+from ottex.errors import InputError
+from ottex.ot import (
+    apply_mapping,
+    bures_wasserstein_mapping,
+    gaussian_mapping,
+    gaussian_wasserstein_distance,
+    mean_cov,
+    pca_basis,
+    quantiles,
+    random_rotation,
+    sliced_match,
+    sliced_wasserstein_distance,
+    sort_match,
+    sqrtm_psd,
+    wasserstein_1d,
+)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------- exact 1D OT
+
+
+def test_sort_match_reproduces_target_and_keeps_order():
+    x = torch.randn(500, 6, generator=gen(0))
+    y = torch.rand(500, 6, generator=gen(1)) * 3 + 2
+    z = sort_match(x, y)
+    assert torch.equal(z.sort(0).values, y.sort(0).values)  # exactly the target's values per column
+    assert torch.equal(z.argsort(0), x.argsort(0))  # monotone: the source's order is kept
+
+
+def test_sort_match_unequal_sizes_gives_target_quantiles():
+    x = torch.randn(1000, 3, generator=gen(0))
+    y = torch.randn(250, 3, generator=gen(1)) * 5 + 1
+    z = sort_match(x, y)
+    assert z.shape == x.shape
+    q = quantiles(y.sort(0).values, 1000)
+    assert torch.allclose(z.sort(0).values, q)
+    assert torch.allclose(q.mean(0), y.mean(0), atol=0.05)
+    # monotone map: larger source value -> larger-or-equal target value
+    zs = z.gather(0, x.argsort(0))
+    assert (zs[1:] >= zs[:-1] - 1e-6).all()
+
+
+def test_sort_match_batched_and_channels_first_agree():
+    x = torch.randn(2, 300, 4, generator=gen(0))
+    y = torch.randn(200, 4, generator=gen(1))
+    a = sort_match(x, y)
+    b = sort_match(x.transpose(-1, -2), y.T, dim=-1).transpose(-1, -2)
+    assert torch.equal(a, b)
+    assert torch.equal(a[1], sort_match(x[1], y))
+
+
+def test_quantiles_identity_and_interpolation():
+    v = torch.arange(4.0).reshape(4, 1)
+    assert quantiles(v, 4) is v
+    q = quantiles(v, 8)  # quantile i at probability (i + .5)/8; sample j sits at (j + .5)/4
+    assert torch.allclose(q[:, 0], torch.tensor([0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sort_match_keeps_dtype(dtype):
+    x = torch.randn(50, 2, dtype=dtype)
+    assert sort_match(x, torch.randn(40, 2, dtype=dtype)).dtype == dtype
+
+
+def test_sort_match_errors():
+    with pytest.raises(InputError):
+        sort_match(torch.randn(5, 3), torch.randn(5, 4))
+    with pytest.raises(InputError):
+        sort_match(torch.randn(0, 3), torch.randn(5, 3))
+    with pytest.raises(InputError):
+        sort_match(torch.randn(5), torch.randn(5))
+
+
+@pytest.mark.parametrize("n,m", [(300, 300), (300, 170)])
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_wasserstein_1d_matches_pot(n, m, p):
+    u = torch.randn(n, 3, generator=gen(0), dtype=torch.float64)
+    v = torch.rand(m, 3, generator=gen(1), dtype=torch.float64) * 2
+    ours = wasserstein_1d(u, v, p=p).numpy()
+    ref = pot.wasserstein_1d(u.numpy(), v.numpy(), p=p) ** (1 / p)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)  # POT accumulates its weights in floating point
+
+
+def test_wasserstein_1d_zero_for_permutation():
+    u = torch.randn(100, 2, generator=gen(3))
+    assert wasserstein_1d(u, u[torch.randperm(100)]).abs().max() == 0
+
+
+# ---------------------------------------------------------------- sliced OT
+
+
+@pytest.mark.parametrize("n", [2, 3, 17])
+def test_random_rotation_is_a_rotation(n):
+    r = random_rotation(n, gen(n), dtype=torch.float64)
+    assert torch.allclose(r @ r.T, torch.eye(n, dtype=torch.float64), atol=1e-12)
+    assert torch.linalg.det(r).item() == pytest.approx(1.0, abs=1e-10)
+    assert torch.equal(r, random_rotation(n, gen(n), dtype=torch.float64))  # repeatable under a seed
+    assert not torch.equal(r, random_rotation(n, gen(n + 100), dtype=torch.float64))
+
+
+def test_random_rotation_dtype():
+    assert random_rotation(4, gen(), dtype=torch.float32).dtype == torch.float32
+
+
+def test_sliced_match_drives_sliced_wasserstein_down():
+    x = torch.randn(2000, 5, generator=gen(0))
+    y = torch.rand(1500, 5, generator=gen(1)) ** 2 * 4 + torch.tensor([3.0, -2, 0, 1, 5])
+    dirs = torch.nn.functional.normalize(torch.randn(5, 64, generator=gen(9)), dim=0)
+    before = sliced_wasserstein_distance(x, y, directions=dirs)
+    after = sliced_match(x, y, iterations=30, generator=gen(2))
+    d_after = sliced_wasserstein_distance(after, y, directions=dirs)
+    assert d_after < 0.05 * before
+    assert torch.allclose(after.mean(0), y.mean(0), atol=0.02)
+
+
+def test_sliced_wasserstein_distance_properties():
+    x = torch.randn(400, 3, generator=gen(0))
+    assert sliced_wasserstein_distance(x, x, generator=gen(1)) == 0
+    shifted = sliced_wasserstein_distance(x, x + 1.0, generator=gen(1))
+    assert shifted > 0.3
+    norm = sliced_wasserstein_distance(x, x + 1.0, generator=gen(1), normalize=True)
+    norm10 = sliced_wasserstein_distance(x * 10, x * 10 + 10.0, generator=gen(1), normalize=True)
+    assert norm10 == pytest.approx(norm.item(), rel=1e-4)  # scale-free when normalised
+
+
+# ---------------------------------------------------------------- Gaussian OT
+
+
+def _cloud(n: int, c: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    mix = torch.randn(c, c, generator=gen(seed + 1000), dtype=torch.float64)
+    return torch.randn(n, c, generator=gen(seed), dtype=torch.float64) @ mix * scale + shift
+
+
+@pytest.mark.parametrize("method", ["sym", "chol", "pca"])
+def test_gaussian_mapping_reproduces_target_moments(method):
+    xs, xt = _cloud(3000, 4, 0), _cloud(2000, 4, 1, scale=2.0, shift=3.0)
+    a, b = bures_wasserstein_mapping(xs, xt, method=method, eps=0)
+    mapped = apply_mapping(xs, a, b)
+    m1, c1 = mean_cov(mapped)
+    m2, c2 = mean_cov(xt)
+    assert torch.allclose(m1, m2, atol=1e-8)
+    assert torch.allclose(c1, c2, rtol=1e-6, atol=1e-8)
+
+
+def test_bures_map_matches_pot_and_is_symmetric():
+    xs, xt = _cloud(1000, 3, 2), _cloud(800, 3, 3, scale=0.5, shift=-1.0)
+    a, b = bures_wasserstein_mapping(xs, xt, eps=0)
+    assert torch.allclose(a, a.T, atol=1e-10)
+    assert (torch.linalg.eigvalsh(a) > 0).all()
+    ms, cs = mean_cov(xs)
+    mt, ct = mean_cov(xt)
+    a_ref, b_ref = pot.gaussian.bures_wasserstein_mapping(ms.numpy(), mt.numpy(), cs.numpy(), ct.numpy())
+    np.testing.assert_allclose(a.numpy(), a_ref, rtol=1e-7, atol=1e-9)  # A is symmetric: no transpose issue
+    np.testing.assert_allclose(b.numpy(), b_ref.ravel(), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["sym", "chol", "pca"])
+def test_gaussian_mapping_rank_deficient_stays_finite(method):
+    flat = torch.zeros(500, 4, dtype=torch.float64)
+    flat[:, :2] = torch.randn(500, 2, generator=gen(4), dtype=torch.float64)  # rank 2 in 4D
+    xt = _cloud(500, 4, 5)
+    a, b = bures_wasserstein_mapping(flat, xt, method=method)
+    assert torch.isfinite(a).all() and torch.isfinite(b).all()
+    a2, b2 = bures_wasserstein_mapping(xt, flat, method=method)
+    out = apply_mapping(xt, a2, b2)
+    assert torch.isfinite(out).all()
+    assert out[:, 2:].abs().max() < 1e-2  # lands (almost) in the target's subspace
+
+
+def test_gaussian_mapping_unknown_method():
+    c = torch.eye(2)
+    with pytest.raises(InputError):
+        gaussian_mapping(torch.zeros(2), c, torch.zeros(2), c, method="nope")
+
+
+def test_sqrtm_psd_against_scipy():
+    c = mean_cov(_cloud(200, 5, 6))[1]
+    root = sqrtm_psd(c)
+    np.testing.assert_allclose(root.numpy(), scipy.linalg.sqrtm(c.numpy()).real, rtol=1e-7, atol=1e-9)
+    inv = sqrtm_psd(c, inverse=True)
+    assert torch.allclose(inv @ c @ inv, torch.eye(5, dtype=torch.float64), atol=1e-8)
+
+
+def test_gaussian_wasserstein_distance_closed_form():
+    (m1, c1), (m2, c2) = mean_cov(_cloud(300, 3, 7)), mean_cov(_cloud(300, 3, 8, shift=1.0))
+    ours = gaussian_wasserstein_distance(m1, c1, m2, c2).item()
+    c2h = scipy.linalg.sqrtm(c2.numpy()).real
+    ref = ((m1 - m2) ** 2).sum().item() + np.trace(c1.numpy()) + np.trace(c2.numpy()) - 2 * np.trace(
+        scipy.linalg.sqrtm(c2h @ c1.numpy() @ c2h).real
+    )
+    assert ours == pytest.approx(ref, rel=1e-8)
+    assert gaussian_wasserstein_distance(m1, c1, m1, c1).item() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_pca_basis_keeps_requested_variance():
+    std = torch.tensor([10.0, 5.0, 1.0, 0.1], dtype=torch.float64).sqrt()
+    y = torch.randn(20000, 4, generator=gen(9), dtype=torch.float64) * std + 7
+    mu, basis, ev = pca_basis(y, 0.9)
+    assert basis.shape == (4, 2)  # (10 + 5) / 16.1 = 0.93 >= 0.9 > 10 / 16.1
+    assert torch.allclose(basis.T @ basis, torch.eye(2, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose(mu, torch.full((4,), 7.0, dtype=torch.float64), atol=0.05)
+    assert ev[0] == pytest.approx(10.0, rel=0.05) and ev[1] == pytest.approx(5.0, rel=0.05)
+    assert pca_basis(y, 1.0)[1].shape == (4, 4)
+    with pytest.raises(InputError):
+        pca_basis(y, 0.0)

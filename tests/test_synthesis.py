@@ -1,0 +1,101 @@
+"""Optimal Textures synthesis: size, range, determinism, and statistics moved toward the style."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from ottex import OTSchedule, synthesize
+from ottex.errors import InputError
+from ottex.io import resize_long_side
+from ottex.metrics import style_distance
+
+pytestmark = pytest.mark.needs_weights
+
+SMALL = OTSchedule(passes=(2, 1))
+
+
+def test_shape_range_and_non_square(zebra):
+    out = synthesize(zebra, (48, 80), schedule=SMALL, seed=1)
+    assert out.shape == (1, 3, 48, 80)
+    assert out.min() >= 0 and out.max() <= 1 and out.dtype == torch.float32
+
+
+def test_same_seed_same_image_and_batches(zebra):
+    a = synthesize(zebra, (64, 64), schedule=SMALL, seed=3, batch=2)
+    b = synthesize(zebra, (64, 64), schedule=SMALL, seed=3, batch=2)
+    c = synthesize(zebra, (64, 64), schedule=SMALL, seed=4, batch=2)
+    assert a.shape == (2, 3, 64, 64)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert (a[0] - a[1]).abs().mean() > 0.05  # samples of a batch differ
+
+
+def test_moves_features_toward_the_style(graffiti, zebra):
+    """The result is much closer to the style than the noise it starts from, and than another texture."""
+    size = (96, 96)
+    out = synthesize(graffiti, size, seed=0)
+    style = resize_long_side(graffiti, 96)
+    d_out = style_distance(out, style)
+    noise = (torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0)) * 0.25 + 0.5).clamp(0, 1)
+    d_noise = style_distance(noise, style)
+    d_other = style_distance(resize_long_side(zebra, 96), style)
+    assert d_out < 0.35 * d_noise
+    assert d_out < 0.5 * d_other
+
+
+def test_output_larger_than_example(zebra):
+    out = synthesize(zebra[..., :48, :48], (96, 128), schedule=SMALL)
+    assert out.shape == (1, 3, 96, 128)
+
+
+@pytest.mark.parametrize("mode", ["sym", "chol", "pca"])
+def test_gaussian_modes(zebra, mode):
+    out = synthesize(zebra, (64, 64), mode=mode, passes=1)
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+
+
+def test_pca_and_pure_sliced(zebra):
+    a = synthesize(zebra, (64, 64), pca=True, schedule=SMALL)
+    b = synthesize(zebra, (64, 64), schedule=SMALL.replace(gaussian=None))
+    assert a.shape == b.shape == (1, 3, 64, 64)
+    assert not torch.equal(a, b)
+
+
+def test_set_with_missing_levels_uses_what_it_has(zebra):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = synthesize(zebra, (64, 64), weights="wct-vgg19", schedule=SMALL)
+    assert out.shape == (1, 3, 64, 64)
+    assert any("levels 4, 5 are missing" in str(w.message) for w in rec)
+
+
+def test_small_example_warns(zebra):
+    with pytest.warns(UserWarning, match="upsampled"):
+        synthesize(zebra[..., :20, :20], (64, 64), passes=1, levels=(3, 2, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": (0, 64)}, "positive"),
+        ({"size": (8, 64)}, "too small"),
+        ({"mode": "fancy"}, "unknown matching mode"),
+        ({"batch": 0}, "batch"),
+        ({"style_scale": -1}, "style scale"),
+        ({"passes": 0}, "passes"),
+        ({"levels": (6,)}, "levels"),
+        ({"iterations": -2}, "iterations"),
+    ],
+)
+def test_bad_arguments(zebra, kwargs, match):
+    kwargs = {"size": (64, 64), **kwargs}
+    with pytest.raises(InputError, match=match):
+        synthesize(zebra, **kwargs)
+
+
+def test_bad_style_argument():
+    with pytest.raises(InputError, match="style must be"):
+        synthesize(torch.rand(3, 3), (64, 64))

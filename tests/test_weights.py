@@ -1,0 +1,99 @@
+"""Weight registry and resolution: search order, hash checks, download into the cache, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ottex import weights as W
+from ottex.errors import WeightsError
+
+
+def test_registry_contents():
+    cd = W.get_weight_set("cd16x")
+    assert cd.levels == (1, 2, 3, 4, 5)
+    for f in cd.files:
+        assert f.url.startswith("https://") and len(f.sha256) == 64 and f.size > 0
+    wct = W.get_weight_set("wct-vgg19")
+    assert wct.levels == (1, 2, 3, 4, 5)
+    assert {f.level for f in wct.files if f.sha256} == {1, 2, 3}
+    assert W.get_weight_set("vgg19-torchvision").files[0].url.endswith("vgg19-dcbb9e9d.pth")
+    with pytest.raises(WeightsError, match="unknown weight set 'nope'"):
+        W.get_weight_set("nope")
+
+
+def test_resolve_from_env_and_explicit_dir(weights_dir, tmp_path, monkeypatch):
+    p = W.resolve_weight_file("cd16x", "encoder", 1)
+    assert p == weights_dir / "cd16x" / "encoder1.pth"
+    # an explicit directory is searched before $OTTEX_WEIGHTS
+    (tmp_path / "cd16x").mkdir()
+    shutil.copy(p, tmp_path / "cd16x" / "encoder1.pth")
+    assert W.resolve_weight_file("cd16x", "encoder", 1, weights_dir=tmp_path) == tmp_path / "cd16x" / "encoder1.pth"
+
+
+def test_missing_file_error_names_file_places_and_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with pytest.raises(WeightsError) as info:
+        W.resolve_weight_file("cd16x", "decoder", 3)
+    msg = str(info.value)
+    assert "cd16x/decoder3.pth" in msg and str(tmp_path / "empty" / "cd16x") in msg
+    assert str(tmp_path / "cache" / "weights" / "cd16x") in msg
+    assert "https://" in msg and "--weights-dir" in msg and "\n" not in msg
+
+
+def test_local_only_file_says_it_cannot_be_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(WeightsError, match="no public download"):
+        W.resolve_weight_file("vgg19-caffe", "loss")
+
+
+def test_hash_mismatch_is_refused(weights_dir, tmp_path):
+    (tmp_path / "cd16x").mkdir()
+    bad = tmp_path / "cd16x" / "encoder2.pth"
+    bad.write_bytes((weights_dir / "cd16x" / "encoder2.pth").read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(WeightsError, match="sha256"):
+        W.resolve_weight_file("cd16x", "encoder", 2, weights_dir=tmp_path)
+
+
+def _fake_set(monkeypatch, tmp_path: Path, payload: bytes, sha: str) -> None:
+    src = tmp_path / "upstream.bin"
+    src.write_bytes(payload)
+    ws = W.WeightSet("fake", "test set", (W.WeightFile("f.pth", src.as_uri(), sha, len(payload), "encoder", 1),))
+    monkeypatch.setitem(W.WEIGHT_SETS, "fake", ws)
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OTTEX_OFFLINE", raising=False)
+
+
+def test_download_into_cache_with_hash_check(tmp_path, monkeypatch):
+    payload = b"weights" * 1000
+    _fake_set(monkeypatch, tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    p = W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    assert p == tmp_path / "cache" / "weights" / "fake" / "f.pth"
+    assert p.read_bytes() == payload
+    assert not list(p.parent.glob("*.part"))  # no temporary file left behind
+
+
+def test_download_with_wrong_hash_is_deleted(tmp_path, monkeypatch):
+    _fake_set(monkeypatch, tmp_path, b"tampered", "0" * 64)
+    with pytest.raises(WeightsError, match="sha256"):
+        W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    assert not (tmp_path / "cache" / "weights" / "fake" / "f.pth").exists()
+
+
+def test_offline_refuses_download(tmp_path, monkeypatch):
+    _fake_set(monkeypatch, tmp_path, b"x", hashlib.sha256(b"x").hexdigest())
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="missing weight file fake/f.pth"):
+        W.resolve_weight_file("fake", "encoder", 1)
+
+
+def test_cache_dir_default_uses_platformdirs(monkeypatch):
+    monkeypatch.delenv("OTTEX_CACHE", raising=False)
+    assert W.cache_dir().name == "weights" and "ottex" in str(W.cache_dir())
