@@ -10,6 +10,8 @@ import torch
 
 from ottex.errors import InputError
 from ottex.ot import (
+    argsort,
+    sort_values,
     apply_mapping,
     bures_wasserstein_mapping,
     gaussian_mapping,
@@ -61,6 +63,20 @@ def test_sort_match_batched_and_channels_first_agree():
     b = sort_match(x.transpose(-1, -2), y.T, dim=-1).transpose(-1, -2)
     assert torch.equal(a, b)
     assert torch.equal(a[1], sort_match(x[1], y))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_sorts_agree_with_torch(dtype):
+    x = torch.randn(3, 5, 7000, dtype=dtype)  # large enough for the NumPy path
+    assert torch.equal(sort_values(x), x.sort(dim=-1).values)
+    idx = argsort(x)
+    assert idx.dtype == torch.int64 and sort_values(x).dtype == dtype
+    assert torch.equal(x.gather(-1, idx), x.sort(dim=-1).values)
+    xt = x.transpose(-1, -2)  # another dim goes through torch
+    assert torch.equal(sort_values(xt, dim=-2), xt.sort(dim=-2).values)
+    g = x.clone().requires_grad_()
+    sort_values(g).sum().backward()  # gradients flow (torch path under autograd)
+    assert torch.equal(g.grad, torch.ones_like(x))
 
 
 def test_quantiles_identity_and_interpolation():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ottex import OTSchedule, synthesize
+from ottex.optimal_textures import style_factor
 from ottex.errors import InputError
 from ottex.io import resize_long_side
 from ottex.metrics import style_distance
@@ -72,9 +73,19 @@ def test_set_with_missing_levels_uses_what_it_has(zebra):
     assert any("levels 4, 5 are missing" in str(w.message) for w in rec)
 
 
-def test_small_example_warns(zebra):
+def test_small_example_warns_only_when_enlarged(zebra):
     with pytest.warns(UserWarning, match="upsampled"):
+        synthesize(zebra[..., :20, :20], (64, 64), passes=1, levels=(3, 2, 1), style_scale=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto scale: the example keeps its own pixel size
         synthesize(zebra[..., :20, :20], (64, 64), passes=1, levels=(3, 2, 1))
+
+
+def test_style_factor():
+    assert style_factor((1600, 1141), (512, 512)) == pytest.approx(512 / 1141)  # short sides fitted
+    assert style_factor((256, 256), (1024, 2048)) == 1.0  # never enlarged by default
+    assert style_factor((256, 256), (1024, 2048), 0.5) == pytest.approx(2.0)  # explicit: enlarged
+    assert style_factor((400, 300), (300, 300), 0.5) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(

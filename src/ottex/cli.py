@@ -119,8 +119,9 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pca", action="store_true", help="match in the style's PCA subspace (90%% of variance)")
     g.add_argument("--mode", default="sort", choices=["sort", "chol", "pca", "sym"],
                    help="sort: exact sliced OT [default]; chol/pca/sym: one Gaussian map per level")
-    g.add_argument("--style-scale", type=float, default=1.0,
-                   help="size of style details: style long side = output long side x this [1.0]")
+    g.add_argument("--style-scale", type=float, default=None,
+                   help="size of style details: the example's short side becomes the output's short side x this "
+                   "[auto: fit the short sides, never enlarging the example]")
     g.add_argument("--batch", type=int, default=1, help="number of textures to make (seeds share rotations) [1]")
     add_runtime_options(p)
     p.set_defaults(func=_run_synth)

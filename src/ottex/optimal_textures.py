@@ -31,7 +31,7 @@ from .io import load_image, resize
 from .networks import Decoder, Encoder, load_autoencoders
 from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
-__all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size"]
+__all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 MULTIPLE = 16  # working sizes are multiples of 2**4 so that every level decodes to the same size
@@ -131,11 +131,37 @@ class _LevelTarget:
     basis: torch.Tensor | None = None  # (C, k) PCA basis
 
 
-def _style_image_at(style: torch.Tensor, long_side: float) -> torch.Tensor:
+def style_factor(style_hw: Sequence[int], size: Sequence[int], style_scale: float | None = None) -> float:
+    """Resize factor applied to a style example for an output of ``size``.
+
+    Args:
+        style_hw: ``(height, width)`` of the example.
+        size: ``(height, width)`` of the output.
+        style_scale: ``None`` (auto): the example's short side is fitted to the
+            output's short side, but never enlarged, so an output larger than the
+            example repeats its details at their native pixel size. A number:
+            the example's short side becomes ``style_scale`` times the output's
+            (below 1: smaller details; may enlarge the example).
+
+    Returns:
+        The factor (1 keeps the example's pixels as they are).
+
+    Example:
+        >>> style_factor((1600, 1141), (512, 512))  # the short sides match
+        0.4487...
+    """
+    factor = min(size) / min(style_hw)
+    if style_scale is None:
+        return min(1.0, factor)
+    return factor * style_scale
+
+
+def style_at(style: torch.Tensor, factor: float) -> torch.Tensor:
+    """The style example resized by ``factor`` (each side at least 16 px), as :func:`synthesize` uses it."""
     h, w = style.shape[-2:]
-    s = long_side / max(h, w)
-    size = (max(MULTIPLE, round(h * s)), max(MULTIPLE, round(w * s)))
-    return resize(style, size)
+    if factor == 1.0:
+        return style
+    return resize(style, (max(MULTIPLE, round(h * factor)), max(MULTIPLE, round(w * factor))))
 
 
 def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -194,8 +220,7 @@ def _as_image(style: torch.Tensor | str | os.PathLike, device: torch.device) -> 
     return style.to(device=device, dtype=torch.float32)
 
 
-def _warn_upsampling(style: torch.Tensor, long_side: float) -> None:
-    factor = long_side / max(style.shape[-2:])
+def _warn_upsampling(style: torch.Tensor, factor: float) -> None:
     if factor > 2:
         h, w = style.shape[-2:]
         warnings.warn(
@@ -215,7 +240,7 @@ def synthesize(
     pca: bool = False,
     pca_variance: float = 0.9,
     mode: str = "sort",
-    style_scale: float = 1.0,
+    style_scale: float | None = None,
     seed: int | None = 0,
     batch: int = 1,
     weights: str = "cd16x",
@@ -240,8 +265,10 @@ def synthesize(
         mode: ``"sort"`` (default: at each level the schedule's Gaussian map, then
             exact sliced-OT rotations) or a Gaussian map alone, ``"chol"``,
             ``"pca"`` or ``"sym"`` (one linear map per level; fastest).
-        style_scale: size of style details relative to the output: the style is
-            resized so its long side is ``style_scale`` times the output's.
+        style_scale: size of style details: ``None`` (default) fits the example's
+            short side to the output's without ever enlarging it (outputs larger
+            than the example keep its detail size); a number makes the example's
+            short side ``style_scale`` times the output's (see :func:`style_factor`).
         seed: random seed (None: nondeterministic).
         batch: number of samples to make at once (different noise, shared rotations).
         weights: encoder/decoder weight set (``cd16x`` default).
@@ -261,7 +288,7 @@ def synthesize(
         raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
-    if style_scale <= 0:
+    if style_scale is not None and style_scale <= 0:
         raise InputError(f"style scale must be positive, got {style_scale}")
     dev = resolve_device(device)
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
@@ -276,7 +303,8 @@ def synthesize(
         gen.manual_seed(int(seed))
 
     sizes = _scale_sizes((h, w), sched)
-    _warn_upsampling(style_img, style_scale * max(sizes[-1]))
+    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
+    _warn_upsampling(style_img, factor)
     plan = []  # (scale index, levels, iterations) per pass
     for si in range(len(sizes)):
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
@@ -290,7 +318,7 @@ def synthesize(
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
             sh, sw = sizes[si]
-            style_s = _style_image_at(style_img, style_scale * max(sh, sw))
+            style_s = style_at(style_img, factor * sh / sizes[-1][0])
             targets = {lvl: _level_target(nets[lvl][0](style_s), pca, pca_variance, sched.max_style_samples, gen)
                        for lvl in lv}
             if image is None:
