@@ -112,10 +112,10 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", help="example texture image")
     add_size_options(p)
     g = p.add_argument_group("Optimal Textures")
-    g.add_argument("--passes", type=int, help="passes over the levels per resolution [schedule: 3 coarse, 1 fine]")
-    g.add_argument("--iterations", type=int, help="random rotations per level [schedule: 16 deep ... 1 shallow]")
+    g.add_argument("--passes", type=int, help="passes over the levels per resolution [6 at the coarsest, 4 at each finer]")
+    g.add_argument("--iterations", type=int, help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
     g.add_argument("--levels", default="5,4,3,2,1", help="VGG levels to match, deepest first [5,4,3,2,1]")
-    g.add_argument("--scales", type=int, help="coarse-to-fine resolutions, each half the next [2]")
+    g.add_argument("--scales", type=int, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     g.add_argument("--pca", action="store_true", help="match in the style's PCA subspace (90%% of variance)")
     g.add_argument("--mode", default="sort", choices=["sort", "chol", "pca", "sym"],
                    help="sort: exact sliced OT [default]; chol/pca/sym: one Gaussian map per level")
@@ -160,6 +160,80 @@ def _run_synth(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {path}")
     del torch
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# bench
+
+
+@command
+def _bench_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time, peak memory and style distance of methods x sizes (Markdown table + JSON)",
+        description="Run each method at each size in a fresh process (warm-up, then timed repeats; median time, "
+        "peak memory), score the outputs with a measuring network the synthesis does not use, and print a "
+        "Markdown table. --reference scores existing images (e.g. another implementation's results) the same way.",
+        epilog="example: ottex bench --style graffiti.jpg --sizes 512,1024 --repeats 3 --json bench.json "
+        "--reference theirs=their_graffiti_512.png",
+    )
+    p.add_argument("--style", required=True, metavar="FILE", help="style example image")
+    p.add_argument("--methods", default="ot", help="comma-separated methods (ottex methods: ot) [ot]")
+    p.add_argument("--sizes", default="512", help="comma-separated square output sides [512]")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per case; the median is reported [1]")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones [1]")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=FILE",
+                   help="an existing result to score in the same table (repeatable)")
+    p.add_argument("--measure", default="vgg19-caffe", help="measuring network for the style distance [vgg19-caffe]")
+    p.add_argument("--threads", type=int, help="torch threads per case [torch's default]")
+    p.add_argument("--json", metavar="FILE", help="also write the records as JSON")
+    p.add_argument("--save", metavar="DIR", help="write each case's output image into DIR")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda [auto]")
+    p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run [0]")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import machine_name, markdown_table, parse_sizes, run_benchmark, score_reference, write_json
+    from .io import load_image
+    from .methods import get_method
+    from .optimal_textures import resolve_device
+
+    sizes = parse_sizes(args.sizes)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        get_method(m).synthesize_fn()
+    if args.repeats < 1 or args.warmup < 0:
+        raise InputError("--repeats must be at least 1 and --warmup at least 0")
+    refs = []
+    for spec in args.reference:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--reference takes NAME=FILE, got '{spec}'")
+        refs.append((name, path))
+    load_image(args.style)  # a bad style fails here, in one line, before any child process starts
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    records = [score_reference(n, p, args.style, measure=args.measure, weights_dir=args.weights_dir)
+               for n, p in refs]
+
+    def show(rec) -> None:  # noqa: ANN001
+        if not args.quiet:
+            print(f"{rec.method} {rec.size}px: {rec.seconds:.2f} s, peak {rec.peak_mem_mb:.0f} MB, "
+                  f"style distance {rec.style_distance:.4f}", file=sys.stderr, flush=True)
+
+    records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
+                             device=str(device), seed=args.seed, weights_dir=args.weights_dir,
+                             measure=args.measure, threads=args.threads, save_dir=args.save, on_record=show)
+    machine = machine_name(device)
+    print(f"ottex bench on {machine}; style {args.style}; style distance measured with {args.measure}\n")
+    print(markdown_table(records))
+    if args.json:
+        write_json(records, args.json, machine)
     return 0
 
 

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .errors import ImageError, InputError
 from .io import load_image, resize
 from .networks import Decoder, Encoder, load_autoencoders
+from .runtime import tune_cpu_allocator
 from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
 __all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
@@ -55,8 +56,8 @@ class OTSchedule:
         passes: passes over the levels at each resolution, coarse to fine; the
             last value repeats for extra resolutions.
         levels: levels visited at the coarsest resolution, deepest first.
-        fine_levels: levels visited at the finer resolutions (the deepest
-            decoders blur, so the fine passes leave structure to the coarse ones).
+        fine_levels: levels visited at the finer resolutions (relu5_1 included:
+            it keeps strokes and letters whole at the output's scale).
         iterations: sliced-OT rotations per level at the coarsest resolution.
         fine_iterations: sliced-OT rotations per level at finer resolutions.
         gaussian: Gaussian map applied before the rotations at each level
@@ -68,11 +69,11 @@ class OTSchedule:
     """
 
     scales: int | None = None
-    passes: tuple[int, ...] = (6, 3)
+    passes: tuple[int, ...] = (6, 4)
     levels: tuple[int, ...] = (5, 4, 3, 2, 1)
-    fine_levels: tuple[int, ...] = (4, 3, 2, 1)
+    fine_levels: tuple[int, ...] = (5, 4, 3, 2, 1)
     iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 1, 3: 1, 2: 2, 1: 4})
-    fine_iterations: dict[int, int] = field(default_factory=lambda: {4: 0, 3: 0, 2: 1, 1: 2})
+    fine_iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 0, 3: 1, 2: 2, 1: 4})
     gaussian: str | None = "sym"
     min_side: int = 64
     coarse_side: int = 256
@@ -291,6 +292,8 @@ def synthesize(
     if style_scale is not None and style_scale <= 0:
         raise InputError(f"style scale must be positive, got {style_scale}")
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        tune_cpu_allocator()
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
 
     style_img = _as_image(style, dev)

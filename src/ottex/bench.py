@@ -1,0 +1,298 @@
+"""Benchmark: wall time, peak memory and quality of methods x sizes, as a Markdown table and JSON.
+
+Each case (method, size) runs in a fresh child process, so that its peak
+memory is its own: the peak resident set size of that process on CPU (which
+includes the ~0.3-0.5 GB of the Python/torch runtime), or
+``torch.cuda.max_memory_allocated`` on CUDA. Inside the child the method runs
+``warmup`` times untimed, then ``repeats`` times timed; the median is reported.
+The last output is scored in the parent with :mod:`ottex.metrics`, against the
+style example at the scale the synthesis used (:func:`~ottex.optimal_textures.style_factor`).
+
+Reference images (e.g. another implementation's published results) are scored
+the same way and listed in the same table, so a comparison is one run.
+
+Example:
+    >>> rows = run_benchmark("graffiti.jpg", methods=["ot"], sizes=[512])  # doctest: +SKIP
+    >>> print(markdown_table(rows))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError, OttexError
+from .io import load_image
+from .methods import get_method
+from .metrics import style_distance_per_layer
+from .optimal_textures import resolve_device, style_at, style_factor
+
+__all__ = ["BenchRecord", "run_case", "run_benchmark", "score_reference", "markdown_table", "machine_name"]
+
+
+@dataclass
+class BenchRecord:
+    """One row of the benchmark table (the JSON record has these keys)."""
+
+    method: str
+    size: int
+    seconds: float | None  # median wall time; None for a reference image
+    peak_mem_mb: float | None
+    style_distance: float
+    style_distance_layers: dict[str, float] = field(default_factory=dict)
+    content_distance: float | None = None
+    device: str = "cpu"
+    repeats: int = 0
+    times: list[float] = field(default_factory=list)
+    output: str | None = None
+
+
+def machine_name(device: torch.device | str = "cpu") -> str:
+    """A short description of the machine a benchmark ran on."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def _peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def _child(queue: mp.Queue, kwargs: dict) -> None:  # runs in a fresh process
+    try:
+        queue.put(("ok", _run_in_process(**kwargs)))
+    except OttexError as exc:
+        queue.put(("error", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported as one line by the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _run_in_process(
+    method: str,
+    style: str,
+    size: int,
+    repeats: int,
+    warmup: int,
+    device: str,
+    seed: int,
+    weights_dir: str | None,
+    threads: int | None,
+    options: dict,
+) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    fn = get_method(method).synthesize_fn()
+    style_img = load_image(style, device=dev)
+
+    def once() -> torch.Tensor:
+        out = fn(style_img, (size, size), seed=seed, device=dev, weights_dir=weights_dir, progress=False, **options)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return out
+
+    for _ in range(warmup):
+        once()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times = []
+    out = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = once()
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb()
+    assert out is not None
+    image = (out[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return {"times": times, "peak_mem_mb": peak, "image": image, "device": str(dev)}
+
+
+def run_case(
+    method: str,
+    style: str | os.PathLike,
+    size: int,
+    *,
+    repeats: int = 1,
+    warmup: int = 1,
+    device: str = "auto",
+    seed: int = 0,
+    weights_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    options: dict | None = None,
+    timeout: float | None = None,
+) -> dict:
+    """Run one case in a fresh process; returns ``times``, ``peak_mem_mb``, ``image`` (uint8 HWC) and ``device``.
+
+    Raises:
+        OttexError: the case failed (its one-line reason) or timed out.
+    """
+    kwargs = dict(method=method, style=str(style), size=int(size), repeats=int(repeats), warmup=int(warmup),
+                  device=str(device), seed=int(seed), weights_dir=None if weights_dir is None else str(weights_dir),
+                  threads=threads, options=dict(options or {}))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, kwargs))
+    proc.start()
+    try:
+        status, payload = queue.get(timeout=timeout)
+    except Exception:  # noqa: BLE001 - queue.Empty on timeout, or the child died
+        proc.kill()
+        proc.join()
+        raise OttexError(f"benchmark case {method} at {size}px did not finish (exit code {proc.exitcode})") from None
+    proc.join()
+    if status != "ok":
+        raise OttexError(f"benchmark case {method} at {size}px failed: {payload}")
+    return payload
+
+
+def _style_for(style: torch.Tensor, size: int, style_scale: float | None) -> torch.Tensor:
+    return style_at(style, style_factor(style.shape[-2:], (size, size), style_scale))
+
+
+def score_reference(
+    name: str,
+    image: str | os.PathLike,
+    style: str | os.PathLike,
+    *,
+    measure: str = "vgg19-caffe",
+    weights_dir: str | os.PathLike | None = None,
+) -> BenchRecord:
+    """Score an existing image (e.g. another implementation's result) like a benchmark output."""
+    img = load_image(image)
+    size = max(img.shape[-2:])
+    per = style_distance_per_layer(img, _style_for(load_image(style), size, None), network=measure,
+                                   weights_dir=weights_dir)
+    return BenchRecord(method=name, size=size, seconds=None, peak_mem_mb=None,
+                       style_distance=sum(per.values()) / len(per), style_distance_layers=per,
+                       output=str(image))
+
+
+def run_benchmark(
+    style: str | os.PathLike,
+    methods: Sequence[str] = ("ot",),
+    sizes: Sequence[int] = (512,),
+    *,
+    repeats: int = 1,
+    warmup: int = 1,
+    device: str = "auto",
+    seed: int = 0,
+    weights_dir: str | os.PathLike | None = None,
+    measure: str = "vgg19-caffe",
+    measure_max_side: int = 1024,
+    threads: int | None = None,
+    options: dict | None = None,
+    save_dir: str | os.PathLike | None = None,
+    on_record=None,  # noqa: ANN001 - callable(BenchRecord), e.g. to print rows as they come
+) -> list[BenchRecord]:
+    """Run ``methods x sizes`` on one style image and score the outputs.
+
+    Args:
+        style: style example path.
+        methods: names from :data:`ottex.methods.METHODS`.
+        sizes: square output sides in px.
+        repeats: timed runs per case (median reported).
+        warmup: untimed runs before them (loads weights, warms caches).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: seed of every run.
+        weights_dir: folder searched first for weights (also for the measuring network).
+        measure: measuring network for the style distance.
+        measure_max_side: outputs larger than this are scored on a centre crop of
+            this size (and the style at the same scale), to bound the scoring cost.
+        threads: torch threads in the child processes (default: torch's).
+        options: extra keyword arguments for the method.
+        save_dir: if given, outputs are written there as PNG.
+        on_record: called with each record as it is made.
+
+    Returns:
+        One :class:`BenchRecord` per case.
+    """
+    from .io import save_image  # noqa: PLC0415
+
+    style_img = load_image(style)
+    records = []
+    for size in sizes:
+        ref_style = _style_for(style_img, size, (options or {}).get("style_scale"))
+        for method in methods:
+            res = run_case(method, style, size, repeats=repeats, warmup=warmup, device=device, seed=seed,
+                           weights_dir=weights_dir, threads=threads, options=options)
+            out = torch.from_numpy(np.ascontiguousarray(res["image"])).permute(2, 0, 1)[None].float() / 255
+            scored, scored_style = out, ref_style
+            if size > measure_max_side:  # same scale, bounded cost: crop both
+                scored = _crop(out, measure_max_side)
+                scored_style = _crop(ref_style, measure_max_side)
+            per = style_distance_per_layer(scored, scored_style, network=measure, weights_dir=weights_dir)
+            path = None
+            if save_dir is not None:
+                path = str(Path(save_dir) / f"{Path(style).stem}_{method}_{size}_s{seed}.png")
+                save_image(out, path, overwrite=True)
+            rec = BenchRecord(method=method, size=size, seconds=statistics.median(res["times"]),
+                              peak_mem_mb=res["peak_mem_mb"], style_distance=sum(per.values()) / len(per),
+                              style_distance_layers=per, device=res["device"], repeats=repeats,
+                              times=res["times"], output=path)
+            records.append(rec)
+            if on_record is not None:
+                on_record(rec)
+    return records
+
+
+def _crop(image: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    ch, cw = min(h, side), min(w, side)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[..., top : top + ch, left : left + cw]
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown_table(records: Sequence[BenchRecord]) -> str:
+    """The records as a Markdown table (time, peak memory, style distance per layer and mean)."""
+    layers = list(dict.fromkeys(k for r in records for k in r.style_distance_layers))
+    head = ["method", "size", "device", "seconds", "peak MB", *layers, "style dist."]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        cells = [r.method, str(r.size), r.device if r.seconds is not None else "-", _fmt(r.seconds, ".2f"),
+                 _fmt(r.peak_mem_mb, ".0f"), *(_fmt(r.style_distance_layers.get(k), ".4f") for k in layers),
+                 _fmt(r.style_distance, ".4f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine: str) -> None:
+    """Write the records (and the machine's description) as JSON, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2))
+    os.replace(tmp, path)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"512,1024"`` -> ``[512, 1024]`` with a clear error."""
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--sizes takes comma-separated integers, got '{text}'") from None
+    if not sizes or any(s < 16 for s in sizes):
+        raise InputError(f"--sizes must be integers of at least 16, got '{text}'")
+    return sizes

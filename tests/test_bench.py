@@ -1,0 +1,80 @@
+"""Benchmark: records, table, JSON and the ``ottex bench`` command (tiny sizes, one child process each)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from ottex import OTSchedule
+from ottex.bench import markdown_table, parse_sizes, run_benchmark, score_reference
+from ottex.cli import main
+from ottex.errors import InputError, OttexError
+from ottex.io import save_image
+
+pytestmark = pytest.mark.needs_weights
+
+
+def test_parse_sizes():
+    assert parse_sizes("64, 128") == [64, 128]
+    for bad in ("", "a,64", "8"):
+        with pytest.raises(InputError, match="--sizes"):
+            parse_sizes(bad)
+
+
+def test_run_benchmark_times_and_scores(tmp_path, zebra, weights_dir):
+    style = tmp_path / "zebra.png"
+    save_image(zebra, style)
+    rows = run_benchmark(style, ["ot"], [48], repeats=2, warmup=0, device="cpu", weights_dir=weights_dir,
+                         options={"schedule": OTSchedule(passes=(1,))}, save_dir=tmp_path)
+    (rec,) = rows
+    assert rec.method == "ot" and rec.size == 48 and rec.device == "cpu"
+    assert len(rec.times) == 2 and rec.seconds == pytest.approx(statistics.median(rec.times))
+    assert 100 < rec.peak_mem_mb < 8000  # a child process with torch loaded
+    assert set(rec.style_distance_layers) == {"relu1_1", "relu2_1", "relu3_1"}
+    assert 0 < rec.style_distance < 1.0
+    assert (tmp_path / "zebra_ot_48_s0.png").is_file()
+    table = markdown_table([rec, score_reference("itself", style, style, weights_dir=weights_dir)])
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | size") and len(lines) == 4
+    assert lines[3].startswith("| itself |") and "0.0000" in lines[3]  # the style scores 0 against itself
+
+
+def test_failed_case_is_one_error(tmp_path, zebra):
+    style = tmp_path / "zebra.png"
+    save_image(zebra, style)
+    with pytest.raises(OttexError, match="failed: .*weight set"):
+        run_benchmark(style, ["ot"], [32], warmup=0, device="cpu", options={"weights": "nope"})
+
+
+def test_bench_command_json(tmp_path, zebra, capsys):
+    style = tmp_path / "z.png"
+    save_image(zebra, style)
+    out = tmp_path / "b.json"
+    assert main(["bench", "--style", str(style), "--sizes", "32", "--warmup", "0", "--json", str(out),
+                 "--reference", f"same={style}", "--device", "cpu", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "| ot | 32 | cpu |" in printed and "| same |" in printed
+    data = json.loads(out.read_text())
+    assert "cores" in data["machine"]
+    ours = [r for r in data["records"] if r["method"] == "ot"][0]
+    assert {"method", "size", "seconds", "peak_mem_mb", "style_distance"} <= set(ours)
+    assert ours["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--sizes", "x"], "--sizes"),
+        (["--methods", "nope"], "unknown method"),
+        (["--reference", "broken"], "NAME=FILE"),
+        (["--repeats", "0"], "--repeats"),
+    ],
+)
+def test_bench_command_errors(tmp_path, zebra, capsys, argv, match):
+    style = tmp_path / "z.png"
+    save_image(zebra, style)
+    assert main(["bench", "--style", str(style), *argv]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error:") and match in err[0]
