@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 
 import pytest
+from PIL import Image
 
 from ottex import OTSchedule
 from ottex.bench import markdown_table, parse_sizes, run_benchmark, score_reference
@@ -51,10 +53,15 @@ def test_failed_case_is_one_error(tmp_path, zebra):
 def test_bench_command_json(tmp_path, zebra, capsys):
     style = tmp_path / "z.png"
     save_image(zebra, style)
-    out = tmp_path / "b.json"
-    assert main(["bench", "--style", str(style), "--sizes", "32", "--warmup", "0", "--json", str(out),
-                 "--reference", f"same={style}", "--device", "cpu", "-q"]) == 0
+    out, sheet = tmp_path / "b.json", tmp_path / "sheet.png"
+    argv = ["bench", "--style", str(style), "--sizes", "32", "--warmup", "0", "--json", str(out),
+            "--reference", f"same={style}", "--device", "cpu", "-q", "--sheet", str(sheet)]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
+    with Image.open(sheet) as im:  # style, reference, output
+        assert im.format == "PNG" and im.width > 3 * 256
+    assert main(argv) == 1  # existing outputs are not replaced without --force
+    assert "exists" in capsys.readouterr().err
     assert "| ot | 32 | cpu |" in printed and "| same |" in printed
     data = json.loads(out.read_text())
     assert "cores" in data["machine"]
@@ -70,6 +77,7 @@ def test_bench_command_json(tmp_path, zebra, capsys):
         (["--methods", "nope"], "unknown method"),
         (["--reference", "broken"], "NAME=FILE"),
         (["--repeats", "0"], "--repeats"),
+        (["--command", "peer=run {style}"], "{output}"),
     ],
 )
 def test_bench_command_errors(tmp_path, zebra, capsys, argv, match):
@@ -78,3 +86,26 @@ def test_bench_command_errors(tmp_path, zebra, capsys, argv, match):
     assert main(["bench", "--style", str(style), *argv]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ottex: error:") and match in err[0]
+
+
+SCRIPT = """
+import sys
+from PIL import Image
+style, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if size == 13:
+    sys.exit("this peer cannot do 13 px")
+Image.open(style).convert("RGB").resize((size, size)).save(out)
+"""
+
+
+def test_external_command_is_one_more_case(tmp_path, zebra, weights_dir):
+    style = tmp_path / "zebra.png"
+    save_image(zebra, style)
+    script = tmp_path / "peer.py"
+    script.write_text(SCRIPT)
+    cmd = f"{sys.executable} {script} {{style}} {{size}} {{output}}"
+    (rec,) = run_benchmark(style, [], [48], warmup=0, weights_dir=weights_dir, commands={"peer": cmd})
+    assert rec.method == "peer" and rec.device == "command" and rec.seconds > 0 and rec.peak_mem_mb > 1
+    assert rec.style_distance < 0.2  # the peer returned the style itself, resized
+    with pytest.raises(OttexError, match="peer at 13px failed: command exited with 1: this peer cannot do 13 px"):
+        run_benchmark(style, [], [13], warmup=0, weights_dir=weights_dir, commands={"peer": cmd})

@@ -39,7 +39,16 @@ from .methods import get_method
 from .metrics import style_distance_per_layer
 from .optimal_textures import resolve_device, style_at, style_factor
 
-__all__ = ["BenchRecord", "run_case", "run_benchmark", "score_reference", "markdown_table", "machine_name"]
+__all__ = [
+    "BenchRecord",
+    "run_case",
+    "run_benchmark",
+    "score_reference",
+    "markdown_table",
+    "bench_sheet",
+    "write_json",
+    "machine_name",
+]
 
 
 @dataclass
@@ -98,7 +107,10 @@ def _run_in_process(
     weights_dir: str | None,
     threads: int | None,
     options: dict,
+    command: str | None = None,
 ) -> dict:
+    if command is not None:
+        return _run_command(command, style, size, repeats, warmup, seed)
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -127,6 +139,33 @@ def _run_in_process(
     return {"times": times, "peak_mem_mb": peak, "image": image, "device": str(dev)}
 
 
+def _run_command(template: str, style: str, size: int, repeats: int, warmup: int, seed: int) -> dict:
+    """Time an external command; its peak memory is the largest child's peak RSS (this process is fresh)."""
+    import shlex  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
+        output = str(Path(tmp) / "out.png")
+        argv = shlex.split(template.format(style=shlex.quote(style), size=size, output=shlex.quote(output),
+                                           seed=seed))
+        times = []
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                raise OttexError(f"command exited with {done.returncode}: {last}")
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+        if not Path(output).is_file():
+            raise OttexError(f"command wrote no image at {{output}} ({output})")
+        image = (load_image(output)[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    return {"times": times, "peak_mem_mb": peak, "image": image, "device": "command"}
+
+
 def run_case(
     method: str,
     style: str | os.PathLike,
@@ -139,16 +178,21 @@ def run_case(
     weights_dir: str | os.PathLike | None = None,
     threads: int | None = None,
     options: dict | None = None,
+    command: str | None = None,
     timeout: float | None = None,
 ) -> dict:
     """Run one case in a fresh process; returns ``times``, ``peak_mem_mb``, ``image`` (uint8 HWC) and ``device``.
+
+    With ``command``, the case is an external program instead of an ottex
+    method: a command line with the placeholders ``{style}``, ``{size}``,
+    ``{output}`` (a PNG it must write) and ``{seed}``.
 
     Raises:
         OttexError: the case failed (its one-line reason) or timed out.
     """
     kwargs = dict(method=method, style=str(style), size=int(size), repeats=int(repeats), warmup=int(warmup),
                   device=str(device), seed=int(seed), weights_dir=None if weights_dir is None else str(weights_dir),
-                  threads=threads, options=dict(options or {}))
+                  threads=threads, options=dict(options or {}), command=command)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, kwargs))
@@ -202,6 +246,7 @@ def run_benchmark(
     threads: int | None = None,
     options: dict | None = None,
     save_dir: str | os.PathLike | None = None,
+    commands: dict[str, str] | None = None,
     on_record=None,  # noqa: ANN001 - callable(BenchRecord), e.g. to print rows as they come
 ) -> list[BenchRecord]:
     """Run ``methods x sizes`` on one style image and score the outputs.
@@ -221,6 +266,8 @@ def run_benchmark(
         threads: torch threads in the child processes (default: torch's).
         options: extra keyword arguments for the method.
         save_dir: if given, outputs are written there as PNG.
+        commands: external programs run as extra cases, ``{name: command line}``
+            (see :func:`run_case`), e.g. another implementation.
         on_record: called with each record as it is made.
 
     Returns:
@@ -232,9 +279,10 @@ def run_benchmark(
     records = []
     for size in sizes:
         ref_style = _style_for(style_img, size, (options or {}).get("style_scale"))
-        for method in methods:
+        cases = [(m, None) for m in methods] + list((commands or {}).items())
+        for method, command in cases:
             res = run_case(method, style, size, repeats=repeats, warmup=warmup, device=device, seed=seed,
-                           weights_dir=weights_dir, threads=threads, options=options)
+                           weights_dir=weights_dir, threads=threads, options=options, command=command)
             out = torch.from_numpy(np.ascontiguousarray(res["image"])).permute(2, 0, 1)[None].float() / 255
             scored, scored_style = out, ref_style
             if size > measure_max_side:  # same scale, bounded cost: crop both
@@ -277,6 +325,19 @@ def markdown_table(records: Sequence[BenchRecord]) -> str:
                  _fmt(r.style_distance, ".4f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def bench_sheet(records: Sequence[BenchRecord], style: str | os.PathLike, machine: str = "", tile: int = 256):
+    """A contact sheet: the style, then every record with an image, captioned with its scores."""
+    from .report import contact_sheet  # noqa: PLC0415
+
+    items: list = [(f"style\n{Path(style).name}", style)]
+    for r in records:
+        if r.output is None:
+            continue
+        timing = "reference" if r.seconds is None else f"{r.seconds:.2f} s, {r.peak_mem_mb:.0f} MB"
+        items.append((f"{r.method} {r.size}px\n{timing}\nstyle dist. {r.style_distance:.4f}", r.output))
+    return contact_sheet(items, tile=tile, title=f"ottex bench - {machine}" if machine else None)
 
 
 def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine: str) -> None:

@@ -185,10 +185,16 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones [1]")
     p.add_argument("--reference", action="append", default=[], metavar="NAME=FILE",
                    help="an existing result to score in the same table (repeatable)")
+    p.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
+                   help="an external program run as one more case at each size, e.g. another implementation: "
+                   "placeholders {style} {size} {output} {seed}; it must write a PNG to {output} (repeatable)")
     p.add_argument("--measure", default="vgg19-caffe", help="measuring network for the style distance [vgg19-caffe]")
     p.add_argument("--threads", type=int, help="torch threads per case [torch's default]")
     p.add_argument("--json", metavar="FILE", help="also write the records as JSON")
     p.add_argument("--save", metavar="DIR", help="write each case's output image into DIR")
+    p.add_argument("--sheet", metavar="FILE", help="write a contact sheet (style, references, outputs with their "
+                   "scores) as PNG")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --sheet or --json file")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda [auto]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
     p.add_argument("--seed", type=int, default=0, help="seed of every run [0]")
@@ -196,9 +202,26 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_bench)
 
 
+def _name_value(spec: str, option: str, form: str) -> tuple[str, str]:
+    name, sep, value = spec.partition("=")
+    if not sep or not name or not value:
+        raise InputError(f"{option} takes {form}, got '{spec}'")
+    return name, value
+
+
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench import machine_name, markdown_table, parse_sizes, run_benchmark, score_reference, write_json
-    from .io import load_image
+    import tempfile
+
+    from .bench import (
+        bench_sheet,
+        machine_name,
+        markdown_table,
+        parse_sizes,
+        run_benchmark,
+        score_reference,
+        write_json,
+    )
+    from .io import load_image, save_image
     from .methods import get_method
     from .optimal_textures import resolve_device
 
@@ -208,13 +231,13 @@ def _run_bench(args: argparse.Namespace) -> int:
         get_method(m).synthesize_fn()
     if args.repeats < 1 or args.warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
-    refs = []
-    for spec in args.reference:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"--reference takes NAME=FILE, got '{spec}'")
-        refs.append((name, path))
+    refs = [_name_value(spec, "--reference", "NAME=FILE") for spec in args.reference]
+    commands = dict(_name_value(spec, "--command", "NAME=CMDLINE") for spec in args.command)
+    for name, cmdline in commands.items():
+        if "{output}" not in cmdline:
+            raise InputError(f"--command {name}: the command line must contain {{output}}")
     load_image(args.style)  # a bad style fails here, in one line, before any child process starts
+    check_outputs_free([Path(p) for p in (args.json, args.sheet) if p], [args.style], args.force)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
@@ -226,10 +249,15 @@ def _run_bench(args: argparse.Namespace) -> int:
             print(f"{rec.method} {rec.size}px: {rec.seconds:.2f} s, peak {rec.peak_mem_mb:.0f} MB, "
                   f"style distance {rec.style_distance:.4f}", file=sys.stderr, flush=True)
 
-    records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
-                             device=str(device), seed=args.seed, weights_dir=args.weights_dir,
-                             measure=args.measure, threads=args.threads, save_dir=args.save, on_record=show)
-    machine = machine_name(device)
+    with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
+        save_dir = args.save or (tmp if args.sheet else None)
+        records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
+                                 device=str(device), seed=args.seed, weights_dir=args.weights_dir,
+                                 measure=args.measure, threads=args.threads, save_dir=save_dir, commands=commands,
+                                 on_record=show)
+        machine = machine_name(device)
+        if args.sheet:
+            save_image(bench_sheet(records, args.style, machine), args.sheet, overwrite=args.force)
     print(f"ottex bench on {machine}; style {args.style}; style distance measured with {args.measure}\n")
     print(markdown_table(records))
     if args.json:

@@ -98,14 +98,16 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False, quality: int = 95) -> Path:
+def save_image(
+    image: torch.Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False, quality: int = 95
+) -> Path:
     """Write an image atomically.
 
     The image is written to a temporary file in the target directory and renamed
     into place, so a failure never leaves a partial file behind.
 
     Args:
-        image: ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]``.
+        image: ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]``, or a Pillow image.
         path: output file; the format follows its suffix (PNG, JPEG, ...).
         overwrite: replace an existing file.
         quality: JPEG/WebP quality.
@@ -125,7 +127,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = F
         raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
     if not p.parent.exists():
         raise ImageError(f"output directory does not exist: {p.parent}")
-    pil = to_pil(image)
+    pil = image if isinstance(image, Image.Image) else to_pil(image)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

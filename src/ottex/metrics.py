@@ -14,6 +14,22 @@ images may differ in size (distributions of features are compared, not pixels).
   The style is compared as given: pass it at the scale the result should have
   (ottex resizes styles so their long side is the output's long side times
   ``style_scale``).
+* :func:`gram_loss`: the texture loss of Gatys et al. (2015): per layer the mean
+  squared difference of Gram matrices ``G = F F^T / (h w)`` of the ``(C, h w)``
+  feature matrices, summed over layers.
+* :func:`content_distance`: the self-similarity distance of STROTSS (Kolkin
+  2019): features at ``layer`` are average-pooled onto a coarse grid (long side
+  ``grid`` cells), the cosine-distance matrix between all cells is formed and
+  each column divided by its sum; the distance is the mean absolute difference
+  of the two matrices. Insensitive to colours and textures, sensitive to layout.
+* :func:`feature_mse`: mean squared difference of features at ``layer``, the
+  image resized to the content's size (Gatys' content loss).
+* :func:`diversity`: mean L1 distance between the feature maps (measuring
+  layers) of every pair of samples, e.g. outputs made with different seeds.
+* :func:`seam_error`: how visible the wrap-around edges of a tileable image
+  are: the mean absolute difference between the last and first column (and
+  row) divided by the mean absolute difference between neighbouring columns
+  (and rows) inside the image. About 1 or below: seamless.
 """
 
 from __future__ import annotations
@@ -22,11 +38,25 @@ import os
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
+from .errors import InputError
 from .networks import VGGFeatures, load_feature_extractor
 from .ot import random_directions, wasserstein_1d
 
-__all__ = ["style_distance", "style_distance_per_layer", "measuring_network", "DEFAULT_MEASURE_LAYERS"]
+__all__ = [
+    "style_distance",
+    "style_distance_per_layer",
+    "gram_matrix",
+    "gram_loss",
+    "self_similarity",
+    "content_distance",
+    "feature_mse",
+    "diversity",
+    "seam_error",
+    "measuring_network",
+    "DEFAULT_MEASURE_LAYERS",
+]
 
 DEFAULT_MEASURE_NET = "vgg19-caffe"
 DEFAULT_MEASURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -69,6 +99,8 @@ def style_distance_per_layer(
     max_samples: int = 65536,
 ) -> dict[str, float]:
     """Normalised sliced Wasserstein distance per layer (see module docstring)."""
+    _check_image(image, "image")
+    _check_image(style, "style")
     net = network if isinstance(network, VGGFeatures) else measuring_network(network, layers, weights_dir, image.device)
     fi, fs = net(image), net(style.to(image.device))
     out: dict[str, float] = {}
@@ -115,3 +147,158 @@ def style_distance(
     """
     per = style_distance_per_layer(image, style, network, layers, n_directions, seed, weights_dir, max_samples)
     return sum(per.values()) / len(per)
+
+
+def _net(network: str | VGGFeatures, layers: tuple[str, ...], weights_dir, device) -> VGGFeatures:  # noqa: ANN001
+    if isinstance(network, VGGFeatures):
+        missing = [layer for layer in layers if layer not in network.layers]
+        if missing:
+            raise InputError(f"the measuring network has no tap {', '.join(missing)} (it has {network.layers})")
+        return network
+    return measuring_network(network, layers, weights_dir, device)
+
+
+def _check_image(x: torch.Tensor, name: str) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise InputError(f"{name} must be an RGB tensor of shape (B, 3, H, W), got {tuple(x.shape)}")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, C, C)`` Gram matrices ``F F^T / (H W)``.
+
+    Example:
+        >>> gram_matrix(torch.ones(1, 2, 4, 4))
+        tensor([[[1., 1.],
+                 [1., 1.]]])
+    """
+    f = features.flatten(2)
+    return f @ f.transpose(1, 2) / f.shape[-1]
+
+
+@torch.no_grad()
+def gram_loss(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Gatys texture loss: sum over ``layers`` of the mean squared Gram-matrix difference.
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example (sizes may differ).
+        network: measuring network name or a built :class:`~ottex.networks.VGGFeatures`.
+        layers: taps.
+        weights_dir: where to look for the network's weights.
+
+    Returns:
+        The loss (0 for identical Gram matrices).
+    """
+    _check_image(image, "image")
+    _check_image(style, "style")
+    net = _net(network, tuple(layers), weights_dir, image.device)
+    fi, fs = net(image), net(style.to(image.device))
+    return float(sum((gram_matrix(fi[k]) - gram_matrix(fs[k])).pow(2).mean() for k in layers))
+
+
+def self_similarity(features: torch.Tensor, grid: int = 32) -> torch.Tensor:
+    """Column-normalised cosine-distance matrix of ``(B, C, H, W)`` features pooled to a coarse grid.
+
+    Args:
+        features: feature maps.
+        grid: cells along the long side (the short side keeps the aspect).
+
+    Returns:
+        ``(B, n, n)`` with ``n`` grid cells; each column sums to 1.
+    """
+    h, w = features.shape[-2:]
+    s = min(1.0, grid / max(h, w))
+    pooled = F.adaptive_avg_pool2d(features, (max(1, round(h * s)), max(1, round(w * s))))
+    x = F.normalize(pooled.flatten(2), dim=1)  # (B, C, n)
+    d = 1.0 - x.transpose(1, 2) @ x
+    return d / d.sum(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+@torch.no_grad()
+def content_distance(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layer: str = "relu3_1",
+    grid: int = 32,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """STROTSS self-similarity distance between an image and a content image (see module docstring).
+
+    The image is resized to the content's size first, so both give the same grid.
+
+    Example:
+        >>> content_distance(result, photo)  # doctest: +SKIP
+    """
+    _check_image(image, "image")
+    _check_image(content, "content")
+    net = _net(network, (layer,), weights_dir, image.device)
+    content = content.to(image.device)
+    if image.shape[-2:] != content.shape[-2:]:
+        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    si = self_similarity(net(image)[layer], grid)
+    sc = self_similarity(net(content)[layer], grid)
+    return float((si - sc).abs().mean() * si.shape[-1])  # x n: a scale that does not shrink with the grid
+
+
+@torch.no_grad()
+def feature_mse(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layer: str = "relu3_1",
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Mean squared difference of ``layer`` features, the image resized to the content's size."""
+    _check_image(image, "image")
+    _check_image(content, "content")
+    net = _net(network, (layer,), weights_dir, image.device)
+    content = content.to(image.device)
+    if image.shape[-2:] != content.shape[-2:]:
+        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    return float((net(image)[layer] - net(content)[layer]).pow(2).mean())
+
+
+@torch.no_grad()
+def diversity(
+    images: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Mean pairwise L1 distance between the feature maps of ``B >= 2`` samples of one size.
+
+    Averaged over the pairs and over ``layers``; 0 when all samples are equal.
+    """
+    _check_image(images, "images")
+    if images.shape[0] < 2:
+        raise InputError(f"diversity needs at least 2 samples, got {images.shape[0]}")
+    net = _net(network, tuple(layers), weights_dir, images.device)
+    feats = net(images)
+    total = 0.0
+    for k in layers:
+        f = feats[k].flatten(1)
+        total += float(torch.cdist(f, f, p=1).sum() / (f.shape[0] * (f.shape[0] - 1)) / f.shape[1])
+    return total / len(layers)
+
+
+def seam_error(image: torch.Tensor) -> float:
+    """Wrap-edge difference over interior neighbour difference (see module docstring).
+
+    Example:
+        >>> ramp = torch.linspace(0, 1, 64).expand(1, 3, 64, 64)  # jumps from 1 back to 0 at the wrap
+        >>> seam_error(ramp) > 10
+        True
+    """
+    _check_image(image, "image")
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    ex = (image[..., :, 0] - image[..., :, -1]).abs().mean()
+    ey = (image[..., 0, :] - image[..., -1, :]).abs().mean()
+    return float((ex + ey) / (dx + dy).clamp_min(1e-8))

@@ -32,7 +32,7 @@ from .networks import Decoder, Encoder, load_autoencoders
 from .runtime import tune_cpu_allocator
 from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
-__all__ = ["synthesize", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
+__all__ = ["synthesize", "transfer", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 MULTIPLE = 16  # working sizes are multiples of 2**4 so that every level decodes to the same size
@@ -186,39 +186,54 @@ def _level_target(
 
 
 def _match(
-    x: torch.Tensor, target: _LevelTarget, iterations: int, gaussian: str | None, gen: torch.Generator
+    x: torch.Tensor,
+    target: _LevelTarget,
+    iterations: int,
+    gaussian: str | None,
+    gen: torch.Generator,
+    content: torch.Tensor | None = None,
+    strength: float = 0.0,
 ) -> torch.Tensor:
     """Move a ``(B, C, N)`` feature cloud onto the target distribution.
 
     First the closed-form Gaussian map (if any), then ``iterations`` sliced-OT
-    steps, in the style's PCA subspace when the target has a basis.
+    steps, in the style's PCA subspace when the target has a basis. With
+    ``content`` (``(1, C, N)`` features), every step is followed by a pull
+    ``x += strength * (content - x)`` (style transfer).
     """
+    pull = content is not None and strength > 0
     if gaussian is not None:
         mu, cov = mean_cov(x.transpose(1, 2))
         a, b = gaussian_mapping(mu, cov, target.mean.expand_as(mu), target.cov.expand_as(cov), method=gaussian)
         x = a @ x + b.unsqueeze(-1)
+        if pull:
+            x = torch.lerp(x, content.expand_as(x), strength)
     if iterations <= 0:
         return x
     if target.basis is not None:
         x = target.basis.T @ (x - target.mean[:, None])
+        if pull:
+            content = target.basis.T @ (content - target.mean[:, None])
     c = x.shape[1]
     for _ in range(iterations):
         rot = random_rotation(c, gen, device=x.device, dtype=x.dtype)
         x = rot @ sort_match(rot.T @ x, rot.T @ target.cloud, dim=-1)
+        if pull:
+            x = torch.lerp(x, content.expand_as(x), strength)
     if target.basis is not None:
         x = target.basis @ x + target.mean[:, None]
     return x
 
 
-def _as_image(style: torch.Tensor | str | os.PathLike, device: torch.device) -> torch.Tensor:
-    if isinstance(style, (str, os.PathLike)):
-        return load_image(style, device=device)
-    if not isinstance(style, torch.Tensor) or style.dim() not in (3, 4) or style.shape[-3] != 3:
-        raise InputError("style must be an image path or an RGB tensor of shape (1, 3, H, W)")
-    style = style if style.dim() == 4 else style.unsqueeze(0)
-    if style.shape[0] != 1:
-        raise InputError(f"style must be a single image, got a batch of {style.shape[0]}")
-    return style.to(device=device, dtype=torch.float32)
+def _as_image(image: torch.Tensor | str | os.PathLike, device: torch.device, what: str = "style") -> torch.Tensor:
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image, device=device)
+    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or image.shape[-3] != 3:
+        raise InputError(f"{what} must be an image path or an RGB tensor of shape (1, 3, H, W)")
+    image = image if image.dim() == 4 else image.unsqueeze(0)
+    if image.shape[0] != 1:
+        raise InputError(f"{what} must be a single image, got a batch of {image.shape[0]}")
+    return image.to(device=device, dtype=torch.float32)
 
 
 def _warn_upsampling(style: torch.Tensor, factor: float) -> None:
@@ -299,23 +314,139 @@ def synthesize(
     style_img = _as_image(style, dev)
     all_levels = tuple(dict.fromkeys(sched.levels + sched.fine_levels))
     nets = load_autoencoders(weights, all_levels, weights_dir, dev, strict=False)
-    gen = torch.Generator(device=dev)
+    gen = _generator(dev, seed)
+    sizes = _scale_sizes((h, w), sched)
+    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
+    _warn_upsampling(style_img, factor)
+    image = _run_schedule(style_img, sizes, factor, sched, nets, gen, pca, pca_variance, batch=batch,
+                          progress=progress, desc="ottex synth")
+    return _center_crop(image, (h, w))
+
+
+DEFAULT_CONTENT_STRENGTH = 0.3
+
+
+@torch.no_grad()
+def transfer(
+    content: torch.Tensor | str | os.PathLike,
+    style: torch.Tensor | str | os.PathLike,
+    size: int | None = None,
+    *,
+    content_strength: float = DEFAULT_CONTENT_STRENGTH,
+    init: str = "content",
+    passes: Sequence[int] | int | None = None,
+    iterations: int | None = None,
+    levels: Sequence[int] | None = None,
+    pca: bool = False,
+    pca_variance: float = 0.9,
+    mode: str = "sort",
+    style_scale: float | None = None,
+    seed: int | None = 0,
+    weights: str = "cd16x",
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    schedule: OTSchedule | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Style transfer by Optimal Textures: the content's layout with the style's textures.
+
+    The same coarse-to-fine loop as :func:`synthesize`, started from the content
+    (or noise). The content's features at relu5_1, relu4_1 and relu3_1, moved
+    onto the style's mean, pull the matched features after every matching
+    step: ``x += w * (content - x)`` with ``w = content_strength x (1, 1/2, 1/4)``.
+
+    Args:
+        content: content image, a path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
+        style: style image, a path or a ``(1, 3, H', W')`` tensor.
+        size: long side of the output (default: the content's); the content's
+            aspect is kept.
+        content_strength: how strongly the layout is kept (0: texture only;
+            about 1: little style).
+        init: ``"content"`` (default) or ``"noise"``.
+        style_scale: size of style details, as in :func:`synthesize`.
+        passes, iterations, levels, pca, pca_variance, mode, seed, weights,
+        weights_dir, device, schedule, progress: as in :func:`synthesize`.
+
+    Returns:
+        ``(1, 3, H, W)`` tensor in ``[0, 1]`` on ``device``.
+
+    Example:
+        >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
+    """
+    if content_strength < 0:
+        raise InputError(f"content strength must be at least 0, got {content_strength}")
+    if init not in ("content", "noise"):
+        raise InputError(f"init must be 'content' or 'noise', got '{init}'")
+    if mode not in MATCH_MODES:
+        raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
+    if style_scale is not None and style_scale <= 0:
+        raise InputError(f"style scale must be positive, got {style_scale}")
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        tune_cpu_allocator()
+    content_img = _as_image(content, dev, "content")
+    style_img = _as_image(style, dev)
+    ch, cw = content_img.shape[-2:]
+    if size is not None:
+        if size < MULTIPLE:
+            raise InputError(f"output size {size} is too small: at least {MULTIPLE} px")
+        s = size / max(ch, cw)
+        h, w = max(1, round(ch * s)), max(1, round(cw * s))
+    else:
+        h, w = ch, cw
+    h, w = _check_size((h, w))
+    sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
+    nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
+                             strict=False)
+    gen = _generator(dev, seed)
+    sizes = _scale_sizes((h, w), sched)
+    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
+    _warn_upsampling(style_img, factor)
+    image = _run_schedule(style_img, sizes, factor, sched, nets, gen, pca, pca_variance, content=content_img,
+                          content_strength=content_strength, init=init, progress=progress, desc="ottex style")
+    return resize(image, (h, w)).clamp_(0, 1)
+
+
+def _generator(device: torch.device, seed: int | None) -> torch.Generator:
+    gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()
     else:
         gen.manual_seed(int(seed))
+    return gen
 
-    sizes = _scale_sizes((h, w), sched)
-    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
-    _warn_upsampling(style_img, factor)
+
+#: Weight of the content pull per level, times ``content_strength`` (Risser 2020: 1, 1/2, 1/4).
+CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 0.5, 3: 0.25}
+
+
+def _run_schedule(
+    style_img: torch.Tensor,
+    sizes: list[tuple[int, int]],
+    factor: float,
+    sched: OTSchedule,
+    nets: dict[int, tuple[Encoder, Decoder]],
+    gen: torch.Generator,
+    pca: bool,
+    pca_variance: float,
+    *,
+    batch: int = 1,
+    content: torch.Tensor | None = None,
+    content_strength: float = 0.0,
+    init: str = "noise",
+    progress: bool = False,
+    desc: str = "ottex",
+) -> torch.Tensor:
+    """The coarse-to-fine loop shared by synthesis and style transfer; returns the image at ``sizes[-1]``."""
     plan = []  # (scale index, levels, iterations) per pass
     for si in range(len(sizes)):
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
         its = sched.iterations if si == 0 else sched.fine_iterations
         plan += [(si, lv, its)] * sched.passes[min(si, len(sched.passes) - 1)]
-    bar = tqdm(total=sum(len(p[1]) for p in plan), desc="ottex synth", disable=not progress, unit="level")
+    bar = tqdm(total=sum(len(p[1]) for p in plan), desc=desc, disable=not progress, unit="level")
     image: torch.Tensor | None = None
     targets: dict[int, _LevelTarget] = {}
+    content_feats: dict[int, torch.Tensor] = {}
     current = -1
     for si, lv, its in plan:
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
@@ -324,16 +455,31 @@ def synthesize(
             style_s = style_at(style_img, factor * sh / sizes[-1][0])
             targets = {lvl: _level_target(nets[lvl][0](style_s), pca, pca_variance, sched.max_style_samples, gen)
                        for lvl in lv}
+            content_s = None if content is None else resize(content, (sh, sw))
+            if content_s is not None and content_strength > 0:
+                content_feats = {lvl: _centred_content(nets[lvl][0](content_s), targets[lvl].mean)
+                                 for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
             if image is None:
-                image = _noise_like(style_s, batch, (sh, sw), gen)
+                if init == "content" and content_s is not None:
+                    image = content_s.expand(batch, -1, -1, -1).clone()
+                else:
+                    image = _noise_like(style_s, batch, (sh, sw), gen)
             else:
                 image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
         for lvl in lv:
-            image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 0), sched.gaussian, gen)
+            pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
+            image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 0), sched.gaussian, gen,
+                                content_feats.get(lvl), pull)
             bar.update(1)
     bar.close()
     assert image is not None
-    return _center_crop(image, (h, w))
+    return image
+
+
+def _centred_content(feats: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:
+    """``(1, C, h, w)`` content features -> ``(1, C, N)`` cloud moved onto the style's mean (per channel)."""
+    x = feats.flatten(2)
+    return x - x.mean(dim=-1, keepdim=True) + style_mean[:, None]
 
 
 def _effective_schedule(
@@ -381,11 +527,13 @@ def _level_step(
     iterations: int,
     gaussian: str | None,
     gen: torch.Generator,
+    content: torch.Tensor | None = None,
+    strength: float = 0.0,
 ) -> torch.Tensor:
     enc, dec = nets
     feats = enc(image)
     b, c, fh, fw = feats.shape
-    x = _match(feats.flatten(2), target, iterations, gaussian, gen)
+    x = _match(feats.flatten(2), target, iterations, gaussian, gen, content, strength)
     out = dec(x.reshape(b, c, fh, fw))
     if out.shape[-2:] != image.shape[-2:]:
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)

@@ -1,0 +1,35 @@
+"""Contact sheets: layout, captions, inputs of every kind, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ottex.errors import InputError
+from ottex.io import save_image
+from ottex.report import contact_sheet
+
+
+def test_sheet_layout_and_content(tmp_path):
+    red = torch.zeros(1, 3, 40, 80)
+    red[:, 0] = 1
+    path = tmp_path / "blue.png"
+    save_image(Image.new("RGB", (30, 30), (0, 0, 255)), path)
+    sheet = contact_sheet([("red\nwide", red), ("blue", path), ("green", Image.new("RGB", (10, 20), "green"))],
+                          tile=64, columns=2, title="demo")
+    assert sheet.mode == "RGB"
+    w, h = sheet.size
+    assert w == 2 * (64 + 6) + 6 and h > 2 * 64  # two columns, two rows
+    arr = np.asarray(sheet)
+    assert (arr[..., 0] > 200).sum() > 64 * 30  # the red tile fills its box's width (aspect kept)
+    assert ((arr[..., 2] > 200) & (arr[..., 0] < 50)).sum() > 60 * 60 * 0.9  # blue thumbnail scaled up to 64
+    assert (arr.reshape(-1, 3).min(axis=1) < 60).sum() > 50  # captions drawn in black
+
+
+def test_sheet_errors():
+    with pytest.raises(InputError, match="at least one"):
+        contact_sheet([])
+    with pytest.raises(InputError, match="tile"):
+        contact_sheet([("x", torch.rand(1, 3, 8, 8))], tile=4)
