@@ -110,3 +110,9 @@ def test_bad_arguments(zebra, kwargs, match):
 def test_bad_style_argument():
     with pytest.raises(InputError, match="style must be"):
         synthesize(torch.rand(3, 3), (64, 64))
+
+
+def test_example_too_small_for_the_network_is_enlarged_with_a_warning(zebra):
+    with pytest.warns(UserWarning, match="enlarged to a 32 px short side"):
+        out = synthesize(zebra[..., :10, :12], (64, 64), schedule=SMALL)
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()

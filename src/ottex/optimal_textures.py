@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .errors import ImageError, InputError
 from .io import load_image, resize
-from .networks import Decoder, Encoder, load_autoencoders
+from .networks import Decoder, Encoder, load_autoencoders, min_size_for_level
 from .runtime import tune_cpu_allocator
 from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
@@ -452,7 +452,7 @@ def _run_schedule(
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
             sh, sw = sizes[si]
-            style_s = style_at(style_img, factor * sh / sizes[-1][0])
+            style_s = style_at(style_img, _network_factor(style_img, factor * sh / sizes[-1][0], lv))
             targets = {lvl: _level_target(nets[lvl][0](style_s), pca, pca_variance, sched.max_style_samples, gen)
                        for lvl in lv}
             content_s = None if content is None else resize(content, (sh, sw))
@@ -474,6 +474,17 @@ def _run_schedule(
     bar.close()
     assert image is not None
     return image
+
+
+def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -> float:
+    """``factor``, raised (with a warning) where the example would be too small for the deepest encoder."""
+    need = min_size_for_level(max(levels, default=1))
+    short = min(style.shape[-2:])
+    if short * factor >= need:
+        return factor
+    warnings.warn(f"the {style.shape[-1]}x{style.shape[-2]} px style example is enlarged to a {need} px short side, "
+                  f"the least the relu{max(levels)}_1 encoder needs; use a larger example for sharper details")
+    return need / short
 
 
 def _centred_content(feats: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:
