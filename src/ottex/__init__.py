@@ -13,11 +13,12 @@ __version__ = "0.1.0"
 from .errors import ImageError, InputError, OttexError, WeightsError
 from .io import load_image, save_image
 from .metrics import style_distance
-from .optimal_textures import OTSchedule, synthesize
+from .optimal_textures import OTSchedule, synthesize, transfer
 
 __all__ = [
     "__version__",
     "synthesize",
+    "transfer",
     "OTSchedule",
     "load_image",
     "save_image",

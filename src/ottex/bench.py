@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from .errors import InputError, OttexError
-from .io import load_image
+from .io import load_image, resize
 from .methods import get_method
-from .metrics import style_distance_per_layer
+from .metrics import content_distance, style_distance_per_layer
 from .optimal_textures import resolve_device, style_at, style_factor
 
 __all__ = [
@@ -108,17 +108,23 @@ def _run_in_process(
     threads: int | None,
     options: dict,
     command: str | None = None,
+    content: str | None = None,
 ) -> dict:
     if command is not None:
-        return _run_command(command, style, size, repeats, warmup, seed)
+        return _run_command(command, style, size, repeats, warmup, seed, content)
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
-    fn = get_method(method).synthesize_fn()
     style_img = load_image(style, device=dev)
+    if content is None:
+        fn = get_method(method).synthesize_fn()
+        inputs: tuple = (style_img, (size, size))
+    else:
+        fn = get_method(method).transfer_fn()
+        inputs = (load_image(content, device=dev), style_img, size)
 
     def once() -> torch.Tensor:
-        out = fn(style_img, (size, size), seed=seed, device=dev, weights_dir=weights_dir, progress=False, **options)
+        out = fn(*inputs, seed=seed, device=dev, weights_dir=weights_dir, progress=False, **options)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return out
@@ -139,7 +145,9 @@ def _run_in_process(
     return {"times": times, "peak_mem_mb": peak, "image": image, "device": str(dev)}
 
 
-def _run_command(template: str, style: str, size: int, repeats: int, warmup: int, seed: int) -> dict:
+def _run_command(
+    template: str, style: str, size: int, repeats: int, warmup: int, seed: int, content: str | None = None
+) -> dict:
     """Time an external command; its peak memory is the largest child's peak RSS (this process is fresh)."""
     import shlex  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
@@ -148,7 +156,7 @@ def _run_command(template: str, style: str, size: int, repeats: int, warmup: int
     with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
         output = str(Path(tmp) / "out.png")
         argv = shlex.split(template.format(style=shlex.quote(style), size=size, output=shlex.quote(output),
-                                           seed=seed))
+                                           seed=seed, content=shlex.quote(content or "")))
         times = []
         for i in range(warmup + repeats):
             t0 = time.perf_counter()
@@ -179,20 +187,23 @@ def run_case(
     threads: int | None = None,
     options: dict | None = None,
     command: str | None = None,
+    content: str | os.PathLike | None = None,
     timeout: float | None = None,
 ) -> dict:
     """Run one case in a fresh process; returns ``times``, ``peak_mem_mb``, ``image`` (uint8 HWC) and ``device``.
 
     With ``command``, the case is an external program instead of an ottex
     method: a command line with the placeholders ``{style}``, ``{size}``,
-    ``{output}`` (a PNG it must write) and ``{seed}``.
+    ``{output}`` (a PNG it must write), ``{seed}`` and ``{content}``. With
+    ``content``, the method's style transfer runs (``size`` = long side).
 
     Raises:
         OttexError: the case failed (its one-line reason) or timed out.
     """
     kwargs = dict(method=method, style=str(style), size=int(size), repeats=int(repeats), warmup=int(warmup),
                   device=str(device), seed=int(seed), weights_dir=None if weights_dir is None else str(weights_dir),
-                  threads=threads, options=dict(options or {}), command=command)
+                  threads=threads, options=dict(options or {}), command=command,
+                  content=None if content is None else str(content))
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, kwargs))
@@ -209,10 +220,6 @@ def run_case(
     return payload
 
 
-def _style_for(style: torch.Tensor, size: int, style_scale: float | None) -> torch.Tensor:
-    return style_at(style, style_factor(style.shape[-2:], (size, size), style_scale))
-
-
 def score_reference(
     name: str,
     image: str | os.PathLike,
@@ -220,15 +227,20 @@ def score_reference(
     *,
     measure: str = "vgg19-caffe",
     weights_dir: str | os.PathLike | None = None,
+    content: str | os.PathLike | None = None,
 ) -> BenchRecord:
     """Score an existing image (e.g. another implementation's result) like a benchmark output."""
     img = load_image(image)
-    size = max(img.shape[-2:])
-    per = style_distance_per_layer(img, _style_for(load_image(style), size, None), network=measure,
-                                   weights_dir=weights_dir)
-    return BenchRecord(method=name, size=size, seconds=None, peak_mem_mb=None,
+    style_img = load_image(style)
+    ref_style = style_at(style_img, style_factor(style_img.shape[-2:], img.shape[-2:]))
+    per = style_distance_per_layer(img, ref_style, network=measure, weights_dir=weights_dir)
+    c_dist = None
+    if content is not None:
+        c_dist = content_distance(img, resize(load_image(content), img.shape[-2:]), network=measure,
+                                  weights_dir=weights_dir)
+    return BenchRecord(method=name, size=max(img.shape[-2:]), seconds=None, peak_mem_mb=None,
                        style_distance=sum(per.values()) / len(per), style_distance_layers=per,
-                       output=str(image))
+                       content_distance=c_dist, output=str(image))
 
 
 def run_benchmark(
@@ -247,6 +259,7 @@ def run_benchmark(
     options: dict | None = None,
     save_dir: str | os.PathLike | None = None,
     commands: dict[str, str] | None = None,
+    content: str | os.PathLike | None = None,
     on_record=None,  # noqa: ANN001 - callable(BenchRecord), e.g. to print rows as they come
 ) -> list[BenchRecord]:
     """Run ``methods x sizes`` on one style image and score the outputs.
@@ -266,6 +279,9 @@ def run_benchmark(
         threads: torch threads in the child processes (default: torch's).
         options: extra keyword arguments for the method.
         save_dir: if given, outputs are written there as PNG.
+        content: content image: the methods' style transfer runs instead of
+            synthesis (``size`` is the output's long side) and the records get
+            a ``content_distance`` (:func:`~ottex.metrics.content_distance`).
         commands: external programs run as extra cases, ``{name: command line}``
             (see :func:`run_case`), e.g. another implementation.
         on_record: called with each record as it is made.
@@ -276,27 +292,35 @@ def run_benchmark(
     from .io import save_image  # noqa: PLC0415
 
     style_img = load_image(style)
+    content_img = None if content is None else load_image(content)
     records = []
     for size in sizes:
-        ref_style = _style_for(style_img, size, (options or {}).get("style_scale"))
         cases = [(m, None) for m in methods] + list((commands or {}).items())
         for method, command in cases:
             res = run_case(method, style, size, repeats=repeats, warmup=warmup, device=device, seed=seed,
-                           weights_dir=weights_dir, threads=threads, options=options, command=command)
+                           weights_dir=weights_dir, threads=threads, options=options, command=command,
+                           content=content)
             out = torch.from_numpy(np.ascontiguousarray(res["image"])).permute(2, 0, 1)[None].float() / 255
+            ref_style = style_at(style_img, style_factor(style_img.shape[-2:], out.shape[-2:],
+                                                         (options or {}).get("style_scale")))
             scored, scored_style = out, ref_style
-            if size > measure_max_side:  # same scale, bounded cost: crop both
+            if max(out.shape[-2:]) > measure_max_side:  # same scale, bounded cost: crop both
                 scored = _crop(out, measure_max_side)
                 scored_style = _crop(ref_style, measure_max_side)
             per = style_distance_per_layer(scored, scored_style, network=measure, weights_dir=weights_dir)
+            c_dist = None
+            if content_img is not None:
+                c_dist = content_distance(out, resize(content_img, out.shape[-2:]), network=measure,
+                                          weights_dir=weights_dir)
             path = None
             if save_dir is not None:
-                path = str(Path(save_dir) / f"{Path(style).stem}_{method}_{size}_s{seed}.png")
+                stem = Path(style).stem if content is None else f"{Path(content).stem}_{Path(style).stem}"
+                path = str(Path(save_dir) / f"{stem}_{method}_{size}_s{seed}.png")
                 save_image(out, path, overwrite=True)
             rec = BenchRecord(method=method, size=size, seconds=statistics.median(res["times"]),
                               peak_mem_mb=res["peak_mem_mb"], style_distance=sum(per.values()) / len(per),
-                              style_distance_layers=per, device=res["device"], repeats=repeats,
-                              times=res["times"], output=path)
+                              style_distance_layers=per, content_distance=c_dist, device=res["device"],
+                              repeats=repeats, times=res["times"], output=path)
             records.append(rec)
             if on_record is not None:
                 on_record(rec)
@@ -317,26 +341,38 @@ def _fmt(x: float | None, spec: str) -> str:
 def markdown_table(records: Sequence[BenchRecord]) -> str:
     """The records as a Markdown table (time, peak memory, style distance per layer and mean)."""
     layers = list(dict.fromkeys(k for r in records for k in r.style_distance_layers))
-    head = ["method", "size", "device", "seconds", "peak MB", *layers, "style dist."]
+    with_content = any(r.content_distance is not None for r in records)
+    head = ["method", "size", "device", "seconds", "peak MB", *layers, "style dist.",
+            *(["content dist."] if with_content else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         cells = [r.method, str(r.size), r.device if r.seconds is not None else "-", _fmt(r.seconds, ".2f"),
                  _fmt(r.peak_mem_mb, ".0f"), *(_fmt(r.style_distance_layers.get(k), ".4f") for k in layers),
-                 _fmt(r.style_distance, ".4f")]
+                 _fmt(r.style_distance, ".4f"), *([_fmt(r.content_distance, ".4f")] if with_content else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def bench_sheet(records: Sequence[BenchRecord], style: str | os.PathLike, machine: str = "", tile: int = 256):
-    """A contact sheet: the style, then every record with an image, captioned with its scores."""
+def bench_sheet(
+    records: Sequence[BenchRecord],
+    style: str | os.PathLike,
+    machine: str = "",
+    tile: int = 256,
+    content: str | os.PathLike | None = None,
+):
+    """A contact sheet: the inputs, then every record with an image, captioned with its scores."""
     from .report import contact_sheet  # noqa: PLC0415
 
-    items: list = [(f"style\n{Path(style).name}", style)]
+    items: list = [] if content is None else [(f"content\n{Path(content).name}", content)]
+    items.append((f"style\n{Path(style).name}", style))
     for r in records:
         if r.output is None:
             continue
         timing = "reference" if r.seconds is None else f"{r.seconds:.2f} s, {r.peak_mem_mb:.0f} MB"
-        items.append((f"{r.method} {r.size}px\n{timing}\nstyle dist. {r.style_distance:.4f}", r.output))
+        scores = f"style dist. {r.style_distance:.4f}"
+        if r.content_distance is not None:
+            scores += f"\ncontent dist. {r.content_distance:.4f}"
+        items.append((f"{r.method} {r.size}px\n{timing}\n{scores}", r.output))
     return contact_sheet(items, tile=tile, title=f"ottex bench - {machine}" if machine else None)
 
 

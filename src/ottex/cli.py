@@ -111,55 +111,116 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("style", metavar="STYLE", help="example texture image")
     add_size_options(p)
+    add_ot_options(p)
+    p.add_argument("--batch", type=int, default=1, help="number of textures to make (seeds share rotations) [1]")
+    add_runtime_options(p)
+    p.set_defaults(func=_run_synth)
+
+
+def add_ot_options(p: argparse.ArgumentParser) -> None:
+    """Options of the Optimal Textures loop, shared by ``synth`` and ``style``."""
     g = p.add_argument_group("Optimal Textures")
-    g.add_argument("--passes", type=int, help="passes over the levels per resolution [6 at the coarsest, 4 at each finer]")
-    g.add_argument("--iterations", type=int, help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
+    g.add_argument("--passes", type=int, help="passes over the levels per resolution [6 at the coarsest, 4 at each "
+                   "finer]")
+    g.add_argument("--iterations", type=int, help="sliced-OT rotations per level after the Gaussian map [per level: "
+                   "0 at relu5_1 ... 4 at relu1_1]")
     g.add_argument("--levels", default="5,4,3,2,1", help="VGG levels to match, deepest first [5,4,3,2,1]")
-    g.add_argument("--scales", type=int, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
-    g.add_argument("--pca", action="store_true", help="match in the style's PCA subspace (90%% of variance)")
+    g.add_argument("--scales", type=int, help="coarse-to-fine resolutions, each half the next [auto: down to a "
+                   "256 px long side]")
+    g.add_argument("--pca", action=argparse.BooleanOptionalAction, default=True,
+                   help="sliced OT in the style's principal subspace (90%% of its variance; faster, and closer to "
+                   "the style here); --no-pca matches every feature dimension [on]")
     g.add_argument("--mode", default="sort", choices=["sort", "chol", "pca", "sym"],
                    help="sort: exact sliced OT [default]; chol/pca/sym: one Gaussian map per level")
     g.add_argument("--style-scale", type=float, default=None,
                    help="size of style details: the example's short side becomes the output's short side x this "
                    "[auto: fit the short sides, never enlarging the example]")
-    g.add_argument("--batch", type=int, default=1, help="number of textures to make (seeds share rotations) [1]")
-    add_runtime_options(p)
-    p.set_defaults(func=_run_synth)
 
 
-def _run_synth(args: argparse.Namespace) -> int:
-    import torch
+def ot_kwargs(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`ottex.synthesize` / :func:`ottex.transfer` from the shared options."""
+    from .optimal_textures import OTSchedule
 
-    from .io import load_image, save_image
-    from .optimal_textures import OTSchedule, resolve_device, synthesize
-
-    h, w = parse_size(args)
     try:
         levels = tuple(int(v) for v in args.levels.split(","))
     except ValueError:
         raise InputError(f"--levels takes comma-separated integers, got '{args.levels}'") from None
     if any(lv not in (1, 2, 3, 4, 5) for lv in levels):
         raise InputError(f"--levels must be between 1 and 5, got '{args.levels}'")
-    stem = f"{Path(args.style).stem}_synth_{w}x{h}_{args.mode}{'_pca' if args.pca else ''}_s{args.seed}"
-    paths = output_paths(args, stem, args.batch)
-    check_outputs_free(paths, [args.style], args.force)
-    device = resolve_device(args.device)
-    style = load_image(args.style, device=device)
     sched = OTSchedule()
     if args.scales is not None:
         if args.scales < 1:
             raise InputError(f"--scales must be at least 1, got {args.scales}")
-        sched = OTSchedule(**{**sched.__dict__, "scales": args.scales})
-    out = synthesize(
-        style, (h, w), passes=args.passes, iterations=args.iterations, levels=levels, pca=args.pca,
-        mode=args.mode, style_scale=args.style_scale, seed=args.seed, batch=args.batch, weights=args.weights,
-        weights_dir=args.weights_dir, device=device, schedule=sched, progress=not args.quiet,
-    )
+        sched = sched.replace(scales=args.scales)
+    return dict(passes=args.passes, iterations=args.iterations, levels=levels, pca=args.pca, mode=args.mode,
+                style_scale=args.style_scale, seed=args.seed, weights=args.weights, weights_dir=args.weights_dir,
+                schedule=sched, progress=not args.quiet)
+
+
+def _settings_tag(args: argparse.Namespace) -> str:
+    return f"{args.mode}{'' if args.pca else '_nopca'}_s{args.seed}"
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from .io import load_image, save_image
+    from .optimal_textures import resolve_device, synthesize
+
+    h, w = parse_size(args)
+    kwargs = ot_kwargs(args)
+    paths = output_paths(args, f"{Path(args.style).stem}_synth_{w}x{h}_{_settings_tag(args)}", args.batch)
+    check_outputs_free(paths, [args.style], args.force)
+    device = resolve_device(args.device)
+    style = load_image(args.style, device=device)
+    out = synthesize(style, (h, w), batch=args.batch, device=device, **kwargs)
     for img, path in zip(out, paths):
         save_image(img.unsqueeze(0), path, overwrite=args.force)
         if not args.quiet:
             print(f"wrote {path}")
-    del torch
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# style
+
+
+@command
+def _style_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "style",
+        help="style transfer: CONTENT's layout with STYLE's textures (Optimal Textures)",
+        description="Repaint CONTENT with the textures of STYLE by sliced optimal transport of VGG-19 features, "
+        "pulling the deep features (relu5_1, relu4_1, relu3_1) toward the content's after every matching step "
+        "(Risser 2020). The output keeps the content's aspect.",
+        epilog="example: ottex style bridge.jpg lava.jpg --size 512 --content-strength 0.4",
+    )
+    p.add_argument("content", metavar="CONTENT", help="content image (layout)")
+    p.add_argument("style", metavar="STYLE", help="style image (textures, colours)")
+    p.add_argument("--size", type=int, help="long side of the output in px [the content's]")
+    p.add_argument("--content-strength", type=float, default=None,
+                   help="how strongly the content's layout is kept: 0 texture only, about 1 little style [0.6]")
+    p.add_argument("--init", choices=["content", "noise"], default="content", help="starting image [content]")
+    add_ot_options(p)
+    add_runtime_options(p)
+    p.set_defaults(func=_run_style)
+
+
+def _run_style(args: argparse.Namespace) -> int:
+    from .io import load_image, save_image
+    from .optimal_textures import DEFAULT_CONTENT_STRENGTH, resolve_device, transfer
+
+    kwargs = ot_kwargs(args)
+    strength = DEFAULT_CONTENT_STRENGTH if args.content_strength is None else args.content_strength
+    size = f"_{args.size}" if args.size else ""
+    stem = f"{Path(args.content).stem}_{Path(args.style).stem}_style_cs{fmt_float(strength)}{size}_{_settings_tag(args)}"
+    (path,) = output_paths(args, stem, 1)
+    check_outputs_free([path], [args.content, args.style], args.force)
+    device = resolve_device(args.device)
+    content = load_image(args.content, device=device)
+    style = load_image(args.style, device=device)
+    out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device, **kwargs)
+    save_image(out, path, overwrite=args.force)
+    if not args.quiet:
+        print(f"wrote {path}")
     return 0
 
 
@@ -179,6 +240,8 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
         "--reference theirs=their_graffiti_512.png",
     )
     p.add_argument("--style", required=True, metavar="FILE", help="style example image")
+    p.add_argument("--content", metavar="FILE", help="content image: benchmark style transfer (size = long side) "
+                   "and report the content distance too")
     p.add_argument("--methods", default="ot", help="comma-separated methods (ottex methods: ot) [ot]")
     p.add_argument("--sizes", default="512", help="comma-separated square output sides [512]")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per case; the median is reported [1]")
@@ -228,7 +291,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     sizes = parse_sizes(args.sizes)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
-        get_method(m).synthesize_fn()
+        get_method(m).synthesize_fn() if args.content is None else get_method(m).transfer_fn()
     if args.repeats < 1 or args.warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     refs = [_name_value(spec, "--reference", "NAME=FILE") for spec in args.reference]
@@ -236,29 +299,35 @@ def _run_bench(args: argparse.Namespace) -> int:
     for name, cmdline in commands.items():
         if "{output}" not in cmdline:
             raise InputError(f"--command {name}: the command line must contain {{output}}")
-    load_image(args.style)  # a bad style fails here, in one line, before any child process starts
-    check_outputs_free([Path(p) for p in (args.json, args.sheet) if p], [args.style], args.force)
+    load_image(args.style)  # a bad input fails here, in one line, before any child process starts
+    if args.content:
+        load_image(args.content)
+    inputs = [args.style] + ([args.content] if args.content else [])
+    check_outputs_free([Path(p) for p in (args.json, args.sheet) if p], inputs, args.force)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
-    records = [score_reference(n, p, args.style, measure=args.measure, weights_dir=args.weights_dir)
-               for n, p in refs]
+    records = [score_reference(n, p, args.style, measure=args.measure, weights_dir=args.weights_dir,
+                               content=args.content) for n, p in refs]
 
     def show(rec) -> None:  # noqa: ANN001
         if not args.quiet:
+            extra = "" if rec.content_distance is None else f", content distance {rec.content_distance:.4f}"
             print(f"{rec.method} {rec.size}px: {rec.seconds:.2f} s, peak {rec.peak_mem_mb:.0f} MB, "
-                  f"style distance {rec.style_distance:.4f}", file=sys.stderr, flush=True)
+                  f"style distance {rec.style_distance:.4f}{extra}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
         save_dir = args.save or (tmp if args.sheet else None)
         records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
                                  device=str(device), seed=args.seed, weights_dir=args.weights_dir,
                                  measure=args.measure, threads=args.threads, save_dir=save_dir, commands=commands,
-                                 on_record=show)
+                                 content=args.content, on_record=show)
         machine = machine_name(device)
         if args.sheet:
-            save_image(bench_sheet(records, args.style, machine), args.sheet, overwrite=args.force)
-    print(f"ottex bench on {machine}; style {args.style}; style distance measured with {args.measure}\n")
+            save_image(bench_sheet(records, args.style, machine, content=args.content), args.sheet,
+                       overwrite=args.force)
+    what = f"content {args.content}, style {args.style}" if args.content else f"style {args.style}"
+    print(f"ottex bench on {machine}; {what}; distances measured with {args.measure}\n")
     print(markdown_table(records))
     if args.json:
         write_json(records, args.json, machine)

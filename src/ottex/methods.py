@@ -51,6 +51,7 @@ METHODS: dict[str, Method] = {
             "ot",
             "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
             synthesize="ottex.optimal_textures:synthesize",
+            transfer="ottex.optimal_textures:transfer",
         ),
     )
 }

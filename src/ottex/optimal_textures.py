@@ -210,10 +210,12 @@ def _match(
             x = torch.lerp(x, content.expand_as(x), strength)
     if iterations <= 0:
         return x
-    if target.basis is not None:
-        x = target.basis.T @ (x - target.mean[:, None])
+    full = x
+    if target.basis is not None:  # match the principal coordinates; the residual keeps the Gaussian map's result
+        x = target.basis.T @ (full - target.mean[:, None])
         if pull:
             content = target.basis.T @ (content - target.mean[:, None])
+    start = x
     c = x.shape[1]
     for _ in range(iterations):
         rot = random_rotation(c, gen, device=x.device, dtype=x.dtype)
@@ -221,7 +223,7 @@ def _match(
         if pull:
             x = torch.lerp(x, content.expand_as(x), strength)
     if target.basis is not None:
-        x = target.basis @ x + target.mean[:, None]
+        x = full + target.basis @ (x - start)
     return x
 
 
@@ -253,7 +255,7 @@ def synthesize(
     passes: Sequence[int] | int | None = None,
     iterations: int | None = None,
     levels: Sequence[int] | None = None,
-    pca: bool = False,
+    pca: bool = True,
     pca_variance: float = 0.9,
     mode: str = "sort",
     style_scale: float | None = None,
@@ -275,8 +277,10 @@ def synthesize(
         iterations: sliced-OT rotations per level at every resolution, overriding
             the schedule's level-dependent counts.
         levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
-        pca: match inside the style's principal subspace holding ``pca_variance``
-            of its variance (faster at deep levels, smoother results).
+        pca: do the sliced-OT rotations inside the style's principal subspace
+            holding ``pca_variance`` of its variance (default; the residual
+            keeps the Gaussian map's result). Measured on graffiti/zebra at
+            512 px: about twice as fast and closer to the style than without.
         pca_variance: fraction of variance kept when ``pca`` is on.
         mode: ``"sort"`` (default: at each level the schedule's Gaussian map, then
             exact sliced-OT rotations) or a Gaussian map alone, ``"chol"``,
@@ -323,7 +327,7 @@ def synthesize(
     return _center_crop(image, (h, w))
 
 
-DEFAULT_CONTENT_STRENGTH = 0.3
+DEFAULT_CONTENT_STRENGTH = 0.6
 
 
 @torch.no_grad()
@@ -337,7 +341,7 @@ def transfer(
     passes: Sequence[int] | int | None = None,
     iterations: int | None = None,
     levels: Sequence[int] | None = None,
-    pca: bool = False,
+    pca: bool = True,
     pca_variance: float = 0.9,
     mode: str = "sort",
     style_scale: float | None = None,
