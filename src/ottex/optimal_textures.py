@@ -304,27 +304,21 @@ def synthesize(
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
     """
     h, w = _check_size(size)
-    if mode not in MATCH_MODES:
-        raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
+    _check_options(mode, style_scale)
+    dev = resolve_device(device)
+    sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
+    image = _run_schedule(_as_image(style, dev), (h, w), sched, weights, weights_dir, seed, style_scale, pca,
+                          pca_variance, batch=batch, progress=progress, desc="ottex synth")
+    return _center_crop(image, (h, w))
+
+
+def _check_options(mode: str, style_scale: float | None) -> None:
+    if mode not in MATCH_MODES:
+        raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
     if style_scale is not None and style_scale <= 0:
         raise InputError(f"style scale must be positive, got {style_scale}")
-    dev = resolve_device(device)
-    if dev.type == "cpu":
-        tune_cpu_allocator()
-    sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
-
-    style_img = _as_image(style, dev)
-    all_levels = tuple(dict.fromkeys(sched.levels + sched.fine_levels))
-    nets = load_autoencoders(weights, all_levels, weights_dir, dev, strict=False)
-    gen = _generator(dev, seed)
-    sizes = _scale_sizes((h, w), sched)
-    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
-    _warn_upsampling(style_img, factor)
-    image = _run_schedule(style_img, sizes, factor, sched, nets, gen, pca, pca_variance, batch=batch,
-                          progress=progress, desc="ottex synth")
-    return _center_crop(image, (h, w))
 
 
 DEFAULT_CONTENT_STRENGTH = 0.6
@@ -381,33 +375,20 @@ def transfer(
         raise InputError(f"content strength must be at least 0, got {content_strength}")
     if init not in ("content", "noise"):
         raise InputError(f"init must be 'content' or 'noise', got '{init}'")
-    if mode not in MATCH_MODES:
-        raise InputError(f"unknown matching mode '{mode}' (choose from {', '.join(MATCH_MODES)})")
-    if style_scale is not None and style_scale <= 0:
-        raise InputError(f"style scale must be positive, got {style_scale}")
+    _check_options(mode, style_scale)
     dev = resolve_device(device)
-    if dev.type == "cpu":
-        tune_cpu_allocator()
     content_img = _as_image(content, dev, "content")
-    style_img = _as_image(style, dev)
     ch, cw = content_img.shape[-2:]
     if size is not None:
         if size < MULTIPLE:
             raise InputError(f"output size {size} is too small: at least {MULTIPLE} px")
         s = size / max(ch, cw)
-        h, w = max(1, round(ch * s)), max(1, round(cw * s))
-    else:
-        h, w = ch, cw
-    h, w = _check_size((h, w))
+        ch, cw = round(ch * s), round(cw * s)
+    h, w = _check_size((ch, cw))
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
-    nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
-                             strict=False)
-    gen = _generator(dev, seed)
-    sizes = _scale_sizes((h, w), sched)
-    factor = style_factor(style_img.shape[-2:], (h, w), style_scale)
-    _warn_upsampling(style_img, factor)
-    image = _run_schedule(style_img, sizes, factor, sched, nets, gen, pca, pca_variance, content=content_img,
-                          content_strength=content_strength, init=init, progress=progress, desc="ottex style")
+    image = _run_schedule(_as_image(style, dev), (h, w), sched, weights, weights_dir, seed, style_scale, pca,
+                          pca_variance, content=content_img, content_strength=content_strength, init=init,
+                          progress=progress, desc="ottex style")
     return resize(image, (h, w)).clamp_(0, 1)
 
 
@@ -426,11 +407,12 @@ CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 0.5, 3: 0.25}
 
 def _run_schedule(
     style_img: torch.Tensor,
-    sizes: list[tuple[int, int]],
-    factor: float,
+    size: tuple[int, int],
     sched: OTSchedule,
-    nets: dict[int, tuple[Encoder, Decoder]],
-    gen: torch.Generator,
+    weights: str,
+    weights_dir: str | os.PathLike | None,
+    seed: int | None,
+    style_scale: float | None,
     pca: bool,
     pca_variance: float,
     *,
@@ -441,7 +423,19 @@ def _run_schedule(
     progress: bool = False,
     desc: str = "ottex",
 ) -> torch.Tensor:
-    """The coarse-to-fine loop shared by synthesis and style transfer; returns the image at ``sizes[-1]``."""
+    """The coarse-to-fine loop shared by synthesis and style transfer.
+
+    Returns the image at the finest working size (``size`` rounded up to a multiple of 16).
+    """
+    dev = style_img.device
+    if dev.type == "cpu":
+        tune_cpu_allocator()
+    nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
+                             strict=False)
+    gen = _generator(dev, seed)
+    sizes = _scale_sizes(size, sched)
+    factor = style_factor(style_img.shape[-2:], size, style_scale)
+    _warn_upsampling(style_img, factor)
     plan = []  # (scale index, levels, iterations) per pass
     for si in range(len(sizes)):
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
