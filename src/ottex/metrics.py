@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .io import resize
 from .networks import VGGFeatures, load_feature_extractor
 from .ot import random_directions, wasserstein_1d
 
@@ -236,14 +237,8 @@ def content_distance(
     Example:
         >>> content_distance(result, photo)  # doctest: +SKIP
     """
-    _check_image(image, "image")
-    _check_image(content, "content")
-    net = _net(network, (layer,), weights_dir, image.device)
-    content = content.to(image.device)
-    if image.shape[-2:] != content.shape[-2:]:
-        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-    si = self_similarity(net(image)[layer], grid)
-    sc = self_similarity(net(content)[layer], grid)
+    fi, fc = _content_features(image, content, network, layer, weights_dir)
+    si, sc = self_similarity(fi, grid), self_similarity(fc, grid)
     return float((si - sc).abs().mean() * si.shape[-1])  # x n: a scale that does not shrink with the grid
 
 
@@ -256,13 +251,19 @@ def feature_mse(
     weights_dir: str | os.PathLike | None = None,
 ) -> float:
     """Mean squared difference of ``layer`` features, the image resized to the content's size."""
+    fi, fc = _content_features(image, content, network, layer, weights_dir)
+    return float((fi - fc).pow(2).mean())
+
+
+def _content_features(image, content, network, layer, weights_dir) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """Features at ``layer`` of the image (resized to the content's size) and of the content."""
     _check_image(image, "image")
     _check_image(content, "content")
     net = _net(network, (layer,), weights_dir, image.device)
     content = content.to(image.device)
     if image.shape[-2:] != content.shape[-2:]:
-        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-    return float((net(image)[layer] - net(content)[layer]).pow(2).mean())
+        image = resize(image, tuple(content.shape[-2:]))
+    return net(image)[layer], net(content)[layer]
 
 
 @torch.no_grad()
