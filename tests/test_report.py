@@ -33,3 +33,22 @@ def test_sheet_errors():
         contact_sheet([])
     with pytest.raises(InputError, match="tile"):
         contact_sheet([("x", torch.rand(1, 3, 8, 8))], tile=4)
+
+
+def test_plot_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    from ottex.errors import ImageError
+    from ottex.report import plot_history
+
+    history = [{"scale": s, "size": (32 * (s + 1), 32 * (s + 1)), "eval": i + 1, "loss": 10.0 / (i + 1 + 5 * s)}
+               for s in (0, 1) for i in range(5)]
+    out = tmp_path / "loss.png"
+    plot_history(history, out, title="w2")
+    with Image.open(out) as im:
+        assert im.size == (600, 350) and im.mode == "RGB"
+        arr = np.asarray(im)
+    assert (arr.min(axis=2) < 128).sum() > 500  # axes, ticks and lines drawn
+    with pytest.raises(ImageError, match="exists"):
+        plot_history(history, out)
+    with pytest.raises(InputError, match="no loss history"):
+        plot_history([], tmp_path / "empty.png")

@@ -14,11 +14,15 @@ from .errors import ImageError, InputError, OttexError, WeightsError
 from .io import load_image, save_image
 from .metrics import style_distance
 from .optimal_textures import OTSchedule, synthesize, transfer
+from .optimization import OptSettings, stylize, synthesize_opt
 
 __all__ = [
     "__version__",
     "synthesize",
     "transfer",
+    "stylize",
+    "synthesize_opt",
+    "OptSettings",
     "OTSchedule",
     "load_image",
     "save_image",

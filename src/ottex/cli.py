@@ -111,7 +111,9 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("style", metavar="STYLE", help="example texture image")
     add_size_options(p)
+    add_method_option(p)
     add_ot_options(p)
+    add_opt_options(p, content=False)
     p.add_argument("--batch", type=int, default=1, help="number of textures to make (seeds share rotations) [1]")
     add_runtime_options(p)
     p.set_defaults(func=_run_synth)
@@ -137,6 +139,66 @@ def add_ot_options(p: argparse.ArgumentParser) -> None:
                    "[auto: fit the short sides, never enlarging the example]")
 
 
+def add_method_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", default="ot", choices=["ot", "w2", "gatys", "swd"],
+                   help="ot: Optimal Textures (fast, no back-propagation) [default]; w2: Gaussian Wasserstein "
+                   "(Marron); gatys: Gram matrices; swd: sliced Wasserstein loss (the last three optimise pixels)")
+
+
+def add_opt_options(p: argparse.ArgumentParser, content: bool) -> None:
+    """Options of the optimisation methods (``--method w2|gatys|swd``)."""
+    g = p.add_argument_group("optimisation methods (w2, gatys, swd)")
+    g.add_argument("--iters", help="optimiser iterations per scale, coarse to fine, e.g. 100,40 [100,40]")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="[lbfgs]")
+    g.add_argument("--loss-net", default="cd16x", help="loss network weight set: cd16x, vgg19-caffe (relu1_1-"
+                   "relu3_1 here), vgg19-torchvision [cd16x]")
+    g.add_argument("--plot", metavar="FILE", help="also write the loss over iterations as a PNG plot "
+                   "(needs matplotlib: pip install \"ottex[plot]\")")
+    if content:
+        g.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss [1.0]")
+
+
+_OT_ONLY = {"passes": None, "iterations": None, "scales": None, "levels": "5,4,3,2,1", "pca": True, "mode": "sort"}
+_OPT_ONLY = {"iters": None, "optimizer": "lbfgs", "loss_net": "cd16x", "content_weight": 1.0, "plot": None}
+
+
+def _check_method_options(args: argparse.Namespace) -> None:
+    """Options of one family of methods given with a method of the other are an error, not silently ignored."""
+    other = _OT_ONLY if args.method != "ot" else _OPT_ONLY
+    for name, default in other.items():
+        if getattr(args, name, default) != default:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} does not apply to --method {args.method}")
+
+
+def opt_kwargs(args: argparse.Namespace, content: bool) -> dict:
+    """Keyword arguments of the optimisation methods from the CLI options."""
+    from .optimization import DEFAULT_STYLE_LAYERS, OptSettings
+
+    iters = OptSettings().iterations
+    if args.iters:
+        try:
+            iters = tuple(int(v) for v in args.iters.split(","))
+        except ValueError:
+            raise InputError(f"--iters takes comma-separated integers, got '{args.iters}'") from None
+    layers = DEFAULT_STYLE_LAYERS if args.loss_net != "vgg19-caffe" else ("relu1_1", "relu2_1", "relu3_1")
+    settings = OptSettings(iterations=iters, optimizer=args.optimizer, network=args.loss_net, style_layers=layers,
+                           content_layer="relu4_1" if args.loss_net != "vgg19-caffe" else "relu3_1",
+                           content_weight=args.content_weight if content else 1.0)
+    return dict(settings=settings, style_scale=args.style_scale, seed=args.seed, weights_dir=args.weights_dir,
+                progress=not args.quiet, history=[] if args.plot else None)
+
+
+def _write_plot(args: argparse.Namespace, kwargs: dict) -> None:
+    """The loss plot of an optimisation run (its path was checked before the run)."""
+    if kwargs.get("history"):
+        from .report import plot_history
+
+        plot_history(kwargs["history"], args.plot, title=f"ottex --method {args.method}", overwrite=args.force)
+        if not args.quiet:
+            print(f"wrote {args.plot}")
+
+
 def ot_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`ottex.synthesize` / :func:`ottex.transfer` from the shared options."""
     from .optimal_textures import OTSchedule
@@ -158,6 +220,8 @@ def ot_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _settings_tag(args: argparse.Namespace) -> str:
+    if args.method != "ot":
+        return f"{args.method}_{args.optimizer}_s{args.seed}"
     return f"{args.mode}{'' if args.pca else '_nopca'}_s{args.seed}"
 
 
@@ -166,16 +230,25 @@ def _run_synth(args: argparse.Namespace) -> int:
     from .optimal_textures import resolve_device, synthesize
 
     h, w = parse_size(args)
-    kwargs = ot_kwargs(args)
+    _check_method_options(args)
+    if args.method == "ot":
+        kwargs, fn = ot_kwargs(args), synthesize
+    else:
+        from .optimization import synthesize_opt
+
+        kwargs, fn = dict(opt_kwargs(args, content=False), method=args.method), synthesize_opt
     paths = output_paths(args, f"{Path(args.style).stem}_synth_{w}x{h}_{_settings_tag(args)}", args.batch)
     check_outputs_free(paths, [args.style], args.force)
     device = resolve_device(args.device)
     style = load_image(args.style, device=device)
-    out = synthesize(style, (h, w), batch=args.batch, device=device, **kwargs)
+    if args.method != "ot" and args.plot:
+        check_outputs_free([Path(args.plot)], [args.style, *map(str, paths)], args.force)
+    out = fn(style, (h, w), batch=args.batch, device=device, **kwargs)
     for img, path in zip(out, paths):
         save_image(img.unsqueeze(0), path, overwrite=args.force)
         if not args.quiet:
             print(f"wrote {path}")
+    _write_plot(args, kwargs)
     return 0
 
 
@@ -199,7 +272,9 @@ def _style_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-strength", type=float, default=None,
                    help="how strongly the content's layout is kept: 0 texture only, about 1 little style [0.6]")
     p.add_argument("--init", choices=["content", "noise"], default="content", help="starting image [content]")
+    add_method_option(p)
     add_ot_options(p)
+    add_opt_options(p, content=True)
     add_runtime_options(p)
     p.set_defaults(func=_run_style)
 
@@ -208,19 +283,36 @@ def _run_style(args: argparse.Namespace) -> int:
     from .io import load_image, save_image
     from .optimal_textures import DEFAULT_CONTENT_STRENGTH, resolve_device, transfer
 
-    kwargs = ot_kwargs(args)
-    strength = DEFAULT_CONTENT_STRENGTH if args.content_strength is None else args.content_strength
+    _check_method_options(args)
     size = f"_{args.size}" if args.size else ""
-    stem = f"{Path(args.content).stem}_{Path(args.style).stem}_style_cs{fmt_float(strength)}{size}_{_settings_tag(args)}"
+    names = f"{Path(args.content).stem}_{Path(args.style).stem}_style"
+    if args.method == "ot":
+        kwargs = ot_kwargs(args)
+        strength = DEFAULT_CONTENT_STRENGTH if args.content_strength is None else args.content_strength
+        stem = f"{names}_cs{fmt_float(strength)}{size}_{_settings_tag(args)}"
+    else:
+        if args.content_strength is not None:
+            raise InputError(f"--content-strength applies to --method ot; use --content-weight with {args.method}")
+        kwargs = opt_kwargs(args, content=True)
+        stem = f"{names}_cw{fmt_float(args.content_weight)}{size}_{_settings_tag(args)}"
     (path,) = output_paths(args, stem, 1)
     check_outputs_free([path], [args.content, args.style], args.force)
     device = resolve_device(args.device)
     content = load_image(args.content, device=device)
     style = load_image(args.style, device=device)
-    out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device, **kwargs)
+    if args.method == "ot":
+        out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device, **kwargs)
+    else:
+        from .optimization import stylize
+
+        if args.plot:
+            check_outputs_free([Path(args.plot)], [args.content, args.style, str(path)], args.force)
+        out = stylize(content, style, args.size, method=args.method, init=args.init, device=device, **kwargs)
     save_image(out, path, overwrite=args.force)
     if not args.quiet:
         print(f"wrote {path}")
+    if args.method != "ot":
+        _write_plot(args, kwargs)
     return 0
 
 

@@ -11,6 +11,7 @@ listing methods is cheap). Uniform call signatures:
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,18 +25,20 @@ __all__ = ["Method", "METHODS", "get_method"]
 
 @dataclass(frozen=True)
 class Method:
-    """One method: a name, a one-line description and ``module:function`` targets."""
+    """One method: a name, a one-line description, ``module:function`` targets and fixed keyword arguments."""
 
     name: str
     description: str
     synthesize: str | None = None
     transfer: str | None = None
+    kwargs: tuple[tuple[str, object], ...] = ()
 
     def _load(self, target: str | None, what: str) -> Callable[..., torch.Tensor]:
         if target is None:
             raise InputError(f"method '{self.name}' does not do {what}")
         mod, fn = target.split(":")
-        return getattr(importlib.import_module(mod), fn)
+        func = getattr(importlib.import_module(mod), fn)
+        return functools.partial(func, **dict(self.kwargs)) if self.kwargs else func
 
     def synthesize_fn(self) -> Callable[..., torch.Tensor]:
         return self._load(self.synthesize, "texture synthesis")
@@ -52,6 +55,16 @@ METHODS: dict[str, Method] = {
             "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
             synthesize="ottex.optimal_textures:synthesize",
             transfer="ottex.optimal_textures:transfer",
+        ),
+        *(
+            Method(name, desc, synthesize="ottex.optimization:synthesize_opt", transfer="ottex.optimization:stylize",
+                   kwargs=(("method", name),))
+            for name, desc in (
+                ("w2", "Gaussian Wasserstein style transfer (Marron): pixels optimised against the closed-form W2 "
+                       "distance of Gaussians fitted to VGG features"),
+                ("gatys", "Gatys et al. (2016): pixels optimised against Gram-matrix losses"),
+                ("swd", "Heitz et al. (2021): pixels optimised against a sliced Wasserstein feature loss"),
+            )
         ),
     )
 }

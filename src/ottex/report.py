@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .errors import InputError
 from .io import load_image, to_pil
 
-__all__ = ["contact_sheet"]
+__all__ = ["contact_sheet", "plot_history"]
 
 _LINE = 14  # px per caption line with Pillow's default bitmap font
 
@@ -77,3 +77,46 @@ def contact_sheet(
         sheet.paste(im, (x0 + (tile - im.width) // 2, y0 + (tile - im.height) // 2))
         draw.multiline_text((x0, y0 + tile + 3), caption, fill="black", font=font, spacing=2)
     return sheet
+
+
+def plot_history(
+    history: Sequence[dict],
+    path: str | os.PathLike,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Plot the loss over evaluations of an optimisation run (``history`` from :func:`ottex.stylize`) as PNG.
+
+    One line per scale of the coarse-to-fine schedule, on a log scale.
+    Needs matplotlib (``pip install "ottex[plot]"``).
+    """
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        raise InputError('plots need matplotlib: pip install "ottex[plot]"') from None
+    if not history:
+        raise InputError("no loss history to plot")
+    from .io import save_image  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    offset = 0
+    for scale in sorted({h["scale"] for h in history}):
+        rows = [h for h in history if h["scale"] == scale]
+        xs = [offset + h["eval"] for h in rows]
+        h, w = rows[0]["size"]
+        ax.plot(xs, [h_["loss"] for h_ in rows], label=f"{w}x{h}")
+        offset = xs[-1]
+    ax.set_yscale("log")
+    ax.set_xlabel("loss evaluation")
+    ax.set_ylabel("loss")
+    ax.legend(title="scale")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()).convert("RGB")
+    plt.close(fig)
+    save_image(image, path, overwrite=overwrite)

@@ -1,0 +1,93 @@
+"""Optimisation methods (w2, gatys, swd): losses go down, statistics move to the style, settings, errors, CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from ottex.cli import main
+from ottex.errors import InputError
+from ottex.io import save_image
+from ottex.metrics import style_distance
+from ottex.optimization import OptSettings, stylize, synthesize_opt
+
+pytestmark = pytest.mark.needs_weights
+
+FAST = OptSettings(iterations=(12,), coarse_side=1024)  # one scale
+
+
+@pytest.fixture(scope="module")
+def content(load_test_image):
+    return load_test_image("content/bridge.jpg", (48, 64))
+
+
+@pytest.fixture(scope="module")
+def lava(load_test_image):
+    return load_test_image("style/lava-small.jpg", 64)
+
+
+@pytest.mark.parametrize("method", ["w2", "gatys", "swd"])
+def test_synthesis_lowers_the_loss_and_nears_the_style(lava, method):
+    history: list[dict] = []
+    out = synthesize_opt(lava, (48, 48), method=method, settings=FAST, history=history, seed=0)
+    assert out.shape == (1, 3, 48, 48) and 0 <= out.min() and out.max() <= 1
+    losses = [h["loss"] for h in history]
+    assert len(losses) >= 12 and min(losses[-3:]) < 0.5 * losses[0]
+    noise = synthesize_opt(lava, (48, 48), method=method, settings=OptSettings(iterations=(1,), coarse_side=1024))
+    assert style_distance(out, lava) < 0.8 * style_distance(noise, lava)
+
+
+def test_w2_transfer_keeps_size_and_moves_to_style(content, lava):
+    history: list[dict] = []
+    out = stylize(content, lava, method="w2", settings=FAST, history=history)
+    assert out.shape == content.shape
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert style_distance(out, lava) < 0.8 * style_distance(content, lava)
+
+
+def test_coarse_to_fine_and_adam(content, lava):
+    history: list[dict] = []
+    out = stylize(content, lava, 64, method="gatys", history=history,
+                  settings=OptSettings(iterations=(6, 3), coarse_side=32, optimizer="adam", lr=0.05))
+    assert out.shape == (1, 3, 48, 64)
+    sizes = list(dict.fromkeys(h["size"] for h in history))
+    assert len(sizes) == 2 and sizes[-1] == (48, 64) and sizes[0][1] < 64  # coarse, then full size
+    assert len(history) == 9  # Adam: one evaluation per step
+
+
+def test_seed_repeats(lava):
+    a = synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=1)
+    b = synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=1)
+    c = synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method": "fancy"}, "unknown optimisation method"),
+        ({"settings": OptSettings(optimizer="sgd")}, "unknown optimizer"),
+        ({"iterations": 0}, "iterations"),
+        ({"content_weight": -1.0}, "content weight"),
+        ({"init": "zeros"}, "init"),
+    ],
+)
+def test_bad_arguments(content, lava, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        stylize(content, lava, **kwargs)
+
+
+def test_cli_method_options(tmp_path, content, lava, capsys):
+    c, s = tmp_path / "bridge.png", tmp_path / "lava.png"
+    save_image(content, c)
+    save_image(lava, s)
+    assert main(["style", str(c), str(s), "--method", "w2", "--iters", "4", "--outdir", str(tmp_path), "-q"]) == 0
+    assert Image.open(tmp_path / "bridge_lava_style_cw1_w2_lbfgs_s0.png").size == (64, 48)
+    assert main(["synth", str(s), "--method", "gatys", "--iters", "3", "--size", "32", "-o", str(tmp_path / "t.png"),
+                 "-q"]) == 0
+    assert Image.open(tmp_path / "t.png").size == (32, 32)
+    assert main(["style", str(c), str(s), "--method", "w2", "--passes", "2", "-q"]) == 1
+    assert "--passes does not apply to --method w2" in capsys.readouterr().err
+    assert main(["synth", str(s), "--iters", "5", "-q"]) == 1
+    assert "--iters does not apply to --method ot" in capsys.readouterr().err
