@@ -115,7 +115,7 @@ def _optimize(
             opt.step()
             with torch.no_grad():
                 x.clamp_(0, 1)
-            on_eval(float(loss))
+            on_eval(float(loss.detach()))
         return x.detach()
 
     opt = torch.optim.LBFGS([x], lr=settings.lr or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4,
@@ -128,7 +128,7 @@ def _optimize(
         loss = objective(x)
         total = loss + settings.range_weight * out_of_range
         total.backward()
-        on_eval(float(loss))
+        on_eval(float(loss.detach()))
         return total
 
     opt.step(closure)
