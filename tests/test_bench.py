@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ottex import OTSchedule
-from ottex.bench import markdown_table, parse_sizes, run_benchmark, score_reference
+from ottex.bench import markdown_table, parse_sizes, parse_variant, run_benchmark, score_reference
 from ottex.cli import main
 from ottex.errors import InputError, OttexError
 from ottex.io import save_image
@@ -109,3 +109,23 @@ def test_external_command_is_one_more_case(tmp_path, zebra, weights_dir):
     assert rec.style_distance < 0.2  # the peer returned the style itself, resized
     with pytest.raises(OttexError, match="peer at 13px failed: command exited with 1: this peer cannot do 13 px"):
         run_benchmark(style, [], [13], warmup=0, weights_dir=weights_dir, commands={"peer": cmd})
+
+
+def test_parse_variant():
+    assert parse_variant("a:pca=False;mode='sym';iterations=(2, 1);x=abc") == (
+        "a", {"pca": False, "mode": "sym", "iterations": (2, 1), "x": "abc"})
+    for bad in ("nocolon", "n:", "n:pca", "n:1x=2"):
+        with pytest.raises(InputError, match="--variant"):
+            parse_variant(bad)
+
+
+def test_bench_command_variants(tmp_path, zebra, capsys):
+    style = tmp_path / "z.png"
+    save_image(zebra, style)
+    out = tmp_path / "v.json"
+    assert main(["bench", "--style", str(style), "--sizes", "32", "--warmup", "0", "--device", "cpu", "-q",
+                 "--variant", "nopca:pca=False", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ot | 32 | cpu |" in printed and "| ot[nopca] | 32 | cpu |" in printed
+    recs = json.loads(out.read_text())["records"]
+    assert [r["options"] for r in recs] == [{}, {"pca": False}]

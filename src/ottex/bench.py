@@ -66,6 +66,7 @@ class BenchRecord:
     repeats: int = 0
     times: list[float] = field(default_factory=list)
     output: str | None = None
+    options: dict = field(default_factory=dict)
 
 
 def machine_name(device: torch.device | str = "cpu") -> str:
@@ -260,9 +261,10 @@ def run_benchmark(
     save_dir: str | os.PathLike | None = None,
     commands: dict[str, str] | None = None,
     content: str | os.PathLike | None = None,
+    variants: dict[str, dict] | None = None,
     on_record=None,  # noqa: ANN001 - callable(BenchRecord), e.g. to print rows as they come
 ) -> list[BenchRecord]:
-    """Run ``methods x sizes`` on one style image and score the outputs.
+    """Run ``methods x variants x sizes`` on one style image and score the outputs.
 
     Args:
         style: style example path.
@@ -282,6 +284,9 @@ def run_benchmark(
         content: content image: the methods' style transfer runs instead of
             synthesis (``size`` is the output's long side) and the records get
             a ``content_distance`` (:func:`~ottex.metrics.content_distance`).
+        variants: settings to compare, ``{name: options}``: each method runs with
+            its defaults and once per variant with ``options`` updated by it,
+            labelled ``method[name]``.
         commands: external programs run as extra cases, ``{name: command line}``
             (see :func:`run_case`), e.g. another implementation.
         on_record: called with each record as it is made.
@@ -295,14 +300,16 @@ def run_benchmark(
     content_img = None if content is None else load_image(content)
     records = []
     for size in sizes:
-        cases = [(m, None) for m in methods] + list((commands or {}).items())
-        for method, command in cases:
+        cases = [(f"{m}[{v}]" if v else m, m, None, {**(options or {}), **opts})
+                 for m in methods for v, opts in {"": {}, **(variants or {})}.items()]
+        cases += [(name, name, command, {}) for name, command in (commands or {}).items()]
+        for label, method, command, opts in cases:
             res = run_case(method, style, size, repeats=repeats, warmup=warmup, device=device, seed=seed,
-                           weights_dir=weights_dir, threads=threads, options=options, command=command,
+                           weights_dir=weights_dir, threads=threads, options=opts, command=command,
                            content=content)
             out = torch.from_numpy(np.ascontiguousarray(res["image"])).permute(2, 0, 1)[None].float() / 255
             ref_style = style_at(style_img, style_factor(style_img.shape[-2:], out.shape[-2:],
-                                                         (options or {}).get("style_scale")))
+                                                         opts.get("style_scale")))
             scored, scored_style = out, ref_style
             if max(out.shape[-2:]) > measure_max_side:  # same scale, bounded cost: crop both
                 scored = _crop(out, measure_max_side)
@@ -315,12 +322,14 @@ def run_benchmark(
             path = None
             if save_dir is not None:
                 stem = Path(style).stem if content is None else f"{Path(content).stem}_{Path(style).stem}"
-                path = str(Path(save_dir) / f"{stem}_{method}_{size}_s{seed}.png")
+                path = str(Path(save_dir) / f"{stem}_{label}_{size}_s{seed}.png")
                 save_image(out, path, overwrite=True)
-            rec = BenchRecord(method=method, size=size, seconds=statistics.median(res["times"]),
+            rec = BenchRecord(method=label, size=size, seconds=statistics.median(res["times"]),
                               peak_mem_mb=res["peak_mem_mb"], style_distance=sum(per.values()) / len(per),
                               style_distance_layers=per, content_distance=c_dist, device=res["device"],
-                              repeats=repeats, times=res["times"], output=path)
+                              repeats=repeats, times=res["times"], output=path,
+                              options={k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+                                       for k, v in opts.items()})
             records.append(rec)
             if on_record is not None:
                 on_record(rec)
@@ -382,6 +391,29 @@ def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine:
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2))
     os.replace(tmp, path)
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"nopca:pca=False;mode='sym'"`` -> ``("nopca", {"pca": False, "mode": "sym"})``.
+
+    Values are Python literals (numbers, booleans, None, tuples, quoted
+    strings); anything else is taken as a plain string.
+    """
+    import ast  # noqa: PLC0415
+
+    name, sep, body = text.partition(":")
+    if not sep or not name.strip() or not body.strip():
+        raise InputError(f"--variant takes NAME:key=value[;key=value...], got '{text}'")
+    opts = {}
+    for pair in body.split(";"):
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise InputError(f"--variant {name}: '{pair}' is not key=value")
+        try:
+            opts[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            opts[key.strip()] = value.strip()
+    return name.strip(), opts
 
 
 def parse_sizes(text: str) -> list[int]:

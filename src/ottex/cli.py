@@ -340,6 +340,10 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones [1]")
     p.add_argument("--reference", action="append", default=[], metavar="NAME=FILE",
                    help="an existing result to score in the same table (repeatable)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[;KEY=VALUE]",
+                   help="settings to compare: each method also runs with these keyword arguments, labelled "
+                   "method[NAME], e.g. --variant \"nopca:pca=False\" --variant \"cs3:content_strength=0.3\" "
+                   "(repeatable)")
     p.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
                    help="an external program run as one more case at each size, e.g. another implementation: "
                    "placeholders {style} {size} {output} {seed}; it must write a PNG to {output} (repeatable)")
@@ -372,6 +376,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         machine_name,
         markdown_table,
         parse_sizes,
+        parse_variant,
         run_benchmark,
         score_reference,
         write_json,
@@ -387,6 +392,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.repeats < 1 or args.warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     refs = [_name_value(spec, "--reference", "NAME=FILE") for spec in args.reference]
+    variants = dict(parse_variant(v) for v in args.variant) or None
     commands = dict(_name_value(spec, "--command", "NAME=CMDLINE") for spec in args.command)
     for name, cmdline in commands.items():
         if "{output}" not in cmdline:
@@ -413,7 +419,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
                                  device=str(device), seed=args.seed, weights_dir=args.weights_dir,
                                  measure=args.measure, threads=args.threads, save_dir=save_dir, commands=commands,
-                                 content=args.content, on_record=show)
+                                 content=args.content, variants=variants, on_record=show)
         machine = machine_name(device)
         if args.sheet:
             save_image(bench_sheet(records, args.style, machine, content=args.content), args.sheet,

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .errors import InputError
-from .ot import mean_cov, quantiles, random_rotation, sort_values, sqrtm_psd
+from .ot import argsort, mean_cov, quantiles, random_rotation, sort_values, sqrtm_psd
 
 __all__ = [
     "feature_stats",
@@ -126,7 +126,7 @@ def sliced_wasserstein_loss(
     px = rot.T @ features.flatten(2)  # (B, C, N)
     ps = sort_values((rot.T @ style_features.flatten(2)).detach())
     target = quantiles(ps, px.shape[-1], dim=-1)
-    sx = px.sort(dim=-1).values
+    sx = px.gather(-1, argsort(px.detach(), dim=-1))  # sorted, differentiable; the fast sort finds the order
     return (sx - target).pow(2).mean(dim=(-2, -1))
 
 

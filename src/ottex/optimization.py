@@ -64,6 +64,7 @@ class OptSettings:
         network: loss network weight set.
         pool: ``"avg"`` or ``"max"`` pooling in the loss network.
         range_weight: weight of the penalty on pixels outside ``[0, 1]`` (L-BFGS).
+        pre_relu: tap the loss network before the ReLUs instead of after.
     """
 
     iterations: tuple[int, ...] = (100, 40)
@@ -76,6 +77,7 @@ class OptSettings:
     network: str = "cd16x"
     pool: str = "avg"
     range_weight: float = 10.0
+    pre_relu: bool = False
 
 
 def _scales(size: tuple[int, int], coarse_side: int) -> list[tuple[int, int]]:
@@ -156,7 +158,8 @@ def _run(
     gen = _generator(dev, seed)
     layers = tuple(dict.fromkeys(settings.style_layers + ((settings.content_layer,) if content_img is not None
                                                           and settings.content_weight > 0 else ())))
-    net = load_feature_extractor(settings.network, layers, weights_dir=weights_dir, device=dev, pool=settings.pool)
+    net = load_feature_extractor(settings.network, layers, weights_dir=weights_dir, device=dev, pool=settings.pool,
+                                 pre_relu=settings.pre_relu)
     for p in net.parameters():
         p.requires_grad_(False)
     sizes = _scales(size, settings.coarse_side)
