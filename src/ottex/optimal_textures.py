@@ -378,13 +378,7 @@ def transfer(
     _check_options(mode, style_scale)
     dev = resolve_device(device)
     content_img = _as_image(content, dev, "content")
-    ch, cw = content_img.shape[-2:]
-    if size is not None:
-        if size < MULTIPLE:
-            raise InputError(f"output size {size} is too small: at least {MULTIPLE} px")
-        s = size / max(ch, cw)
-        ch, cw = round(ch * s), round(cw * s)
-    h, w = _check_size((ch, cw))
+    h, w = content_output_size(content_img.shape[-2:], size)
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
     image = _run_schedule(_as_image(style, dev), (h, w), sched, weights, weights_dir, seed, style_scale, pca,
                           pca_variance, content=content_img, content_strength=content_strength, init=init,
@@ -457,13 +451,7 @@ def _run_schedule(
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: _centred_content(nets[lvl][0](content_s), targets[lvl].mean)
                                  for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            if image is None:
-                if init == "content" and content_s is not None:
-                    image = content_s.expand(batch, -1, -1, -1).clone()
-                else:
-                    image = _noise_like(style_s, batch, (sh, sw), gen)
-            else:
-                image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
+            image = next_scale_image(image, (sh, sw), style_s, content_s, init, batch, gen)
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
             image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 0), sched.gaussian, gen,
@@ -519,6 +507,35 @@ def _effective_schedule(
     if sched.scales is not None and sched.scales < 1:
         raise InputError(f"scales must be at least 1, got {sched.scales}")
     return sched
+
+
+def next_scale_image(
+    image: torch.Tensor | None,
+    size: tuple[int, int],
+    style: torch.Tensor,
+    content: torch.Tensor | None,
+    init: str,
+    batch: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """The image a coarse-to-fine scale starts from: the previous scale's result upsampled, or at the first
+    scale the content (``init="content"``) or noise with the style's colour statistics."""
+    if image is not None:
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    if init == "content" and content is not None:
+        return content.expand(batch, -1, -1, -1).clone()
+    return _noise_like(style, batch, size, gen)
+
+
+def content_output_size(content_hw: Sequence[int], size: int | None) -> tuple[int, int]:
+    """Output ``(H, W)`` of a style transfer: the content's, or with long side ``size`` (aspect kept)."""
+    h, w = int(content_hw[0]), int(content_hw[1])
+    if size is not None:
+        if size < MULTIPLE:
+            raise InputError(f"output size {size} is too small: at least {MULTIPLE} px")
+        s = size / max(h, w)
+        h, w = round(h * s), round(w * s)
+    return _check_size((h, w))
 
 
 def _noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator) -> torch.Tensor:

@@ -34,7 +34,8 @@ from .optimal_textures import (
     _as_image,
     _check_size,
     _generator,
-    _noise_like,
+    content_output_size,
+    next_scale_image,
     resolve_device,
     style_at,
     style_factor,
@@ -178,13 +179,7 @@ def _run(
             with torch.no_grad():
                 content_target = net(content_s)[settings.content_layer]
             c_norm = content_target.pow(2).mean().clamp_min(1e-12)
-        if image is None:
-            if init == "content" and content_s is not None:
-                image = content_s.expand(batch, -1, -1, -1).clone()
-            else:
-                image = _noise_like(style_s, batch, (sh, sw), gen)
-        else:
-            image = F.interpolate(image, size=(sh, sw), mode="bilinear", align_corners=False)
+        image = next_scale_image(image, (sh, sw), style_s, content_s, init, batch, gen)
 
         def objective(x: torch.Tensor) -> torch.Tensor:
             feats = net(x)
@@ -261,11 +256,7 @@ def stylize(
     dev = resolve_device(device)
     content_img = _as_image(content, dev, "content")
     style_img = _as_image(style, dev)
-    ch, cw = content_img.shape[-2:]
-    if size is not None:
-        s = size / max(ch, cw)
-        ch, cw = round(ch * s), round(cw * s)
-    h, w = _check_size((ch, cw))
+    h, w = content_output_size(content_img.shape[-2:], size)
     out = _run(style_img, content_img, (h, w), method, settings, style_scale, init, 1, seed, weights_dir, progress,
                history, f"ottex style ({method})")
     return resize(out, (h, w)).clamp_(0, 1)
