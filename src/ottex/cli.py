@@ -96,6 +96,57 @@ def fmt_float(x: float) -> str:
     return f"{x:g}".replace(".", "p")
 
 
+def expand_inputs(specs: Sequence[str], what: str) -> list[str]:
+    """Image arguments -> files: a file as given, a folder's images (sorted), or a glob pattern's matches."""
+    import glob
+
+    from .io import IMAGE_SUFFIXES
+
+    files: list[str] = []
+    for spec in specs:
+        p = Path(spec)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"no {what} images ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
+            files += found
+        elif not p.exists() and glob.has_magic(spec):
+            found = sorted(f for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"no {what} images match '{spec}'")
+            files += found
+        else:
+            files.append(spec)
+    return files
+
+
+def run_jobs(jobs: Sequence[tuple[str, Callable[[], None]]], quiet: bool) -> int:
+    """Run one job per input (or pair); a failing job is reported on one line and the others still run.
+
+    Returns the exit status: 0 if every job succeeded, else 1. A single job's error propagates as usual.
+    """
+    if len(jobs) == 1:
+        jobs[0][1]()
+        return 0
+    failed = 0
+    for name, job in jobs:
+        try:
+            job()
+        except OttexError as exc:
+            failed += 1
+            print(f"ottex: error: {name}: {exc}", file=sys.stderr)
+    if failed:
+        print(f"ottex: error: {failed} of {len(jobs)} failed", file=sys.stderr)
+    elif not quiet:
+        print(f"done: {len(jobs)} outputs")
+    return 1 if failed else 0
+
+
+def _one_output(args: argparse.Namespace, jobs: int) -> None:
+    if args.output and jobs > 1:
+        raise InputError(f"-o names one output but there are {jobs} inputs; use --outdir for several")
+
+
 # ----------------------------------------------------------------------------------------------
 # synth
 
@@ -109,12 +160,25 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
         "VGG-19 features (Risser 2020). Weights are downloaded on first use (or read from --weights-dir).",
         epilog="example: ottex synth graffiti.jpg --size 1024 --seed 3 -o wall.png",
     )
-    p.add_argument("style", metavar="STYLE", help="example texture image")
+    p.add_argument("style", metavar="STYLE", nargs="+",
+                   help="example texture image(s): files, folders or quoted glob patterns; one texture per "
+                   "example, or one mixed texture with --mix")
     add_size_options(p)
     add_method_option(p)
     add_ot_options(p)
+    g = p.add_argument_group("tiling, mixing and masks (Optimal Textures)")
+    g.add_argument("--tile", action="store_true", help="tileable output: wraps around seamlessly")
+    g.add_argument("--mix", metavar="W[,W...]",
+                   help="mix the STYLE examples into one texture: with two, the weight of the second (e.g. 0.3); "
+                   "with more, one weight per example (normalised)")
+    g.add_argument("--mix-variation", type=float, default=0.5,
+                   help="0: a uniform blend of the examples; 1: a patchwork of them; between: regions lean "
+                   "towards one example [0.5]")
+    g.add_argument("--style-mask", metavar="FILE", help="label map of the example (colour-coded regions)")
+    g.add_argument("--target-mask", metavar="FILE", help="label map of the output: each region takes the "
+                   "example's texture of the same colour (needs --style-mask)")
     add_opt_options(p, content=False)
-    p.add_argument("--batch", type=int, default=1, help="number of textures to make (seeds share rotations) [1]")
+    p.add_argument("--batch", type=int, default=1, help="number of textures per example (seeds share rotations) [1]")
     add_runtime_options(p)
     p.set_defaults(func=_run_synth)
 
@@ -158,7 +222,8 @@ def add_opt_options(p: argparse.ArgumentParser, content: bool) -> None:
         g.add_argument("--content-weight", type=float, default=1.0, help="weight of the content loss [1.0]")
 
 
-_OT_ONLY = {"passes": None, "iterations": None, "scales": None, "levels": "5,4,3,2,1", "pca": True, "mode": "sort"}
+_OT_ONLY = {"passes": None, "iterations": None, "scales": None, "levels": "5,4,3,2,1", "pca": True, "mode": "sort",
+            "tile": False, "mix": None, "target_mask": None}
 _OPT_ONLY = {"iters": None, "optimizer": "lbfgs", "loss_net": "cd16x", "content_weight": 1.0, "plot": None}
 
 
@@ -225,31 +290,69 @@ def _settings_tag(args: argparse.Namespace) -> str:
     return f"{args.mode}{'' if args.pca else '_nopca'}_s{args.seed}"
 
 
+def _mix_weights(spec: str | None, count: int) -> tuple[float, ...] | None:
+    if spec is None:
+        return None
+    try:
+        values = tuple(float(v) for v in spec.split(","))
+    except ValueError:
+        raise InputError(f"--mix takes a weight or comma-separated weights, got '{spec}'") from None
+    if count < 2:
+        raise InputError("--mix needs at least two STYLE examples")
+    if len(values) == 1 and count == 2:
+        if not 0 <= values[0] <= 1:
+            raise InputError(f"--mix with two examples takes the second's weight in [0, 1], got {values[0]}")
+        return (1 - values[0], values[0])
+    if len(values) != count:
+        raise InputError(f"--mix has {len(values)} weight(s) for {count} STYLE examples")
+    return values
+
+
 def _run_synth(args: argparse.Namespace) -> int:
     from .io import load_image, save_image
     from .optimal_textures import resolve_device, synthesize
 
     h, w = parse_size(args)
     _check_method_options(args)
+    styles = expand_inputs(args.style, "style")
+    mix = _mix_weights(args.mix, len(styles))
+    if (args.style_mask or args.target_mask) and len(styles) > 1:
+        raise InputError("--style-mask/--target-mask take one STYLE example")
+    if args.method != "ot" and args.style_mask:
+        raise InputError(f"--style-mask does not apply to --method {args.method}")
     if args.method == "ot":
         kwargs, fn = ot_kwargs(args), synthesize
+        kwargs.update(tile=args.tile, style_mask=args.style_mask, target_mask=args.target_mask)
+        if mix is not None:
+            kwargs.update(mix=mix, mix_variation=args.mix_variation)
     else:
         from .optimization import synthesize_opt
 
         kwargs, fn = dict(opt_kwargs(args, content=False), method=args.method), synthesize_opt
-    paths = output_paths(args, f"{Path(args.style).stem}_synth_{w}x{h}_{_settings_tag(args)}", args.batch)
-    check_outputs_free(paths, [args.style], args.force)
+    extra = ("_tile" if args.tile else "") + ("_masked" if args.style_mask else "")
+    groups = [styles] if mix is not None else [[s] for s in styles]
+    _one_output(args, len(groups))
     device = resolve_device(args.device)
-    style = load_image(args.style, device=device)
-    if args.method != "ot" and args.plot:
-        check_outputs_free([Path(args.plot)], [args.style, *map(str, paths)], args.force)
-    out = fn(style, (h, w), batch=args.batch, device=device, **kwargs)
-    for img, path in zip(out, paths):
-        save_image(img.unsqueeze(0), path, overwrite=args.force)
-        if not args.quiet:
-            print(f"wrote {path}")
-    _write_plot(args, kwargs)
-    return 0
+
+    def job(group: list[str]) -> None:
+        if mix is not None:
+            name = "+".join(Path(s).stem for s in group) + f"_mix{'-'.join(fmt_float(v) for v in mix)}"
+        else:
+            name = Path(group[0]).stem
+        paths = output_paths(args, f"{name}_synth_{w}x{h}{extra}_{_settings_tag(args)}", args.batch)
+        masks = [m for m in (args.style_mask, args.target_mask) if m]
+        check_outputs_free(paths, [*group, *masks], args.force)
+        if args.method != "ot" and args.plot:
+            check_outputs_free([Path(args.plot)], [*group, *map(str, paths)], args.force)
+        images = [load_image(s, device=device) for s in group]
+        out = fn(images if mix is not None else images[0], (h, w), batch=args.batch, device=device, **kwargs)
+        for img, path in zip(out, paths):
+            save_image(img.unsqueeze(0), path, overwrite=args.force)
+            if not args.quiet:
+                print(f"wrote {path}")
+        _write_plot(args, kwargs)
+
+    return run_jobs([(" + ".join(g), lambda g=g: job(g)) for g in groups], args.quiet)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,12 +369,20 @@ def _style_parser(sub: argparse._SubParsersAction) -> None:
         "(Risser 2020). The output keeps the content's aspect.",
         epilog="example: ottex style bridge.jpg lava.jpg --size 512 --content-strength 0.4",
     )
-    p.add_argument("content", metavar="CONTENT", help="content image (layout)")
-    p.add_argument("style", metavar="STYLE", help="style image (textures, colours)")
+    p.add_argument("content", metavar="CONTENT", help="content image (layout); a folder or a quoted glob pattern "
+                   "runs every image in it")
+    p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s) (textures, colours): files, folders or "
+                   "quoted glob patterns; one output per (content, style) pair")
     p.add_argument("--size", type=int, help="long side of the output in px [the content's]")
     p.add_argument("--content-strength", type=float, default=None,
                    help="how strongly the content's layout is kept: 0 texture only, about 1 little style [0.6]")
     p.add_argument("--init", choices=["content", "noise"], default="content", help="starting image [content]")
+    p.add_argument("--preserve-color", action="store_true",
+                   help="keep the content's colours: luminance from the result, chroma from the content, then a "
+                   "few sliced-OT steps on the RGB distribution")
+    p.add_argument("--style-mask", metavar="FILE", help="label map of the style (colour-coded regions)")
+    p.add_argument("--content-mask", metavar="FILE", help="label map of the content: each region is painted with "
+                   "the style of the region of the same colour (needs --style-mask)")
     add_method_option(p)
     add_ot_options(p)
     add_opt_options(p, content=True)
@@ -284,36 +395,99 @@ def _run_style(args: argparse.Namespace) -> int:
     from .optimal_textures import DEFAULT_CONTENT_STRENGTH, resolve_device, transfer
 
     _check_method_options(args)
+    contents = expand_inputs([args.content], "content")
+    styles = expand_inputs(args.style, "style")
+    pairs = [(c, s) for c in contents for s in styles]
+    _one_output(args, len(pairs))
+    masks = [m for m in (args.style_mask, args.content_mask) if m]
+    if masks and len(pairs) > 1:
+        raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
+    if masks and args.method not in ("ot",):
+        raise InputError(f"--style-mask/--content-mask do not apply to --method {args.method}")
     size = f"_{args.size}" if args.size else ""
-    names = f"{Path(args.content).stem}_{Path(args.style).stem}_style"
+    extra = ("_pc" if args.preserve_color else "") + ("_masked" if masks else "")
     if args.method == "ot":
         kwargs = ot_kwargs(args)
         strength = DEFAULT_CONTENT_STRENGTH if args.content_strength is None else args.content_strength
-        stem = f"{names}_cs{fmt_float(strength)}{size}_{_settings_tag(args)}"
+        tag = f"cs{fmt_float(strength)}{size}{extra}_{_settings_tag(args)}"
+        kwargs.update(style_mask=args.style_mask, content_mask=args.content_mask, preserve_color=args.preserve_color)
     else:
         if args.content_strength is not None:
             raise InputError(f"--content-strength applies to --method ot; use --content-weight with {args.method}")
         kwargs = opt_kwargs(args, content=True)
-        stem = f"{names}_cw{fmt_float(args.content_weight)}{size}_{_settings_tag(args)}"
-    (path,) = output_paths(args, stem, 1)
-    check_outputs_free([path], [args.content, args.style], args.force)
+        tag = f"cw{fmt_float(args.content_weight)}{size}{extra}_{_settings_tag(args)}"
     device = resolve_device(args.device)
-    content = load_image(args.content, device=device)
-    style = load_image(args.style, device=device)
-    if args.method == "ot":
-        out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device, **kwargs)
-    else:
-        from .optimization import stylize
 
-        if args.plot:
-            check_outputs_free([Path(args.plot)], [args.content, args.style, str(path)], args.force)
-        out = stylize(content, style, args.size, method=args.method, init=args.init, device=device, **kwargs)
-    save_image(out, path, overwrite=args.force)
-    if not args.quiet:
-        print(f"wrote {path}")
-    if args.method != "ot":
-        _write_plot(args, kwargs)
-    return 0
+    def job(content_path: str, style_path: str) -> None:
+        (path,) = output_paths(args, f"{Path(content_path).stem}_{Path(style_path).stem}_style_{tag}", 1)
+        check_outputs_free([path], [content_path, style_path, *masks], args.force)
+        if args.method != "ot" and args.plot:
+            check_outputs_free([Path(args.plot)], [content_path, style_path, str(path)], args.force)
+        content = load_image(content_path, device=device)
+        style = load_image(style_path, device=device)
+        if args.method == "ot":
+            out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device,
+                           **kwargs)
+        else:
+            from .optimization import stylize
+
+            out = stylize(content, style, args.size, method=args.method, init=args.init, device=device, **kwargs)
+            if args.preserve_color:
+                from .color import preserve_color
+
+                out = preserve_color(out, content, seed=args.seed)
+        save_image(out, path, overwrite=args.force)
+        if not args.quiet:
+            print(f"wrote {path}")
+        if args.method != "ot":
+            _write_plot(args, kwargs)
+
+    return run_jobs([(f"{c} + {s}", lambda c=c, s=s: job(c, s)) for c, s in pairs], args.quiet)
+
+
+# ----------------------------------------------------------------------------------------------
+# color
+
+
+@command
+def _color_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "color",
+        help="colour transfer: give SOURCE the colours of TARGET (sliced OT of pixel colours)",
+        description="Recolour SOURCE with the colour distribution of TARGET by Pitie's N-dimensional PDF "
+        "transfer: random rotations of the RGB space and exact 1D optimal transport of every axis. No network, "
+        "any image size.",
+        epilog="example: ottex color photo.jpg sunset.jpg --iterations 20",
+    )
+    p.add_argument("source", metavar="SOURCE", help="image to recolour; a folder or quoted glob pattern runs each")
+    p.add_argument("target", metavar="TARGET", help="image whose colours are taken")
+    p.add_argument("--iterations", type=int, default=20, help="random rotations of the colour space [20]")
+    add_runtime_options(p)
+    p.set_defaults(func=_run_color)
+
+
+def _run_color(args: argparse.Namespace) -> int:
+    from .color import color_transfer
+    from .io import load_image, save_image
+    from .optimal_textures import resolve_device
+
+    sources = expand_inputs([args.source], "source")
+    _one_output(args, len(sources))
+    if args.iterations < 1:
+        raise InputError(f"--iterations must be at least 1, got {args.iterations}")
+    device = resolve_device(args.device)
+
+    def job(src: str) -> None:
+        (path,) = output_paths(args, f"{Path(src).stem}_{Path(args.target).stem}_color_i{args.iterations}"
+                               f"_s{args.seed}", 1)
+        check_outputs_free([path], [src, args.target], args.force)
+        out = color_transfer(load_image(src, device=device), load_image(args.target, device=device),
+                             iterations=args.iterations, seed=args.seed)
+        save_image(out, path, overwrite=args.force)
+        if not args.quiet:
+            print(f"wrote {path}")
+
+    return run_jobs([(src, lambda src=src: job(src)) for src in sources], args.quiet)
 
 
 # ----------------------------------------------------------------------------------------------

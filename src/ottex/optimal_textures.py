@@ -28,13 +28,15 @@ from tqdm.auto import tqdm
 
 from .errors import ImageError, InputError
 from .io import load_image, resize
+from .masks import load_label_pair, resample_masks
 from .networks import Decoder, Encoder, load_autoencoders, min_size_for_level
 from .runtime import tune_cpu_allocator
 from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
 
-__all__ = ["synthesize", "transfer", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
+__all__ = ["synthesize", "transfer", "wrap_resize", "Guide", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
+ImageLike = torch.Tensor | str | os.PathLike
 MULTIPLE = 16  # working sizes are multiples of 2**4 so that every level decodes to the same size
 
 
@@ -172,10 +174,10 @@ def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tenso
     return cloud.index_select(-1, idx.to(cloud.device))
 
 
-def _level_target(
-    feats: torch.Tensor, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
+def _target_from_cloud(
+    cloud: torch.Tensor, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
 ) -> _LevelTarget:
-    cloud = feats.flatten(2)[0]  # (C, M)
+    """Statistics of a ``(C, M)`` style cloud: mean and covariance of all of it, a subsample, its PCA basis."""
     mu, cov = mean_cov(cloud.T)
     cloud = _subsample(cloud, max_samples, gen)
     if not pca:
@@ -183,6 +185,42 @@ def _level_target(
     _, basis, _ = pca_basis(cloud.T, pca_variance)
     proj = basis.T @ (cloud - mu[:, None])
     return _LevelTarget(cloud=proj.contiguous(), mean=mu, cov=cov, basis=basis)
+
+
+def _barycenter_cloud(
+    clouds: Sequence[torch.Tensor], weights: Sequence[float], max_samples: int, iterations: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Sliced-OT barycenter of ``(C, M_i)`` clouds with ``weights``.
+
+    The first cloud with a positive weight is the reference; it is mapped onto
+    every other cloud (Gaussian map, then sliced OT) and the maps are averaged
+    with the weights: the displacement interpolation between the styles'
+    feature distributions.
+    """
+    live = [(c, float(w)) for c, w in zip(clouds, weights) if w > 0]
+    if len(live) == 1:
+        return live[0][0]
+    total = sum(w for _, w in live)
+    ref = _subsample(live[0][0], max_samples, gen)
+    acc = ref * (live[0][1] / total)
+    for cloud, w in live[1:]:
+        target = _target_from_cloud(cloud, False, 1.0, max_samples, gen)
+        acc = acc + (w / total) * _match(ref[None], target, iterations, "sym", gen)[0]
+    return acc
+
+
+def _region_cloud(feats: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``(1, C, h, w)`` features -> ``(C, M)`` cloud of the pixels of a region (``mask``: ``(Hs, Ws)`` weights)."""
+    cloud = feats.flatten(2)[0]
+    if mask is None:
+        return cloud
+    m = F.interpolate(mask[None, None], size=feats.shape[-2:], mode="bilinear", align_corners=False,
+                      antialias=True)[0, 0].flatten()
+    idx = torch.nonzero(m >= 0.5).flatten()
+    if idx.numel() < 4:  # a region too small for this level's resolution: its most covered pixels
+        idx = torch.topk(m, min(4, m.numel())).indices
+    return cloud.index_select(-1, idx)
 
 
 def _match(
@@ -249,7 +287,7 @@ def _warn_upsampling(style: torch.Tensor, factor: float) -> None:
 
 @torch.no_grad()
 def synthesize(
-    style: torch.Tensor | str | os.PathLike,
+    style: ImageLike | Sequence[ImageLike],
     size: Sequence[int] = (512, 512),
     *,
     passes: Sequence[int] | int | None = None,
@@ -265,12 +303,18 @@ def synthesize(
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
+    mix: Sequence[float] | None = None,
+    mix_variation: float = 0.5,
+    style_mask: ImageLike | None = None,
+    target_mask: ImageLike | None = None,
+    tile: bool = False,
     progress: bool = False,
 ) -> torch.Tensor:
     """Synthesise textures that look like ``style`` (Optimal Textures).
 
     Args:
-        style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
+        style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``;
+            or several examples to mix (texture mixing, see ``mix``).
         size: output ``(height, width)``; any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
@@ -295,13 +339,32 @@ def synthesize(
         weights_dir: directory searched first for the weights.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
         schedule: full control of the coarse-to-fine schedule.
+        mix: texture mixing: the weight of each style (normalised; default equal).
+            The output is cut into regions by a random smooth mask, one per
+            style with an area proportional to its weight; every region takes
+            the feature distribution of a barycenter of the styles (sliced-OT
+            maps between their feature clouds, interpolated), leaning towards
+            its own style by ``mix_variation``. Styles of any sizes mix.
+        mix_variation: 0: every region takes the same barycenter (a uniform
+            blend); 1: every region takes its own style alone (a patchwork).
+        style_mask: label map of the example (colour-coded regions); with
+            ``target_mask``, the label map of the output: each output region takes
+            its statistics from the example's pixels of the same colour.
+        target_mask: label map of the output (resampled to ``size``).
+        tile: make a tileable texture (circular padding in the networks and
+            periodic resampling): the output wraps around seamlessly.
         progress: show a progress bar.
 
     Returns:
         ``(batch, 3, height, width)`` tensor in ``[0, 1]`` on ``device``.
 
+    Raises:
+        InputError: bad size or option, a mask without its partner, a target
+            label absent from the style's mask.
+
     Example:
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
+        >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
     """
     h, w = _check_size(size)
     if batch < 1:
@@ -309,9 +372,76 @@ def synthesize(
     _check_options(mode, style_scale)
     dev = resolve_device(device)
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
-    image = _run_schedule(_as_image(style, dev), (h, w), sched, weights, weights_dir, seed, style_scale, pca,
-                          pca_variance, batch=batch, progress=progress, desc="ottex synth")
+    styles = [_as_image(s, dev) for s in _as_list(style)]
+    guide = _make_guide(styles, (h, w), mix, mix_variation, style_mask, target_mask, "target", seed)
+    image = _run_schedule(styles, (h, w), sched, weights, weights_dir, seed, style_scale, pca, pca_variance,
+                          batch=batch, guide=guide, tile=tile, progress=progress, desc="ottex synth")
+    if tile:
+        return wrap_resize(image, (h, w)).clamp_(0, 1)
     return _center_crop(image, (h, w))
+
+
+def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    if isinstance(style, (str, os.PathLike, torch.Tensor)):
+        return [style]
+    styles = list(style)
+    if not styles:
+        raise InputError("no style image given")
+    return styles
+
+
+def _make_guide(
+    styles: Sequence[torch.Tensor],
+    size: tuple[int, int],
+    mix: Sequence[float] | None,
+    mix_variation: float,
+    style_mask: ImageLike | None,
+    target_mask: ImageLike | None,
+    target_name: str,
+    seed: int | None,
+) -> Guide | None:
+    """The region guidance of a run from the mixing and mask arguments (None: a plain run)."""
+    dev = styles[0].device
+    if (style_mask is None) != (target_mask is None):
+        raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask")
+    if style_mask is not None:
+        if len(styles) > 1 or mix is not None:
+            raise InputError("masks and texture mixing cannot be combined: give one style with masks")
+        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        s_masks = resample_masks(s_masks, styles[0].shape[-2:])
+        return Guide(target=t_masks, style_masks=[s_masks], weights=torch.ones(len(s_masks), 1, device=dev))
+    if len(styles) == 1:
+        if mix is not None and len(mix) > 1:
+            raise InputError(f"{len(mix)} mixing weights given for 1 style")
+        return None
+    weights = torch.full((len(styles),), 1.0 / len(styles)) if mix is None else torch.tensor([float(v) for v in mix])
+    if len(weights) != len(styles):
+        raise InputError(f"{len(weights)} mixing weights given for {len(styles)} styles")
+    if bool((weights < 0).any()) or float(weights.sum()) <= 0:
+        raise InputError(f"mixing weights must be non-negative and not all zero, got {tuple(weights.tolist())}")
+    if not 0 <= mix_variation <= 1:
+        raise InputError(f"mix variation must be between 0 and 1, got {mix_variation}")
+    weights = weights / weights.sum()
+    return _mix_guide(weights, size, mix_variation, seed, dev)
+
+
+def _mix_guide(weights: torch.Tensor, size: tuple[int, int], variation: float, seed: int | None,
+               device: torch.device) -> Guide:
+    """Texture mixing as region guidance: a random smooth partition of the output, one region per style with an
+    area proportional to its weight; region ``i`` takes the barycenter ``(1 - variation) * weights + variation *
+    e_i`` of the styles."""
+    gen = _generator(torch.device("cpu"), None if seed is None else seed + 7919)
+    h, w = size
+    cells = (max(2, round(5 * h / max(h, w))), max(2, round(5 * w / max(h, w))))
+    field = wrap_resize(torch.rand(1, 1, *cells, generator=gen), (max(8, h // 4), max(8, w // 4)))[0, 0]
+    ranks = torch.argsort(torch.argsort(field.flatten())).float().reshape(field.shape) / field.numel()
+    edges = torch.cumsum(weights, 0)
+    labels = torch.bucketize(ranks, edges[:-1].contiguous(), right=True)
+    target = F.one_hot(labels, len(weights)).permute(2, 0, 1).float()
+    region_w = (1 - variation) * weights[None, :] + variation * torch.eye(len(weights))
+    keep = weights > 0
+    return Guide(target=target[keep].to(device), style_masks=[None] * len(weights),
+                 weights=region_w[keep].to(device))
 
 
 def _check_options(mode: str, style_scale: float | None) -> None:
@@ -344,6 +474,9 @@ def transfer(
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
+    style_mask: ImageLike | None = None,
+    content_mask: ImageLike | None = None,
+    preserve_color: bool = False,
     progress: bool = False,
 ) -> torch.Tensor:
     """Style transfer by Optimal Textures: the content's layout with the style's textures.
@@ -364,6 +497,13 @@ def transfer(
         style_scale: size of style details, as in :func:`synthesize`.
         passes, iterations, levels, pca, pca_variance, mode, seed, weights,
         weights_dir, device, schedule, progress: as in :func:`synthesize`.
+        style_mask: label map of the style (colour-coded regions); with
+            ``content_mask``, the content's: each region of the content is
+            painted with the style of the region of the same colour.
+        content_mask: label map of the content (resampled to the output).
+        preserve_color: keep the content's colours: luminance from the result,
+            chroma from the content, then a few sliced-OT steps that match the
+            RGB distribution to the content's (:func:`ottex.color.preserve_color`).
 
     Returns:
         ``(1, 3, H, W)`` tensor in ``[0, 1]`` on ``device``.
@@ -380,10 +520,17 @@ def transfer(
     content_img = _as_image(content, dev, "content")
     h, w = content_output_size(content_img.shape[-2:], size)
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
-    image = _run_schedule(_as_image(style, dev), (h, w), sched, weights, weights_dir, seed, style_scale, pca,
-                          pca_variance, content=content_img, content_strength=content_strength, init=init,
+    style_img = _as_image(style, dev)
+    guide = _make_guide([style_img], (h, w), None, 0.0, style_mask, content_mask, "content", seed)
+    image = _run_schedule([style_img], (h, w), sched, weights, weights_dir, seed, style_scale, pca, pca_variance,
+                          content=content_img, content_strength=content_strength, init=init, guide=guide,
                           progress=progress, desc="ottex style")
-    return resize(image, (h, w)).clamp_(0, 1)
+    out = resize(image, (h, w)).clamp_(0, 1)
+    if preserve_color:
+        from .color import preserve_color as keep_colours  # noqa: PLC0415
+
+        out = keep_colours(out, content_img, seed=seed)
+    return out
 
 
 def _generator(device: torch.device, seed: int | None) -> torch.Generator:
@@ -399,8 +546,30 @@ def _generator(device: torch.device, seed: int | None) -> torch.Generator:
 CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 0.5, 3: 0.25}
 
 
+@dataclass
+class Guide:
+    """Region guidance of a run: ``K`` regions of the output, each with its own style statistics.
+
+    Region ``k`` of the output (soft weights ``target[k]``) draws its feature
+    statistics from the style pixels of region ``k`` (``style_masks[i][k]``, or
+    all pixels of style ``i`` when ``style_masks[i]`` is None), mixed over the
+    styles with the barycentric weights ``weights[k]``. Mask-guided synthesis
+    and transfer use one style and label masks; texture mixing uses several
+    styles, whole, and a random partition of the output.
+
+    Attributes:
+        target: ``(K, H, W)`` soft masks over the output (any resolution; resampled).
+        style_masks: per style, ``(K, Hs, Ws)`` masks over that style, or None.
+        weights: ``(K, S)`` weights of the ``S`` styles in each region.
+    """
+
+    target: torch.Tensor
+    style_masks: list[torch.Tensor | None]
+    weights: torch.Tensor
+
+
 def _run_schedule(
-    style_img: torch.Tensor,
+    style_imgs: Sequence[torch.Tensor],
     size: tuple[int, int],
     sched: OTSchedule,
     weights: str,
@@ -414,22 +583,25 @@ def _run_schedule(
     content: torch.Tensor | None = None,
     content_strength: float = 0.0,
     init: str = "noise",
+    guide: Guide | None = None,
+    tile: bool = False,
     progress: bool = False,
     desc: str = "ottex",
 ) -> torch.Tensor:
-    """The coarse-to-fine loop shared by synthesis and style transfer.
+    """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
     Returns the image at the finest working size (``size`` rounded up to a multiple of 16).
     """
-    dev = style_img.device
+    dev = style_imgs[0].device
     if dev.type == "cpu":
         tune_cpu_allocator()
     nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
-                             strict=False)
+                             padding="circular" if tile else None, strict=False)
     gen = _generator(dev, seed)
     sizes = _scale_sizes(size, sched)
-    factor = style_factor(style_img.shape[-2:], size, style_scale)
-    _warn_upsampling(style_img, factor)
+    factors = [style_factor(img.shape[-2:], size, style_scale) for img in style_imgs]
+    for img, factor in zip(style_imgs, factors):
+        _warn_upsampling(img, factor)
     plan = []  # (scale index, levels, iterations) per pass
     for si in range(len(sizes)):
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
@@ -437,29 +609,62 @@ def _run_schedule(
         plan += [(si, lv, its)] * sched.passes[min(si, len(sched.passes) - 1)]
     bar = tqdm(total=sum(len(p[1]) for p in plan), desc=desc, disable=not progress, unit="level")
     image: torch.Tensor | None = None
-    targets: dict[int, _LevelTarget] = {}
+    targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}
     current = -1
     for si, lv, its in plan:
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
             sh, sw = sizes[si]
-            style_s = style_at(style_img, _network_factor(style_img, factor * sh / sizes[-1][0], lv))
-            targets = {lvl: _level_target(nets[lvl][0](style_s), pca, pca_variance, sched.max_style_samples, gen)
+            styles_s = [style_at(img, _network_factor(img, f * sh / sizes[-1][0], lv))
+                        for img, f in zip(style_imgs, factors)]
+            targets = {lvl: _scale_targets(nets[lvl][0], styles_s, guide, sched, pca, pca_variance, gen)
                        for lvl in lv}
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
-                content_feats = {lvl: _centred_content(nets[lvl][0](content_s), targets[lvl].mean)
-                                 for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            image = next_scale_image(image, (sh, sw), style_s, content_s, init, batch, gen)
+                content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
+            image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
+                                     wrap=tile)
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
-            image = _level_step(image, nets[lvl], targets[lvl], its.get(lvl, 0), sched.gaussian, gen,
-                                content_feats.get(lvl), pull)
+            image = _level_step(image, nets[lvl], targets[lvl], None if guide is None else guide.target,
+                                its.get(lvl, 0), sched.gaussian, gen, content_feats.get(lvl), pull)
             bar.update(1)
     bar.close()
     assert image is not None
     return image
+
+
+#: Sliced-OT rotations of the maps between styles that make a mixed (barycenter) style.
+MIX_ITERATIONS = 8
+
+
+def _scale_targets(
+    encoder: Encoder,
+    styles: Sequence[torch.Tensor],
+    guide: Guide | None,
+    sched: OTSchedule,
+    pca: bool,
+    pca_variance: float,
+    gen: torch.Generator,
+) -> list[_LevelTarget]:
+    """The style statistics of one level at one resolution: one target, or one per region of the guide."""
+    feats = [encoder(s) for s in styles]
+    if guide is None:
+        return [_target_from_cloud(feats[0].flatten(2)[0], pca, pca_variance, sched.max_style_samples, gen)]
+    out = []
+    for k in range(guide.weights.shape[0]):
+        clouds = [_region_cloud(f, None if m is None else m[k]) for f, m in zip(feats, guide.style_masks)]
+        cloud = _barycenter_cloud(clouds, guide.weights[k].tolist(), sched.max_style_samples, MIX_ITERATIONS, gen)
+        out.append(_target_from_cloud(cloud, pca, pca_variance, sched.max_style_samples, gen))
+    return out
+
+
+def _mean_style(styles: Sequence[torch.Tensor], guide: Guide | None) -> torch.Tensor:
+    """The style whose colour statistics start the synthesis (the most weighted one when mixing)."""
+    if guide is None or len(styles) == 1:
+        return styles[0]
+    return styles[int(guide.weights.sum(0).argmax())]
 
 
 def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -> float:
@@ -471,12 +676,6 @@ def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -
     warnings.warn(f"the {style.shape[-1]}x{style.shape[-2]} px style example is enlarged to a {need} px short side, "
                   f"the least the relu{max(levels)}_1 encoder needs; use a larger example for sharper details")
     return need / short
-
-
-def _centred_content(feats: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:
-    """``(1, C, h, w)`` content features -> ``(1, C, N)`` cloud moved onto the style's mean (per channel)."""
-    x = feats.flatten(2)
-    return x - x.mean(dim=-1, keepdim=True) + style_mean[:, None]
 
 
 def _effective_schedule(
@@ -517,14 +716,40 @@ def next_scale_image(
     init: str,
     batch: int,
     gen: torch.Generator,
+    wrap: bool = False,
 ) -> torch.Tensor:
-    """The image a coarse-to-fine scale starts from: the previous scale's result upsampled, or at the first
-    scale the content (``init="content"``) or noise with the style's colour statistics."""
+    """The image a coarse-to-fine scale starts from: the previous scale's result upsampled (periodically when
+    ``wrap``), or at the first scale the content (``init="content"``) or noise with the style's colour statistics."""
     if image is not None:
-        return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+        return wrap_resize(image, size) if wrap else F.interpolate(image, size=size, mode="bilinear",
+                                                                   align_corners=False)
     if init == "content" and content is not None:
         return content.expand(batch, -1, -1, -1).clone()
     return _noise_like(style, batch, size, gen)
+
+
+def wrap_resize(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of a periodic ``(*, C, H, W)`` image: samples beyond an edge wrap to the other side.
+
+    Example:
+        >>> wrap_resize(torch.rand(1, 3, 16, 16), (32, 32)).shape
+        torch.Size([1, 3, 32, 32])
+    """
+    out = image
+    for dim, n in ((-2, int(size[0])), (-1, int(size[1]))):
+        m = out.shape[dim]
+        if m == n:
+            continue
+        pos = (torch.arange(n, device=out.device, dtype=torch.float32) + 0.5) * (m / n) - 0.5
+        lo = torch.floor(pos)
+        frac = (pos - lo).to(out.dtype)
+        i0 = lo.long().remainder(m)
+        i1 = (i0 + 1).remainder(m)
+        shape = [1] * out.dim()
+        shape[dim] = n
+        frac = frac.reshape(shape)
+        out = out.index_select(dim, i0) * (1 - frac) + out.index_select(dim, i1) * frac
+    return out
 
 
 def content_output_size(content_hw: Sequence[int], size: int | None) -> tuple[int, int]:
@@ -549,7 +774,8 @@ def _noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: tor
 def _level_step(
     image: torch.Tensor,
     nets: tuple[Encoder, Decoder],
-    target: _LevelTarget,
+    targets: Sequence[_LevelTarget],
+    regions: torch.Tensor | None,
     iterations: int,
     gaussian: str | None,
     gen: torch.Generator,
@@ -559,11 +785,56 @@ def _level_step(
     enc, dec = nets
     feats = enc(image)
     b, c, fh, fw = feats.shape
-    x = _match(feats.flatten(2), target, iterations, gaussian, gen, content, strength)
+    x = feats.flatten(2)
+    if regions is None:
+        cont = None if content is None else _centred(content, targets[0].mean)
+        x = _match(x, targets[0], iterations, gaussian, gen, cont, strength)
+    else:
+        x = _match_regions(x, targets, resample_masks(regions, (fh, fw)).flatten(1), iterations, gaussian, gen,
+                           content, strength)
     out = dec(x.reshape(b, c, fh, fw))
     if out.shape[-2:] != image.shape[-2:]:
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
     return out.clamp_(0, 1)
+
+
+def _centred(content: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:
+    """``(1, C, N)`` content features moved onto the style's mean (per channel)."""
+    return content - content.mean(dim=-1, keepdim=True) + style_mean[:, None]
+
+
+def _match_regions(
+    x: torch.Tensor,
+    targets: Sequence[_LevelTarget],
+    weights: torch.Tensor,
+    iterations: int,
+    gaussian: str | None,
+    gen: torch.Generator,
+    content: torch.Tensor | None,
+    strength: float,
+) -> torch.Tensor:
+    """Match each region of a ``(B, C, N)`` cloud to its own target; ``weights``: ``(K, N)`` soft region masks.
+
+    Every region is matched on the pixels where its weight is above 1 %
+    (its own Gaussian map, so its own mean, then sliced OT), and the results
+    are blended with the weights, which makes the borders soft.
+    """
+    out = torch.zeros_like(x)
+    total = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+    for k, target in enumerate(targets):
+        idx = torch.nonzero(weights[k] > 0.01).flatten()
+        if idx.numel() < 2:
+            continue
+        w = weights[k].index_select(0, idx)
+        cont = None if content is None else _centred(content.index_select(-1, idx), target.mean)
+        y = _match(x.index_select(-1, idx), target, iterations, gaussian, gen, cont, strength)
+        out.index_add_(-1, idx, y * w)
+        total.index_add_(0, idx, w)
+    missing = total <= 0
+    if bool(missing.any()):  # pixels of no region (cannot happen with masks that sum to 1): left as they were
+        out[..., missing] = x[..., missing]
+        total[missing] = 1
+    return out / total
 
 
 def _center_crop(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,256 @@
+"""Optimal Textures applications: texture mixing, mask guidance, tileable output, colour transfer and
+preservation, batches of inputs on the command line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from ottex import OTSchedule, synthesize, transfer
+from ottex.cli import main
+from ottex.color import color_transfer, preserve_color, rgb_to_ycbcr, ycbcr_to_rgb
+from ottex.errors import InputError
+from ottex.io import resize, save_image
+from ottex.metrics import seam_error, style_distance
+from ottex.optimal_textures import wrap_resize
+from ottex.ot import sliced_wasserstein_distance
+
+SMALL = OTSchedule(passes=(2, 1))
+needs_weights = pytest.mark.needs_weights
+
+
+@pytest.fixture(scope="module")
+def lava(load_test_image):
+    return load_test_image("style/lava-small.jpg", 96)
+
+
+@pytest.fixture(scope="module")
+def zebra(load_test_image):
+    return load_test_image("style/zebra.jpg", (64, 80))  # another size than lava: mixing must cope
+
+
+# ---------------------------------------------------------------------------------------------- mixing
+
+
+@needs_weights
+def test_mix_lies_between_the_styles(lava, zebra):
+    pure_lava = synthesize(lava, (64, 64), seed=1)
+    pure_zebra = synthesize(zebra, (64, 64), seed=1)
+    mixed = synthesize([lava, zebra], (64, 64), mix=(0.5, 0.5), seed=1)
+    assert mixed.shape == (1, 3, 64, 64) and 0 <= mixed.min() and mixed.max() <= 1
+    d_lava, d_zebra = style_distance(mixed, lava), style_distance(mixed, zebra)
+    # closer to each style than the other style's texture is, but not as close as its own
+    assert style_distance(pure_lava, lava) < d_lava < 0.85 * style_distance(pure_zebra, lava)
+    assert style_distance(pure_zebra, zebra) < d_zebra < 0.85 * style_distance(pure_lava, zebra)
+
+
+@needs_weights
+def test_mix_weight_moves_the_result(lava, zebra):
+    more_lava = synthesize([lava, zebra], (64, 64), mix=(0.8, 0.2), seed=1)
+    more_zebra = synthesize([lava, zebra], (64, 64), mix=(0.2, 0.8), seed=1)
+    assert style_distance(more_lava, lava) < style_distance(more_zebra, lava)
+    assert style_distance(more_zebra, zebra) < style_distance(more_lava, zebra)
+
+
+@needs_weights
+def test_mix_with_one_weight_is_that_style(lava, zebra):
+    a = synthesize(lava, (48, 48), schedule=SMALL, seed=3)
+    b = synthesize([lava, zebra], (48, 48), mix=(1.0, 0.0), schedule=SMALL, seed=3)
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(mix=(0.5,)), "1 mixing weights given for 2 styles"),
+        (dict(mix=(-1.0, 2.0)), "non-negative"),
+        (dict(mix=(0.5, 0.5), mix_variation=2.0), "variation"),
+    ],
+)
+def test_mix_errors(lava, zebra, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        synthesize([lava, zebra], (48, 48), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- masks
+
+
+def _two_region_style(lava, zebra):
+    """A style made of lava (left) and zebra (right) with its label map (red left, blue right)."""
+    style = torch.cat([resize(lava, (64, 64)), resize(zebra, (64, 64))], dim=-1)
+    mask = torch.zeros(1, 3, 64, 128)
+    mask[:, 0, :, :64] = 1.0  # red
+    mask[:, 2, :, 64:] = 1.0  # blue
+    return style, mask
+
+
+@needs_weights
+def test_target_mask_places_each_region(lava, zebra):
+    style, style_mask = _two_region_style(lava, zebra)
+    target = torch.zeros(1, 3, 64, 96)
+    target[:, 2, :32] = 1.0  # blue (zebra) on top
+    target[:, 0, 32:] = 1.0  # red (lava) below
+    out = synthesize(style, (64, 96), style_mask=style_mask, target_mask=target, seed=0)
+    assert out.shape == (1, 3, 64, 96)
+    top, bottom = out[..., 4:28, :], out[..., 36:60, :]
+    lava_part, zebra_part = style[..., :64], style[..., 64:]
+    assert style_distance(top, zebra_part) < 0.7 * style_distance(top, lava_part)
+    assert style_distance(bottom, lava_part) < 0.7 * style_distance(bottom, zebra_part)
+
+
+@needs_weights
+def test_content_mask_guides_style_transfer(load_test_image, images_dir):
+    g = images_dir / "guidance"
+    content = load_test_image("guidance/content_im.jpg", 96)
+    style = load_test_image("guidance/style_im.jpg", 128)
+    s_mask = load_test_image("guidance/style_guidance.jpg", 128)
+    c_mask = load_test_image("guidance/content_guidance.jpg", 96)
+    guided = transfer(content, style, style_mask=g / "style_guidance.jpg", content_mask=g / "content_guidance.jpg")
+    plain = transfer(content, style)
+    assert guided.shape == content.shape
+
+    def region_colour_error(out):
+        """Mean colour of each content region vs the mean colour of the same region of the style."""
+        from ottex.masks import load_label_pair, resample_masks
+
+        sm, cm, _ = load_label_pair(s_mask, c_mask)
+        sm, cm = resample_masks(sm, style.shape[-2:]), resample_masks(cm, out.shape[-2:])
+        mo = (out[0, :, None] * cm).sum((-2, -1)) / cm.sum((-2, -1))
+        ms = (style[0, :, None] * sm).sum((-2, -1)) / sm.sum((-2, -1))
+        return (mo - ms).abs().mean().item()
+
+    assert region_colour_error(guided) < 0.6 * region_colour_error(plain)
+
+
+def test_mask_errors(lava, zebra, tmp_path):
+    with pytest.raises(InputError, match="both a style mask and a target mask"):
+        synthesize(lava, (48, 48), style_mask=torch.ones(1, 3, 8, 8))
+    with pytest.raises(InputError, match="cannot be combined"):
+        synthesize([lava, zebra], (48, 48), style_mask=torch.ones(1, 3, 8, 8), target_mask=torch.ones(1, 3, 8, 8))
+    red, green = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    red[:, 0], green[:, 1] = 1.0, 1.0
+    with pytest.raises(InputError, match="not in the style mask"):
+        synthesize(lava, (48, 48), style_mask=red, target_mask=green)
+
+
+# ---------------------------------------------------------------------------------------------- tiling
+
+
+def test_wrap_resize_is_periodic():
+    x = torch.rand(1, 3, 8, 10)
+    up = wrap_resize(x, (16, 20))
+    # shifting the input by one pixel shifts the output by two: no edge is special
+    assert torch.allclose(wrap_resize(torch.roll(x, 1, dims=-1), (16, 20)), torch.roll(up, 2, dims=-1), atol=1e-6)
+    assert torch.allclose(wrap_resize(torch.full((1, 1, 5, 7), 0.3), (9, 4)), torch.full((1, 1, 9, 4), 0.3))
+    assert torch.equal(wrap_resize(x, (8, 10)), x)
+
+
+@needs_weights
+def test_tile_wraps_seamlessly(zebra):
+    plain = synthesize(zebra, (96, 96), seed=0)
+    tiled = synthesize(zebra, (96, 96), seed=0, tile=True)
+    assert tiled.shape == plain.shape
+    assert seam_error(tiled) <= 1.2  # the wrap edge is no worse than the interior
+    assert seam_error(plain) > 1.5 * seam_error(tiled)
+    odd = synthesize(zebra, (70, 90), schedule=SMALL, tile=True)  # not a multiple of 16: resampled periodically
+    assert odd.shape == (1, 3, 70, 90) and seam_error(odd) <= 1.3
+
+
+# ---------------------------------------------------------------------------------------------- colour
+
+
+def test_color_transfer_moves_the_colour_distribution(lava, load_test_image):
+    photo = load_test_image("content/bridge.jpg", 64)
+    out = color_transfer(photo, lava, iterations=15)
+    assert out.shape == photo.shape and out.dtype == photo.dtype
+    px = lambda im: im.flatten(2)[0].T  # noqa: E731
+    before = sliced_wasserstein_distance(px(photo), px(lava), 64, generator=torch.Generator().manual_seed(0))
+    after = sliced_wasserstein_distance(px(out), px(lava), 64, generator=torch.Generator().manual_seed(0))
+    assert after < 0.15 * before
+    assert torch.equal(out, color_transfer(photo, lava, iterations=15))  # seeded
+    batch = color_transfer(photo.expand(2, -1, -1, -1), lava, iterations=3)
+    assert batch.shape == (2, 3, *photo.shape[-2:])
+    with pytest.raises(InputError, match="iterations"):
+        color_transfer(photo, lava, iterations=0)
+
+
+def test_ycbcr_round_trip():
+    x = torch.rand(2, 3, 5, 6, dtype=torch.float64)
+    assert torch.allclose(ycbcr_to_rgb(rgb_to_ycbcr(x)), x, atol=1e-9)
+    grey = torch.full((1, 3, 2, 2), 0.4)
+    assert torch.allclose(rgb_to_ycbcr(grey)[0, 1:], torch.full((2, 2, 2), 0.5), atol=1e-6)
+
+
+@needs_weights
+def test_preserve_color_keeps_the_content_chroma(lava, load_test_image):
+    content = load_test_image("content/bridge.jpg", 64)
+    plain = transfer(content, lava, schedule=SMALL)
+    kept = transfer(content, lava, schedule=SMALL, preserve_color=True)
+    chroma = lambda im: rgb_to_ycbcr(im)[:, 1:]  # noqa: E731
+    err_plain = (chroma(plain) - chroma(content)).abs().mean()
+    err_kept = (chroma(kept) - chroma(content)).abs().mean()
+    assert err_kept < 0.4 * err_plain
+    assert torch.allclose(preserve_color(content, content, steps=0), content, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture()
+def folder(tmp_path, images_dir):
+    d = tmp_path / "contents"
+    d.mkdir()
+    for name in ("bridge", "rocket"):
+        Image.open(images_dir / "content" / f"{name}.jpg").resize((64, 48)).save(d / f"{name}.jpg")
+    (d / "broken.jpg").write_text("not a jpeg")
+    (d / "notes.txt").write_text("ignored: not an image suffix")
+    return d
+
+
+@needs_weights
+def test_cli_batch_runs_every_pair_and_reports_failures(tmp_path, folder, images_dir, capsys):
+    style = tmp_path / "lava.jpg"
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(style)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = main(["style", str(folder), str(style), "--outdir", str(out), "--passes", "1", "-q"])
+    assert rc == 1  # one input failed ...
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "1 of 3 failed" in err
+    names = sorted(p.name for p in out.iterdir())  # ... and the others were written
+    assert names == ["bridge_lava_style_cs0p6_sort_s0.png", "rocket_lava_style_cs0p6_sort_s0.png"]
+    assert main(["style", str(folder), str(style), "-o", str(tmp_path / "x.png")]) == 1
+    assert "-o names one output" in capsys.readouterr().err
+
+
+@needs_weights
+def test_cli_mix_tile_and_masks(tmp_path, images_dir, capsys):
+    a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(a)
+    Image.open(images_dir / "style" / "zebra.jpg").resize((48, 64)).save(b)
+    fast = ["--size", "48", "--passes", "1", "-q", "--outdir", str(tmp_path)]
+    assert main(["synth", str(a), str(b), "--mix", "0.3", "--tile", *fast]) == 0
+    assert (tmp_path / "a+b_mix0p7-0p3_synth_48x48_tile_sort_s0.png").is_file()
+    assert main(["synth", str(a), str(b), *fast]) == 0  # without --mix: one texture per example
+    assert (tmp_path / "a_synth_48x48_sort_s0.png").is_file() and (tmp_path / "b_synth_48x48_sort_s0.png").is_file()
+    assert main(["synth", str(a), "--mix", "0.3", *fast]) == 1
+    assert "at least two" in capsys.readouterr().err
+    g = images_dir / "guidance"
+    assert main(["synth", str(a), "--style-mask", str(g / "style_guidance.jpg"), *fast]) == 1
+    assert "both a style mask and a target mask" in capsys.readouterr().err
+    assert main(["synth", str(a), "--tile", "--method", "gatys", "--size", "48", "-q"]) == 1
+    assert "--tile does not apply" in capsys.readouterr().err
+
+
+def test_cli_color(tmp_path, images_dir, capsys):
+    src = tmp_path / "photo.png"
+    save_image(torch.rand(1, 3, 40, 30), src)
+    target = images_dir / "style" / "lava-small.jpg"
+    assert main(["color", str(src), str(target), "--iterations", "5", "--outdir", str(tmp_path), "-q"]) == 0
+    out = tmp_path / "photo_lava-small_color_i5_s0.png"
+    assert Image.open(out).size == (30, 40)
+    assert main(["color", str(src), str(target), "--outdir", str(tmp_path), "--iterations", "5", "-q"]) == 1
+    assert "output exists" in capsys.readouterr().err
+    assert main(["color", str(tmp_path / "missing.png"), str(target), "-q"]) == 1
+    assert "image not found" in capsys.readouterr().err
