@@ -85,3 +85,23 @@ def test_device_and_dtype_kept():
     enc = load_encoder("cd16x", 2, device="cpu")
     assert next(enc.parameters()).device.type == "cpu"
     assert enc(torch.rand(1, 3, 16, 16)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("padding", ["reflect", "circular"])
+def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, padding):
+    import ottex.networks as nets_mod
+
+    nets = load_autoencoders("cd16x", (1, 3, 5), padding=padding)
+    x = torch.rand(1, 3, 1024, 96, generator=torch.Generator().manual_seed(0))
+    calls = []
+    real = nets_mod.run_in_bands
+    with torch.no_grad():
+        whole = {lvl: (e(x), d(e(x))) for lvl, (e, d) in nets.items()}
+        monkeypatch.setattr(nets_mod, "CHUNK_PIXELS", 96 * 64)
+        monkeypatch.setattr(nets_mod, "run_in_bands", lambda *a, **k: calls.append(1) or real(*a, **k))
+        for lvl, (e, d) in nets.items():
+            feats = e(x)
+            assert feats.shape == whole[lvl][0].shape
+            assert torch.allclose(feats, whole[lvl][0], rtol=1e-4, atol=1e-5 * float(feats.abs().max()))
+            assert torch.allclose(d(whole[lvl][0]), whole[lvl][1], atol=1e-5)
+    assert len(calls) == 6  # every encoder and decoder ran in bands

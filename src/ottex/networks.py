@@ -77,6 +77,48 @@ def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
     return F.pad(x, (1, 1, 1, 1), mode=mode)
 
 
+#: Images (or decoded outputs) with more pixels than this run through the encoders and decoders in bands of
+#: rows with overlapping margins, so memory stays bounded at print and 4K sizes; the results are the same.
+CHUNK_PIXELS = 2048 * 2048
+#: Margins of the bands: at least the receptive-field radius of each level, in input rows (encoders: image
+#: pixels, multiples of the level's pooling factor; decoders: feature pixels).
+_ENCODER_HALO = {1: 4, 2: 8, 3: 16, 4: 48, 5: 96}
+_DECODER_HALO = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6}
+
+
+def run_in_bands(
+    forward: "nn.Module | object", x: torch.Tensor, up: int, down: int, halo: int, band: int, circular: bool
+) -> torch.Tensor:
+    """Apply a convolutional ``forward`` (``h`` rows -> ``h * up // down`` rows) band by band.
+
+    Each band of ``band`` input rows is extended by ``halo`` rows on both sides
+    (clipped at the image's edges, where the network pads as usual; wrapped
+    around when ``circular``), run through ``forward``, and the rows that the
+    margins make exact are kept. ``band`` and ``halo`` must be multiples of
+    ``down`` so that poolings line up.
+    """
+    h = x.shape[-2]
+    off = 0
+    if circular:
+        halo = min(halo, h)
+        x = torch.cat([x[..., h - halo :, :], x, x[..., :halo, :]], dim=-2)
+        off = halo
+    outs = []
+    for y0 in range(0, h, band):
+        y1 = min(h, y0 + band)
+        a, b = max(0, off + y0 - halo), min(x.shape[-2], off + y1 + halo)
+        out = forward(x[..., a:b, :])
+        top = (off + y0 - a) * up // down
+        outs.append(out[..., top : top + (y1 - y0) * up // down, :])
+    return torch.cat(outs, dim=-2)
+
+
+def _band_rows(pixels_per_row: int, multiple: int, halo: int) -> int | None:
+    """Rows per band under :data:`CHUNK_PIXELS`, or None when no banding is needed."""
+    rows = max(CHUNK_PIXELS // max(pixels_per_row, 1), 4 * halo, multiple)
+    return rows // multiple * multiple
+
+
 def _conv_module(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
     conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], bias=True)
     with torch.no_grad():
@@ -112,6 +154,16 @@ class Encoder(nn.Module):
         return self.convs[self.names[-1]].out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        down = 2 ** (self.level - 1)
+        if h * w > CHUNK_PIXELS and not torch.is_grad_enabled():
+            band = _band_rows(w, down, _ENCODER_HALO[self.level])
+            if band < h:
+                return run_in_bands(self._forward, x, 1, down, _ENCODER_HALO[self.level], band,
+                                    self.padding == "circular")
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv0(x)
         for n in self.names:
             x = F.relu(self.convs[n](_pad(x, self.padding)))
@@ -145,6 +197,16 @@ class Decoder(nn.Module):
         self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        up = 2 ** (self.level - 1)
+        if h * w * up * up > CHUNK_PIXELS and not torch.is_grad_enabled():
+            band = _band_rows(w * up * up, 1, _DECODER_HALO[self.level])
+            if band < h:
+                return run_in_bands(self._forward, x, up, 1, _DECODER_HALO[self.level], band,
+                                    self.padding == "circular")
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         for n in self.names:
             x = self.convs[n](_pad(x, self.padding))
             if n != "conv11" or self.final_relu:
