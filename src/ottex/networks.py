@@ -103,14 +103,18 @@ def run_in_bands(
         halo = min(halo, h)
         x = torch.cat([x[..., h - halo :, :], x, x[..., :halo, :]], dim=-2)
         off = halo
-    outs = []
+    result: torch.Tensor | None = None
     for y0 in range(0, h, band):
         y1 = min(h, y0 + band)
         a, b = max(0, off + y0 - halo), min(x.shape[-2], off + y1 + halo)
         out = forward(x[..., a:b, :])
         top = (off + y0 - a) * up // down
-        outs.append(out[..., top : top + (y1 - y0) * up // down, :])
-    return torch.cat(outs, dim=-2)
+        if result is None:  # written band by band: no list of pieces and concatenated copy
+            result = out.new_empty(*out.shape[:-2], h * up // down, out.shape[-1])
+        result[..., y0 * up // down : y1 * up // down, :] = out[..., top : top + (y1 - y0) * up // down, :]
+        del out
+    assert result is not None
+    return result
 
 
 def _band_rows(pixels_per_row: int, multiple: int, halo: int) -> int | None:

@@ -206,7 +206,7 @@ def _barycenter_cloud(
     acc = ref * (live[0][1] / total)
     for cloud, w in live[1:]:
         target = _target_from_cloud(cloud, False, 1.0, max_samples, gen)
-        acc = acc + (w / total) * _match(ref[None], target, iterations, "sym", gen)[0]
+        acc = acc + (w / total) * _match(ref[None].clone(), target, iterations, "sym", gen)[0]  # moved in place
     return acc
 
 
@@ -232,7 +232,8 @@ def _match(
     content: torch.Tensor | None = None,
     strength: float = 0.0,
 ) -> torch.Tensor:
-    """Move a ``(B, C, N)`` feature cloud onto the target distribution.
+    """Move a ``(B, C, N)`` feature cloud onto the target distribution (in place where it can: pass a copy
+    to keep ``x``).
 
     First the closed-form Gaussian map (if any), then ``iterations`` sliced-OT
     steps, in the style's PCA subspace when the target has a basis. With
@@ -243,14 +244,14 @@ def _match(
     if gaussian is not None:
         mu, cov = mean_cov(x.transpose(1, 2))
         a, b = gaussian_mapping(mu, cov, target.mean.expand_as(mu), target.cov.expand_as(cov), method=gaussian)
-        x = a @ x + b.unsqueeze(-1)
+        _affine_(x, a, b.unsqueeze(-1))
         if pull:
-            x = torch.lerp(x, content.expand_as(x), strength)
+            x.lerp_(content.expand_as(x), strength)
     if iterations <= 0:
         return x
     full = x
     if target.basis is not None:  # match the principal coordinates; the residual keeps the Gaussian map's result
-        x = target.basis.T @ (full - target.mean[:, None])
+        x = target.basis.T @ full - (target.basis.T @ target.mean)[:, None]
         if pull:
             content = target.basis.T @ (content - target.mean[:, None])
     start = x
@@ -260,8 +261,25 @@ def _match(
         x = rot @ sort_match(rot.T @ x, rot.T @ target.cloud, dim=-1)
         if pull:
             x = torch.lerp(x, content.expand_as(x), strength)
-    if target.basis is not None:
-        x = full + target.basis @ (x - start)
+    if target.basis is None:
+        return x
+    for s, e in _chunks(full.shape[-1]):  # full += basis @ (x - start), without a full-size temporary
+        full[..., s:e] += target.basis @ (x[..., s:e] - start[..., s:e])
+    return full
+
+
+#: Columns per chunk of the pointwise maps applied to large feature clouds (bounded temporaries).
+CHUNK_COLUMNS = 1 << 20
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + CHUNK_COLUMNS)) for s in range(0, n, CHUNK_COLUMNS)]
+
+
+def _affine_(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``x <- a @ x + b`` in place for a ``(B, C, N)`` cloud, chunk by chunk of columns."""
+    for s, e in _chunks(x.shape[-1]):
+        x[..., s:e] = torch.baddbmm(b.expand(x.shape[0], -1, e - s), a.expand(x.shape[0], -1, -1), x[..., s:e])
     return x
 
 

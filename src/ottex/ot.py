@@ -329,9 +329,14 @@ def sliced_wasserstein_distance(
 def mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean ``(*, C)`` and (biased, 1/N) covariance ``(*, C, C)`` of a ``(*, N, C)`` cloud."""
     mu = x.mean(dim=-2)
-    xc = x - mu.unsqueeze(-2)
-    cov = xc.transpose(-1, -2) @ xc / x.shape[-2]
-    return mu, cov
+    n = x.shape[-2]
+    step = 1 << 20  # large clouds are centred chunk by chunk: no full-size temporary
+    cov = None
+    for s in range(0, n, step):
+        xc = x[..., s : s + step, :] - mu.unsqueeze(-2)
+        part = xc.transpose(-1, -2) @ xc
+        cov = part if cov is None else cov + part
+    return mu, cov / n
 
 
 def _psd_roots(cov: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
