@@ -10,11 +10,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .color import color_transfer
 from .errors import ImageError, InputError, OttexError, WeightsError
 from .io import load_image, save_image
 from .metrics import style_distance
 from .optimal_textures import OTSchedule, synthesize, transfer
 from .optimization import OptSettings, stylize, synthesize_opt
+from .strotss import strotss
 
 __all__ = [
     "__version__",
@@ -22,6 +24,8 @@ __all__ = [
     "transfer",
     "stylize",
     "synthesize_opt",
+    "strotss",
+    "color_transfer",
     "OptSettings",
     "OTSchedule",
     "load_image",

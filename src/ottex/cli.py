@@ -203,16 +203,20 @@ def add_ot_options(p: argparse.ArgumentParser) -> None:
                    "[auto: fit the short sides, never enlarging the example]")
 
 
-def add_method_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="ot", choices=["ot", "w2", "gatys", "swd"],
+def add_method_option(p: argparse.ArgumentParser, transfer: bool = False) -> None:
+    choices = ["ot", "w2", "gatys", "swd"] + (["strotss"] if transfer else [])
+    p.add_argument("--method", default="ot", choices=choices,
                    help="ot: Optimal Textures (fast, no back-propagation) [default]; w2: Gaussian Wasserstein "
-                   "(Marron); gatys: Gram matrices; swd: sliced Wasserstein loss (the last three optimise pixels)")
+                   "(Marron); gatys: Gram matrices; swd: sliced Wasserstein loss"
+                   + ("; strotss: relaxed EMD + self-similarity (Kolkin 2019)" if transfer else "")
+                   + " (all but ot optimise pixels)")
 
 
 def add_opt_options(p: argparse.ArgumentParser, content: bool) -> None:
     """Options of the optimisation methods (``--method w2|gatys|swd``)."""
-    g = p.add_argument_group("optimisation methods (w2, gatys, swd)")
-    g.add_argument("--iters", help="optimiser iterations per scale, coarse to fine, e.g. 100,40 [100,40]")
+    g = p.add_argument_group("optimisation methods (w2, gatys, swd" + (", strotss)" if content else ")"))
+    g.add_argument("--iters", help="optimiser iterations per scale, coarse to fine, e.g. 100,40 [100,40]"
+                   + ("; strotss: RMSprop steps per scale 64, 128, 256, 512 px ... [200]" if content else ""))
     g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="[lbfgs]")
     g.add_argument("--loss-net", default="cd16x", help="loss network weight set: cd16x, vgg19-caffe (relu1_1-"
                    "relu3_1 here), vgg19-torchvision [cd16x]")
@@ -254,6 +258,24 @@ def opt_kwargs(args: argparse.Namespace, content: bool) -> dict:
                 progress=not args.quiet, history=[] if args.plot else None)
 
 
+def strotss_kwargs(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`ottex.strotss` from the CLI options."""
+    if args.optimizer != "lbfgs":
+        raise InputError("--optimizer does not apply to --method strotss (RMSprop, as the paper)")
+    if args.init != "content":
+        raise InputError("--init does not apply to --method strotss (style mean colour + content's finest band)")
+    iters: tuple[int, ...] = (200,)
+    if args.iters:
+        try:
+            iters = tuple(int(v) for v in args.iters.split(","))
+        except ValueError:
+            raise InputError(f"--iters takes comma-separated integers, got '{args.iters}'") from None
+    if args.style_scale is not None:
+        raise InputError("--style-scale does not apply to --method strotss")
+    return dict(iterations=iters, content_weight=args.content_weight, network=args.loss_net, seed=args.seed,
+                weights_dir=args.weights_dir, progress=not args.quiet, history=[] if args.plot else None)
+
+
 def _write_plot(args: argparse.Namespace, kwargs: dict) -> None:
     """The loss plot of an optimisation run (its path was checked before the run)."""
     if kwargs.get("history"):
@@ -285,6 +307,8 @@ def ot_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _settings_tag(args: argparse.Namespace) -> str:
+    if args.method == "strotss":
+        return f"strotss_s{args.seed}"
     if args.method != "ot":
         return f"{args.method}_{args.optimizer}_s{args.seed}"
     return f"{args.mode}{'' if args.pca else '_nopca'}_s{args.seed}"
@@ -383,7 +407,7 @@ def _style_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-mask", metavar="FILE", help="label map of the style (colour-coded regions)")
     p.add_argument("--content-mask", metavar="FILE", help="label map of the content: each region is painted with "
                    "the style of the region of the same colour (needs --style-mask)")
-    add_method_option(p)
+    add_method_option(p, transfer=True)
     add_ot_options(p)
     add_opt_options(p, content=True)
     add_runtime_options(p)
@@ -402,7 +426,7 @@ def _run_style(args: argparse.Namespace) -> int:
     masks = [m for m in (args.style_mask, args.content_mask) if m]
     if masks and len(pairs) > 1:
         raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
-    if masks and args.method not in ("ot",):
+    if masks and args.method not in ("ot", "strotss"):
         raise InputError(f"--style-mask/--content-mask do not apply to --method {args.method}")
     size = f"_{args.size}" if args.size else ""
     extra = ("_pc" if args.preserve_color else "") + ("_masked" if masks else "")
@@ -414,7 +438,7 @@ def _run_style(args: argparse.Namespace) -> int:
     else:
         if args.content_strength is not None:
             raise InputError(f"--content-strength applies to --method ot; use --content-weight with {args.method}")
-        kwargs = opt_kwargs(args, content=True)
+        kwargs = strotss_kwargs(args) if args.method == "strotss" else opt_kwargs(args, content=True)
         tag = f"cw{fmt_float(args.content_weight)}{size}{extra}_{_settings_tag(args)}"
     device = resolve_device(args.device)
 
@@ -428,14 +452,19 @@ def _run_style(args: argparse.Namespace) -> int:
         if args.method == "ot":
             out = transfer(content, style, args.size, content_strength=strength, init=args.init, device=device,
                            **kwargs)
+        elif args.method == "strotss":
+            from .strotss import strotss
+
+            out = strotss(content, style, args.size, device=device, content_mask=args.content_mask,
+                          style_mask=args.style_mask, **kwargs)
         else:
             from .optimization import stylize
 
             out = stylize(content, style, args.size, method=args.method, init=args.init, device=device, **kwargs)
-            if args.preserve_color:
-                from .color import preserve_color
+        if args.preserve_color and args.method != "ot":  # ot does it inside transfer()
+            from .color import preserve_color
 
-                out = preserve_color(out, content, seed=args.seed)
+            out = preserve_color(out, content, seed=args.seed)
         save_image(out, path, overwrite=args.force)
         if not args.quiet:
             print(f"wrote {path}")
@@ -508,7 +537,8 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", required=True, metavar="FILE", help="style example image")
     p.add_argument("--content", metavar="FILE", help="content image: benchmark style transfer (size = long side) "
                    "and report the content distance too")
-    p.add_argument("--methods", default="ot", help="comma-separated methods (ottex methods: ot) [ot]")
+    p.add_argument("--methods", default="ot", help="comma-separated methods: ot, w2, gatys, swd, and strotss "
+                   "with --content [ot]")
     p.add_argument("--sizes", default="512", help="comma-separated square output sides [512]")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per case; the median is reported [1]")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones [1]")

@@ -66,6 +66,12 @@ METHODS: dict[str, Method] = {
                 ("swd", "Heitz et al. (2021): pixels optimised against a sliced Wasserstein feature loss"),
             )
         ),
+        Method(
+            "strotss",
+            "STROTSS (Kolkin et al. 2019): pixels optimised against relaxed EMD, moment and palette losses of "
+            "sampled hypercolumns plus a self-similarity content loss",
+            transfer="ottex.strotss:strotss",
+        ),
     )
 }
 

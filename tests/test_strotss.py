@@ -1,0 +1,301 @@
+"""STROTSS: the losses against their definitions, the Laplacian pyramid, the schedule, runs (shape, determinism,
+style/content trade-off, region guidance), errors and the methods registry."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ottex.errors import InputError
+from ottex.io import load_image, resize, resize_long_side, save_image
+from ottex.methods import get_method
+from ottex.metrics import content_distance, self_similarity, style_distance
+from ottex.strotss import (
+    cosine_cost,
+    laplacian_pyramid,
+    moment_loss,
+    palette_cost,
+    reconstruct_pyramid,
+    relaxed_emd,
+    scale_sizes,
+    self_similarity_loss,
+    strotss,
+)
+
+FAST = dict(samples=256, style_samples=1024)  # small sample sets: the tests run in seconds on 2 cores
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses on small hand-made clouds (no weights needed)
+
+
+def _dense_remd(x: torch.Tensor, y: torch.Tensor, cost) -> torch.Tensor:  # noqa: ANN001
+    c = cost(x, y)
+    return torch.maximum(c.min(1).values.mean(), c.min(0).values.mean())
+
+
+def test_cosine_cost_definition():
+    x = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
+    y = torch.tensor([[2.0, 0.0], [0.0, -1.0]])
+    expected = torch.tensor([[0.0, 1.0], [1 - 1 / math.sqrt(2), 1 + 1 / math.sqrt(2)], [1.0, 2.0]])
+    torch.testing.assert_close(cosine_cost(x, y), expected)
+
+
+def test_relaxed_emd_hand_made_clouds():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([[1.0, 0.0]])
+    # rows: x0 -> y0 costs 0, x1 -> y0 costs 1 (mean 0.5); column: y0 -> x0 costs 0; max = 0.5
+    assert float(relaxed_emd(x, y)) == pytest.approx(0.5)
+    assert float(relaxed_emd(y, x)) == pytest.approx(0.5)  # symmetric
+    assert float(relaxed_emd(x, x)) == pytest.approx(0.0, abs=1e-6)
+    assert float(relaxed_emd(x, 3 * x)) == pytest.approx(0.0, abs=1e-6)  # cosine: scale-free
+    # palette: cosine + RMS difference; identical clouds ~0, (1,0,0) vs (0,1,0): 1 + sqrt(2/3)
+    red, green = torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0]])
+    assert float(relaxed_emd(red, red, "palette")) < 1e-3
+    assert float(relaxed_emd(red, green, "palette")) == pytest.approx(1 + math.sqrt(2 / 3), rel=1e-5)
+    with pytest.raises(InputError, match="cost"):
+        relaxed_emd(x, y, "l7")
+
+
+@pytest.mark.parametrize("cost", ["cosine", "palette"])
+def test_relaxed_emd_value_and_gradient_match_the_dense_definition(cost):
+    g = torch.Generator().manual_seed(0)
+    for n, m in ((40, 25), (25, 40)):  # either relaxation can be the larger one
+        d = 3 if cost == "palette" else 16
+        x = torch.rand(n, d, generator=g, dtype=torch.float64).requires_grad_(True)
+        y = torch.rand(m, d, generator=g, dtype=torch.float64) + 0.2
+        fast = relaxed_emd(x, y, cost)
+        (gx_fast,) = torch.autograd.grad(fast, x)
+        dense = _dense_remd(x, y, cosine_cost if cost == "cosine" else palette_cost)
+        (gx_dense,) = torch.autograd.grad(dense, x)
+        torch.testing.assert_close(fast, dense)
+        torch.testing.assert_close(gx_fast, gx_dense)
+
+
+def test_moment_loss_definition():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(500, 6, generator=g, dtype=torch.float64)
+    assert float(moment_loss(x, x)) == pytest.approx(0.0, abs=1e-12)
+    assert float(moment_loss(x + 0.3, x)) == pytest.approx(0.3)  # mean shift, same covariance
+    cov = torch.cov(x.T, correction=0)
+    assert float(moment_loss(2 * x, x)) == pytest.approx(float(x.mean(0).abs().mean() + 3 * cov.abs().mean()))
+    stats = (x.mean(0), cov)  # precomputed moments give the same value
+    assert float(moment_loss(2 * x, stats)) == pytest.approx(float(moment_loss(2 * x, x)))
+
+
+def test_self_similarity_loss_definition():
+    g = torch.Generator().manual_seed(2)
+    c = torch.rand(64, 10, generator=g)
+    assert float(self_similarity_loss(c, c)) == pytest.approx(0.0, abs=1e-6)
+    scaled = c * torch.rand(64, 1, generator=g).add(0.5)  # cosine distances ignore each row's scale
+    assert float(self_similarity_loss(scaled, c)) == pytest.approx(0.0, abs=1e-5)
+    other = torch.rand(64, 10, generator=g)
+    loss = self_similarity_loss(other, c)
+    assert float(loss) > 0.05
+    # the same normalisation as ottex.metrics.self_similarity (columns sum to 1), times n
+    as_map = lambda f: f.T.reshape(1, 10, 1, 64)  # noqa: E731
+    ref = (self_similarity(as_map(other), grid=64) - self_similarity(as_map(c), grid=64)).abs().mean() * 64
+    torch.testing.assert_close(loss, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_moment_and_self_similarity_gradients_match_plain_autograd():
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(30, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = torch.rand(50, 7, generator=g, dtype=torch.float64)
+    c = torch.rand(30, 7, generator=g, dtype=torch.float64)
+
+    def plain_moments(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        cov_a, cov_b = torch.cov(a.T, correction=0), torch.cov(b.T, correction=0)
+        return (a.mean(0) - b.mean(0)).abs().mean() + (cov_a - cov_b).abs().mean()
+
+    def plain_self_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        da, db = cosine_cost(a, a), cosine_cost(b, b)
+        return (da / da.sum(0) - db / db.sum(0)).abs().mean() * a.shape[0]
+
+    for ours, plain, other in ((moment_loss, plain_moments, y), (self_similarity_loss, plain_self_similarity, c)):
+        value = ours(x, other)
+        (grad,) = torch.autograd.grad(value, x)
+        ref = plain(x, other)
+        (ref_grad,) = torch.autograd.grad(ref, x)
+        torch.testing.assert_close(value, ref)
+        torch.testing.assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("hw", [(43, 64), (85, 128), (37, 21)])
+def test_laplacian_pyramid_round_trip(hw):
+    x = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(3))
+    bands = laplacian_pyramid(x)
+    assert len(bands) == 6 and bands[0].shape == x.shape
+    assert bands[-1].shape[-1] == max(1, hw[1] // 32)
+    torch.testing.assert_close(reconstruct_pyramid(bands), x, rtol=0, atol=1e-6)
+    # a constant image has no band-pass energy
+    flat = laplacian_pyramid(torch.full((1, 3, *hw), 0.4))
+    assert all(float(b.abs().max()) < 1e-6 for b in flat[:-1])
+
+
+def test_scale_sizes():
+    assert scale_sizes((341, 512)) == [(43, 64), (85, 128), (170, 256), (341, 512)]
+    assert [max(s) for s in scale_sizes((1024, 768))] == [64, 128, 256, 512, 1024]
+    assert scale_sizes((64, 96)) == [(64, 96)]
+    assert [max(s) for s in scale_sizes((400, 600))] == [75, 150, 300, 600]
+    assert min(scale_sizes((40, 512))[0]) == 16  # sides never below 16 px
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+@pytest.fixture(scope="module")
+def content(load_test_image):
+    return load_test_image("content/bridge.jpg", (64, 96))
+
+
+@pytest.fixture(scope="module")
+def lava(load_test_image):
+    return load_test_image("style/lava-small.jpg", 128)
+
+
+@pytest.mark.needs_weights
+def test_shape_range_history_and_schedule(content, lava):
+    history: list[dict] = []
+    out = strotss(content, lava, 128, iterations=(2, 3), history=history, **FAST)
+    assert out.shape == (1, 3, 85, 128) and out.dtype == torch.float32 and out.device.type == "cpu"
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert [(h["scale"], h["size"], h["eval"]) for h in history] == [
+        (0, (42, 64), 1), (0, (42, 64), 2), (1, (85, 128), 1), (1, (85, 128), 2), (1, (85, 128), 3)]
+    assert all(math.isfinite(h["loss"]) and h["remd"] > 0 and h["content"] >= 0 for h in history)
+    assert strotss(content, lava, iterations=1, **FAST).shape == content.shape  # default size: the content's
+
+
+@pytest.mark.needs_weights
+def test_seed_repeats(content, lava):
+    a = strotss(content, lava, iterations=3, seed=5, **FAST)
+    b = strotss(content, lava, iterations=3, seed=5, **FAST)
+    c = strotss(content, lava, iterations=3, seed=6, **FAST)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.needs_weights
+def test_moves_to_the_style_and_content_weight_trades_style_for_layout(content, lava):
+    style = resize_long_side(lava, 128)  # STROTSS resizes the style to the output's long side
+    start = style_distance(resize(content, (85, 128)), style)
+    scores = {}
+    for cw in (0.25, 4.0):
+        out = strotss(content, lava, 128, iterations=15, content_weight=cw, **FAST)
+        scores[cw] = (style_distance(out, style), content_distance(out, content))
+    # measured (2 scales x 15 steps): style 0.69 -> 0.41 (cw 0.25) / 0.58 (cw 4); content 0.15 / 0.11
+    assert scores[0.25][0] < 0.75 * start
+    assert scores[4.0][1] < 0.85 * scores[0.25][1]
+    assert scores[4.0][0] > scores[0.25][0]
+
+
+def _two_region_inputs():
+    """A style whose left half is red and right half blue, with label maps: style red|green, content green/red."""
+    tex = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    style = torch.zeros(1, 3, 64, 64)
+    style[:, 0, :, :32] = 0.5 + 0.5 * tex[:, 0, :, :32]
+    style[:, 2, :, 32:] = 0.5 + 0.5 * tex[:, 0, :, 32:]
+    style[:, 1] = 0.2 * tex[:, 0]
+    style_mask = torch.zeros(1, 3, 64, 64)
+    style_mask[:, 0, :, :32] = 1  # red label on the red half
+    style_mask[:, 1, :, 32:] = 1  # green label on the blue half
+    content_mask = torch.zeros(1, 3, 64, 64)
+    content_mask[:, 1, :32] = 1  # top: green label -> blue style
+    content_mask[:, 0, 32:] = 1  # bottom: red label -> red style
+    return style, style_mask, content_mask
+
+
+@pytest.mark.needs_weights
+def test_region_guidance_follows_the_labels(load_test_image):
+    content = load_test_image("content/bridge.jpg", (64, 64))
+    style, style_mask, content_mask = _two_region_inputs()
+    kw = dict(iterations=20, content_weight=0.25, **FAST)
+    guided = strotss(content, style, content_mask=content_mask, style_mask=style_mask, **kw)
+    free = strotss(content, style, **kw)
+
+    def blue_minus_red(img: torch.Tensor) -> tuple[float, float]:
+        d = img[0, 2] - img[0, 0]
+        return float(d[:32].mean()), float(d[32:].mean())
+
+    top, bottom = blue_minus_red(guided)  # measured: +0.17 / -0.25
+    assert top > 0.05 and bottom < -0.1 and top - bottom > 0.25
+    top, bottom = blue_minus_red(free)  # measured: -0.06 / +0.02: no such split without guidance
+    assert abs(top - bottom) < 0.15
+
+
+@pytest.mark.needs_weights
+def test_vgg19_caffe_network_and_progress(content, lava, capsys):
+    out = strotss(content, lava, iterations=1, network="vgg19-caffe", progress=True, **FAST)
+    assert out.shape == content.shape
+    assert "strotss" in capsys.readouterr().err
+
+
+@pytest.mark.needs_weights
+def test_registry_transfer(content, lava):
+    fn = get_method("strotss").transfer_fn()
+    out = fn(content, lava, seed=0, device="cpu", weights_dir=None, progress=False, iterations=1, **FAST)
+    assert out.shape == content.shape
+
+
+@pytest.mark.needs_weights
+def test_accepts_paths(tmp_path, content, images_dir):
+    save_image(content, tmp_path / "c.png")
+    out = strotss(tmp_path / "c.png", images_dir / "style" / "lava-small.jpg", 64, iterations=1, **FAST)
+    assert out.shape == (1, 3, 43, 64)
+    assert torch.allclose(load_image(tmp_path / "c.png"), content, atol=1 / 255)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"network": "alexnet"}, "unknown STROTSS network"),
+        ({"iterations": 0}, "iterations"),
+        ({"iterations": (3, 0)}, "iterations"),
+        ({"lr": 0.0}, "lr"),
+        ({"samples": 1}, "samples"),
+        ({"content_weight": -1.0}, "content weight"),
+        ({"size": 32}, "too small"),
+        ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a content mask and a style mask"),
+        ({"style_mask": torch.zeros(1, 3, 64, 64)}, "both a content mask and a style mask"),
+    ],
+)
+def test_bad_arguments(content, lava, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        strotss(content, lava, **kwargs)
+
+
+def test_bad_masks(load_test_image):
+    content = load_test_image("content/bridge.jpg", (64, 64))
+    style, style_mask, content_mask = _two_region_inputs()
+    with pytest.raises(InputError, match="does not match"):  # content mask of another aspect
+        strotss(content, style, content_mask=content_mask[..., :32], style_mask=style_mask)
+    with pytest.raises(InputError, match="does not match"):  # style mask of another aspect
+        strotss(content, style, content_mask=content_mask, style_mask=style_mask[..., :16, :])
+    blue = content_mask.clone()
+    blue[:, :, :32] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # a label the style's map lacks
+    with pytest.raises(InputError, match="not in the style mask"):
+        strotss(content, style, content_mask=blue, style_mask=style_mask)
+    with pytest.raises(InputError, match="too small"):  # a tiny content and no size
+        strotss(resize(content, (32, 32)), style)
+
+
+@pytest.mark.needs_weights
+def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
+    from PIL import Image
+
+    from ottex.cli import main
+
+    c, s = tmp_path / "c.jpg", tmp_path / "s.jpg"
+    Image.open(images_dir / "content" / "bridge.jpg").resize((96, 64)).save(c)
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(s)
+    args = ["style", str(c), str(s), "--method", "strotss", "--iters", "2", "--outdir", str(tmp_path), "-q"]
+    assert main(args) == 0
+    out = tmp_path / "c_s_style_cw1_strotss_s0.png"
+    assert Image.open(out).size == (96, 64)
+    assert main([*args, "--optimizer", "adam", "--force"]) == 1
+    assert "--optimizer does not apply to --method strotss" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # not a synthesis method: argparse refuses the choice
+        main(["synth", str(s), "--method", "strotss", "-q"])
+    assert exc.value.code == 2 and "invalid choice: 'strotss'" in capsys.readouterr().err
