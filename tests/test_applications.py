@@ -254,3 +254,14 @@ def test_cli_color(tmp_path, images_dir, capsys):
     assert "output exists" in capsys.readouterr().err
     assert main(["color", str(tmp_path / "missing.png"), str(target), "-q"]) == 1
     assert "image not found" in capsys.readouterr().err
+
+
+def test_color_transfer_lookup_table_is_close_to_the_exact_map(lava, load_test_image, monkeypatch):
+    import ottex.color as color
+
+    photo = load_test_image("content/bridge.jpg", 96)
+    exact = color_transfer(photo, lava, iterations=5)
+    monkeypatch.setattr(color, "LUT_PIXELS", 100)  # force the table on a small image
+    table = color_transfer(photo, lava, iterations=5)
+    diff = (exact - table).abs()
+    assert diff.mean() < 2 / 255 and torch.quantile(diff.flatten(), 0.9) < 4 / 255

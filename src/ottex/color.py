@@ -5,8 +5,9 @@ Dahyot 2005): repeat {random rotation of the RGB space, exact 1D OT of every
 axis, rotation back}, which moves the whole colour distribution of the source
 onto the target's (not only its mean and covariance). The 1D maps are fitted on
 a random subsample of the pixels (the map of a quantile function is smooth)
-and applied to every pixel, so a 4K photograph costs little more than a small
-one.
+and applied to every pixel; above 8 megapixels the fitted map is tabulated on
+a 129^3 RGB grid and applied by trilinear lookup, so a 4K photograph costs
+seconds rather than a minute.
 
 :func:`preserve_color` keeps a content image's colours in a stylised result:
 luminance from the result, chroma from the content, then a few sliced-OT steps
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.nn.functional as F
 
 from .errors import InputError
 from .io import load_image, resize
@@ -103,14 +105,38 @@ def color_transfer(
     y = tgt.reshape(-1, 3, tgt.shape[-2] * tgt.shape[-1]).transpose(0, 1).reshape(3, -1)
     xs = _subsample(x, samples, gen)
     ys = _subsample(y, samples, gen)
+    use_lut = x.shape[-1] > LUT_PIXELS
+    pts = _lut_points(src.device, src.dtype) if use_lut else x
     for _ in range(iterations):
         rot = random_rotation(3, gen, device=src.device, dtype=src.dtype)  # columns: the new axes
         xs_r, ys_r = rot.T @ xs, rot.T @ ys
         fit_x, fit_y = sort_values(xs_r), sort_values(ys_r)
-        x = rot @ monotone_map(rot.T @ x, fit_x, fit_y)
+        pts = rot @ monotone_map(rot.T @ pts, fit_x, fit_y)
         xs = rot @ monotone_map(xs_r, fit_x, fit_y)
+    x = _apply_lut(pts, x) if use_lut else pts
     out = x.reshape(3, -1, shape[-2] * shape[-1]).transpose(0, 1).reshape(shape)
     return out.clamp_(0, 1)
+
+
+#: Images with more pixels than this are recoloured through a 3D look-up table of the fitted map (one trilinear
+#: lookup per pixel instead of one pass per rotation; 129^3 entries). Measured on a photo: median difference to
+#: the exact map 0.35/255, 99 % of pixels within 3.4/255; 4096x4096 several times faster.
+LUT_PIXELS = 1 << 23
+LUT_SIZE = 129
+
+
+def _lut_points(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The ``(3, L**3)`` RGB grid of the look-up table (red slowest, blue fastest)."""
+    v = torch.linspace(0, 1, LUT_SIZE, device=device, dtype=dtype)
+    r, g, b = torch.meshgrid(v, v, v, indexing="ij")
+    return torch.stack([r.flatten(), g.flatten(), b.flatten()])
+
+
+def _apply_lut(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Map ``(3, N)`` colours in ``[0, 1]`` through the mapped grid ``table`` by trilinear interpolation."""
+    volume = table.reshape(1, 3, LUT_SIZE, LUT_SIZE, LUT_SIZE)  # (D=red, H=green, W=blue)
+    coords = (x.clamp(0, 1) * 2 - 1).flip(0).T.reshape(1, 1, 1, -1, 3)  # grid_sample wants (x=blue, y=green, z=red)
+    return F.grid_sample(volume, coords, mode="bilinear", align_corners=True).reshape(3, -1)
 
 
 def preserve_color(
