@@ -80,3 +80,14 @@ def test_bad_mask_file(tmp_path):
     with pytest.raises(Exception, match="not an image"):
         load_label_pair(p, p)
     assert load_image  # noqa: the module's reader is the one used
+
+
+def test_tensor_masks_of_any_channel_count():
+    grey_style = torch.zeros(64, 64)
+    grey_style[:, 32:] = 1.0  # black | white
+    grey_target = torch.ones(1, 1, 40, 40)
+    grey_target[..., :20, :] = 0.0
+    s, t, colours = load_label_pair(grey_style, grey_target)
+    assert s.shape == (2, 64, 64) and t.shape == (2, 40, 40) and len(colours) == 2
+    with pytest.raises(InputError, match="must be an image path"):
+        load_label_pair(torch.zeros(2, 3, 8, 8), grey_target)

@@ -113,9 +113,24 @@ def load_label_map(
     Returns:
         ``(labels, colours)``: ``(H, W)`` long labels and ``(K, 3)`` colours (0-255).
     """
-    image = path if isinstance(path, torch.Tensor) else load_image(path)
+    image = _mask_image(path, "label map")
     colours = dominant_colors(image, min_fraction)
     return quantize_labels(image, colours), colours
+
+
+def _mask_image(mask: str | os.PathLike | torch.Tensor, what: str) -> torch.Tensor:
+    """A label map as a ``(1, 3, H, W)`` CPU float tensor (files are read and converted to RGB; one-channel
+    tensors are repeated)."""
+    if not isinstance(mask, torch.Tensor):
+        return load_image(mask)
+    m = mask.detach().float().cpu()
+    if m.dim() == 2:
+        m = m[None]
+    if m.dim() == 4 and m.shape[0] == 1:
+        m = m[0]
+    if m.dim() != 3 or m.shape[0] not in (1, 3):
+        raise InputError(f"{what} must be an image path or a (1, 3, H, W) / (H, W) tensor, got {tuple(mask.shape)}")
+    return m.expand(3, -1, -1)[None]
 
 
 def _name(path: object) -> str:
@@ -151,8 +166,7 @@ def load_label_pair(
     Raises:
         InputError: a target colour has no counterpart in the style's map.
     """
-    s_img = style_mask if isinstance(style_mask, torch.Tensor) else load_image(style_mask)
-    t_img = target_mask if isinstance(target_mask, torch.Tensor) else load_image(target_mask)
+    s_img, t_img = _mask_image(style_mask, "style mask"), _mask_image(target_mask, "target mask")
     s_cols = dominant_colors(s_img, min_fraction)
     t_all = dominant_colors(t_img, 0.0005)
     t_labels = quantize_labels(t_img, t_all)
@@ -175,11 +189,11 @@ def load_label_pair(
     used = list(dict.fromkeys(nearest.tolist()))
     colours = s_cols[used]
     s_lab = quantize_labels(s_img, s_cols)
-    remap = torch.full((len(s_cols),), -1, dtype=torch.long)
-    remap[used] = torch.arange(len(used))
+    remap = torch.full((len(s_cols),), -1, dtype=torch.long, device=s_cols.device)
+    remap[used] = torch.arange(len(used), device=s_cols.device)
     s_lab = remap[s_lab]
     t_lab = quantize_labels(t_img, t_cols)
-    t_lab = remap[nearest][t_lab]
+    t_lab = remap[nearest.to(remap.device)][t_lab.to(remap.device)]
     k = len(used)
     valid = s_lab >= 0
     s_masks = masks_from_labels(s_lab.clamp_min(0), k) * valid
