@@ -265,3 +265,26 @@ def test_color_transfer_lookup_table_is_close_to_the_exact_map(lava, load_test_i
     table = color_transfer(photo, lava, iterations=5)
     diff = (exact - table).abs()
     assert diff.mean() < 2 / 255 and torch.quantile(diff.flatten(), 0.9) < 4 / 255
+
+
+@needs_weights
+def test_target_mask_stays_in_place_at_sizes_off_the_grid(lava, zebra):
+    style, style_mask = _two_region_style(lava, zebra)
+    target = torch.zeros(1, 3, 40, 56)  # working size 48x64: the output is a centre crop of it
+    target[:, 2, :20] = 1.0  # blue (zebra) on top
+    target[:, 0, 20:] = 1.0  # red (lava) below
+    from ottex.optimal_textures import _center_crop, _pad_to_working
+
+    m = torch.rand(2, 40, 56)
+    padded = _pad_to_working(m)
+    assert padded.shape == (2, 48, 64) and torch.equal(_center_crop(padded, (40, 56)), m)  # crop undoes the pad
+    out = synthesize(style, (40, 56), style_mask=style_mask, target_mask=target, schedule=SMALL, seed=0)
+    top, bottom = out[..., 2:16, :], out[..., 24:38, :]
+    assert (top.mean((-2, -1)) - zebra.mean((-2, -1))).abs().mean() < (top.mean((-2, -1)) - lava.mean((-2, -1))).abs().mean()
+    assert (bottom.mean((-2, -1)) - lava.mean((-2, -1))).abs().mean() < (bottom.mean((-2, -1)) - zebra.mean((-2, -1))).abs().mean()
+
+
+def test_cli_plot_with_several_inputs_is_refused(tmp_path, images_dir, capsys):
+    assert main(["synth", str(images_dir / "style" / "zebra.jpg"), str(images_dir / "style" / "lava-small.jpg"),
+                 "--method", "gatys", "--plot", str(tmp_path / "loss.png"), "-q"]) == 1
+    assert "--plot writes one plot" in capsys.readouterr().err

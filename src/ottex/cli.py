@@ -145,6 +145,8 @@ def run_jobs(jobs: Sequence[tuple[str, Callable[[], None]]], quiet: bool) -> int
 def _one_output(args: argparse.Namespace, jobs: int) -> None:
     if args.output and jobs > 1:
         raise InputError(f"-o names one output but there are {jobs} inputs; use --outdir for several")
+    if getattr(args, "plot", None) and jobs > 1:
+        raise InputError(f"--plot writes one plot but there are {jobs} inputs; run them one at a time")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -370,7 +370,10 @@ def synthesize(
             its statistics from the example's pixels of the same colour.
         target_mask: label map of the output (resampled to ``size``).
         tile: make a tileable texture (circular padding in the networks and
-            periodic resampling): the output wraps around seamlessly.
+            periodic resampling): the output wraps around seamlessly. Sides
+            that are not multiples of 16 are made at the next multiple and
+            resampled periodically, which stretches the texture slightly
+            (by up to 15 px per side; use multiples of 16 to avoid it).
         progress: show a progress bar.
 
     Returns:
@@ -392,11 +395,22 @@ def synthesize(
     sched = _effective_schedule(schedule or OTSchedule(), passes, iterations, levels, mode)
     styles = [_as_image(s, dev) for s in _as_list(style)]
     guide = _make_guide(styles, (h, w), mix, mix_variation, style_mask, target_mask, "target", seed)
+    if guide is not None and style_mask is not None and not tile:  # the working image is centre-cropped to size
+        guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, weights, weights_dir, seed, style_scale, pca, pca_variance,
                           batch=batch, guide=guide, tile=tile, progress=progress, desc="ottex synth")
     if tile:
         return wrap_resize(image, (h, w)).clamp_(0, 1)
     return _center_crop(image, (h, w))
+
+
+def _pad_to_working(masks: torch.Tensor) -> torch.Tensor:
+    """``(K, h, w)`` masks over the output -> over the working size, placed where :func:`_center_crop` takes the
+    output from (edges replicated)."""
+    h, w = masks.shape[-2:]
+    hh, ww = working_size((h, w))
+    top, left = (hh - h) // 2, (ww - w) // 2
+    return F.pad(masks[None], (left, ww - w - left, top, hh - h - top), mode="replicate")[0]
 
 
 def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
