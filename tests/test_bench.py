@@ -129,3 +129,15 @@ def test_bench_command_variants(tmp_path, zebra, capsys):
     assert "| ot | 32 | cpu |" in printed and "| ot[nopca] | 32 | cpu |" in printed
     recs = json.loads(out.read_text())["records"]
     assert [r["options"] for r in recs] == [{}, {"pca": False}]
+
+
+def test_mixing_variant_runs_a_mix(tmp_path, zebra, images_dir, weights_dir):
+    style = tmp_path / "zebra.png"
+    save_image(zebra, style)
+    lava = images_dir / "style" / "lava-small.jpg"
+    rows = run_benchmark(style, ["ot"], [48], warmup=0, device="cpu", weights_dir=weights_dir,
+                         options={"schedule": OTSchedule(passes=(1,))},
+                         variants={"mix": {"mix_with": str(lava), "mix": (0.5, 0.5)}}, save_dir=tmp_path)
+    plain, mixed = rows
+    assert mixed.method == "ot[mix]" and "mix_with" in mixed.options
+    assert mixed.style_distance > plain.style_distance  # half lava: further from the zebra

@@ -117,9 +117,14 @@ def _run_in_process(
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     style_img = load_image(style, device=dev)
+    options = dict(options)
+    mix_with = options.pop("mix_with", None)
     if content is None:
         fn = get_method(method).synthesize_fn()
         inputs: tuple = (style_img, (size, size))
+        if mix_with is not None:  # texture mixing: the style, then these examples (``mix`` gives the weights)
+            others = [mix_with] if isinstance(mix_with, str) else list(mix_with)
+            inputs = ([style_img, *(load_image(o, device=dev) for o in others)], (size, size))
     else:
         fn = get_method(method).transfer_fn()
         inputs = (load_image(content, device=dev), style_img, size)
@@ -286,7 +291,9 @@ def run_benchmark(
             a ``content_distance`` (:func:`~ottex.metrics.content_distance`).
         variants: settings to compare, ``{name: options}``: each method runs with
             its defaults and once per variant with ``options`` updated by it,
-            labelled ``method[name]``.
+            labelled ``method[name]``. ``mix_with`` (a path or a tuple of paths)
+            makes a synthesis variant mix ``style`` with those examples
+            (``mix`` sets the weights); it is scored against ``style``.
         commands: external programs run as extra cases, ``{name: command line}``
             (see :func:`run_case`), e.g. another implementation.
         on_record: called with each record as it is made.

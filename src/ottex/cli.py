@@ -548,8 +548,8 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
                    help="an existing result to score in the same table (repeatable)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[;KEY=VALUE]",
                    help="settings to compare: each method also runs with these keyword arguments, labelled "
-                   "method[NAME], e.g. --variant \"nopca:pca=False\" --variant \"cs3:content_strength=0.3\" "
-                   "(repeatable)")
+                   "method[NAME], e.g. --variant \"nopca:pca=False\" --variant \"cs3:content_strength=0.3\"; "
+                   "texture mixing: --variant \"mix:mix_with=zebra.jpg;mix=(0.5,0.5)\" (repeatable)")
     p.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
                    help="an external program run as one more case at each size, e.g. another implementation: "
                    "placeholders {style} {size} {output} {seed}; it must write a PNG to {output} (repeatable)")
