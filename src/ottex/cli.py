@@ -246,12 +246,7 @@ def opt_kwargs(args: argparse.Namespace, content: bool) -> dict:
     """Keyword arguments of the optimisation methods from the CLI options."""
     from .optimization import DEFAULT_STYLE_LAYERS, OptSettings
 
-    iters = OptSettings().iterations
-    if args.iters:
-        try:
-            iters = tuple(int(v) for v in args.iters.split(","))
-        except ValueError:
-            raise InputError(f"--iters takes comma-separated integers, got '{args.iters}'") from None
+    iters = _parse_iters(args, OptSettings().iterations)
     layers = DEFAULT_STYLE_LAYERS if args.loss_net != "vgg19-caffe" else ("relu1_1", "relu2_1", "relu3_1")
     settings = OptSettings(iterations=iters, optimizer=args.optimizer, network=args.loss_net, style_layers=layers,
                            content_layer="relu4_1" if args.loss_net != "vgg19-caffe" else "relu3_1",
@@ -260,18 +255,23 @@ def opt_kwargs(args: argparse.Namespace, content: bool) -> dict:
                 progress=not args.quiet, history=[] if args.plot else None)
 
 
+def _parse_iters(args: argparse.Namespace, default: tuple[int, ...]) -> tuple[int, ...]:
+    """``--iters 100,40`` -> ``(100, 40)`` (``default`` when not given)."""
+    if not args.iters:
+        return default
+    try:
+        return tuple(int(v) for v in args.iters.split(","))
+    except ValueError:
+        raise InputError(f"--iters takes comma-separated integers, got '{args.iters}'") from None
+
+
 def strotss_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`ottex.strotss` from the CLI options."""
     if args.optimizer != "lbfgs":
         raise InputError("--optimizer does not apply to --method strotss (RMSprop, as the paper)")
     if args.init != "content":
         raise InputError("--init does not apply to --method strotss (style mean colour + content's finest band)")
-    iters: tuple[int, ...] = (200,)
-    if args.iters:
-        try:
-            iters = tuple(int(v) for v in args.iters.split(","))
-        except ValueError:
-            raise InputError(f"--iters takes comma-separated integers, got '{args.iters}'") from None
+    iters = _parse_iters(args, (200,))
     if args.style_scale is not None:
         raise InputError("--style-scale does not apply to --method strotss")
     return dict(iterations=iters, content_weight=args.content_weight, network=args.loss_net, seed=args.seed,
@@ -329,9 +329,7 @@ def _mix_weights(spec: str | None, count: int) -> tuple[float, ...] | None:
         if not 0 <= values[0] <= 1:
             raise InputError(f"--mix with two examples takes the second's weight in [0, 1], got {values[0]}")
         return (1 - values[0], values[0])
-    if len(values) != count:
-        raise InputError(f"--mix has {len(values)} weight(s) for {count} STYLE examples")
-    return values
+    return values  # counts and signs are checked by synthesize()
 
 
 def _run_synth(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .errors import InputError
 from .io import load_image, resize
-from .ot import monotone_map, random_rotation, sort_values
+from .ot import monotone_map, random_rotation, sort_values, subsample
 
 __all__ = ["color_transfer", "preserve_color", "rgb_to_ycbcr", "ycbcr_to_rgb"]
 
@@ -54,14 +54,6 @@ def _as_tensor(image: torch.Tensor | str | os.PathLike, what: str, device: torch
     if not isinstance(image, torch.Tensor) or image.dim() < 3 or image.shape[-3] != 3:
         raise InputError(f"{what} must be an image path or an RGB tensor of shape (*, 3, H, W)")
     return image
-
-
-def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """``(3, N)`` -> at most ``n`` random columns."""
-    if cloud.shape[-1] <= n:
-        return cloud
-    idx = torch.randint(cloud.shape[-1], (n,), generator=gen, device=gen.device).to(cloud.device)
-    return cloud.index_select(-1, idx)
 
 
 def color_transfer(
@@ -103,8 +95,8 @@ def color_transfer(
     shape = src.shape
     x = src.reshape(-1, 3, shape[-2] * shape[-1]).transpose(0, 1).reshape(3, -1)  # (3, B*H*W)
     y = tgt.reshape(-1, 3, tgt.shape[-2] * tgt.shape[-1]).transpose(0, 1).reshape(3, -1)
-    xs = _subsample(x, samples, gen)
-    ys = _subsample(y, samples, gen)
+    xs = subsample(x, samples, gen)
+    ys = subsample(y, samples, gen)
     use_lut = x.shape[-1] > LUT_PIXELS
     pts = _lut_points(src.device, src.dtype) if use_lut else x
     for _ in range(iterations):

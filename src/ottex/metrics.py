@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from .errors import InputError
 from .io import resize
 from .networks import VGGFeatures, load_feature_extractor
-from .ot import random_directions, wasserstein_1d
+from .ot import random_directions, subsample, wasserstein_1d
 
 __all__ = [
     "style_distance",
@@ -80,12 +80,7 @@ def measuring_network(
 
 def _cloud(f: torch.Tensor, max_samples: int, seed: int) -> torch.Tensor:
     """``(1, C, H, W)`` -> ``(n, C)``, at most ``max_samples`` positions drawn without replacement."""
-    x = f.flatten(2)[0].T
-    if x.shape[0] > max_samples:
-        gen = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(x.shape[0], generator=gen)[:max_samples].to(x.device)
-        x = x.index_select(0, idx)
-    return x
+    return subsample(f.flatten(2)[0].T, max_samples, torch.Generator().manual_seed(seed), dim=0)
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ from .io import load_image, resize
 from .masks import load_label_pair, resample_masks
 from .networks import Decoder, Encoder, load_autoencoders, min_size_for_level
 from .runtime import tune_cpu_allocator
-from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match
+from .ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match, subsample
 
 __all__ = ["synthesize", "transfer", "wrap_resize", "Guide", "OTSchedule", "MATCH_MODES", "resolve_device", "working_size", "style_factor", "style_at"]
 
@@ -167,19 +167,12 @@ def style_at(style: torch.Tensor, factor: float) -> torch.Tensor:
     return resize(style, (max(MULTIPLE, round(h * factor)), max(MULTIPLE, round(w * factor))))
 
 
-def _subsample(cloud: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    if cloud.shape[-1] <= n:
-        return cloud
-    idx = torch.randperm(cloud.shape[-1], generator=gen, device=gen.device)[:n]
-    return cloud.index_select(-1, idx.to(cloud.device))
-
-
 def _target_from_cloud(
     cloud: torch.Tensor, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
 ) -> _LevelTarget:
     """Statistics of a ``(C, M)`` style cloud: mean and covariance of all of it, a subsample, its PCA basis."""
     mu, cov = mean_cov(cloud.T)
-    cloud = _subsample(cloud, max_samples, gen)
+    cloud = subsample(cloud, max_samples, gen)
     if not pca:
         return _LevelTarget(cloud=cloud.contiguous(), mean=mu, cov=cov)
     _, basis, _ = pca_basis(cloud.T, pca_variance)
@@ -202,7 +195,7 @@ def _barycenter_cloud(
     if len(live) == 1:
         return live[0][0]
     total = sum(w for _, w in live)
-    ref = _subsample(live[0][0], max_samples, gen)
+    ref = subsample(live[0][0], max_samples, gen)
     acc = ref * (live[0][1] / total)
     for cloud, w in live[1:]:
         target = _target_from_cloud(cloud, False, 1.0, max_samples, gen)
@@ -211,12 +204,11 @@ def _barycenter_cloud(
 
 
 def _region_cloud(feats: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``(1, C, h, w)`` features -> ``(C, M)`` cloud of the pixels of a region (``mask``: ``(Hs, Ws)`` weights)."""
+    """``(1, C, h, w)`` features -> ``(C, M)`` cloud of the pixels of a region (``mask``: ``(h, w)`` weights)."""
     cloud = feats.flatten(2)[0]
     if mask is None:
         return cloud
-    m = F.interpolate(mask[None, None], size=feats.shape[-2:], mode="bilinear", align_corners=False,
-                      antialias=True)[0, 0].flatten()
+    m = mask.flatten()
     idx = torch.nonzero(m >= 0.5).flatten()
     if idx.numel() < 4:  # a region too small for this level's resolution: its most covered pixels
         idx = torch.topk(m, min(4, m.numel())).indices
@@ -657,10 +649,13 @@ def _run_schedule(
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
             image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
                                      wrap=tile)
+            # the output's regions at each level's feature resolution (sizes are multiples of 16)
+            regions = {} if guide is None else {
+                lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
-            image = _level_step(image, nets[lvl], targets[lvl], None if guide is None else guide.target,
-                                its.get(lvl, 0), sched.gaussian, gen, content_feats.get(lvl), pull)
+            image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
+                                gen, content_feats.get(lvl), pull)
             bar.update(1)
     bar.close()
     assert image is not None
@@ -684,9 +679,12 @@ def _scale_targets(
     feats = [encoder(s) for s in styles]
     if guide is None:
         return [_target_from_cloud(feats[0].flatten(2)[0], pca, pca_variance, sched.max_style_samples, gen)]
+    masks = [None if m is None else F.interpolate(m[None], size=f.shape[-2:], mode="bilinear", align_corners=False,
+                                                  antialias=True)[0]
+             for f, m in zip(feats, guide.style_masks)]  # (K, h, w) per style, at this level's resolution
     out = []
     for k in range(guide.weights.shape[0]):
-        clouds = [_region_cloud(f, None if m is None else m[k]) for f, m in zip(feats, guide.style_masks)]
+        clouds = [_region_cloud(f, None if m is None else m[k]) for f, m in zip(feats, masks)]
         cloud = _barycenter_cloud(clouds, guide.weights[k].tolist(), sched.max_style_samples, MIX_ITERATIONS, gen)
         out.append(_target_from_cloud(cloud, pca, pca_variance, sched.max_style_samples, gen))
     return out
@@ -807,7 +805,7 @@ def _level_step(
     image: torch.Tensor,
     nets: tuple[Encoder, Decoder],
     targets: Sequence[_LevelTarget],
-    regions: torch.Tensor | None,
+    regions: torch.Tensor | None,  # (K, fh * fw) soft region weights at the features' resolution
     iterations: int,
     gaussian: str | None,
     gen: torch.Generator,
@@ -822,8 +820,7 @@ def _level_step(
         cont = None if content is None else _centred(content, targets[0].mean)
         x = _match(x, targets[0], iterations, gaussian, gen, cont, strength)
     else:
-        x = _match_regions(x, targets, resample_masks(regions, (fh, fw)).flatten(1), iterations, gaussian, gen,
-                           content, strength)
+        x = _match_regions(x, targets, regions, iterations, gaussian, gen, content, strength)
     out = dec(x.reshape(b, c, fh, fw))
     if out.shape[-2:] != image.shape[-2:]:
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)

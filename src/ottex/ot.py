@@ -27,6 +27,7 @@ from .errors import InputError
 
 __all__ = [
     "sort_values",
+    "subsample",
     "argsort",
     "quantiles",
     "sort_match",
@@ -67,6 +68,20 @@ def _numpy_sortable(x: torch.Tensor, dim: int) -> bool:
         and dim in (-1, x.dim() - 1)
         and x.numel() >= 4096
     )
+
+
+def subsample(x: torch.Tensor, n: int, generator: torch.Generator | None = None, dim: int = -1) -> torch.Tensor:
+    """At most ``n`` samples of ``x`` along ``dim``, drawn without replacement (``x`` itself when it has no more).
+
+    Example:
+        >>> subsample(torch.rand(3, 1000), 100, torch.Generator().manual_seed(0)).shape
+        torch.Size([3, 100])
+    """
+    if x.shape[dim] <= n:
+        return x
+    device = generator.device if generator is not None else x.device
+    idx = torch.randperm(x.shape[dim], generator=generator, device=device)[:n]
+    return x.index_select(dim, idx.to(x.device))
 
 
 def sort_values(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
