@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from ottex import OTSchedule
-from ottex.bench import markdown_table, parse_sizes, parse_variant, run_benchmark, score_reference
-from ottex.cli import main
-from ottex.errors import InputError, OttexError
-from ottex.io import save_image
+from ottex.app.cli import main
+from ottex.core.errors import InputError, OttexError
+from ottex.eval.bench import markdown_table, parse_sizes, parse_variant, run_benchmark, score_reference
+from ottex.image.io import save_image
 
 pytestmark = pytest.mark.needs_weights
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.needs_weights
 def test_parse_sizes():
     assert parse_sizes("64, 128") == [64, 128]
     for bad in ("", "a,64", "8"):
-        with pytest.raises(InputError, match="--sizes"):
+        with pytest.raises(InputError, match="sizes"):
             parse_sizes(bad)
 
 
@@ -115,7 +115,7 @@ def test_parse_variant():
     assert parse_variant("a:pca=False;mode='sym';iterations=(2, 1);x=abc") == (
         "a", {"pca": False, "mode": "sym", "iterations": (2, 1), "x": "abc"})
     for bad in ("nocolon", "n:", "n:pca", "n:1x=2"):
-        with pytest.raises(InputError, match="--variant"):
+        with pytest.raises(InputError, match="variant"):
             parse_variant(bad)
 
 

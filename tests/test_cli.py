@@ -6,10 +6,11 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from ottex.cli import main
+from ottex.app.cli import main
 
 pytestmark = pytest.mark.needs_weights
 
@@ -99,3 +100,56 @@ def test_console_script_help_and_weights_list(weights_dir):
     res = subprocess.run([*cmd, "weights", "list", "--weights-dir", str(weights_dir)], capture_output=True,
                          text=True, check=True)
     assert "cd16x" in res.stdout and "10/10" in res.stdout
+
+
+# ---------------------------------------------------------------------------------------------- renamed flags, hints
+
+
+@pytest.fixture()
+def files(tmp_path, images_dir):
+    s, c = tmp_path / "lava.png", tmp_path / "bridge.png"
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((48, 48)).save(s)
+    Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(c)
+    return s, c
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path))
+
+
+def test_former_flag_spellings_warn_and_still_work(tmp_path, files, capsys):
+    style, content = files
+    fast = ["--size", "32", "--passes", "1", "--levels", "3,2,1", "-q"]
+    assert main(["synth", str(style), *fast, "--rotations", "2", "-o", str(tmp_path / "new.png")]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["synth", str(style), *fast, "--iterations", "2", "-o", str(tmp_path / "old.png")]) == 0
+    assert capsys.readouterr().err.strip() == ("ottex: warning: --iterations is deprecated and will be removed in "
+                                               "the next release; use --rotations")
+    assert np.array_equal(_pixels(tmp_path / "new.png"), _pixels(tmp_path / "old.png"))
+    opt = ["--method", "gatys", "-q", "--size", "32"]
+    assert main(["style", str(content), str(style), *opt, "--steps", "3", "-o", str(tmp_path / "s_new.png")]) == 0
+    for i, old in enumerate(["--iters", "--iterations"]):  # --iterations means steps for the optimisation methods
+        assert main(["style", str(content), str(style), *opt, old, "3", "-o", str(tmp_path / f"s_{i}.png")]) == 0
+        assert f"{old} is deprecated and will be removed in the next release; use --steps" in capsys.readouterr().err
+        assert np.array_equal(_pixels(tmp_path / "s_new.png"), _pixels(tmp_path / f"s_{i}.png"))
+    assert main(["synth", str(style), *opt, "--steps", "2", "--loss-net", "vgg19-caffe", "-o",
+                 str(tmp_path / "caffe.png")]) == 0
+    assert "--loss-net is deprecated and will be removed in the next release; use --weights" in capsys.readouterr().err
+    assert main(["color", str(content), str(style), "--iterations", "3", "-q", "-o", str(tmp_path / "c.png")]) == 0
+    assert "--iterations is deprecated" in capsys.readouterr().err and (tmp_path / "c.png").is_file()
+    assert main(["bench", "--style", str(style), "--measure", "vgg19-caffe", "--sizes", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "--measure is deprecated" in err and "use --measure-weights" in err and "--sizes" in err
+
+
+def test_cli_adds_flags_to_library_errors(tmp_path, files, capsys, monkeypatch):
+    style, _ = files
+    out = tmp_path / "o.png"
+    out.write_bytes(b"taken")
+    assert main(["color", str(style), str(style), "-q", "-o", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == f"ottex: error: output exists: {out} (use --force to overwrite)"
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    assert main(["synth", str(style), "--size", "32", "-q", "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "missing weight file" in err and err.endswith("(or pass --weights-dir DIR)")

@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex.errors import ImageError
-from ottex.io import load_image, resize, resize_long_side, save_image
+from ottex.core.errors import ImageError
+from ottex.core.resample import resize, resize_long_side
+from ottex.image.io import load_image, save_image
 
 
 def _write(tmp_path, name, img: Image.Image):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex.errors import InputError
-from ottex.masks import dominant_colors, load_label_map, load_label_pair, quantize_labels, resample_masks
+from ottex.core.errors import InputError
+from ottex.image.masks import dominant_colors, load_label_map, load_label_pair, quantize_labels, resample_masks
 
 RED, BLUE, GREEN = (200, 30, 30), (30, 60, 200), (40, 190, 60)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ottex.errors import InputError
-from ottex.metrics import (
+from ottex.core.errors import InputError
+from ottex.eval.metrics import (
     content_distance,
     diversity,
     feature_mse,
-    gram_loss,
+    gram_distance,
     gram_matrix,
     measuring_network,
     seam_error,
@@ -41,7 +41,7 @@ def photo(load_test_image):
 
 def test_identical_images_score_zero(zebra96, photo):
     assert style_distance(zebra96, zebra96) == pytest.approx(0, abs=1e-6)
-    assert gram_loss(zebra96, zebra96) == pytest.approx(0, abs=1e-9)
+    assert gram_distance(zebra96, zebra96) == pytest.approx(0, abs=1e-9)
     assert content_distance(photo, photo) == pytest.approx(0, abs=1e-7)
     assert feature_mse(photo, photo) == pytest.approx(0, abs=1e-9)
 
@@ -52,7 +52,7 @@ def test_style_metrics_rank_textures(load_test_image):
     other = load_test_image("style/lava-small.jpg", (96, 96))
     noise = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
     shuffled = _shuffle_patches(style, 16)
-    for metric in (style_distance, gram_loss):
+    for metric in (style_distance, gram_distance):
         d_self = metric(other_half, style)
         d_shuffled = metric(shuffled, style)
         d_other = metric(other, style)
@@ -113,4 +113,4 @@ def test_metric_errors(zebra96):
     with pytest.raises(InputError, match="RGB"):
         content_distance(zebra96, torch.rand(1, 1, 8, 8))
     with pytest.raises(InputError, match="no tap"):
-        gram_loss(zebra96, zebra96, network=measuring_network(layers=("relu1_1",)), layers=("relu2_1",))
+        gram_distance(zebra96, zebra96, network=measuring_network(layers=("relu1_1",)), layers=("relu2_1",))

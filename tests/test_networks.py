@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
-from ottex.errors import WeightsError
-from ottex.networks import (
+from ottex.core.errors import WeightsError
+from ottex.nn.networks import (
     load_autoencoders,
     load_decoder,
     load_encoder,
@@ -89,7 +89,7 @@ def test_device_and_dtype_kept():
 
 @pytest.mark.parametrize("padding", ["reflect", "circular"])
 def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, padding):
-    import ottex.networks as nets_mod
+    import ottex.nn.networks as nets_mod
 
     nets = load_autoencoders("cd16x", (1, 3, 5), padding=padding)
     x = torch.rand(1, 3, 1024, 96, generator=torch.Generator().manual_seed(0))

@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex.cli import main
-from ottex.errors import InputError
-from ottex.io import save_image
-from ottex.metrics import style_distance
-from ottex.optimization import OptSettings, stylize, synthesize_opt
+from ottex.app.cli import main
+from ottex.core.errors import InputError
+from ottex.eval.metrics import style_distance
+from ottex.image.io import save_image
+from ottex.methods.optimization import OptSettings, stylize, synthesize_opt
 
 pytestmark = pytest.mark.needs_weights
 
@@ -82,12 +82,14 @@ def test_cli_method_options(tmp_path, content, lava, capsys):
     c, s = tmp_path / "bridge.png", tmp_path / "lava.png"
     save_image(content, c)
     save_image(lava, s)
-    assert main(["style", str(c), str(s), "--method", "w2", "--iters", "4", "--outdir", str(tmp_path), "-q"]) == 0
+    assert main(["style", str(c), str(s), "--method", "w2", "--steps", "4", "--outdir", str(tmp_path), "-q"]) == 0
     assert Image.open(tmp_path / "bridge_lava_style_cw1_w2_lbfgs_s0.png").size == (64, 48)
-    assert main(["synth", str(s), "--method", "gatys", "--iters", "3", "--size", "32", "-o", str(tmp_path / "t.png"),
+    assert main(["synth", str(s), "--method", "gatys", "--steps", "3", "--size", "32", "-o", str(tmp_path / "t.png"),
                  "-q"]) == 0
     assert Image.open(tmp_path / "t.png").size == (32, 32)
     assert main(["style", str(c), str(s), "--method", "w2", "--passes", "2", "-q"]) == 1
     assert "--passes does not apply to --method w2" in capsys.readouterr().err
-    assert main(["synth", str(s), "--iters", "5", "-q"]) == 1
+    assert main(["synth", str(s), "--steps", "5", "-q"]) == 1
+    assert "--steps does not apply to --method ot" in capsys.readouterr().err
+    assert main(["synth", str(s), "--iters", "5", "-q"]) == 1  # a former spelling of --steps: not for ot either
     assert "--iters does not apply to --method ot" in capsys.readouterr().err

@@ -8,11 +8,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from ottex.errors import InputError
+from ottex.core.errors import InputError
 from ottex.ot import (
-    argsort,
-    sort_values,
     apply_mapping,
+    argsort,
     bures_wasserstein_mapping,
     gaussian_mapping,
     gaussian_wasserstein_distance,
@@ -23,6 +22,7 @@ from ottex.ot import (
     sliced_match,
     sliced_wasserstein_distance,
     sort_match,
+    sort_values,
     sqrtm_psd,
     wasserstein_1d,
 )

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex.errors import InputError
-from ottex.io import save_image
-from ottex.report import contact_sheet
+from ottex.core.errors import InputError
+from ottex.eval.report import contact_sheet
+from ottex.image.io import save_image
 
 
 def test_sheet_layout_and_content(tmp_path):
@@ -37,8 +37,8 @@ def test_sheet_errors():
 
 def test_plot_history(tmp_path):
     pytest.importorskip("matplotlib")
-    from ottex.errors import ImageError
-    from ottex.report import plot_history
+    from ottex.core.errors import ImageError
+    from ottex.eval.report import plot_history
 
     history = [{"scale": s, "size": (32 * (s + 1), 32 * (s + 1)), "eval": i + 1, "loss": 10.0 / (i + 1 + 5 * s)}
                for s in (0, 1) for i in range(5)]

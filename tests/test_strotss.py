@@ -8,11 +8,12 @@ import math
 import pytest
 import torch
 
-from ottex.errors import InputError
-from ottex.io import load_image, resize, resize_long_side, save_image
+from ottex.core.errors import InputError
+from ottex.core.resample import resize, resize_long_side
+from ottex.eval.metrics import content_distance, self_similarity, style_distance
+from ottex.image.io import load_image, save_image
 from ottex.methods import get_method
-from ottex.metrics import content_distance, self_similarity, style_distance
-from ottex.strotss import (
+from ottex.methods.strotss import (
     cosine_cost,
     laplacian_pyramid,
     moment_loss,
@@ -136,11 +137,12 @@ def test_laplacian_pyramid_round_trip(hw):
 
 
 def test_scale_sizes():
-    assert scale_sizes((341, 512)) == [(43, 64), (85, 128), (170, 256), (341, 512)]
+    # the one pyramid of every method (ottex.core.pyramid): floor halving, so 341 px -> 42 at 1/8 (0.1: 43, rounded)
+    assert scale_sizes((341, 512)) == [(42, 64), (85, 128), (170, 256), (341, 512)]
     assert [max(s) for s in scale_sizes((1024, 768))] == [64, 128, 256, 512, 1024]
     assert scale_sizes((64, 96)) == [(64, 96)]
     assert [max(s) for s in scale_sizes((400, 600))] == [75, 150, 300, 600]
-    assert min(scale_sizes((40, 512))[0]) == 16  # sides never below 16 px
+    assert scale_sizes((40, 512)) == [(20, 256), (40, 512)]  # no side is halved below 16 px
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,9 +236,12 @@ def test_vgg19_caffe_network_and_progress(content, lava, capsys):
 
 @pytest.mark.needs_weights
 def test_registry_transfer(content, lava):
-    fn = get_method("strotss").transfer_fn()
-    out = fn(content, lava, seed=0, device="cpu", weights_dir=None, progress=False, iterations=1, **FAST)
+    fn = get_method("strotss").transfer_fn()  # the keyword-argument entry point of ottex 0.1
+    with pytest.warns(DeprecationWarning, match="'iterations' of method 'strotss' is deprecated; use 'steps'"):
+        out = fn(content, lava, seed=0, device="cpu", weights_dir=None, progress=False, iterations=1, **FAST)
     assert out.shape == content.shape
+    again = get_method("strotss").transfer(content, lava, options={"steps": (1,), **FAST}, device="cpu")
+    assert torch.equal(out, again)
 
 
 @pytest.mark.needs_weights

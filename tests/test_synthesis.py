@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from ottex import OTSchedule, synthesize
-from ottex.optimal_textures import style_factor
-from ottex.errors import InputError
-from ottex.io import resize_long_side
-from ottex.metrics import style_distance
+from ottex.core.errors import InputError
+from ottex.core.pyramid import style_factor
+from ottex.core.resample import resize_long_side
+from ottex.eval.metrics import style_distance
 
 pytestmark = pytest.mark.needs_weights
 

@@ -7,11 +7,11 @@ import torch
 from PIL import Image
 
 from ottex import OTSchedule, transfer
-from ottex.cli import main
+from ottex.app.cli import main
+from ottex.core.pyramid import style_at, style_factor
 from ottex.errors import InputError
-from ottex.io import resize, save_image
+from ottex.io import save_image
 from ottex.metrics import content_distance, style_distance
-from ottex.optimal_textures import style_at, style_factor
 
 pytestmark = pytest.mark.needs_weights
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ottex import weights as W
-from ottex.errors import WeightsError
+from ottex.core.errors import WeightsError
+from ottex.nn import weights as W
+from ottex.nn.weights import WEIGHT_SETS, WeightFile, WeightSet, get_weight_set, register_weight_set
 
 
 def test_registry_contents():
@@ -43,7 +44,8 @@ def test_missing_file_error_names_file_places_and_url(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "cd16x/decoder3.pth" in msg and str(tmp_path / "empty" / "cd16x") in msg
     assert str(tmp_path / "cache" / "weights" / "cd16x") in msg
-    assert "https://" in msg and "--weights-dir" in msg and "\n" not in msg
+    assert "https://" in msg and "weights_dir" in msg and "\n" not in msg
+    assert "--" not in msg  # library messages name parameters, not command-line flags (the CLI adds those)
 
 
 def test_local_only_file_says_it_cannot_be_downloaded(tmp_path, monkeypatch):
@@ -97,3 +99,37 @@ def test_offline_refuses_download(tmp_path, monkeypatch):
 def test_cache_dir_default_uses_platformdirs(monkeypatch):
     monkeypatch.delenv("OTTEX_CACHE", raising=False)
     assert W.cache_dir().name == "weights" and "ottex" in str(W.cache_dir())
+
+
+# ---------------------------------------------------------------------------------------------- WeightSet objects
+
+
+def test_weight_set_objects_carry_their_conventions():
+    cd, caffe, wct = get_weight_set("cd16x"), get_weight_set("vgg19-caffe"), get_weight_set("wct-vgg19")
+    assert (cd.padding, cd.final_relu, cd.levels) == ("reflect", True, (1, 2, 3, 4, 5))
+    assert (caffe.padding, caffe.final_relu, caffe.levels) == ("zeros", False, ())
+    assert cd.feature_source(("relu1_1",)) == ("encoder", 5)
+    assert wct.feature_source(("relu1_1", "relu3_1")) == ("encoder", 3)
+    assert caffe.feature_source(("relu3_1",)) == ("loss", 0)
+    assert caffe.taps[-1] == "relu3_4" and "relu4_1" not in caffe.taps and "relu5_1" in cd.taps
+    assert all(ws.convert is not None for ws in WEIGHT_SETS.values())
+    with pytest.raises(WeightsError, match="already registered"):
+        register_weight_set(WeightSet("cd16x", "again", ()))
+
+
+def test_a_weight_set_without_converter_cannot_load(tmp_path, monkeypatch):
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "f.pth").write_bytes(b"x")
+    sha = __import__("hashlib").sha256(b"x").hexdigest()
+    monkeypatch.setitem(WEIGHT_SETS, "bare", WeightSet("bare", "no converter", (WeightFile("f.pth", None, sha, 1,
+                                                                                           "loss"),)))
+    with pytest.raises(WeightsError, match="no loader for weight set 'bare'"):
+        get_weight_set("bare").load_state("loss", 0, tmp_path)
+
+
+@pytest.mark.needs_weights
+def test_weight_set_loads_canonical_state(weights_dir):
+    state = get_weight_set("cd16x").load_state("encoder", 2, weights_dir)
+    assert {"conv0.weight", "conv11.weight", "conv21.weight"} <= set(state)
+    caffe = get_weight_set("vgg19-caffe").load_state("loss", 0, weights_dir)
+    assert caffe["conv0.weight"].shape == (3, 3, 1, 1) and "conv34.weight" in caffe

@@ -1,22 +1,36 @@
 """ottex: texture synthesis and style transfer through optimal transport.
 
+The layers, each importing only those before it: :mod:`ottex.core` (errors,
+devices, checks, the scale pyramid, progress events) <- :mod:`ottex.ot` (OT
+primitives) <- :mod:`ottex.image` (files, colour, label maps) <- :mod:`ottex.nn`
+(weight sets, networks, losses) <- :mod:`ottex.methods` (the :class:`Method`
+contract, its registry, one module per method) <- :mod:`ottex.eval` (metrics,
+reports, benchmark) and :mod:`ottex.exec` (executors) <- :mod:`ottex.app` (the
+command line). The modules of ottex 0.1 (``ottex.optimal_textures``,
+``ottex.metrics``, ``ottex.cli`` ...) remain as aliases of their new homes.
+
 Example:
     >>> import ottex
     >>> texture = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=0)  # doctest: +SKIP
     >>> ottex.save_image(texture, "out.png")  # doctest: +SKIP
+    >>> [m.name for m in ottex.list_methods("synthesis")]
+    ['ot', 'w2', 'gatys', 'swd']
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .color import color_transfer
-from .errors import ImageError, InputError, OttexError, WeightsError
-from .io import load_image, save_image
-from .metrics import style_distance
-from .optimal_textures import OTSchedule, synthesize, transfer
-from .optimization import OptSettings, stylize, synthesize_opt
-from .strotss import strotss
+from .core.errors import Cancelled, ImageError, InputError, OttexError, WeightsError
+from .core.progress import LossHistory, ProgressEvent, TqdmProgress
+from .eval.metrics import style_distance
+from .exec.local import Job, LocalExecutor
+from .image.color import color_transfer
+from .image.io import load_image, save_image
+from .methods.base import Method, get_method, list_methods, register_method
+from .methods.optimal_textures import OTOptions, OTSchedule, synthesize, transfer
+from .methods.optimization import OptOptions, OptSettings, stylize, synthesize_opt
+from .methods.strotss import StrotssOptions, strotss
 
 __all__ = [
     "__version__",
@@ -28,6 +42,18 @@ __all__ = [
     "color_transfer",
     "OptSettings",
     "OTSchedule",
+    "OTOptions",
+    "OptOptions",
+    "StrotssOptions",
+    "Method",
+    "get_method",
+    "list_methods",
+    "register_method",
+    "ProgressEvent",
+    "TqdmProgress",
+    "LossHistory",
+    "Job",
+    "LocalExecutor",
     "load_image",
     "save_image",
     "style_distance",
@@ -35,4 +61,5 @@ __all__ = [
     "ImageError",
     "InputError",
     "WeightsError",
+    "Cancelled",
 ]

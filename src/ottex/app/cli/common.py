@@ -1,0 +1,163 @@
+"""What the sub-commands share: runtime and size options, input expansion, output names, batch reports."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ...core.errors import InputError, OttexError
+from ...exec.local import JobResult
+from ...image.io import IMAGE_SUFFIXES
+
+__all__ = [
+    "add_runtime_options",
+    "add_size_options",
+    "parse_size",
+    "output_paths",
+    "expand_inputs",
+    "one_output",
+    "format_error",
+    "report_results",
+    "run_batch",
+    "name_value",
+]
+
+#: What the command line adds to a library error about a parameter (the library never names flags).
+HINTS = {
+    "overwrite": "use --force to overwrite",
+    "device": "use --device cpu",
+    "weights_dir": "or pass --weights-dir DIR",
+}
+
+
+def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str:
+    """One line: the library's message, prefixed with the flag of the option at fault, with a CLI hint."""
+    msg = str(exc)
+    option = getattr(exc, "option", None)
+    flags = getattr(args, "_ottex_flags", {}) if args is not None else {}
+    if option in flags and not msg.startswith(flags[option]):
+        msg = f"{flags[option]}: {msg}"
+    if option in HINTS:
+        msg = f"{msg} ({HINTS[option]})"
+    return msg
+
+
+def add_runtime_options(p: argparse.ArgumentParser) -> None:
+    """Options every compute command takes: device, weights folder, seed, output, verbosity."""
+    g = p.add_argument_group("runtime")
+    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
+    g.add_argument(
+        "--weights-dir",
+        metavar="DIR",
+        help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
+    )
+    g.add_argument("--seed", type=int, default=0, help="random seed; same seed + settings + device = same image [0]")
+    g.add_argument("-o", "--output", metavar="FILE", help="output image (default: named from inputs and settings)")
+    g.add_argument("--outdir", metavar="DIR", default=".", help="folder for automatically named outputs [.]")
+    g.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
+
+
+def add_size_options(p: argparse.ArgumentParser, default: int = 512) -> None:
+    g = p.add_argument_group("size")
+    g.add_argument("--size", type=int, help=f"square output side in px [{default}]")
+    g.add_argument("--width", type=int, help="output width in px")
+    g.add_argument("--height", type=int, help="output height in px")
+
+
+def parse_size(args: argparse.Namespace, default: int = 512) -> tuple[int, int]:
+    """``--size N`` or ``--width W --height H`` -> ``(H, W)``."""
+    if args.size is not None and (args.width is not None or args.height is not None):
+        raise InputError("give either --size or --width/--height, not both")
+    if args.width is not None or args.height is not None:
+        w = args.width if args.width is not None else args.height
+        h = args.height if args.height is not None else args.width
+        return h, w
+    n = args.size if args.size is not None else default
+    return n, n
+
+
+def output_paths(args: argparse.Namespace, stem: str, count: int, suffix: str = ".png") -> list[Path]:
+    """Output file names: ``-o`` (indexed when several) or ``<outdir>/<stem>[_<i>].png``."""
+    if args.output:
+        base = Path(args.output)
+        if count == 1:
+            return [base]
+        return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(count)]
+    out = Path(args.outdir)
+    if not out.is_dir():
+        raise InputError(f"output folder does not exist: {out}")
+    if count == 1:
+        return [out / f"{stem}{suffix}"]
+    return [out / f"{stem}_{i}{suffix}" for i in range(count)]
+
+
+def expand_inputs(specs: Sequence[str], what: str) -> list[str]:
+    """Image arguments -> files: a file as given, a folder's images (sorted), or a glob pattern's matches."""
+    files: list[str] = []
+    for spec in specs:
+        p = Path(spec)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"no {what} images ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
+            files += found
+        elif not p.exists() and glob.has_magic(spec):
+            found = sorted(f for f in glob.glob(spec) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"no {what} images match '{spec}'")
+            files += found
+        else:
+            files.append(spec)
+    return files
+
+
+def one_output(args: argparse.Namespace, jobs: int) -> None:
+    """``-o`` and ``--plot`` name one file: refuse them with several jobs."""
+    if args.output and jobs > 1:
+        raise InputError(f"-o names one output but there are {jobs} inputs; use --outdir for several")
+    if getattr(args, "plot", None) and jobs > 1:
+        raise InputError(f"--plot writes one plot but there are {jobs} inputs; run them one at a time")
+
+
+def name_value(spec: str, option: str, form: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> ``(NAME, VALUE)``."""
+    name, sep, value = spec.partition("=")
+    if not sep or not name or not value:
+        raise InputError(f"{option} takes {form}, got '{spec}'")
+    return name, value
+
+
+def report_results(results: Sequence[JobResult], args: argparse.Namespace) -> int:
+    """Print each written file and each failure on one line; returns the exit status (1 if any job failed)."""
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"ottex: error: {r.job.label()}: {format_error(r.error, args)}", file=sys.stderr)
+    if failed:
+        print(f"ottex: error: {len(failed)} of {len(results)} failed", file=sys.stderr)
+    elif not args.quiet and len(results) > 1:
+        print(f"done: {len(results)} outputs")
+    return 1 if failed else 0
+
+
+def run_batch(jobs: Sequence[tuple[str, Callable[[], None]]], args: argparse.Namespace) -> int:
+    """Run ``(name, job)`` pairs that are not method runs (e.g. colour transfer) with the executor's rule: a
+    failing job is reported on one line and the others still run; a single job's error propagates."""
+    if len(jobs) == 1:
+        jobs[0][1]()
+        return 0
+    failed = 0
+    for name, job in jobs:
+        try:
+            job()
+        except OttexError as exc:
+            failed += 1
+            print(f"ottex: error: {name}: {format_error(exc, args)}", file=sys.stderr)
+    if failed:
+        print(f"ottex: error: {failed} of {len(jobs)} failed", file=sys.stderr)
+    elif not args.quiet:
+        print(f"done: {len(jobs)} outputs")
+    return 1 if failed else 0

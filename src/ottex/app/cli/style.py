@@ -1,0 +1,60 @@
+"""``ottex style``: style transfer with any registered method."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ...core.errors import InputError
+from ...exec.local import Job
+from ...methods.base import TRANSFER, get_method
+from .common import add_runtime_options, expand_inputs, one_output, output_paths
+from .options import add_method_options, mask_options, method_options
+from .run import add_plot_option, check_plot, run_method_jobs
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "style",
+        help="style transfer: CONTENT's layout with STYLE's textures (Optimal Textures and other methods)",
+        description="Repaint CONTENT with the textures of STYLE. The default method, Optimal Textures, moves VGG-19 "
+        "features by sliced optimal transport, pulling the deep features (relu5_1, relu4_1, relu3_1) toward the "
+        "content's after every matching step (Risser 2020). The output keeps the content's aspect.",
+        epilog="example: ottex style bridge.jpg lava.jpg --size 512 --content-strength 0.4",
+    )
+    p.add_argument("content", metavar="CONTENT", help="content image (layout); a folder or a quoted glob pattern "
+                   "runs every image in it")
+    p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s) (textures, colours): files, folders or "
+                   "quoted glob patterns; one output per (content, style) pair")
+    p.add_argument("--size", type=int, help="long side of the output in px [the content's]")
+    p.add_argument("--preserve-color", action="store_true",
+                   help="keep the content's colours: luminance from the result, chroma from the content, then a "
+                   "few sliced-OT steps on the RGB distribution (any method)")
+    add_plot_option(p)
+    add_method_options(p, TRANSFER)
+    add_runtime_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    method = get_method(args.method, TRANSFER)
+    opts = method_options(args, TRANSFER, method)
+    check_plot(args, method)
+    contents = expand_inputs([args.content], "content")
+    styles = expand_inputs(args.style, "style")
+    pairs = [(c, s) for c in contents for s in styles]
+    one_output(args, len(pairs))
+    masks = [str(m) for m in mask_options(method, opts, TRANSFER)]
+    if masks and len(pairs) > 1:
+        raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
+    size = f"_{args.size}" if args.size else ""
+    extra = ("_pc" if args.preserve_color else "") + ("_masked" if masks else "")
+    head = method.content_label(opts)
+    tag = f"{head}{size}{extra}".lstrip("_") + f"_{method.label(opts, TRANSFER)}_s{args.seed}"
+    jobs = []
+    for content, style in pairs:
+        (path,) = output_paths(args, f"{Path(content).stem}_{Path(style).stem}_style_{tag}", 1)
+        jobs.append(Job(method.name, TRANSFER, style=style, content=content, outputs=[path], size=args.size,
+                        options=opts, seed=args.seed, preserve_color=args.preserve_color, overwrite=args.force,
+                        name=f"{content} + {style}", inputs=masks))
+    return run_method_jobs(args, method, "style", jobs)

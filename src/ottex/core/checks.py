@@ -1,0 +1,76 @@
+"""Input checks shared by every layer: output sizes, image tensors, sample clouds.
+
+Each check raises :class:`~ottex.core.errors.InputError` with a one-line message
+in library terms (parameter names, no command-line flags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .errors import InputError
+
+__all__ = ["MIN_SIDE", "check_size", "check_image", "check_cloud"]
+
+#: Smallest output side: every method works on sizes of at least 16 px.
+MIN_SIDE = 16
+
+_SHAPES = {"single": "(1, 3, H, W)", "batch": "(B, 3, H, W)", "any": "(*, 3, H, W)"}
+
+
+def check_size(size: Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """``(height, width)`` as two ints, both at least ``min_side``.
+
+    Example:
+        >>> check_size((64, 96.0))
+        (64, 96)
+    """
+    if len(size) != 2:
+        raise InputError(f"size must be (height, width), got {tuple(size)}", option="size")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise InputError(f"output size must be positive, got {h}x{w}", option="size")
+    if min(h, w) < min_side:
+        raise InputError(f"output size {h}x{w} is too small: both sides must be at least {min_side} px",
+                         option="size")
+    return h, w
+
+
+def check_image(image: object, what: str = "image", shape: str = "single", path_ok: bool = False) -> torch.Tensor:
+    """Check that ``image`` is an RGB tensor of the expected shape; returns it unchanged.
+
+    Args:
+        image: the value to check.
+        what: its name in the message (``"style"``, ``"content"`` ...).
+        shape: ``"single"`` (``(1, 3, H, W)`` or ``(3, H, W)``), ``"batch"``
+            (``(B, 3, H, W)``) or ``"any"`` (``(*, 3, H, W)``).
+        path_ok: an image path would also have been accepted (said in the message).
+
+    Example:
+        >>> check_image(torch.rand(2, 3, 8, 8), "style")
+        Traceback (most recent call last):
+        ...
+        ottex.core.errors.InputError: style must be a single image, got a batch of 2
+    """
+    ok = isinstance(image, torch.Tensor) and image.dim() >= 3 and image.shape[-3] == 3
+    if ok and shape == "single":
+        ok = image.dim() in (3, 4)
+    if ok and shape == "batch":
+        ok = image.dim() == 4
+    if not ok:
+        got = f", got {tuple(image.shape)}" if isinstance(image, torch.Tensor) else ""
+        kind = "an image path or an RGB tensor" if path_ok else "an RGB tensor"
+        raise InputError(f"{what} must be {kind} of shape {_SHAPES[shape]}{got}", option=what)
+    if shape == "single" and image.dim() == 4 and image.shape[0] != 1:
+        raise InputError(f"{what} must be a single image, got a batch of {image.shape[0]}", option=what)
+    return image
+
+
+def check_cloud(x: torch.Tensor, name: str) -> None:
+    """A sample cloud of shape ``(*, N, C)`` with at least one sample."""
+    if x.dim() < 2:
+        raise InputError(f"{name} must have shape (*, N, C), got {tuple(x.shape)}")
+    if x.shape[-2] == 0:
+        raise InputError(f"{name} has no samples")

@@ -1,0 +1,296 @@
+"""Quality metrics on image tensors.
+
+All functions take RGB tensors in ``[0, 1]`` of shape ``(1, 3, H, W)``; the two
+images may differ in size (distributions of features are compared, not pixels).
+
+* :func:`style_distance`: sliced Wasserstein distance between the feature
+  distributions of an image and a style example, on a *measuring* network.
+  For each layer, ``P`` fixed unit directions are drawn from ``seed``; both
+  feature clouds are projected on them; the exact 1D W2 distance of each
+  projection is divided by the style's standard deviation along it; the layer
+  score is the root mean square over directions; the result is the mean over
+  layers. Identical images score 0; the score is scale-free per layer.
+  Clouds larger than ``max_samples`` positions are subsampled with ``seed``.
+  The style is compared as given: pass it at the scale the result should have
+  (ottex resizes styles so their long side is the output's long side times
+  ``style_scale``).
+  The per-layer score is :func:`ottex.ot.sliced_wasserstein_distance` with
+  ``normalize=True``.
+* :func:`gram_distance`: the texture loss of Gatys et al. (2015) as a score:
+  per layer the mean squared difference of Gram matrices ``G = F F^T / (h w)``
+  (:func:`ottex.nn.losses.gram_matrix`), summed over layers. (Called
+  ``gram_loss`` in ottex 0.1; that name is deprecated here, the differentiable
+  loss is :func:`ottex.nn.losses.gram_loss`.)
+* :func:`content_distance`: the self-similarity distance of STROTSS (Kolkin
+  2019): features at ``layer`` are average-pooled onto a coarse grid (long side
+  ``grid`` cells), the cosine-distance matrix between all cells is formed and
+  each column divided by its sum; the distance is the mean absolute difference
+  of the two matrices. Insensitive to colours and textures, sensitive to layout.
+* :func:`feature_mse`: mean squared difference of features at ``layer``, the
+  image resized to the content's size (Gatys' content loss).
+* :func:`diversity`: mean L1 distance between the feature maps (measuring
+  layers) of every pair of samples, e.g. outputs made with different seeds.
+* :func:`seam_error`: how visible the wrap-around edges of a tileable image
+  are: the mean absolute difference between the last and first column (and
+  row) divided by the mean absolute difference between neighbouring columns
+  (and rows) inside the image. About 1 or below: seamless.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from ..core.checks import check_image
+from ..core.errors import InputError
+from ..core.resample import resize
+from ..nn.losses import gram_matrix
+from ..nn.networks import VGGFeatures, load_feature_extractor
+from ..ot import random_directions, sliced_wasserstein_distance, subsample
+
+__all__ = [
+    "style_distance",
+    "style_distance_per_layer",
+    "gram_matrix",
+    "gram_distance",
+    "gram_loss",
+    "self_similarity",
+    "content_distance",
+    "feature_mse",
+    "diversity",
+    "seam_error",
+    "measuring_network",
+    "DEFAULT_MEASURE_LAYERS",
+]
+
+DEFAULT_MEASURE_NET = "vgg19-caffe"
+DEFAULT_MEASURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+
+
+@lru_cache(maxsize=8)
+def _measuring_network(name: str, layers: tuple[str, ...], weights_dir: str | None, device: str) -> VGGFeatures:
+    return load_feature_extractor(name, layers, weights_dir=weights_dir, device=device)
+
+
+def measuring_network(
+    name: str = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+) -> VGGFeatures:
+    """The (cached) network used to measure results."""
+    return _measuring_network(name, tuple(layers), None if weights_dir is None else str(weights_dir), str(device))
+
+
+def _cloud(f: torch.Tensor, max_samples: int, seed: int) -> torch.Tensor:
+    """``(1, C, H, W)`` -> ``(n, C)``, at most ``max_samples`` positions drawn without replacement."""
+    return subsample(f.flatten(2)[0].T, max_samples, torch.Generator().manual_seed(seed), dim=0)
+
+
+@torch.no_grad()
+def style_distance_per_layer(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    n_directions: int = 128,
+    seed: int = 0,
+    weights_dir: str | os.PathLike | None = None,
+    max_samples: int = 65536,
+) -> dict[str, float]:
+    """Normalised sliced Wasserstein distance per layer (see module docstring)."""
+    check_image(image, "image", "batch")
+    check_image(style, "style", "batch")
+    net = network if isinstance(network, VGGFeatures) else measuring_network(network, layers, weights_dir, image.device)
+    fi, fs = net(image), net(style.to(image.device))
+    out: dict[str, float] = {}
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    for layer in net.layers:
+        xi, xs = _cloud(fi[layer], max_samples, seed), _cloud(fs[layer], max_samples, seed)
+        dirs = random_directions(xi.shape[1], n_directions, gen).to(xi.device)
+        out[layer] = float(sliced_wasserstein_distance(xi, xs, directions=dirs, normalize=True))
+    return out
+
+
+def style_distance(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    n_directions: int = 128,
+    seed: int = 0,
+    weights_dir: str | os.PathLike | None = None,
+    max_samples: int = 65536,
+) -> float:
+    """Mean over layers of :func:`style_distance_per_layer`.
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example.
+        network: name of a weight set usable as a loss network (default
+            ``vgg19-caffe``, a network the synthesis does not use) or a built
+            :class:`~ottex.nn.networks.VGGFeatures`.
+        layers: taps of the measuring network.
+        n_directions: number of fixed random directions per layer.
+        seed: seed of the directions (same seed = comparable numbers).
+        weights_dir: where to look for the measuring network's weights.
+        max_samples: positions per image and layer (drawn with ``seed``) beyond
+            which the feature cloud is subsampled.
+
+    Returns:
+        The distance (0 for identical feature distributions).
+
+    Example:
+        >>> d = style_distance(result, style)  # doctest: +SKIP
+    """
+    per = style_distance_per_layer(image, style, network, layers, n_directions, seed, weights_dir, max_samples)
+    return sum(per.values()) / len(per)
+
+
+def _net(network: str | VGGFeatures, layers: tuple[str, ...], weights_dir, device) -> VGGFeatures:  # noqa: ANN001
+    if isinstance(network, VGGFeatures):
+        missing = [layer for layer in layers if layer not in network.layers]
+        if missing:
+            raise InputError(f"the measuring network has no tap {', '.join(missing)} (it has {network.layers})")
+        return network
+    return measuring_network(network, layers, weights_dir, device)
+
+
+@torch.no_grad()
+def gram_distance(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Gatys texture loss: sum over ``layers`` of the mean squared Gram-matrix difference.
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example (sizes may differ).
+        network: measuring network name or a built :class:`~ottex.nn.networks.VGGFeatures`.
+        layers: taps.
+        weights_dir: where to look for the network's weights.
+
+    Returns:
+        The loss (0 for identical Gram matrices).
+    """
+    check_image(image, "image", "batch")
+    check_image(style, "style", "batch")
+    net = _net(network, tuple(layers), weights_dir, image.device)
+    fi, fs = net(image), net(style.to(image.device))
+    return float(sum((gram_matrix(fi[k]) - gram_matrix(fs[k])).pow(2).mean() for k in layers))
+
+
+def gram_loss(*args: object, **kwargs: object) -> float:
+    """Deprecated name of :func:`gram_distance` (the differentiable loss is :func:`ottex.nn.losses.gram_loss`)."""
+    warnings.warn("ottex.metrics.gram_loss is deprecated; use gram_distance (a score) or ottex.nn.losses.gram_loss "
+                  "(the differentiable loss)", DeprecationWarning, stacklevel=2)
+    return gram_distance(*args, **kwargs)
+
+
+def self_similarity(features: torch.Tensor, grid: int = 32) -> torch.Tensor:
+    """Column-normalised cosine-distance matrix of ``(B, C, H, W)`` features pooled to a coarse grid.
+
+    Args:
+        features: feature maps.
+        grid: cells along the long side (the short side keeps the aspect).
+
+    Returns:
+        ``(B, n, n)`` with ``n`` grid cells; each column sums to 1.
+    """
+    h, w = features.shape[-2:]
+    s = min(1.0, grid / max(h, w))
+    pooled = F.adaptive_avg_pool2d(features, (max(1, round(h * s)), max(1, round(w * s))))
+    x = F.normalize(pooled.flatten(2), dim=1)  # (B, C, n)
+    d = 1.0 - x.transpose(1, 2) @ x
+    return d / d.sum(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+@torch.no_grad()
+def content_distance(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layer: str = "relu3_1",
+    grid: int = 32,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """STROTSS self-similarity distance between an image and a content image (see module docstring).
+
+    The image is resized to the content's size first, so both give the same grid.
+
+    Example:
+        >>> content_distance(result, photo)  # doctest: +SKIP
+    """
+    fi, fc = _content_features(image, content, network, layer, weights_dir)
+    si, sc = self_similarity(fi, grid), self_similarity(fc, grid)
+    return float((si - sc).abs().mean() * si.shape[-1])  # x n: a scale that does not shrink with the grid
+
+
+@torch.no_grad()
+def feature_mse(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layer: str = "relu3_1",
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Mean squared difference of ``layer`` features, the image resized to the content's size."""
+    fi, fc = _content_features(image, content, network, layer, weights_dir)
+    return float((fi - fc).pow(2).mean())
+
+
+def _content_features(image, content, network, layer, weights_dir) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """Features at ``layer`` of the image (resized to the content's size) and of the content."""
+    check_image(image, "image", "batch")
+    check_image(content, "content", "batch")
+    net = _net(network, (layer,), weights_dir, image.device)
+    content = content.to(image.device)
+    if image.shape[-2:] != content.shape[-2:]:
+        image = resize(image, tuple(content.shape[-2:]))
+    return net(image)[layer], net(content)[layer]
+
+
+@torch.no_grad()
+def diversity(
+    images: torch.Tensor,
+    network: str | VGGFeatures = DEFAULT_MEASURE_NET,
+    layers: tuple[str, ...] = DEFAULT_MEASURE_LAYERS,
+    weights_dir: str | os.PathLike | None = None,
+) -> float:
+    """Mean pairwise L1 distance between the feature maps of ``B >= 2`` samples of one size.
+
+    Averaged over the pairs and over ``layers``; 0 when all samples are equal.
+    """
+    check_image(images, "images", "batch")
+    if images.shape[0] < 2:
+        raise InputError(f"diversity needs at least 2 samples, got {images.shape[0]}")
+    net = _net(network, tuple(layers), weights_dir, images.device)
+    feats = net(images)
+    total = 0.0
+    for k in layers:
+        f = feats[k].flatten(1)
+        total += float(torch.cdist(f, f, p=1).sum() / (f.shape[0] * (f.shape[0] - 1)) / f.shape[1])
+    return total / len(layers)
+
+
+def seam_error(image: torch.Tensor) -> float:
+    """Wrap-edge difference over interior neighbour difference (see module docstring).
+
+    Example:
+        >>> ramp = torch.linspace(0, 1, 64).expand(1, 3, 64, 64)  # jumps from 1 back to 0 at the wrap
+        >>> seam_error(ramp) > 10
+        True
+    """
+    check_image(image, "image", "batch")
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    ex = (image[..., :, 0] - image[..., :, -1]).abs().mean()
+    ey = (image[..., 0, :] - image[..., -1, :]).abs().mean()
+    return float((ex + ey) / (dx + dy).clamp_min(1e-8))

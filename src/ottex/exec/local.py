@@ -1,0 +1,197 @@
+"""Running jobs: one method on one set of inputs, written to files; a failing job does not stop the others.
+
+A :class:`Job` says what to run (a registered method, a task, inputs, options,
+seed) and where to write (one path per output image). :class:`LocalExecutor`
+runs jobs in this process, one after the other: it refuses to overwrite an
+input (ever) or an existing file (unless the job allows it) before any work,
+loads the inputs on the device, runs the method with a progress callback, and
+writes the outputs atomically. An :class:`~ottex.core.errors.OttexError` fails
+its job only (recorded in the :class:`JobResult`); :class:`~ottex.core.errors.Cancelled`
+stops the whole batch. The command line runs its jobs through it; a Ray
+executor will take the same jobs.
+
+Example:
+    >>> job = Job("ot", "synthesis", style="zebra.jpg", size=(256, 256), outputs=["out.png"])  # doctest: +SKIP
+    >>> (result,) = LocalExecutor(device="cpu").run([job])  # doctest: +SKIP
+    >>> result.ok, result.outputs  # doctest: +SKIP
+    (True, [PosixPath('out.png')])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.device import resolve_device
+from ..core.errors import Cancelled, ImageError, InputError, OttexError
+from ..core.progress import Callback
+from ..image.io import load_image, save_image
+from ..methods.base import SYNTHESIS, get_method
+
+__all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free"]
+
+PathLike = str | os.PathLike
+
+
+@dataclass
+class Job:
+    """One run of a method.
+
+    Attributes:
+        method: registered method name.
+        task: ``"synthesis"`` or ``"transfer"``.
+        style: the style image (a path or a tensor), or several for methods that mix examples.
+        outputs: where to write: one path per output image (``batch`` of them for synthesis).
+        content: the content image (transfer).
+        size: ``(H, W)`` for synthesis; the long side (or None) for transfer.
+        options: the method's options object, or a mapping of option values.
+        batch: synthesis: images made at once.
+        seed: random seed.
+        preserve_color: transfer: keep the content's colours.
+        overwrite: replace existing output files.
+        name: how the job is called in reports (default: its inputs).
+        inputs: other input files (e.g. label maps) that must never be overwritten.
+    """
+
+    method: str
+    task: str
+    style: PathLike | torch.Tensor | Sequence[PathLike | torch.Tensor]
+    outputs: Sequence[PathLike] = ()
+    content: PathLike | torch.Tensor | None = None
+    size: tuple[int, int] | int | None = None
+    options: Any = None
+    batch: int = 1
+    seed: int | None = 0
+    preserve_color: bool = False
+    overwrite: bool = False
+    name: str = ""
+    inputs: Sequence[PathLike] = ()
+
+    def input_files(self) -> list[PathLike]:
+        """Every input that is a file (never to be overwritten)."""
+        styles = self.style if isinstance(self.style, (list, tuple)) else [self.style]
+        items = [*styles, self.content, *self.inputs]
+        return [p for p in items if isinstance(p, (str, os.PathLike))]
+
+    def label(self) -> str:
+        return self.name or " + ".join(str(p) for p in self.input_files()) or self.method
+
+
+@dataclass
+class JobResult:
+    """What became of a job: the written files, or the error that stopped it."""
+
+    job: Job
+    outputs: list[Path] = field(default_factory=list)
+    error: OttexError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool) -> None:
+    """Refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), before any work.
+
+    Raises:
+        InputError: an output is an input (``option="outputs"``) or exists (``option="overwrite"``).
+    """
+    ins = {Path(p).resolve() for p in inputs}
+    for p in map(Path, outputs):
+        if p.resolve() in ins:
+            raise InputError(f"output {p} is one of the inputs; choose another output name", option="outputs")
+        if p.exists() and not overwrite:
+            raise InputError(f"output exists: {p}", option="overwrite")
+
+
+class LocalExecutor:
+    """Runs jobs one after the other in this process.
+
+    Args:
+        device: where the methods run (``"auto"``, ``"cpu"``, ``"cuda"`` ...).
+        weights_dir: folder searched first for weights.
+        callback_factory: ``factory(job) -> callback`` (or None): the progress
+            subscriber of each job, e.g. a progress bar.
+        on_result: called with each :class:`JobResult` as it is made.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device | None = "auto",
+        weights_dir: PathLike | None = None,
+        callback_factory: Callable[[Job], Callback | None] | None = None,
+        on_result: Callable[[JobResult], None] | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.weights_dir = None if weights_dir is None else str(weights_dir)
+        self.callback_factory = callback_factory
+        self.on_result = on_result
+
+    def run(self, jobs: Sequence[Job], *, raise_errors: bool = False) -> list[JobResult]:
+        """Run ``jobs``; a job's :class:`OttexError` is recorded in its result and the next job runs.
+
+        Args:
+            jobs: the jobs.
+            raise_errors: re-raise a job's error instead of recording it.
+
+        Raises:
+            Cancelled: a progress callback stopped a job (the remaining jobs do not run).
+        """
+        results = []
+        for job in jobs:
+            try:
+                result = JobResult(job, outputs=self.run_one(job))
+            except Cancelled:
+                raise
+            except OttexError as exc:
+                if raise_errors:
+                    raise
+                result = JobResult(job, error=exc)
+            results.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+        return results
+
+    def run_one(self, job: Job) -> list[Path]:
+        """Run one job and write its outputs; returns their paths.
+
+        Raises:
+            OttexError: the job failed (nothing was written).
+        """
+        method = get_method(job.method, job.task)
+        outputs = [Path(p) for p in job.outputs]
+        check_outputs_free(outputs, job.input_files(), job.overwrite)
+        callback = self.callback_factory(job) if self.callback_factory is not None else None
+        try:
+            if job.task == SYNTHESIS:
+                styles = job.style if isinstance(job.style, (list, tuple)) else None
+                style = [self._load(s) for s in styles] if styles is not None else self._load(job.style)
+                size = job.size if job.size is not None else (512, 512)
+                out = method.synthesize(style, size, job.options, batch=job.batch, seed=job.seed,
+                                        device=self.device, weights_dir=self.weights_dir, callback=callback)
+            else:  # TRANSFER (get_method checked the task)
+                if job.content is None:
+                    raise InputError("a style transfer job needs a content image", option="content")
+                content = self._load(job.content)
+                out = method.transfer(content, self._load(job.style), job.size, job.options,
+                                      preserve_color=job.preserve_color, seed=job.seed, device=self.device,
+                                      weights_dir=self.weights_dir, callback=callback)
+        finally:
+            close = getattr(callback, "close", None)
+            if close is not None:
+                close()
+        if len(outputs) != out.shape[0]:
+            raise ImageError(f"the job made {out.shape[0]} image(s) but names {len(outputs)} output(s)")
+        for img, path in zip(out, outputs):
+            save_image(img.unsqueeze(0), path, overwrite=job.overwrite)
+        return outputs
+
+    def _load(self, image: PathLike | torch.Tensor) -> torch.Tensor:
+        if isinstance(image, torch.Tensor):
+            return image.to(self.device)
+        return load_image(image, device=self.device)

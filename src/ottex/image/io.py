@@ -1,0 +1,188 @@
+"""Image input and output with Pillow.
+
+Images are float tensors in ``[0, 1]`` of shape ``(1, 3, H, W)`` (RGB).
+:func:`as_image` is the one entry point of every method for an image argument
+(a path or a tensor).
+Grayscale, palette, RGBA, CMYK, 16-bit and 32-bit images are converted on load;
+EXIF orientation is applied. Writes are atomic (temporary file + rename) and
+never replace an existing file unless asked to.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..core.checks import check_image
+from ..core.errors import ImageError
+from ..core.resample import resize, resize_long_side
+
+__all__ = ["load_image", "save_image", "as_image", "to_pil", "resize", "resize_long_side", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any Pillow image -> float32 (H, W, 3) array in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        hi = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        if mode == "F" and arr.max(initial=0) <= 1.0:
+            hi = 1.0
+        arr = np.clip(arr / hi, 0.0, 1.0)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        # Composite transparent pixels over white: what image viewers show.
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def load_image(
+    path: str | os.PathLike,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Read an image file as an RGB tensor.
+
+    Args:
+        path: image file (any format Pillow reads).
+        device: device of the returned tensor.
+        dtype: floating dtype of the returned tensor.
+
+    Returns:
+        Tensor of shape ``(1, 3, H, W)`` with values in ``[0, 1]``.
+
+    Raises:
+        ImageError: missing, unreadable, corrupt or empty image.
+
+    Example:
+        >>> img = load_image("style.jpg")  # doctest: +SKIP
+        >>> img.shape  # doctest: +SKIP
+        torch.Size([1, 3, 512, 512])
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"image not found: {p}")
+    if p.is_dir():
+        raise ImageError(f"expected an image file, got a directory: {p}")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            arr = _to_rgb_array(img)
+    except UnidentifiedImageError:
+        raise ImageError(f"not an image file (or an unsupported format): {p}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {p}: {exc}") from None
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(f"image has no pixels: {p}")
+    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
+    return t.to(device=device, dtype=dtype)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]`` -> 8-bit RGB Pillow image."""
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ImageError(f"to_pil takes one image, got a batch of {image.shape[0]}")
+        image = image[0]
+    arr = (image.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def save_image(
+    image: torch.Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False, quality: int = 95
+) -> Path:
+    """Write an image atomically.
+
+    The image is written to a temporary file in the target directory and renamed
+    into place, so a failure never leaves a partial file behind.
+
+    Args:
+        image: ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]``, or a Pillow image.
+        path: output file; the format follows its suffix (PNG, JPEG, ...).
+        overwrite: replace an existing file.
+        quality: JPEG/WebP quality.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ImageError: the file exists (and ``overwrite`` is false), the suffix is
+            not an image format, or the directory is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise ImageError(f"output exists: {p}", option="overwrite")
+    fmt = Image.registered_extensions().get(p.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
+    if not p.parent.exists():
+        raise ImageError(f"output directory does not exist: {p.parent}")
+    pil = image if isinstance(image, Image.Image) else to_pil(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+            pil.save(fh, format=fmt, **kwargs)
+        os.replace(tmp, p)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"cannot write {p}: {exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+ImageLike = torch.Tensor | str | os.PathLike
+
+
+def as_image(
+    image: ImageLike,
+    device: torch.device | str | None = None,
+    what: str = "image",
+    *,
+    shape: str = "single",
+    dtype: torch.dtype | None = torch.float32,
+) -> torch.Tensor:
+    """An image argument (a path or a tensor) as a tensor: the one input check of every method.
+
+    Args:
+        image: an image file, or an RGB tensor in ``[0, 1]``.
+        device: device of the result (None: a tensor stays where it is).
+        what: the argument's name in error messages (``"style"``, ``"content"``).
+        shape: ``"single"``: one image, returned as ``(1, 3, H, W)``; ``"any"``:
+            ``(*, 3, H, W)`` returned as given.
+        dtype: dtype of the result (None: a tensor keeps its dtype).
+
+    Returns:
+        The image tensor.
+
+    Raises:
+        InputError: a tensor of the wrong shape.
+        ImageError: a file that cannot be read.
+
+    Example:
+        >>> as_image(torch.rand(3, 8, 8), what="style").shape
+        torch.Size([1, 3, 8, 8])
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image, device=device, dtype=dtype or torch.float32)
+    check_image(image, what, shape, path_ok=True)
+    if shape == "single" and image.dim() == 3:
+        image = image.unsqueeze(0)
+    if device is None and dtype is None:
+        return image
+    return image.to(device=device, dtype=dtype)

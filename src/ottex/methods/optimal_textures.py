@@ -1,0 +1,874 @@
+"""Optimal Textures (Risser 2020): texture synthesis by sliced optimal transport of VGG features.
+
+No back-propagation. For each resolution of a coarse-to-fine schedule and each
+pass, for each level ``relu5_1 -> relu1_1``: encode the current image with that
+level's encoder, move its feature cloud onto the style's, and decode back to
+pixels. The move is the closed-form Gaussian OT (Monge) map, which carries the
+style's mean and covariance, followed by repeated {random rotation, exact 1D
+optimal transport of every marginal, rotation back} (optionally inside the
+style's PCA subspace), which carries the full distribution. With
+``OTSchedule(gaussian=None)`` the move is pure sliced OT, as in the paper.
+
+Feature clouds are kept channels-first, ``(B, C, N)``, so that the sorts run on
+contiguous memory; the whole batch shares each random rotation.
+
+The method is registered as ``"ot"`` (:class:`OTOptions`); :func:`synthesize`
+and :func:`transfer` are the keyword-argument entry points. The coarse-to-fine
+loop is :func:`_run_schedule`; one visit of a level is :func:`_level_step`, the
+feature move :func:`_match` (with the content pull of style transfer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..core.checks import check_size
+from ..core.device import make_generator, resolve_device
+from ..core.errors import InputError
+from ..core.progress import Callback, Reporter, run_callbacks
+from ..core.pyramid import (
+    content_output_size,
+    crop_to,
+    pyramid_sizes,
+    style_at,
+    style_factor,
+    working_size,
+)
+from ..core.resample import resize, wrap_resize
+from ..core.runtime import prepare_device
+from ..image.io import ImageLike, as_image
+from ..image.masks import load_label_pair, resample_masks
+from ..nn.networks import Decoder, Encoder, load_autoencoders, min_size_for_level
+from ..ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match, subsample
+from .base import SYNTHESIS, TRANSFER, Method, Options, label_number, option, parse_floats, parse_ints, register_method
+from .common import INITS, check_init, next_scale_image
+
+__all__ = [
+    "synthesize",
+    "transfer",
+    "OTSchedule",
+    "OTOptions",
+    "Guide",
+    "MATCH_MODES",
+    "DEFAULT_CONTENT_STRENGTH",
+    "wrap_resize",
+    "resolve_device",
+    "working_size",
+    "style_factor",
+    "style_at",
+]
+
+MATCH_MODES = ("sort", "chol", "pca", "sym")
+DEFAULT_CONTENT_STRENGTH = 0.6
+
+
+@dataclass(frozen=True)
+class OTSchedule:
+    """Coarse-to-fine schedule of an Optimal Textures run.
+
+    At every level visited, the feature cloud is first moved by the closed-form
+    Gaussian OT map ``gaussian`` (the Bures-Wasserstein Monge map by default,
+    which carries the style's mean and covariance), then by ``iterations[level]``
+    exact sliced-OT steps (random rotation, sort-based 1D matching of every
+    marginal, rotation back), which carry the full marginals.
+
+    Attributes:
+        scales: number of resolutions, each half the next one's size, or
+            ``None`` (default) to halve while the long side stays at least
+            ``coarse_side`` (512 px -> 256, 512; 2048 px -> 256 ... 2048); the
+            coarsest is never smaller than ``min_side`` on its short side.
+        passes: passes over the levels at each resolution, coarse to fine; the
+            last value repeats for extra resolutions.
+        levels: levels visited at the coarsest resolution, deepest first.
+        fine_levels: levels visited at the finer resolutions (relu5_1 included:
+            it keeps strokes and letters whole at the output's scale).
+        iterations: sliced-OT rotations per level at the coarsest resolution.
+        fine_iterations: sliced-OT rotations per level at finer resolutions.
+        gaussian: Gaussian map applied before the rotations at each level
+            (``"sym"``, ``"chol"``, ``"pca"``) or ``None`` for pure sliced OT
+            as in the paper.
+        min_side: smallest short side of the coarsest resolution.
+        max_style_samples: the style cloud of each level is randomly
+            subsampled to this many feature vectors.
+    """
+
+    scales: int | None = None
+    passes: tuple[int, ...] = (6, 4)
+    levels: tuple[int, ...] = (5, 4, 3, 2, 1)
+    fine_levels: tuple[int, ...] = (5, 4, 3, 2, 1)
+    iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 1, 3: 1, 2: 2, 1: 4})
+    fine_iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 0, 3: 1, 2: 2, 1: 4})
+    gaussian: str | None = "sym"
+    min_side: int = 64
+    coarse_side: int = 256
+    max_style_samples: int = 1 << 14
+
+    def replace(self, **changes: object) -> OTSchedule:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class OTOptions(Options):
+    """Options of Optimal Textures (``--method ot``); None means "the schedule's value".
+
+    Attributes: see each field's help; ``schedule`` gives full control of the
+    coarse-to-fine schedule (:class:`OTSchedule`), the fields above it override it.
+    """
+
+    passes: tuple[int, ...] | None = option(
+        None, parse=parse_ints, metavar="N[,N...]",
+        help="passes over the levels per resolution, coarse to fine, the last repeating [6,4]")
+    rotations: int | None = option(
+        None, aliases=("iterations",), deprecated_flags=("--iterations",),
+        help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
+    levels: tuple[int, ...] | None = option(
+        None, parse=parse_ints, metavar="L[,L...]", help="VGG levels to match, deepest first [5,4,3,2,1]")
+    scales: int | None = option(
+        None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
+    pca: bool = option(
+        True, help="sliced OT in the style's principal subspace (90% of its variance; faster, and closer to the "
+        "style here); off: every feature dimension")
+    pca_variance: float = option(0.9, cli=False, help="fraction of the style's variance the PCA subspace keeps")
+    mode: str = option(
+        "sort", choices=MATCH_MODES, help="sort: Gaussian map then exact sliced OT; chol/pca/sym: one Gaussian map "
+        "per level (fastest)")
+    style_scale: float | None = option(
+        None, help="size of style details: the example's short side becomes the output's short side x this "
+        "[auto: fit the short sides, never enlarging the example]")
+    weights: str = option("cd16x", metavar="SET", help="encoder/decoder weight set")
+    schedule: OTSchedule | None = option(None, cli=False, help="full control of the coarse-to-fine schedule")
+    tile: bool = option(False, tasks=(SYNTHESIS,), help="tileable output: wraps around seamlessly")
+    mix: tuple[float, ...] | None = option(
+        None, tasks=(SYNTHESIS,), parse=parse_floats, metavar="W[,W...]",
+        help="mix several STYLE examples into one texture: with two, the weight of the second (e.g. 0.3); with "
+        "more, one weight per example (normalised)")
+    mix_variation: float = option(
+        0.5, tasks=(SYNTHESIS,), help="0: a uniform blend of the mixed examples; 1: a patchwork of them; between: "
+        "regions lean towards one example")
+    style_mask: ImageLike | None = option(
+        None, kind="mask", metavar="FILE", help="label map of the style (colour-coded regions)")
+    target_mask: ImageLike | None = option(
+        None, kind="mask", metavar="FILE", tasks=(SYNTHESIS,),
+        help="label map of the output: each region takes the style's texture of the same colour (needs a style "
+        "mask)")
+    content_mask: ImageLike | None = option(
+        None, kind="mask", metavar="FILE", tasks=(TRANSFER,),
+        help="label map of the content: each region is painted with the style of the region of the same colour "
+        "(needs a style mask)")
+    content_strength: float = option(
+        DEFAULT_CONTENT_STRENGTH, tasks=(TRANSFER,),
+        help="how strongly the content's layout is kept: 0 texture only, about 1 little style")
+    init: str = option("content", choices=INITS, tasks=(TRANSFER,), help="starting image")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.passes, int):
+            object.__setattr__(self, "passes", (self.passes,))
+        if self.levels is not None:
+            object.__setattr__(self, "levels", tuple(self.levels))
+            if not self.levels or any(lvl not in (1, 2, 3, 4, 5) for lvl in self.levels):
+                raise InputError(f"levels must be among 1-5, got {self.levels}", option="levels")
+        if self.passes is not None and (not self.passes or any(p < 1 for p in self.passes)):
+            raise InputError(f"passes must be at least 1, got {self.passes}", option="passes")
+        if self.rotations is not None and self.rotations < 0:
+            raise InputError(f"rotations (sliced-OT iterations per level) must be at least 0, got {self.rotations}",
+                             option="rotations")
+        if self.scales is not None and self.scales < 1:
+            raise InputError(f"scales must be at least 1, got {self.scales}", option="scales")
+        if self.mode not in MATCH_MODES:
+            raise InputError(f"unknown matching mode '{self.mode}' (choose from {', '.join(MATCH_MODES)})",
+                             option="mode")
+        if self.style_scale is not None and self.style_scale <= 0:
+            raise InputError(f"style scale must be positive, got {self.style_scale}", option="style_scale")
+        if self.content_strength < 0:
+            raise InputError(f"content strength must be at least 0, got {self.content_strength}",
+                             option="content_strength")
+        check_init(self.init)
+
+    def effective_schedule(self) -> OTSchedule:
+        """The schedule these options run: ``schedule`` (or the default one) with the fields above applied."""
+        sched = self.schedule or OTSchedule()
+        if self.scales is not None:
+            sched = sched.replace(scales=self.scales)
+        return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
+
+
+def _label(opts: OTOptions, task: str) -> str:
+    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}"
+    return f"tile_{settings}" if task == SYNTHESIS and opts.tile else settings
+
+
+def _content_label(opts: OTOptions) -> str:
+    return f"cs{label_number(opts.content_strength)}"
+
+
+def synthesize(
+    style: ImageLike | Sequence[ImageLike],
+    size: Sequence[int] = (512, 512),
+    *,
+    passes: Sequence[int] | int | None = None,
+    iterations: int | None = None,
+    levels: Sequence[int] | None = None,
+    pca: bool = True,
+    pca_variance: float = 0.9,
+    mode: str = "sort",
+    style_scale: float | None = None,
+    seed: int | None = 0,
+    batch: int = 1,
+    weights: str = "cd16x",
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    schedule: OTSchedule | None = None,
+    mix: Sequence[float] | None = None,
+    mix_variation: float = 0.5,
+    style_mask: ImageLike | None = None,
+    target_mask: ImageLike | None = None,
+    tile: bool = False,
+    progress: bool = False,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Synthesise textures that look like ``style`` (Optimal Textures).
+
+    Args:
+        style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``;
+            or several examples to mix (texture mixing, see ``mix``).
+        size: output ``(height, width)``; any size and aspect, e.g. larger than the example.
+        passes: passes over the levels per resolution (an int applies to each),
+            overriding the schedule's.
+        iterations: sliced-OT rotations per level at every resolution, overriding
+            the schedule's level-dependent counts (:attr:`OTOptions.rotations`).
+        levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
+        pca: do the sliced-OT rotations inside the style's principal subspace
+            holding ``pca_variance`` of its variance (default; the residual
+            keeps the Gaussian map's result). Measured on graffiti/zebra at
+            512 px: about twice as fast and closer to the style than without.
+        pca_variance: fraction of variance kept when ``pca`` is on.
+        mode: ``"sort"`` (default: at each level the schedule's Gaussian map, then
+            exact sliced-OT rotations) or a Gaussian map alone, ``"chol"``,
+            ``"pca"`` or ``"sym"`` (one linear map per level; fastest).
+        style_scale: size of style details: ``None`` (default) fits the example's
+            short side to the output's without ever enlarging it (outputs larger
+            than the example keep its detail size); a number makes the example's
+            short side ``style_scale`` times the output's (see :func:`~ottex.core.pyramid.style_factor`).
+        seed: random seed (None: nondeterministic).
+        batch: number of samples to make at once (different noise, shared rotations).
+        weights: encoder/decoder weight set (``cd16x`` default).
+        weights_dir: directory searched first for the weights.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
+        schedule: full control of the coarse-to-fine schedule.
+        mix: texture mixing: the weight of each style (normalised; default equal).
+            The output is cut into regions by a random smooth mask, one per
+            style with an area proportional to its weight; every region takes
+            the feature distribution of a barycenter of the styles (sliced-OT
+            maps between their feature clouds, interpolated), leaning towards
+            its own style by ``mix_variation``. Styles of any sizes mix.
+        mix_variation: 0: every region takes the same barycenter (a uniform
+            blend); 1: every region takes its own style alone (a patchwork).
+        style_mask: label map of the example (colour-coded regions); with
+            ``target_mask``, the label map of the output: each output region takes
+            its statistics from the example's pixels of the same colour.
+        target_mask: label map of the output (resampled to ``size``).
+        tile: make a tileable texture (circular padding in the networks and
+            periodic resampling): the output wraps around seamlessly. Sides
+            that are not multiples of 16 are made at the next multiple and
+            resampled periodically, which stretches the texture slightly
+            (by up to 15 px per side; use multiples of 16 to avoid it).
+        progress: show a progress bar.
+        callback: progress subscriber (:class:`~ottex.core.progress.ProgressEvent`
+            per level visit); returning False cancels the run.
+
+    Returns:
+        ``(batch, 3, height, width)`` tensor in ``[0, 1]`` on ``device``.
+
+    Raises:
+        InputError: bad size or option, a mask without its partner, a target
+            label absent from the style's mask.
+        Cancelled: the callback stopped the run.
+
+    Example:
+        >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
+        >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
+    """
+    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
+                     mix=None if mix is None else tuple(mix), mix_variation=mix_variation, style_mask=style_mask,
+                     target_mask=target_mask, tile=tile)
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
+    with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
+        return _synthesize(style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
+                           callback=cb)
+
+
+@torch.no_grad()
+def _synthesize(
+    style: ImageLike | Sequence[ImageLike],
+    size: Sequence[int],
+    opts: OTOptions,
+    *,
+    batch: int = 1,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The ``"ot"`` method's synthesis (the registry's contract; see :func:`synthesize`)."""
+    h, w = check_size(size)
+    dev = prepare_device(device)
+    sched = opts.effective_schedule()
+    styles = [as_image(s, dev, "style") for s in _as_list(style)]
+    guide = _make_guide(styles, (h, w), opts.mix, opts.mix_variation, opts.style_mask, opts.target_mask, "target",
+                        seed)
+    if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
+        guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
+    image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
+                          opts.pca_variance, batch=batch, guide=guide, tile=opts.tile, callback=callback)
+    if opts.tile:
+        return wrap_resize(image, (h, w)).clamp_(0, 1)
+    return crop_to(image, (h, w))
+
+
+def transfer(
+    content: ImageLike,
+    style: ImageLike,
+    size: int | None = None,
+    *,
+    content_strength: float = DEFAULT_CONTENT_STRENGTH,
+    init: str = "content",
+    passes: Sequence[int] | int | None = None,
+    iterations: int | None = None,
+    levels: Sequence[int] | None = None,
+    pca: bool = True,
+    pca_variance: float = 0.9,
+    mode: str = "sort",
+    style_scale: float | None = None,
+    seed: int | None = 0,
+    weights: str = "cd16x",
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    schedule: OTSchedule | None = None,
+    style_mask: ImageLike | None = None,
+    content_mask: ImageLike | None = None,
+    preserve_color: bool = False,
+    progress: bool = False,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Style transfer by Optimal Textures: the content's layout with the style's textures.
+
+    The same coarse-to-fine loop as :func:`synthesize`, started from the content
+    (or noise). The content's features at relu5_1, relu4_1 and relu3_1, moved
+    onto the style's mean, pull the matched features after every matching
+    step: ``x += w * (content - x)`` with ``w = content_strength x (1, 1/2, 1/4)``.
+
+    Args:
+        content: content image, a path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
+        style: style image, a path or a ``(1, 3, H', W')`` tensor.
+        size: long side of the output (default: the content's); the content's
+            aspect is kept.
+        content_strength: how strongly the layout is kept (0: texture only;
+            about 1: little style).
+        init: ``"content"`` (default) or ``"noise"``.
+        style_scale: size of style details, as in :func:`synthesize`.
+        passes, iterations, levels, pca, pca_variance, mode, seed, weights,
+        weights_dir, device, schedule, progress, callback: as in :func:`synthesize`.
+        style_mask: label map of the style (colour-coded regions); with
+            ``content_mask``, the content's: each region of the content is
+            painted with the style of the region of the same colour.
+        content_mask: label map of the content (resampled to the output).
+        preserve_color: keep the content's colours: luminance from the result,
+            chroma from the content, then a few sliced-OT steps that match the
+            RGB distribution to the content's (:func:`ottex.image.color.preserve_color`).
+
+    Returns:
+        ``(1, 3, H, W)`` tensor in ``[0, 1]`` on ``device``.
+
+    Example:
+        >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
+    """
+    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule, style_mask=style_mask,
+                     content_mask=content_mask, content_strength=content_strength, init=init)
+    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
+        out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
+    if preserve_color:
+        from ..image.color import preserve_color as keep_colours  # noqa: PLC0415
+
+        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed)
+    return out
+
+
+@torch.no_grad()
+def _transfer(
+    content: ImageLike,
+    style: ImageLike,
+    size: int | None,
+    opts: OTOptions,
+    *,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The ``"ot"`` method's style transfer (the registry's contract; see :func:`transfer`)."""
+    dev = prepare_device(device)
+    content_img = as_image(content, dev, "content")
+    h, w = content_output_size(content_img.shape[-2:], size)
+    sched = opts.effective_schedule()
+    style_img = as_image(style, dev, "style")
+    guide = _make_guide([style_img], (h, w), None, 0.0, opts.style_mask, opts.content_mask, "content", seed)
+    image = _run_schedule([style_img], (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
+                          opts.pca_variance, content=content_img, content_strength=opts.content_strength,
+                          init=opts.init, guide=guide, callback=callback)
+    return resize(image, (h, w)).clamp_(0, 1)
+
+
+METHOD = register_method(Method(
+    "ot",
+    "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
+    OTOptions,
+    synthesize=_synthesize,
+    transfer=_transfer,
+    label=_label,
+    content_label=_content_label,
+))
+
+
+def _pad_to_working(masks: torch.Tensor) -> torch.Tensor:
+    """``(K, h, w)`` masks over the output -> over the working size, placed where
+    :func:`~ottex.core.pyramid.crop_to` takes the output from (edges replicated)."""
+    h, w = masks.shape[-2:]
+    hh, ww = working_size((h, w))
+    top, left = (hh - h) // 2, (ww - w) // 2
+    return F.pad(masks[None], (left, ww - w - left, top, hh - h - top), mode="replicate")[0]
+
+
+def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    if isinstance(style, (str, os.PathLike, torch.Tensor)):
+        return [style]
+    styles = list(style)
+    if not styles:
+        raise InputError("no style image given")
+    return styles
+
+
+def _make_guide(
+    styles: Sequence[torch.Tensor],
+    size: tuple[int, int],
+    mix: Sequence[float] | None,
+    mix_variation: float,
+    style_mask: ImageLike | None,
+    target_mask: ImageLike | None,
+    target_name: str,
+    seed: int | None,
+) -> Guide | None:
+    """The region guidance of a run from the mixing and mask arguments (None: a plain run)."""
+    dev = styles[0].device
+    if (style_mask is None) != (target_mask is None):
+        raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask", option="style_mask")
+    if style_mask is not None:
+        if len(styles) > 1 or mix is not None:
+            raise InputError("masks and texture mixing cannot be combined: give one style with masks")
+        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        s_masks = resample_masks(s_masks, styles[0].shape[-2:])
+        return Guide(target=t_masks, style_masks=[s_masks], weights=torch.ones(len(s_masks), 1, device=dev))
+    if len(styles) == 1:
+        if mix is not None and len(mix) > 1:
+            raise InputError(f"{len(mix)} mixing weights given for 1 style")
+        return None
+    weights = torch.full((len(styles),), 1.0 / len(styles)) if mix is None else torch.tensor([float(v) for v in mix])
+    if len(weights) != len(styles):
+        raise InputError(f"{len(weights)} mixing weights given for {len(styles)} styles")
+    if bool((weights < 0).any()) or float(weights.sum()) <= 0:
+        raise InputError(f"mixing weights must be non-negative and not all zero, got {tuple(weights.tolist())}")
+    if not 0 <= mix_variation <= 1:
+        raise InputError(f"mix variation must be between 0 and 1, got {mix_variation}")
+    weights = weights / weights.sum()
+    return _mix_guide(weights, size, mix_variation, seed, dev)
+
+
+def _mix_guide(weights: torch.Tensor, size: tuple[int, int], variation: float, seed: int | None,
+               device: torch.device) -> Guide:
+    """Texture mixing as region guidance: a random smooth partition of the output, one region per style with an
+    area proportional to its weight; region ``i`` takes the barycenter ``(1 - variation) * weights + variation *
+    e_i`` of the styles."""
+    gen = make_generator(None if seed is None else seed + 7919, "cpu")
+    h, w = size
+    cells = (max(2, round(5 * h / max(h, w))), max(2, round(5 * w / max(h, w))))
+    field = wrap_resize(torch.rand(1, 1, *cells, generator=gen), (max(8, h // 4), max(8, w // 4)))[0, 0]
+    ranks = torch.argsort(torch.argsort(field.flatten())).float().reshape(field.shape) / field.numel()
+    edges = torch.cumsum(weights, 0)
+    labels = torch.bucketize(ranks, edges[:-1].contiguous(), right=True)
+    target = F.one_hot(labels, len(weights)).permute(2, 0, 1).float()
+    region_w = (1 - variation) * weights[None, :] + variation * torch.eye(len(weights))
+    keep = weights > 0
+    return Guide(target=target[keep].to(device), style_masks=[None] * len(weights),
+                 weights=region_w[keep].to(device))
+
+
+#: Weight of the content pull per level, times ``content_strength`` (Risser 2020: 1, 1/2, 1/4).
+CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 0.5, 3: 0.25}
+
+
+@dataclass
+class Guide:
+    """Region guidance of a run: ``K`` regions of the output, each with its own style statistics.
+
+    Region ``k`` of the output (soft weights ``target[k]``) draws its feature
+    statistics from the style pixels of region ``k`` (``style_masks[i][k]``, or
+    all pixels of style ``i`` when ``style_masks[i]`` is None), mixed over the
+    styles with the barycentric weights ``weights[k]``. Mask-guided synthesis
+    and transfer use one style and label masks; texture mixing uses several
+    styles, whole, and a random partition of the output.
+
+    Attributes:
+        target: ``(K, H, W)`` soft masks over the output (any resolution; resampled).
+        style_masks: per style, ``(K, Hs, Ws)`` masks over that style, or None.
+        weights: ``(K, S)`` weights of the ``S`` styles in each region.
+    """
+
+    target: torch.Tensor
+    style_masks: list[torch.Tensor | None]
+    weights: torch.Tensor
+
+
+def _run_schedule(
+    style_imgs: Sequence[torch.Tensor],
+    size: tuple[int, int],
+    sched: OTSchedule,
+    weights: str,
+    weights_dir: str | os.PathLike | None,
+    seed: int | None,
+    style_scale: float | None,
+    pca: bool,
+    pca_variance: float,
+    *,
+    batch: int = 1,
+    content: torch.Tensor | None = None,
+    content_strength: float = 0.0,
+    init: str = "noise",
+    guide: Guide | None = None,
+    tile: bool = False,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
+
+    Returns the image at the finest working size (``size`` rounded up to a multiple of 16). Reports one
+    progress step per level visit.
+    """
+    dev = style_imgs[0].device
+    nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
+                             padding="circular" if tile else None, strict=False)
+    gen = make_generator(seed, dev)
+    sizes = pyramid_sizes(size, sched.coarse_side, min_side=sched.min_side, scales=sched.scales)
+    factors = [style_factor(img.shape[-2:], size, style_scale) for img in style_imgs]
+    for img, factor in zip(style_imgs, factors):
+        _warn_upsampling(img, factor)
+    plan = []  # (scale index, levels, iterations) per pass
+    for si in range(len(sizes)):
+        lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
+        its = sched.iterations if si == 0 else sched.fine_iterations
+        plan += [(si, lv, its)] * sched.passes[min(si, len(sched.passes) - 1)]
+    report = Reporter("ot", callback, sizes, [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))],
+                      unit="level")
+    image: torch.Tensor | None = None
+    targets: dict[int, list[_LevelTarget]] = {}
+    content_feats: dict[int, torch.Tensor] = {}
+    current = -1
+    for si, lv, its in plan:
+        if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
+            current = si
+            report.begin_scale(si)
+            sh, sw = sizes[si]
+            styles_s = [style_at(img, _network_factor(img, f * sh / sizes[-1][0], lv))
+                        for img, f in zip(style_imgs, factors)]
+            targets = {lvl: _scale_targets(nets[lvl][0], styles_s, guide, sched, pca, pca_variance, gen)
+                       for lvl in lv}
+            content_s = None if content is None else resize(content, (sh, sw))
+            if content_s is not None and content_strength > 0:
+                content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
+            image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
+                                     wrap=tile)
+            # the output's regions at each level's feature resolution (sizes are multiples of 16)
+            regions = {} if guide is None else {
+                lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
+        for lvl in lv:
+            pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
+            image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
+                                gen, content_feats.get(lvl), pull)
+            report.step(image=image)
+    assert image is not None
+    report.finish(image)
+    return image
+
+
+#: Sliced-OT rotations of the maps between styles that make a mixed (barycenter) style.
+MIX_ITERATIONS = 8
+
+
+def _scale_targets(
+    encoder: Encoder,
+    styles: Sequence[torch.Tensor],
+    guide: Guide | None,
+    sched: OTSchedule,
+    pca: bool,
+    pca_variance: float,
+    gen: torch.Generator,
+) -> list[_LevelTarget]:
+    """The style statistics of one level at one resolution: one target, or one per region of the guide."""
+    feats = [encoder(s) for s in styles]
+    if guide is None:
+        return [_target_from_cloud(feats[0].flatten(2)[0], pca, pca_variance, sched.max_style_samples, gen)]
+    masks = [None if m is None else F.interpolate(m[None], size=f.shape[-2:], mode="bilinear", align_corners=False,
+                                                  antialias=True)[0]
+             for f, m in zip(feats, guide.style_masks)]  # (K, h, w) per style, at this level's resolution
+    out = []
+    for k in range(guide.weights.shape[0]):
+        clouds = [_region_cloud(f, None if m is None else m[k]) for f, m in zip(feats, masks)]
+        cloud = _barycenter_cloud(clouds, guide.weights[k].tolist(), sched.max_style_samples, MIX_ITERATIONS, gen)
+        out.append(_target_from_cloud(cloud, pca, pca_variance, sched.max_style_samples, gen))
+    return out
+
+
+def _mean_style(styles: Sequence[torch.Tensor], guide: Guide | None) -> torch.Tensor:
+    """The style whose colour statistics start the synthesis (the most weighted one when mixing)."""
+    if guide is None or len(styles) == 1:
+        return styles[0]
+    return styles[int(guide.weights.sum(0).argmax())]
+
+
+def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -> float:
+    """``factor``, raised (with a warning) where the example would be too small for the deepest encoder."""
+    need = min_size_for_level(max(levels, default=1))
+    short = min(style.shape[-2:])
+    if short * factor >= need:
+        return factor
+    warnings.warn(f"the {style.shape[-1]}x{style.shape[-2]} px style example is enlarged to a {need} px short side, "
+                  f"the least the relu{max(levels)}_1 encoder needs; use a larger example for sharper details",
+                  stacklevel=2)
+    return need / short
+
+
+def _effective_schedule(
+    sched: OTSchedule,
+    passes: Sequence[int] | int | None,
+    iterations: int | None,
+    levels: Sequence[int] | None,
+    mode: str,
+) -> OTSchedule:
+    """Apply the convenience fields of :class:`OTOptions` (checked there) to a schedule."""
+    if levels is not None:
+        levels = tuple(levels)
+        sched = sched.replace(levels=levels, fine_levels=tuple(lvl for lvl in sched.fine_levels if lvl in levels)
+                              or levels)
+    if passes is not None:
+        sched = sched.replace(passes=(passes,) if isinstance(passes, int) else tuple(passes))
+    if not sched.passes or any(p < 1 for p in sched.passes):
+        raise InputError(f"passes must be at least 1, got {sched.passes}", option="passes")
+    if iterations is not None:
+        sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
+                              fine_iterations={lvl: iterations for lvl in range(1, 6)})
+    if mode != "sort":  # a Gaussian mode: one closed-form map per level, no rotations
+        sched = sched.replace(gaussian=mode, iterations={}, fine_iterations={})
+    if sched.scales is not None and sched.scales < 1:
+        raise InputError(f"scales must be at least 1, got {sched.scales}", option="scales")
+    return sched
+
+
+def _warn_upsampling(style: torch.Tensor, factor: float) -> None:
+    if factor > 2:
+        h, w = style.shape[-2:]
+        warnings.warn(
+            f"the {w}x{h} px style example is upsampled {factor:.1f}x to match the output, so its details will "
+            "be blurry; use a larger example or a smaller style scale",
+            stacklevel=2,
+        )
+
+
+@dataclass
+class _LevelTarget:
+    """The style's feature statistics at one level."""
+
+    cloud: torch.Tensor  # (C', M) channels-first samples, in PCA coordinates when ``basis`` is set
+    mean: torch.Tensor  # (C,) mean of the full cloud
+    cov: torch.Tensor  # (C, C) covariance of the full cloud
+    basis: torch.Tensor | None = None  # (C, k) PCA basis
+
+
+def _target_from_cloud(
+    cloud: torch.Tensor, pca: bool, pca_variance: float, max_samples: int, gen: torch.Generator
+) -> _LevelTarget:
+    """Statistics of a ``(C, M)`` style cloud: mean and covariance of all of it, a subsample, its PCA basis."""
+    mu, cov = mean_cov(cloud.T)
+    cloud = subsample(cloud, max_samples, gen)
+    if not pca:
+        return _LevelTarget(cloud=cloud.contiguous(), mean=mu, cov=cov)
+    _, basis, _ = pca_basis(cloud.T, pca_variance)
+    proj = basis.T @ (cloud - mu[:, None])
+    return _LevelTarget(cloud=proj.contiguous(), mean=mu, cov=cov, basis=basis)
+
+
+def _barycenter_cloud(
+    clouds: Sequence[torch.Tensor], weights: Sequence[float], max_samples: int, iterations: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Sliced-OT barycenter of ``(C, M_i)`` clouds with ``weights``.
+
+    The first cloud with a positive weight is the reference; it is mapped onto
+    every other cloud (Gaussian map, then sliced OT) and the maps are averaged
+    with the weights: the displacement interpolation between the styles'
+    feature distributions.
+    """
+    live = [(c, float(w)) for c, w in zip(clouds, weights) if w > 0]
+    if len(live) == 1:
+        return live[0][0]
+    total = sum(w for _, w in live)
+    ref = subsample(live[0][0], max_samples, gen)
+    acc = ref * (live[0][1] / total)
+    for cloud, w in live[1:]:
+        target = _target_from_cloud(cloud, False, 1.0, max_samples, gen)
+        acc = acc + (w / total) * _match(ref[None].clone(), target, iterations, "sym", gen)[0]  # moved in place
+    return acc
+
+
+def _region_cloud(feats: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``(1, C, h, w)`` features -> ``(C, M)`` cloud of the pixels of a region (``mask``: ``(h, w)`` weights)."""
+    cloud = feats.flatten(2)[0]
+    if mask is None:
+        return cloud
+    m = mask.flatten()
+    idx = torch.nonzero(m >= 0.5).flatten()
+    if idx.numel() < 4:  # a region too small for this level's resolution: its most covered pixels
+        idx = torch.topk(m, min(4, m.numel())).indices
+    return cloud.index_select(-1, idx)
+
+
+def _level_step(
+    image: torch.Tensor,
+    nets: tuple[Encoder, Decoder],
+    targets: Sequence[_LevelTarget],
+    regions: torch.Tensor | None,  # (K, fh * fw) soft region weights at the features' resolution
+    iterations: int,
+    gaussian: str | None,
+    gen: torch.Generator,
+    content: torch.Tensor | None = None,
+    strength: float = 0.0,
+) -> torch.Tensor:
+    enc, dec = nets
+    feats = enc(image)
+    b, c, fh, fw = feats.shape
+    x = feats.flatten(2)
+    if regions is None:
+        cont = None if content is None else _centred(content, targets[0].mean)
+        x = _match(x, targets[0], iterations, gaussian, gen, cont, strength)
+    else:
+        x = _match_regions(x, targets, regions, iterations, gaussian, gen, content, strength)
+    out = dec(x.reshape(b, c, fh, fw))
+    if out.shape[-2:] != image.shape[-2:]:
+        out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return out.clamp_(0, 1)
+
+
+def _centred(content: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:
+    """``(1, C, N)`` content features moved onto the style's mean (per channel)."""
+    return content - content.mean(dim=-1, keepdim=True) + style_mean[:, None]
+
+
+def _match_regions(
+    x: torch.Tensor,
+    targets: Sequence[_LevelTarget],
+    weights: torch.Tensor,
+    iterations: int,
+    gaussian: str | None,
+    gen: torch.Generator,
+    content: torch.Tensor | None,
+    strength: float,
+) -> torch.Tensor:
+    """Match each region of a ``(B, C, N)`` cloud to its own target; ``weights``: ``(K, N)`` soft region masks.
+
+    Every region is matched on the pixels where its weight is above 1 %
+    (its own Gaussian map, so its own mean, then sliced OT), and the results
+    are blended with the weights, which makes the borders soft.
+    """
+    out = torch.zeros_like(x)
+    total = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+    for k, target in enumerate(targets):
+        idx = torch.nonzero(weights[k] > 0.01).flatten()
+        if idx.numel() < 2:
+            continue
+        w = weights[k].index_select(0, idx)
+        cont = None if content is None else _centred(content.index_select(-1, idx), target.mean)
+        y = _match(x.index_select(-1, idx), target, iterations, gaussian, gen, cont, strength)
+        out.index_add_(-1, idx, y * w)
+        total.index_add_(0, idx, w)
+    missing = total <= 0
+    if bool(missing.any()):  # pixels of no region (cannot happen with masks that sum to 1): left as they were
+        out[..., missing] = x[..., missing]
+        total[missing] = 1
+    return out / total
+
+
+def _match(
+    x: torch.Tensor,
+    target: _LevelTarget,
+    iterations: int,
+    gaussian: str | None,
+    gen: torch.Generator,
+    content: torch.Tensor | None = None,
+    strength: float = 0.0,
+) -> torch.Tensor:
+    """Move a ``(B, C, N)`` feature cloud onto the target distribution (in place where it can: pass a copy
+    to keep ``x``).
+
+    First the closed-form Gaussian map (if any), then ``iterations`` sliced-OT
+    steps, in the style's PCA subspace when the target has a basis. With
+    ``content`` (``(1, C, N)`` features), every step is followed by a pull
+    ``x += strength * (content - x)`` (style transfer).
+    """
+    pull = content is not None and strength > 0
+    if gaussian is not None:
+        mu, cov = mean_cov(x.transpose(1, 2))
+        a, b = gaussian_mapping(mu, cov, target.mean.expand_as(mu), target.cov.expand_as(cov), method=gaussian)
+        _affine_(x, a, b.unsqueeze(-1))
+        if pull:
+            x.lerp_(content.expand_as(x), strength)
+    if iterations <= 0:
+        return x
+    full = x
+    if target.basis is not None:  # match the principal coordinates; the residual keeps the Gaussian map's result
+        x = target.basis.T @ full - (target.basis.T @ target.mean)[:, None]
+        if pull:
+            content = target.basis.T @ (content - target.mean[:, None])
+    start = x
+    c = x.shape[1]
+    for _ in range(iterations):
+        rot = random_rotation(c, gen, device=x.device, dtype=x.dtype)
+        x = rot @ sort_match(rot.T @ x, rot.T @ target.cloud, dim=-1)
+        if pull:
+            x = torch.lerp(x, content.expand_as(x), strength)
+    if target.basis is None:
+        return x
+    for s, e in _chunks(full.shape[-1]):  # full += basis @ (x - start), without a full-size temporary
+        full[..., s:e] += target.basis @ (x[..., s:e] - start[..., s:e])
+    return full
+
+
+#: Columns per chunk of the pointwise maps applied to large feature clouds (bounded temporaries).
+CHUNK_COLUMNS = 1 << 20
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + CHUNK_COLUMNS)) for s in range(0, n, CHUNK_COLUMNS)]
+
+
+def _affine_(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``x <- a @ x + b`` in place for a ``(B, C, N)`` cloud, chunk by chunk of columns."""
+    for s, e in _chunks(x.shape[-1]):
+        x[..., s:e] = torch.baddbmm(b.expand(x.shape[0], -1, e - s), a.expand(x.shape[0], -1, -1), x[..., s:e])
+    return x

@@ -1,0 +1,405 @@
+"""Optimisation-based style transfer and texture synthesis: pixels optimised against feature losses.
+
+One engine for three style losses (:mod:`ottex.nn.losses`), registered as three
+methods: ``w2`` (Gaussian Wasserstein, Marron), ``gatys`` (Gram matrices) and
+``swd`` (sliced Wasserstein, Heitz et al. 2021), plus an optional content loss.
+The image is optimised coarse to fine on the scale pyramid of
+:mod:`ottex.core.pyramid` (the result of each scale, upsampled, starts the next)
+with L-BFGS (default) or Adam; the loss network is a multi-layer VGG-19 feature
+extractor (:func:`ottex.nn.networks.load_feature_extractor`, ``cd16x`` read-outs
+by default, average pooling as Gatys and Marron use).
+
+Pixels are kept in ``[0, 1]``: Adam clamps after every step; L-BFGS, which
+needs a smooth objective, adds a penalty on values outside ``[0, 1]`` and the
+image is clamped after each scale. Every loss evaluation is a progress step
+with its loss (:class:`~ottex.core.progress.ProgressEvent`).
+
+Example:
+    >>> out = stylize("bridge.jpg", "lava.jpg", method="w2", size=512)  # doctest: +SKIP
+    >>> out = ottex.get_method("gatys").transfer("bridge.jpg", "lava.jpg", 512, {"steps": (50, 20)})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..core.checks import check_size
+from ..core.device import make_generator
+from ..core.errors import InputError
+from ..core.progress import Callback, Reporter, run_callbacks
+from ..core.pyramid import content_output_size, crop_to, per_scale, pyramid_sizes, style_at, style_factor
+from ..core.resample import resize
+from ..core.runtime import prepare_device
+from ..image.io import ImageLike, as_image
+from ..nn.losses import STYLE_LOSSES, content_loss, make_style_loss
+from ..nn.networks import load_feature_extractor
+from ..nn.weights import get_weight_set
+from .base import TRANSFER, Method, Options, label_number, option, parse_ints, register_method
+from .common import INITS, check_init, next_scale_image
+
+__all__ = ["OptSettings", "OptOptions", "stylize", "synthesize_opt", "OPTIMIZERS", "DEFAULT_STYLE_LAYERS"]
+
+OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYER = "relu4_1"
+
+
+@dataclass(frozen=True)
+class OptOptions(Options):
+    """Options of the optimisation methods ``w2``, ``gatys`` and ``swd``."""
+
+    steps: tuple[int, ...] = option(
+        (100, 40), parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
+        deprecated_flags=("--iters", "--iterations"),
+        help="optimiser steps per scale (L-BFGS iterations, Adam steps), coarse to fine, the last repeating")
+    optimizer: str = option("lbfgs", choices=OPTIMIZERS, help="optimiser")
+    lr: float | None = option(None, help="learning rate [L-BFGS: 1 (step scale), Adam: 0.02]")
+    weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
+                          help="loss network weight set (cd16x, vgg19-caffe, vgg19-torchvision)")
+    style_layers: tuple[str, ...] | None = option(
+        None, cli=False, help="taps of the loss network for the style loss [relu1_1 ... relu5_1, those the weight "
+        "set has]")
+    content_layer: str | None = option(
+        None, cli=False, tasks=(TRANSFER,), help="tap for the content loss [relu4_1, else the deepest style tap]")
+    content_weight: float = option(1.0, tasks=(TRANSFER,), help="weight of the (normalised) content loss")
+    init: str = option("content", choices=INITS, tasks=(TRANSFER,), help="starting image")
+    style_scale: float | None = option(
+        None, help="size of style details: the example's short side becomes the output's short side x this "
+        "[auto: fit the short sides, never enlarging the example]")
+    pool: str = option("avg", choices=("avg", "max"), help="pooling in the loss network")
+    pre_relu: bool = option(False, help="tap the loss network before the ReLUs")
+    range_weight: float = option(10.0, cli=False, help="weight of the penalty on pixels outside [0, 1] (L-BFGS)")
+    coarse_side: int = option(256, cli=False, help="scales halve the output's long side down to at least this")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, int):
+            object.__setattr__(self, "steps", (self.steps,))
+        object.__setattr__(self, "steps", tuple(self.steps))
+        if not self.steps or any(i < 1 for i in self.steps):
+            raise InputError(f"steps (optimiser iterations per scale) must be at least 1, got {self.steps}",
+                             option="steps")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer '{self.optimizer}' (choose from {', '.join(OPTIMIZERS)})",
+                             option="optimizer")
+        if self.content_weight < 0:
+            raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
+        if self.style_scale is not None and self.style_scale <= 0:
+            raise InputError(f"style scale must be positive, got {self.style_scale}", option="style_scale")
+        check_init(self.init)
+
+    def layers(self) -> tuple[tuple[str, ...], str]:
+        """The style taps and the content tap: as given, or the defaults the weight set offers."""
+        taps = get_weight_set(self.weights).taps
+        style = self.style_layers or tuple(layer for layer in DEFAULT_STYLE_LAYERS if layer in taps)
+        content = self.content_layer or (DEFAULT_CONTENT_LAYER if DEFAULT_CONTENT_LAYER in taps else style[-1])
+        return tuple(style), content
+
+
+@dataclass(frozen=True)
+class OptSettings:
+    """Settings of an optimisation run (the classic form of :class:`OptOptions`).
+
+    Attributes:
+        iterations: optimiser iterations per scale, coarse to fine (the last
+            value repeats for extra scales); :attr:`OptOptions.steps`.
+        coarse_side: scales halve the output's long side down to at least this.
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        lr: learning rate (L-BFGS step scale; Adam step size).
+        style_layers: taps of the loss network for the style loss.
+        content_layer: tap for the content loss.
+        content_weight: weight of the (normalised) content loss.
+        network: loss network weight set (:attr:`OptOptions.weights`).
+        pool: ``"avg"`` or ``"max"`` pooling in the loss network.
+        range_weight: weight of the penalty on pixels outside ``[0, 1]`` (L-BFGS).
+        pre_relu: tap the loss network before the ReLUs instead of after.
+    """
+
+    iterations: tuple[int, ...] = (100, 40)
+    coarse_side: int = 256
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layer: str = DEFAULT_CONTENT_LAYER
+    content_weight: float = 1.0
+    network: str = "cd16x"
+    pool: str = "avg"
+    range_weight: float = 10.0
+    pre_relu: bool = False
+
+    def to_options(self, **changes: object) -> OptOptions:
+        """The same settings as :class:`OptOptions` (with ``changes``)."""
+        return OptOptions(steps=self.iterations, coarse_side=self.coarse_side, optimizer=self.optimizer, lr=self.lr,
+                          style_layers=self.style_layers, content_layer=self.content_layer,
+                          content_weight=self.content_weight, weights=self.network, pool=self.pool,
+                          range_weight=self.range_weight, pre_relu=self.pre_relu, **changes)
+
+
+def _optimize(
+    image: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    iterations: int,
+    opts: OptOptions,
+    on_eval: Callable[[float, torch.Tensor], None],
+) -> torch.Tensor:
+    """Minimise ``objective(image)`` over the pixels; returns the image clamped to ``[0, 1]``."""
+    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    if opts.optimizer == "adam":
+        opt = torch.optim.Adam([x], lr=opts.lr or 0.02)
+        for _ in range(iterations):
+            opt.zero_grad(set_to_none=True)
+            loss = objective(x)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            on_eval(float(loss.detach()), x)
+        return x.detach()
+
+    opt = torch.optim.LBFGS([x], lr=opts.lr or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4,
+                            history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
+                            line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        out_of_range = (F.relu(x - 1) + F.relu(-x)).pow(2).mean()
+        loss = objective(x)
+        total = loss + opts.range_weight * out_of_range
+        total.backward()
+        on_eval(float(loss.detach()), x)
+        return total
+
+    opt.step(closure)
+    return x.detach().clamp_(0, 1)
+
+
+def _run(
+    style_img: torch.Tensor,
+    content_img: torch.Tensor | None,
+    size: tuple[int, int],
+    method: str,
+    opts: OptOptions,
+    batch: int,
+    seed: int | None,
+    weights_dir: str | os.PathLike | None,
+    callback: Callback | None,
+) -> torch.Tensor:
+    """The coarse-to-fine optimisation shared by synthesis and transfer; the image at the finest working size."""
+    dev = style_img.device
+    gen = make_generator(seed, dev)
+    style_layers, content_layer = opts.layers()
+    use_content = content_img is not None and opts.content_weight > 0
+    layers = tuple(dict.fromkeys(style_layers + ((content_layer,) if use_content else ())))
+    net = load_feature_extractor(opts.weights, layers, weights_dir=weights_dir, device=dev, pool=opts.pool,
+                                 pre_relu=opts.pre_relu)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    sizes = pyramid_sizes(size, opts.coarse_side)
+    factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
+    iters = per_scale(opts.steps, len(sizes))
+    report = Reporter(method, callback, sizes, iters, unit="eval")
+    image: torch.Tensor | None = None
+    for si, (sh, sw) in enumerate(sizes):
+        report.begin_scale(si)
+        style_s = style_at(style_img, factor * sh / sizes[-1][0])
+        with torch.no_grad():
+            sf = net(style_s)
+        style_loss = make_style_loss(method, {k: sf[k] for k in style_layers}, gen)
+        content_target = None
+        content_s = None if content_img is None else resize(content_img, (sh, sw))
+        if content_s is not None and use_content:
+            with torch.no_grad():
+                content_target = net(content_s)[content_layer]
+        c_norm = None if content_target is None else content_target.pow(2).mean().clamp_min(1e-12)
+        image = next_scale_image(image, (sh, sw), style_s, content_s, opts.init, batch, gen)
+        objective = _objective(net, style_loss, content_layer, content_target, c_norm, opts.content_weight)
+
+        def on_eval(value: float, x: torch.Tensor) -> None:
+            report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
+
+        image = _optimize(image, objective, iters[si], opts, on_eval)
+    assert image is not None
+    report.finish(image)
+    return image
+
+
+def _objective(
+    net: torch.nn.Module,
+    style_loss: torch.nn.Module,
+    content_layer: str,
+    content_target: torch.Tensor | None,
+    c_norm: torch.Tensor | None,
+    content_weight: float,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The loss of one scale: style loss plus the normalised content loss (when there is a content target)."""
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        feats = net(x)
+        loss = style_loss(feats)
+        if content_target is not None:
+            loss = loss + content_weight * content_loss(feats[content_layer], content_target) / c_norm
+        return loss.sum()
+
+    return objective
+
+
+def _check_method(method: str) -> None:
+    if method not in STYLE_LOSSES:
+        raise InputError(f"unknown optimisation method '{method}' (choose from {', '.join(STYLE_LOSSES)})",
+                         option="method")
+
+
+def _transfer_with(method: str) -> Callable[..., torch.Tensor]:
+    def transfer(
+        content: ImageLike, style: ImageLike, size: int | None, opts: OptOptions, *, seed: int | None = 0,
+        device: str | torch.device | None = None, weights_dir: str | os.PathLike | None = None,
+        callback: Callback | None = None,
+    ) -> torch.Tensor:
+        dev = prepare_device(device)
+        content_img = as_image(content, dev, "content")
+        style_img = as_image(style, dev, "style")
+        h, w = content_output_size(content_img.shape[-2:], size)
+        out = _run(style_img, content_img, (h, w), method, opts, 1, seed, weights_dir, callback)
+        return resize(out, (h, w)).clamp_(0, 1)
+
+    transfer.__doc__ = f"The ``{method}`` method's style transfer (the registry's contract; see :func:`stylize`)."
+    return transfer
+
+
+def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
+    def synthesize(
+        style: ImageLike, size: Sequence[int], opts: OptOptions, *, batch: int = 1, seed: int | None = 0,
+        device: str | torch.device | None = None, weights_dir: str | os.PathLike | None = None,
+        callback: Callback | None = None,
+    ) -> torch.Tensor:
+        h, w = check_size(size)
+        dev = prepare_device(device)
+        out = _run(as_image(style, dev, "style"), None, (h, w), method, opts.replace(init="noise"), batch, seed,
+                   weights_dir, callback)
+        return crop_to(out, (h, w))
+
+    synthesize.__doc__ = f"The ``{method}`` method's synthesis (the registry's contract; see :func:`synthesize_opt`)."
+    return synthesize
+
+
+def _legacy_options(settings: OptSettings | None, iterations: Sequence[int] | int | None,
+                    content_weight: float | None, **more: object) -> OptOptions:
+    s = settings or OptSettings()
+    if iterations is not None:
+        s = dataclasses.replace(s, iterations=(iterations,) if isinstance(iterations, int) else tuple(iterations))
+    if content_weight is not None:
+        s = dataclasses.replace(s, content_weight=float(content_weight))
+    return s.to_options(**more)
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike,
+    size: int | None = None,
+    *,
+    method: str = "w2",
+    settings: OptSettings | None = None,
+    iterations: Sequence[int] | int | None = None,
+    content_weight: float | None = None,
+    init: str = "content",
+    style_scale: float | None = None,
+    seed: int | None = 0,
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    history: list[dict] | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Style transfer by optimisation of the pixels against a style loss plus a content loss.
+
+    Args:
+        content: content image (path or ``(1, 3, H, W)`` tensor in ``[0, 1]``).
+        style: style image.
+        size: long side of the output (default: the content's); aspect kept.
+        method: ``"w2"`` (Gaussian W2, Marron), ``"gatys"`` (Gram) or ``"swd"``
+            (sliced Wasserstein).
+        settings: all settings (:class:`OptSettings`); the arguments below override it.
+        iterations: optimiser iterations per scale (an int: at every scale).
+        content_weight: weight of the content loss.
+        init: ``"content"`` (default) or ``"noise"``.
+        style_scale: size of style details, as in :func:`ottex.synthesize`.
+        seed: random seed (noise, sliced directions).
+        weights_dir: folder searched first for the loss network's weights.
+        device: ``auto``, ``cpu``, ``cuda`` or a device.
+        progress: show a progress bar with the loss.
+        history: if a list, one record per loss evaluation is appended
+            (``scale``, ``size``, ``eval``, ``loss``), e.g. for a plot.
+        callback: progress subscriber (one event per loss evaluation, with the
+            loss); returning False cancels the run.
+
+    Returns:
+        ``(1, 3, H, W)`` tensor in ``[0, 1]``.
+
+    Example:
+        >>> out = stylize(photo, painting, method="gatys", iterations=(50, 20))  # doctest: +SKIP
+    """
+    opts = _legacy_options(settings, iterations, content_weight, init=init, style_scale=style_scale)
+    _check_method(method)
+    with run_callbacks(callback, progress=progress, desc=f"ottex style ({method})", history=history) as cb:
+        return _transfer_with(method)(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir,
+                                      callback=cb)
+
+
+def synthesize_opt(
+    style: ImageLike,
+    size: Sequence[int] = (512, 512),
+    *,
+    method: str = "w2",
+    settings: OptSettings | None = None,
+    iterations: Sequence[int] | int | None = None,
+    style_scale: float | None = None,
+    batch: int = 1,
+    seed: int | None = 0,
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    history: list[dict] | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Texture synthesis by optimisation from noise against a style loss (see :func:`stylize`).
+
+    Sizes off the 16 px grid are made at the next multiple of 16 and cut from its centre.
+
+    Returns:
+        ``(batch, 3, H, W)`` tensor in ``[0, 1]``.
+    """
+    opts = _legacy_options(settings, iterations, None, style_scale=style_scale)
+    _check_method(method)
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
+    with run_callbacks(callback, progress=progress, desc=f"ottex synth ({method})", history=history) as cb:
+        return _synthesize_with(method)(style, size, opts, batch=batch, seed=seed, device=device,
+                                        weights_dir=weights_dir, callback=cb)
+
+
+def _label(method: str) -> Callable[[OptOptions, str], str]:
+    return lambda opts, task: f"{method}_{opts.optimizer}"
+
+
+def _content_label(opts: OptOptions) -> str:
+    return f"cw{label_number(opts.content_weight)}"
+
+
+_DESCRIPTIONS = {
+    "w2": "Gaussian Wasserstein style transfer (Marron): pixels optimised against the closed-form W2 distance of "
+          "Gaussians fitted to VGG features",
+    "gatys": "Gatys et al. (2016): pixels optimised against Gram-matrix losses",
+    "swd": "Heitz et al. (2021): pixels optimised against a sliced Wasserstein feature loss",
+}
+
+METHODS = {
+    name: register_method(Method(name, _DESCRIPTIONS[name], OptOptions, synthesize=_synthesize_with(name),
+                                 transfer=_transfer_with(name), reports_loss=True, label=_label(name),
+                                 content_label=_content_label))
+    for name in STYLE_LOSSES
+}

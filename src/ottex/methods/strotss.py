@@ -1,0 +1,639 @@
+"""STROTSS (Kolkin, Salavon & Shakhnarovich, CVPR 2019): style transfer by relaxed optimal transport and
+self-similarity.
+
+The output image is optimised (RMSprop, over the coefficients of a 5-band
+Laplacian pyramid rather than the pixels) against losses on *hypercolumns*:
+at a random set of output positions (``samples``, 1024 by default, redrawn at
+every step) the features of several layers of the loss network are looked up
+bilinearly and concatenated with the RGB values. The style is a fixed set of
+hypercolumns drawn from random style positions once per scale
+(``style_samples``, 5000 by default). Per step, with ``alpha`` the content
+weight of the scale:
+
+* ``l_r``, relaxed EMD of the hypercolumns with the cosine cost:
+  ``max(mean_i min_j C_ij, mean_j min_i C_ij)``;
+* ``l_m``, moment matching: mean absolute difference of the means plus mean
+  absolute difference of the covariance matrices;
+* ``l_p``, palette: relaxed EMD of the RGB values with the cost
+  ``cosine + RMS difference``;
+* ``l_c``, self-similarity content loss: the cosine-distance matrices of the
+  output's and of the content's hypercolumns (same positions), each column
+  divided by its sum; mean absolute difference times the number of samples;
+* total ``(alpha * l_c + l_r + l_m + l_p / max(alpha, 1)) / (alpha + 2)``.
+
+Coarse to fine on the scale pyramid of :mod:`ottex.core.pyramid` with exact
+sizes (``multiple=1``): long sides ``64, 128, 256, 512`` (for ``size=512``; one
+more doubling per doubling of ``size``). The first scale starts from the style's
+mean colour plus the finest Laplacian band of the content; each later scale
+from the previous result upsampled, plus the content's finest band except at
+the last scale, where the learning rate is halved. The content weight is the
+user's value times 16 at the coarsest scale and halves at every scale. The
+style example is resized so that its long side is the scale's long side.
+
+Region guidance: two colour-coded label maps (content and style) whose
+colours correspond (:func:`ottex.masks.load_label_pair`). The losses are then
+computed per region, output positions of one region against the style
+samples of the same region, and averaged over the regions.
+
+Registered as the method ``"strotss"`` (style transfer only; :class:`StrotssOptions`).
+
+Example:
+    >>> out = strotss("owls.jpg", "flowers.jpg", 512, content_weight=1.0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..core.device import make_generator
+from ..core.errors import InputError
+from ..core.progress import Callback, Reporter, run_callbacks
+from ..core.pyramid import content_output_size, per_scale, pyramid_sizes
+from ..core.resample import resize
+from ..core.runtime import prepare_device
+from ..image.io import ImageLike, as_image
+from ..image.masks import load_label_pair, resample_masks
+from ..nn.networks import load_feature_extractor
+from .base import Method, Options, label_number, option, parse_ints, register_method
+
+__all__ = [
+    "strotss",
+    "StrotssOptions",
+    "NETWORK_LAYERS",
+    "cosine_cost",
+    "palette_cost",
+    "relaxed_emd",
+    "moment_loss",
+    "self_similarity_loss",
+    "laplacian_pyramid",
+    "reconstruct_pyramid",
+    "scale_sizes",
+]
+
+#: Taps of the loss network per weight set (the paper: VGG-16 relu1_1 ... relu5_3, plus RGB).
+NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
+    "cd16x": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    "vgg19-caffe": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3"),
+}
+
+COARSEST_SIDE = 64  # long side of the coarsest scale (for a power-of-two ``size``)
+PYRAMID_LEVELS = 5  # Laplacian bands of the optimised image (plus the low-pass residual)
+GRID_CELLS = 128 * 128  # output positions are drawn from a strided grid of about this many cells ...
+GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
+CONTENT_WEIGHT_SCALE = 16.0  # user content weight x 16 at the coarsest scale, halved at each finer one
+_EPS = 1e-8
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses on (N, D) clouds of hypercolumns
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+
+
+class _Gram(torch.autograd.Function):
+    """``a^T a`` whose backward is one product, ``a (G + G^T)`` (autograd's ``mm`` backward takes two)."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        ctx.save_for_backward(a)
+        return a.T @ a
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        (a,) = ctx.saved_tensors
+        return a @ (grad + grad.T)
+
+
+def _gram(a: torch.Tensor) -> torch.Tensor:
+    return _Gram.apply(a) if a.requires_grad else a.T @ a
+
+
+def cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cosine distances ``1 - <x_i, y_j> / (|x_i| |y_j|)`` between the rows of ``(n, d)`` and ``(m, d)``.
+
+    Returns:
+        ``(n, m)`` matrix with values in ``[0, 2]``.
+
+    Example:
+        >>> cosine_cost(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
+        tensor([[0., 1.]])
+    """
+    return 1.0 - _unit(x) @ _unit(y).T
+
+
+def _rms_distance(sq: torch.Tensor, d: int) -> torch.Tensor:
+    return (sq / d).clamp_min(_EPS).sqrt()
+
+
+def palette_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Colour cost of the palette loss: cosine distance plus RMS difference of ``(n, 3)`` and ``(m, 3)`` colours.
+
+    (The official code first applies an orthogonal RGB -> "YUV" matrix, which
+    changes neither term.)
+
+    Returns:
+        ``(n, m)`` matrix.
+    """
+    sq = (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1)[None] - 2.0 * x @ y.T).clamp_min(0)
+    return cosine_cost(x, y) + _rms_distance(sq, x.shape[1])
+
+
+def _pair_cost(a: torch.Tensor, b: torch.Tensor, cost: str) -> torch.Tensor:
+    """The cost of each row pair ``(a_k, b_k)``: ``(k,)``, consistent with :func:`cosine_cost`/:func:`palette_cost`."""
+    c = 1.0 - (_unit(a) * _unit(b)).sum(-1)
+    if cost == "palette":
+        c = c + _rms_distance((a - b).pow(2).sum(-1), a.shape[1])
+    return c
+
+
+_COSTS = {"cosine": cosine_cost, "palette": palette_cost}
+
+
+def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch.Tensor:
+    """Relaxed earth mover's distance ``max(mean_i min_j C_ij, mean_j min_i C_ij)`` between two clouds.
+
+    Each relaxation drops one of the two marginal constraints of optimal
+    transport, so every point simply moves to its nearest neighbour in the
+    other cloud; the larger of the two is a lower bound of the EMD.
+
+    The cost matrix is formed without autograd; the gradient (that of the
+    selected minima, which is what autograd gives for ``min``) is obtained by
+    re-evaluating only the matched pairs, so no ``(n, m)`` matrix is kept for
+    the backward pass.
+
+    Args:
+        x: ``(n, d)`` cloud (e.g. output hypercolumns; gradients flow to it).
+        y: ``(m, d)`` cloud (e.g. style hypercolumns).
+        cost: ``"cosine"`` (:func:`cosine_cost`) or ``"palette"`` (:func:`palette_cost`).
+
+    Returns:
+        Scalar tensor; 0 for identical clouds.
+
+    Example:
+        >>> x = torch.randn(5, 4)
+        >>> float(relaxed_emd(x, x)) < 1e-6
+        True
+    """
+    if cost not in _COSTS:
+        raise InputError(f"unknown cost '{cost}' (choose from {', '.join(_COSTS)})")
+    with torch.no_grad():
+        c = _COSTS[cost](x, y)
+        row_min, row_arg = c.min(1)  # for each x its nearest y
+        col_min, col_arg = c.min(0)  # for each y its nearest x
+        rows = bool(row_min.mean() >= col_min.mean())
+    if rows:
+        return _pair_cost(x, y[row_arg], cost).mean()
+    return _pair_cost(x[col_arg], y, cost).mean()
+
+
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mu = x.mean(0)
+    return mu, _gram(x - mu) / x.shape[0]
+
+
+def moment_loss(x: torch.Tensor, y: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Moment matching: ``mean|mu_x - mu_y| + mean|Sigma_x - Sigma_y|`` (covariances divided by ``n``).
+
+    Args:
+        x: ``(n, d)`` cloud.
+        y: ``(m, d)`` cloud, or its precomputed ``(mean, covariance)``.
+
+    Returns:
+        Scalar tensor.
+    """
+    mu_y, cov_y = _moments(y) if isinstance(y, torch.Tensor) else y
+    mu_x, cov_x = _moments(x)
+    return (mu_x - mu_y).abs().mean() + (cov_x - cov_y).abs().mean()
+
+
+def self_similarity_loss(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Self-similarity content loss between hypercolumns of the output and of the content at the same positions.
+
+    ``D^X`` and ``D^C`` are the ``(n, n)`` cosine-distance matrices of the two
+    clouds, each column divided by its sum; the loss is the mean absolute
+    difference times ``n`` (as the official code; the paper writes ``1/n^2``
+    times the sum). The same normalisation as :func:`ottex.metrics.self_similarity`.
+
+    Args:
+        x: ``(n, d)`` output hypercolumns.
+        c: ``(n, d)`` content hypercolumns (row ``i`` at the position of ``x``'s row ``i``).
+
+    Returns:
+        Scalar tensor; 0 when both clouds have the same cosine self-similarity.
+    """
+    dx = 1.0 - _gram(_unit(x).T)  # = cosine_cost(x, x), with a cheaper backward
+    dc = cosine_cost(c, c)
+    dx = dx / dx.sum(0, keepdim=True).clamp_min(_EPS)
+    dc = dc / dc.sum(0, keepdim=True).clamp_min(_EPS)
+    return (dx - dc).abs().mean() * x.shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Laplacian pyramid
+
+
+def _half(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.interpolate(x, size=(max(h // 2, 1), max(w // 2, 1)), mode="bilinear", align_corners=False)
+
+
+def _up(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def laplacian_pyramid(image: torch.Tensor, levels: int = PYRAMID_LEVELS) -> list[torch.Tensor]:
+    """Decompose ``(B, C, H, W)`` into ``levels`` band-pass images (finest first) and a low-pass residual.
+
+    Each band is ``current - up(down(current))`` with bilinear halving (a 2x2
+    mean for even sizes) and bilinear upsampling.
+
+    Returns:
+        ``levels + 1`` tensors; :func:`reconstruct_pyramid` inverts the decomposition.
+    """
+    bands = []
+    cur = image
+    for _ in range(levels):
+        small = _half(cur)
+        bands.append(cur - _up(small, cur.shape[-2:]))
+        cur = small
+    bands.append(cur)
+    return bands
+
+
+def reconstruct_pyramid(bands: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Inverse of :func:`laplacian_pyramid`: upsample and add the bands, coarse to fine."""
+    cur = bands[-1]
+    for band in reversed(bands[:-1]):
+        cur = band + _up(cur, band.shape[-2:])
+    return cur
+
+
+def _finest_band(image: torch.Tensor) -> torch.Tensor:
+    return image - _up(_half(image), image.shape[-2:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scales, positions, hypercolumns
+
+
+def scale_sizes(size: tuple[int, int], coarsest: int = COARSEST_SIDE) -> list[tuple[int, int]]:
+    """Sizes of the coarse-to-fine schedule for an output of ``size=(H, W)``: :func:`~ottex.core.pyramid.pyramid_sizes`
+    with exact sizes.
+
+    The long side halves from the output's while it stays at least ``coarsest``
+    (512 -> 64, 128, 256, 512; 1024 adds 1024; 600 -> 75, 150, 300, 600); no
+    side is halved below 16 px.
+
+    Example:
+        >>> scale_sizes((341, 512))
+        [(42, 64), (85, 128), (170, 256), (341, 512)]
+    """
+    return pyramid_sizes(size, coarsest, multiple=1)
+
+
+def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Flat pixel indices -> ``(1, 1, N, 2)`` ``grid_sample`` coordinates of the pixel centres."""
+    h, w = hw
+    rows = torch.div(flat_idx, w, rounding_mode="floor")
+    cols = flat_idx - rows * w
+    gx = (cols.float() + 0.5) * (2.0 / w) - 1.0
+    gy = (rows.float() + 0.5) * (2.0 / h) - 1.0
+    return torch.stack([gx, gy], -1).view(1, 1, -1, 2)
+
+
+def _hypercolumns(
+    image: torch.Tensor, feats: dict[str, torch.Tensor], layers: Sequence[str], grid: torch.Tensor
+) -> torch.Tensor:
+    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``."""
+    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+            for t in (image, *(feats[k] for k in layers))]
+    return torch.cat(cols, 1)[0, :, 0].T
+
+
+@dataclass
+class _Region:
+    """One region of one scale: where the output is sampled, and the style samples it is compared with."""
+
+    labels_mask: torch.Tensor  # (h*w,) bool: output pixels of the region
+    style: torch.Tensor  # (m, D) style hypercolumns
+    style_rgb: torch.Tensor  # (m, 3)
+    style_moments: tuple[torch.Tensor, torch.Tensor]
+    candidates: torch.Tensor | None = None  # flat indices on the current strided grid
+
+
+def _grid_mask(hw: tuple[int, int], gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Flat bool mask of a strided grid (about ``GRID_CELLS`` cells, random offset)."""
+    h, w = hw
+    stride = max(1, int(math.sqrt(h * w / GRID_CELLS)))
+    off = torch.randint(stride, (2,), generator=gen, device=gen.device).tolist()
+    rows = torch.arange(h, device=device) % stride == off[0]
+    cols = torch.arange(w, device=device) % stride == off[1]
+    return (rows[:, None] & cols[None, :]).flatten()
+
+
+def _draw(pool: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` distinct entries of ``pool`` (all of them if fewer), in random order."""
+    perm = torch.randperm(pool.numel(), generator=gen, device=gen.device)[:n]
+    return pool[perm.to(pool.device)]
+
+
+def _labels(masks: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft ``(K, H, W)`` masks -> resampled ``(K, h*w)`` weights and ``(h*w,)`` labels (-1: no region)."""
+    m = resample_masks(masks, hw).flatten(1)
+    weight, lab = m.max(0)
+    return m, torch.where(weight > 0.25, lab, torch.full_like(lab, -1))
+
+
+def _check_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str) -> None:
+    (mh, mw), (ih, iw) = mask_hw, image_hw
+    if abs(math.log((mh / mw) / (ih / iw))) > 0.03:
+        raise InputError(f"the {what} mask ({mw}x{mh}) does not match the {what} image ({iw}x{ih}): "
+                         "aspect ratios differ")
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimisation
+
+
+@dataclass(frozen=True)
+class StrotssOptions(Options):
+    """Options of STROTSS (``--method strotss``)."""
+
+    steps: tuple[int, ...] = option(
+        (200,), parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
+        deprecated_flags=("--iters", "--iterations"),
+        help="RMSprop steps per scale (long sides 64, 128, 256, 512 px ...), the last repeating; the paper: 250")
+    lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
+    samples: int = option(1024, help="output positions per step (and per region)")
+    style_samples: int = option(5000, help="style positions per scale (and per region)")
+    weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
+                          help="loss network weight set: cd16x (relu1_1 ... relu5_1) or vgg19-caffe (relu1_1 ... "
+                          "relu3_3)")
+    content_weight: float = option(
+        1.0, help="the content weight (the paper's alpha is this x 16 at the coarsest scale, halved at each finer "
+        "one); 0 ignores the content")
+    style_mask: ImageLike | None = option(None, kind="mask", metavar="FILE",
+                                          help="label map of the style (colour-coded regions)")
+    content_mask: ImageLike | None = option(
+        None, kind="mask", metavar="FILE",
+        help="label map of the content: each region is painted with the style of the region of the same colour "
+        "(needs a style mask)")
+
+    def __post_init__(self) -> None:
+        if self.weights not in NETWORK_LAYERS:
+            raise InputError(f"unknown STROTSS network '{self.weights}' (choose from {', '.join(NETWORK_LAYERS)})",
+                             option="weights")
+        steps = (self.steps,) if isinstance(self.steps, int) else tuple(self.steps)
+        object.__setattr__(self, "steps", steps)
+        if not steps or any(not isinstance(i, int) or i < 1 for i in steps):
+            raise InputError(f"steps (iterations per scale) must be at least 1, got {steps}", option="steps")
+        if not self.lr > 0:
+            raise InputError(f"lr must be positive, got {self.lr}", option="lr")
+        if self.samples < 2 or self.style_samples < 1:
+            raise InputError(f"samples must be at least 2 and style samples at least 1, got {self.samples}, "
+                             f"{self.style_samples}", option="samples")
+        if not self.content_weight >= 0:
+            raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
+        if (self.content_mask is None) != (self.style_mask is None):
+            raise InputError("region guidance needs both a content mask and a style mask", option="style_mask")
+
+
+def strotss(
+    content: ImageLike,
+    style: ImageLike,
+    size: int | None = None,
+    *,
+    content_weight: float = 1.0,
+    content_mask: ImageLike | None = None,
+    style_mask: ImageLike | None = None,
+    iterations: int | Sequence[int] = 200,
+    lr: float = 2e-3,
+    samples: int = 1024,
+    style_samples: int = 5000,
+    network: str = "cd16x",
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    history: list[dict] | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """Style transfer with STROTSS (Kolkin et al. 2019); see the module docstring for the losses and schedule.
+
+    Args:
+        content: content image (path or ``(1, 3, H, W)`` tensor in ``[0, 1]``).
+        style: style image.
+        size: long side of the output, at least 64 (default: the content's
+            long side, as the other transfer methods of ottex; the paper and
+            official code use 512). The aspect is the content's; scales have
+            long sides ``size / 2**k`` down to at least 64.
+        content_weight: the user's content weight (the paper's alpha is this
+            times 16 at the coarsest scale, halved at each finer scale); larger
+            keeps more of the content's layout, 0 ignores it.
+        content_mask: colour-coded region map of the content (needs ``style_mask``).
+        style_mask: colour-coded region map of the style; the same colour marks
+            corresponding regions (see :func:`ottex.image.masks.load_label_pair`).
+        iterations: RMSprop steps per scale (a sequence: per scale, coarse to
+            fine, the last value repeating). The official code runs 250.
+        lr: RMSprop learning rate; halved at the last scale.
+        samples: output positions per step (and per region).
+        style_samples: style positions per scale (and per region).
+        network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1) or
+            ``"vgg19-caffe"`` (relu1_1 ... relu3_3).
+        seed: random seed of the sampled positions (``None``: random).
+        device: ``auto``, ``cpu``, ``cuda`` or a device.
+        weights_dir: folder searched first for the loss network's weights.
+        progress: show a progress bar with the loss.
+        history: if a list, one record per step is appended: ``scale``,
+            ``size``, ``eval``, ``loss`` and the parts ``content``, ``remd``,
+            ``moment``, ``palette`` (means over the regions).
+        callback: progress subscriber (one event per step, with the loss and
+            its parts); returning False cancels the run.
+
+    Returns:
+        ``(1, 3, H, W)`` tensor in ``[0, 1]`` on the device.
+
+    Raises:
+        InputError: unknown network, bad iterations / lr / samples / size /
+            content weight, only one mask given, a mask that does not fit its image.
+
+    Example:
+        >>> out = strotss(photo, painting, 256, iterations=100)  # doctest: +SKIP
+        >>> out = strotss(photo, painting, content_mask="c_map.png", style_mask="s_map.png")  # doctest: +SKIP
+    """
+    opts = StrotssOptions(steps=iterations, lr=lr, samples=samples, style_samples=style_samples, weights=network,
+                          content_weight=content_weight, style_mask=style_mask, content_mask=content_mask)
+    with run_callbacks(callback, progress=progress, desc="ottex strotss", history=history) as cb:
+        return _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
+
+
+def _transfer(
+    content: ImageLike,
+    style: ImageLike,
+    size: int | None,
+    opts: StrotssOptions,
+    *,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The ``"strotss"`` method's style transfer (the registry's contract; see :func:`strotss`)."""
+    if size is not None and size < COARSEST_SIDE:
+        raise InputError(f"output size {size} is too small for STROTSS: at least {COARSEST_SIDE} px", option="size")
+    dev = prepare_device(device)
+    content_img = as_image(content, dev, "content")
+    style_img = as_image(style, dev, "style")
+    if size is None and max(content_img.shape[-2:]) < COARSEST_SIDE:
+        raise InputError(f"the content ({content_img.shape[-1]}x{content_img.shape[-2]}) is too small for STROTSS: "
+                         f"pass size >= {COARSEST_SIDE}", option="size")
+    h, w = content_output_size(content_img.shape[-2:], size)
+    masks = None
+    if opts.content_mask is not None:
+        s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev)
+        _check_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content")
+        _check_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style")
+        masks = (c_masks, s_masks)
+    layers = NETWORK_LAYERS[opts.weights]
+    net = load_feature_extractor(opts.weights, layers, weights_dir=weights_dir, device=dev, pool="max")
+    for p in net.parameters():
+        p.requires_grad_(False)
+    gen = make_generator(seed, dev)
+    sizes = scale_sizes((h, w))
+    steps = per_scale(opts.steps, len(sizes))
+    report = Reporter("strotss", callback, sizes, steps)
+    image: torch.Tensor | None = None
+    for si, hw in enumerate(sizes):
+        report.begin_scale(si)
+        last = si == len(sizes) - 1
+        alpha = CONTENT_WEIGHT_SCALE * opts.content_weight / 2**si
+        content_s = resize(content_img, hw)
+        long_side = max(hw)
+        sh, sw = style_img.shape[-2:]
+        style_s = resize(style_img, (max(16, round(sh * long_side / max(sh, sw))),
+                                     max(16, round(sw * long_side / max(sh, sw)))))
+        if image is None:
+            image = style_s.mean(dim=(-2, -1), keepdim=True) + _finest_band(content_s)
+        else:
+            image = _up(image, hw) + (0 if last else _finest_band(content_s))
+        with torch.no_grad():
+            content_feats = net(content_s)
+            regions = _scale_regions(net(style_s), style_s, layers, hw, masks, opts.style_samples, gen)
+        image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
+                                opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
+    assert image is not None
+    report.finish(image)
+    return image.clamp_(0, 1)
+
+
+def _content_label(opts: StrotssOptions) -> str:
+    return f"cw{label_number(opts.content_weight)}"
+
+
+METHOD = register_method(Method(
+    "strotss",
+    "STROTSS (Kolkin et al. 2019): pixels optimised against relaxed EMD, moment and palette losses of sampled "
+    "hypercolumns plus a self-similarity content loss",
+    StrotssOptions,
+    transfer=_transfer,
+    reports_loss=True,
+    content_label=_content_label,
+))
+
+
+def _scale_regions(
+    style_feats: dict[str, torch.Tensor],
+    style_s: torch.Tensor,
+    layers: Sequence[str],
+    hw: tuple[int, int],
+    masks: tuple[torch.Tensor, torch.Tensor] | None,
+    style_samples: int,
+    gen: torch.Generator,
+) -> list[_Region]:
+    """The regions of one scale, with their style samples (drawn once per scale)."""
+    s_hw = tuple(style_s.shape[-2:])
+    n_out, n_sty = hw[0] * hw[1], s_hw[0] * s_hw[1]
+    dev = style_s.device
+    if masks is None:
+        parts = [(torch.ones(n_out, dtype=torch.bool, device=dev), torch.arange(n_sty, device=dev))]
+    else:
+        _, c_lab = _labels(masks[0], hw)
+        s_weight, s_lab = _labels(masks[1], s_hw)
+        parts = []
+        for k in range(masks[0].shape[0]):
+            out_k = c_lab == k
+            if not bool(out_k.any()):
+                continue  # a region too small to have a pixel at this scale
+            sty_k = torch.nonzero(s_lab == k).flatten()
+            if sty_k.numel() == 0:  # only soft pixels at this scale: take the strongest
+                sty_k = torch.nonzero(s_weight[k] >= 0.5 * s_weight[k].max()).flatten()
+            parts.append((out_k, sty_k))
+    regions = []
+    for out_k, sty_k in parts:
+        idx = _draw(sty_k, style_samples, gen)
+        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
+        regions.append(_Region(labels_mask=out_k, style=hs, style_rgb=hs[:, :3].contiguous(),
+                               style_moments=_moments(hs)))
+    return regions
+
+
+def _optimise_scale(
+    image: torch.Tensor,
+    net: torch.nn.Module,
+    layers: Sequence[str],
+    content_s: torch.Tensor,
+    content_feats: dict[str, torch.Tensor],
+    regions: list[_Region],
+    alpha: float,
+    lr: float,
+    steps: int,
+    samples: int,
+    gen: torch.Generator,
+    report: Reporter,
+) -> torch.Tensor:
+    """RMSprop over the Laplacian pyramid of ``image`` for ``steps`` steps; returns the image (no grad)."""
+    hw = tuple(image.shape[-2:])
+    bands = [b.detach().clone().requires_grad_(True) for b in laplacian_pyramid(image)]
+    opt = torch.optim.RMSprop(bands, lr=lr)
+    palette_weight = 1.0 / max(alpha, 1.0)
+    for step in range(steps):
+        if step % GRID_EVERY == 0:
+            grid = _grid_mask(hw, gen, image.device)
+            for r in regions:
+                cand = torch.nonzero(r.labels_mask & grid).flatten()
+                r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
+        opt.zero_grad(set_to_none=True)
+        x = reconstruct_pyramid(bands)
+        feats = net(x)
+        total = x.new_zeros(())
+        parts = torch.zeros(4, device=x.device)
+        for r in regions:
+            assert r.candidates is not None
+            g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
+            hx = _hypercolumns(x, feats, layers, g)
+            with torch.no_grad():
+                hc = _hypercolumns(content_s, content_feats, layers, g)
+            l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
+            l_r = relaxed_emd(hx, r.style)
+            l_m = moment_loss(hx, r.style_moments)
+            l_p = relaxed_emd(hx[:, :3], r.style_rgb, "palette")
+            total = total + (alpha * l_c + l_r + l_m + palette_weight * l_p) / (alpha + 2.0)
+            parts += torch.stack([l_c, l_r, l_m, l_p]).detach()
+        loss = total / len(regions)
+        loss.backward()
+        opt.step()
+        value = float(loss.detach())
+        named = None
+        if report.callback is not None:
+            named = dict(zip(("content", "remd", "moment", "palette"), (parts / len(regions)).tolist()))
+        report.step(loss=value, parts=named, image=lambda: reconstruct_pyramid(bands).detach().clamp(0, 1))
+    with torch.no_grad():
+        return reconstruct_pyramid(bands)

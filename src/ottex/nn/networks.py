@@ -1,0 +1,371 @@
+"""VGG-19 encoders, decoders and multi-layer feature extractors.
+
+All networks take an RGB image tensor in ``[0, 1]`` of shape ``(B, 3, H, W)``.
+Each pretrained file is converted by its :class:`~ottex.nn.weights.WeightSet`
+to the canonical layout of :mod:`ottex.nn.layout`; the set also gives the
+padding and decoder conventions the networks are built with.
+
+Padding is a module attribute (``"reflect"``, ``"zeros"`` or ``"circular"``) so
+the same weights can produce tileable (wrap-around) results.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.errors import WeightsError
+from .layout import POOL_AFTER, UPSAMPLE_AFTER, VGG_CONVS, conv_name, level_conv, min_size_for_level, relu_name
+from .weights import get_weight_set, resolve_weight_file
+
+__all__ = [
+    "VGG_CONVS",
+    "relu_name",
+    "conv_name",
+    "run_in_bands",
+    "Encoder",
+    "Decoder",
+    "VGGFeatures",
+    "load_encoder",
+    "load_decoder",
+    "load_autoencoders",
+    "load_feature_extractor",
+    "available_levels",
+    "min_size_for_level",
+]
+
+
+def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
+    if mode == "zeros":
+        return F.pad(x, (1, 1, 1, 1))
+    if mode == "reflect" and min(x.shape[-2:]) < 2:
+        mode = "replicate"
+    return F.pad(x, (1, 1, 1, 1), mode=mode)
+
+
+#: Images (or decoded outputs) with more pixels than this run through the encoders and decoders in bands of
+#: rows with overlapping margins, so memory stays bounded at print and 4K sizes; the results are the same.
+CHUNK_PIXELS = 2048 * 2048
+#: Margins of the bands: at least the receptive-field radius of each level, in input rows (encoders: image
+#: pixels, multiples of the level's pooling factor; decoders: feature pixels).
+_ENCODER_HALO = {1: 4, 2: 8, 3: 16, 4: 48, 5: 96}
+_DECODER_HALO = {1: 2, 2: 3, 3: 4, 4: 5, 5: 6}
+
+
+def run_in_bands(
+    forward: nn.Module | object, x: torch.Tensor, up: int, down: int, halo: int, band: int, circular: bool
+) -> torch.Tensor:
+    """Apply a convolutional ``forward`` (``h`` rows -> ``h * up // down`` rows) band by band.
+
+    Each band of ``band`` input rows is extended by ``halo`` rows on both sides
+    (clipped at the image's edges, where the network pads as usual; wrapped
+    around when ``circular``), run through ``forward``, and the rows that the
+    margins make exact are kept. ``band`` and ``halo`` must be multiples of
+    ``down`` so that poolings line up.
+    """
+    h = x.shape[-2]
+    off = 0
+    if circular:
+        halo = min(halo, h)
+        x = torch.cat([x[..., h - halo :, :], x, x[..., :halo, :]], dim=-2)
+        off = halo
+    result: torch.Tensor | None = None
+    for y0 in range(0, h, band):
+        y1 = min(h, y0 + band)
+        a, b = max(0, off + y0 - halo), min(x.shape[-2], off + y1 + halo)
+        out = forward(x[..., a:b, :])
+        top = (off + y0 - a) * up // down
+        if result is None:  # written band by band: no list of pieces and concatenated copy
+            result = out.new_empty(*out.shape[:-2], h * up // down, out.shape[-1])
+        result[..., y0 * up // down : y1 * up // down, :] = out[..., top : top + (y1 - y0) * up // down, :]
+        del out
+    assert result is not None
+    return result
+
+
+def _band_rows(pixels_per_row: int, multiple: int, halo: int) -> int | None:
+    """Rows per band under :data:`CHUNK_PIXELS`, or None when no banding is needed."""
+    rows = max(CHUNK_PIXELS // max(pixels_per_row, 1), 4 * halo, multiple)
+    return rows // multiple * multiple
+
+
+def _conv_module(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+    conv.requires_grad_(False)
+    return conv
+
+
+class Encoder(nn.Module):
+    """VGG-style encoder from RGB ``[0, 1]`` to ``relu{level}_1`` features.
+
+    Args:
+        state: canonical state dict (``conv0.*``, ``conv11.*`` ...).
+        level: last block (1-5); the output is ``relu{level}_1``.
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+
+    Shape:
+        ``(B, 3, H, W) -> (B, C, H / 2**(level-1), W / 2**(level-1))`` (floor division).
+    """
+
+    def __init__(self, state: dict[str, torch.Tensor], level: int, padding: str = "reflect") -> None:
+        super().__init__()
+        self.level = level
+        self.padding = padding
+        self.conv0 = _conv_module(state["conv0.weight"], state["conv0.bias"])
+        last = VGG_CONVS.index(level_conv(level))
+        self.names = VGG_CONVS[: last + 1]
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+
+    @property
+    def out_channels(self) -> int:
+        return self.convs[self.names[-1]].out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        down = 2 ** (self.level - 1)
+        if h * w > CHUNK_PIXELS and not torch.is_grad_enabled():
+            band = _band_rows(w, down, _ENCODER_HALO[self.level])
+            if band < h:
+                return run_in_bands(self._forward, x, 1, down, _ENCODER_HALO[self.level], band,
+                                    self.padding == "circular")
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        for n in self.names:
+            x = F.relu(self.convs[n](_pad(x, self.padding)))
+            if n in POOL_AFTER and n != self.names[-1]:
+                x = F.max_pool2d(x, 2)
+        return x
+
+
+class Decoder(nn.Module):
+    """Inverse of :class:`Encoder`: ``relu{level}_1`` features to RGB.
+
+    Args:
+        state: canonical state dict holding ``conv{level}1 ... conv11``.
+        level: the relu level the decoder inverts.
+        final_relu: apply a ReLU after the last convolution (as the CD networks do).
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+
+    Shape:
+        ``(B, C, h, w) -> (B, 3, h * 2**(level-1), w * 2**(level-1))``.
+    """
+
+    def __init__(
+        self, state: dict[str, torch.Tensor], level: int, final_relu: bool = False, padding: str = "reflect"
+    ) -> None:
+        super().__init__()
+        self.level = level
+        self.padding = padding
+        self.final_relu = final_relu
+        last = VGG_CONVS.index(level_conv(level))
+        self.names = tuple(reversed(VGG_CONVS[: last + 1]))
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        up = 2 ** (self.level - 1)
+        if h * w * up * up > CHUNK_PIXELS and not torch.is_grad_enabled():
+            band = _band_rows(w * up * up, 1, _DECODER_HALO[self.level])
+            if band < h:
+                return run_in_bands(self._forward, x, up, 1, _DECODER_HALO[self.level], band,
+                                    self.padding == "circular")
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        for n in self.names:
+            x = self.convs[n](_pad(x, self.padding))
+            if n != "conv11" or self.final_relu:
+                x = F.relu(x)
+            if n in UPSAMPLE_AFTER:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return x
+
+
+class VGGFeatures(nn.Module):
+    """Multi-layer feature extractor (a loss network) with named taps.
+
+    Args:
+        state: canonical state dict; may hold ``convXY_aux`` 1x1 read-outs.
+        layers: taps to return, e.g. ``("relu1_1", "relu2_1", "relu3_1")``.
+        padding: ``"reflect"``, ``"zeros"`` or ``"circular"``.
+        pool: ``"max"`` or ``"avg"`` (Gatys et al. use average pooling).
+        aux: map each tap through its ``*_aux`` 1x1 read-out when present
+            (the cd16x encoder's VGG-19-width features).
+        pre_relu: return activations before the ReLU.
+
+    Returns:
+        ``forward`` returns a dict ``{layer: (B, C, h, w)}``.
+    """
+
+    def __init__(
+        self,
+        state: dict[str, torch.Tensor],
+        layers: tuple[str, ...],
+        padding: str = "reflect",
+        pool: str = "max",
+        aux: bool = True,
+        pre_relu: bool = False,
+    ) -> None:
+        super().__init__()
+        self.layers = tuple(layers)
+        self.padding = padding
+        self.pool = pool
+        self.pre_relu = pre_relu
+        convs = [conv_name(layer) for layer in self.layers]
+        missing = [layer for layer, c in zip(self.layers, convs) if f"{c}.weight" not in state]
+        if missing:
+            have = [relu_name(c) for c in VGG_CONVS if f"{c}.weight" in state]
+            raise WeightsError(f"layers {', '.join(missing)} are not in these weights (available: {', '.join(have)})")
+        last = max(VGG_CONVS.index(c) for c in convs)
+        self.names = VGG_CONVS[: last + 1]
+        self.conv0 = _conv_module(state["conv0.weight"], state["conv0.bias"])
+        self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+        self.aux = nn.ModuleDict(
+            {
+                c: _conv_module(state[f"{c}_aux.weight"], state[f"{c}_aux.bias"])
+                for c in convs
+                if aux and f"{c}_aux.weight" in state
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        wanted = {conv_name(layer): layer for layer in self.layers}
+        x = self.conv0(x)
+        for n in self.names:
+            pre = self.convs[n](_pad(x, self.padding))
+            x = F.relu(pre)
+            if n in wanted:
+                tap = pre if self.pre_relu else x
+                out[wanted[n]] = self.aux[n](tap) if n in self.aux else tap
+            if n in POOL_AFTER and n != self.names[-1]:
+                x = F.avg_pool2d(x, 2) if self.pool == "avg" else F.max_pool2d(x, 2)
+        return out
+
+
+def _dir(weights_dir: str | os.PathLike | None) -> str | None:
+    return None if weights_dir is None else str(weights_dir)
+
+
+def available_levels(set_name: str, weights_dir: str | os.PathLike | None = None) -> tuple[int, ...]:
+    """Levels of a set whose encoder and decoder can be loaded (found locally or downloadable)."""
+    wset = get_weight_set(set_name)
+    ok = []
+    for level in wset.levels:
+        try:
+            resolve_weight_file(set_name, "encoder", level, _dir(weights_dir), download=False)
+            resolve_weight_file(set_name, "decoder", level, _dir(weights_dir), download=False)
+        except WeightsError:
+            continue
+        ok.append(level)
+    return tuple(ok)
+
+
+def load_encoder(
+    set_name: str = "cd16x",
+    level: int = 5,
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+) -> Encoder:
+    """Build the pretrained encoder to ``relu{level}_1`` of a weight set."""
+    ws = get_weight_set(set_name)
+    state = ws.load_state("encoder", level, _dir(weights_dir))
+    enc = Encoder(state, level, padding or ws.padding)
+    return enc.to(device).eval() if device is not None else enc.eval()
+
+
+def load_decoder(
+    set_name: str = "cd16x",
+    level: int = 5,
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+) -> Decoder:
+    """Build the pretrained decoder from ``relu{level}_1`` of a weight set."""
+    ws = get_weight_set(set_name)
+    state = ws.load_state("decoder", level, _dir(weights_dir))
+    dec = Decoder(state, level, final_relu=ws.final_relu, padding=padding or ws.padding)
+    return dec.to(device).eval() if device is not None else dec.eval()
+
+
+def load_autoencoders(
+    set_name: str = "cd16x",
+    levels: tuple[int, ...] = (5, 4, 3, 2, 1),
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    padding: str | None = None,
+    strict: bool = True,
+) -> dict[int, tuple[Encoder, Decoder]]:
+    """Load encoder/decoder pairs for several levels.
+
+    Args:
+        strict: raise when a requested level is missing; otherwise keep the
+            levels that exist and warn which ones are missing.
+
+    Raises:
+        WeightsError: a level is missing (strict) or none is available.
+    """
+    wset = get_weight_set(set_name)
+    nets: dict[int, tuple[Encoder, Decoder]] = {}
+    missing: dict[int, WeightsError] = {}
+    for level in levels:
+        if level not in wset.levels:
+            missing[level] = WeightsError(f"weight set '{set_name}' has no level {level}", option="weights")
+            continue
+        try:
+            nets[level] = (
+                load_encoder(set_name, level, weights_dir, device, padding),
+                load_decoder(set_name, level, weights_dir, device, padding),
+            )
+        except WeightsError as exc:
+            missing[level] = exc
+    if missing and not nets:
+        raise next(iter(missing.values()))
+    if missing and strict:
+        first = next(iter(missing.values()))
+        raise WeightsError(
+            f"weight set '{set_name}' lacks level(s) {', '.join(map(str, sorted(missing)))} "
+            f"(have {', '.join(map(str, sorted(nets))) or 'none'}): {first}",
+            option=first.option,
+        )
+    if missing:
+        warnings.warn(
+            f"weight set '{set_name}': levels {', '.join(map(str, sorted(missing)))} are missing; "
+            f"using levels {', '.join(map(str, sorted(nets)))}",
+            stacklevel=2,
+        )
+    return nets
+
+
+def load_feature_extractor(
+    set_name: str = "vgg19-caffe",
+    layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1"),
+    weights_dir: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    pool: str = "max",
+    pre_relu: bool = False,
+    padding: str | None = None,
+) -> VGGFeatures:
+    """A multi-layer loss / measuring network.
+
+    Built from the file the weight set names (:meth:`~ottex.nn.weights.WeightSet.feature_source`):
+    ``cd16x`` uses the level-5 distilled encoder with its 1x1 ``aux`` read-outs
+    (VGG-19 widths 64-512 at relu1_1 ... relu5_1); ``vgg19-caffe`` and
+    ``vgg19-torchvision`` are ImageNet VGG-19; ``wct-vgg19`` uses its deepest
+    needed encoder.
+    """
+    ws = get_weight_set(set_name)
+    role, level = ws.feature_source(tuple(layers))
+    state = ws.load_state(role, level, _dir(weights_dir))
+    net = VGGFeatures(state, layers, padding or ws.padding, pool=pool, pre_relu=pre_relu)
+    return net.to(device).eval() if device is not None else net.eval()

@@ -1,0 +1,114 @@
+"""The layout: one import direction between layers, no module importing another's private names, and the
+import paths of ottex 0.1 still working."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ottex"
+#: Each layer may import the layers listed before it (and itself).
+LAYERS = ["core", "ot", "image", "nn", "methods", "eval|exec", "app"]
+
+
+def _rank(layer: str) -> int:
+    return next(i for i, group in enumerate(LAYERS) if layer in group.split("|"))
+
+
+def _modules():
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if len(rel.parts) > 1:  # inside a layer package; top-level files are the facade and 0.1 aliases
+            yield path, rel.parts[0]
+
+
+def _imports(path: Path):
+    """(imported ottex module, imported names) for every import in a module, absolute or relative."""
+    tree = ast.parse(path.read_text())
+    pkg = ["ottex", *path.relative_to(SRC).parts[:-1]]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg[: len(pkg) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            yield target, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, []
+
+
+@pytest.mark.parametrize("path,layer", list(_modules()), ids=lambda v: str(v).split("ottex/")[-1])
+def test_one_import_direction_and_no_private_imports(path, layer):
+    own = _rank(layer)
+    for target, names in _imports(path):
+        if not target.startswith("ottex"):
+            continue
+        parts = target.split(".")
+        if len(parts) == 1:  # "from ottex import __version__" (app) or "from .. import x"
+            assert layer == "app" and names == ["__version__"], f"{path}: imports {names} from the facade"
+            continue
+        other = parts[1]
+        assert other in {g for group in LAYERS for g in group.split("|")}, f"{path}: imports the alias {target}"
+        assert _rank(other) <= own, f"{path} ({layer}) imports {target} of a later layer"
+        if _rank(other) == own and other != layer:
+            raise AssertionError(f"{path} ({layer}) imports {target}: eval and exec are siblings")
+        module_file = SRC.joinpath(*parts[1:]).with_suffix(".py")
+        if module_file != path:
+            private = [n for n in names if n.startswith("_") and n != "__version__"]
+            assert not private, f"{path} imports private names {private} from {target}"
+
+
+ALIASES = {
+    "ottex.optimal_textures": "ottex.methods.optimal_textures",
+    "ottex.optimization": "ottex.methods.optimization",
+    "ottex.strotss": "ottex.methods.strotss",
+    "ottex.networks": "ottex.nn.networks",
+    "ottex.weights": "ottex.nn.weights",
+    "ottex.losses": "ottex.nn.losses",
+    "ottex.io": "ottex.image.io",
+    "ottex.color": "ottex.image.color",
+    "ottex.masks": "ottex.image.masks",
+    "ottex.metrics": "ottex.eval.metrics",
+    "ottex.report": "ottex.eval.report",
+    "ottex.bench": "ottex.eval.bench",
+    "ottex.errors": "ottex.core.errors",
+    "ottex.runtime": "ottex.core.runtime",
+    "ottex.cli": "ottex.app.cli",
+}
+
+
+@pytest.mark.parametrize("old,new", list(ALIASES.items()))
+def test_old_import_paths_are_the_new_modules(old, new):
+    assert importlib.import_module(old) is importlib.import_module(new)
+
+
+def test_public_names_of_0_1_still_import():
+    import ottex
+    from ottex.bench import parse_sizes, run_benchmark  # noqa: F401
+    from ottex.cli import build_parser, main  # noqa: F401
+    from ottex.io import load_image, resize, resize_long_side, save_image  # noqa: F401
+    from ottex.methods import METHODS, Method, get_method  # noqa: F401
+    from ottex.metrics import gram_matrix, style_distance  # noqa: F401
+    from ottex.optimal_textures import (  # noqa: F401
+        MATCH_MODES,
+        Guide,
+        OTSchedule,
+        resolve_device,
+        style_at,
+        style_factor,
+        working_size,
+        wrap_resize,
+    )
+    from ottex.ot import gaussian_wasserstein_distance, sort_match, trace_sqrtm  # noqa: F401
+
+    for name in ("synthesize", "transfer", "stylize", "synthesize_opt", "strotss", "color_transfer", "OptSettings",
+                 "OTSchedule", "load_image", "save_image", "style_distance", "OttexError", "ImageError",
+                 "InputError", "WeightsError"):
+        assert hasattr(ottex, name), name
+    assert list(METHODS) == ["ot", "w2", "gatys", "swd", "strotss"]
+    assert METHODS["ot"] is get_method("ot")

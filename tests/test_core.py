@@ -1,0 +1,48 @@
+"""The core layer's shared helpers: the scale pyramid, the crop, input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ottex.core.checks import check_image, check_size
+from ottex.core.errors import InputError
+from ottex.core.pyramid import crop_to, per_scale, pyramid_sizes, working_size
+from ottex.image.io import as_image
+
+
+def test_pyramid_sizes():
+    assert pyramid_sizes((512, 512), 256) == [(256, 256), (512, 512)]
+    assert pyramid_sizes((2048, 1024), 256) == [(256, 128), (512, 256), (1024, 512), (2048, 1024)]
+    assert pyramid_sizes((100, 90), 256) == [(112, 96)]  # one scale, rounded up to 16
+    assert pyramid_sizes((512, 512), 256, scales=3, min_side=64) == [(128, 128), (256, 256), (512, 512)]
+    assert pyramid_sizes((512, 512), 256, scales=5, min_side=64) == [(64, 64), (128, 128), (256, 256), (512, 512)]
+    assert pyramid_sizes((85, 128), 64, multiple=1) == [(42, 64), (85, 128)]
+    for size in ((37, 300), (512, 77), (1000, 1000)):  # every scale a multiple of 16, halving at most
+        sizes = pyramid_sizes(size, 64)
+        assert sizes[-1] == working_size(size) and all(h % 16 == 0 and w % 16 == 0 for h, w in sizes)
+        assert all(b[0] >= a[0] and b[1] >= a[1] for a, b in zip(sizes, sizes[1:]))
+
+
+def test_crop_and_per_scale():
+    x = torch.arange(48.0).reshape(1, 1, 6, 8)
+    assert crop_to(x, (6, 8)) is x
+    assert torch.equal(crop_to(x, (2, 4)), x[..., 2:4, 2:6])  # the centre
+    assert per_scale((100, 40), 3) == [100, 40, 40] and per_scale((7,), 1) == [7]
+    with pytest.raises(InputError):
+        per_scale((), 2)
+
+
+def test_input_checks():
+    assert check_size((16, 20.0)) == (16, 20)
+    with pytest.raises(InputError, match="too small"):
+        check_size((8, 64))
+    with pytest.raises(InputError, match=r"style must be a single image, got a batch of 2"):
+        as_image(torch.rand(2, 3, 8, 8), what="style")
+    with pytest.raises(InputError, match=r"content must be an image path or an RGB tensor of shape \(1, 3, H, W\)"):
+        as_image(torch.rand(4, 8, 8), what="content")
+    assert as_image(torch.rand(3, 8, 8)).shape == (1, 3, 8, 8)
+    batch = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    assert as_image(batch, shape="any", dtype=None) is batch
+    with pytest.raises(InputError, match=r"\(B, 3, H, W\), got \(3, 4, 4\)"):
+        check_image(batch[0], "images", "batch")
