@@ -36,6 +36,7 @@ from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import (
     content_output_size,
     crop_to,
+    per_scale,
     pyramid_sizes,
     style_at,
     style_factor,
@@ -571,12 +572,12 @@ def _run_schedule(
     for img, factor in zip(style_imgs, factors):
         _warn_upsampling(img, factor)
     plan = []  # (scale index, levels, iterations) per pass
-    for si in range(len(sizes)):
+    for si, passes in enumerate(per_scale(sched.passes, len(sizes))):
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
         its = sched.iterations if si == 0 else sched.fine_iterations
-        plan += [(si, lv, its)] * sched.passes[min(si, len(sched.passes) - 1)]
-    report = Reporter("ot", callback, sizes, [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))],
-                      unit="level")
+        plan += [(si, lv, its)] * passes
+    level_visits = [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))]
+    report = Reporter("ot", callback, sizes, level_visits, unit="level")
     image: torch.Tensor | None = None
     targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}

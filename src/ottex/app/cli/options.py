@@ -120,9 +120,11 @@ def add_method_options(parser: argparse.ArgumentParser, task: str) -> None:
             for _, s in entries:
                 for old in s.deprecated_flags:
                     deprecated.setdefault(old, []).append(name)
+    current = {spec.cli_flag for entries in fields.values() for _, spec in entries}
     for old in deprecated:
-        parser.add_argument(old, dest=DEPRECATED_PREFIX + old, action=_Record, default=None,
-                            help=argparse.SUPPRESS)
+        if old not in current:  # a former spelling never shadows a flag some method uses today
+            parser.add_argument(old, dest=DEPRECATED_PREFIX + old, action=_Record, default=None,
+                                help=argparse.SUPPRESS)
 
 
 def _convert(spec: OptionSpec, text: Any, flag: str) -> Any:
