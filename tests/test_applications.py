@@ -219,7 +219,7 @@ def test_cli_batch_runs_every_pair_and_reports_failures(tmp_path, folder, images
     err = capsys.readouterr().err
     assert "broken.jpg" in err and "1 of 3 failed" in err
     names = sorted(p.name for p in out.iterdir())  # ... and the others were written
-    assert names == ["bridge_lava_style_cs0p6_sort_s0.png", "rocket_lava_style_cs0p6_sort_s0.png"]
+    assert names == ["bridge_lava_style_cs0p7_sort_s0.png", "rocket_lava_style_cs0p7_sort_s0.png"]
     assert main(["style", str(folder), str(style), "-o", str(tmp_path / "x.png")]) == 1
     assert "-o names one output" in capsys.readouterr().err
 

@@ -11,7 +11,7 @@ from ottex.app.cli import main
 from ottex.core.pyramid import style_at, style_factor
 from ottex.errors import InputError
 from ottex.io import save_image
-from ottex.metrics import content_distance, style_distance
+from ottex.metrics import content_distance, style_distance, style_distance_per_layer
 
 pytestmark = pytest.mark.needs_weights
 
@@ -81,9 +81,51 @@ def test_style_command(tmp_path, content, lava, capsys):
     save_image(lava, s)
     fast = ["--passes", "1", "--levels", "4,3,2,1", "-q"]
     assert main(["style", str(c), str(s), "--size", "48", "--outdir", str(tmp_path), *fast]) == 0
-    out = tmp_path / "bridge_lava_style_cs0p6_48_sort_s0.png"
+    out = tmp_path / "bridge_lava_style_cs0p7_48_sort_s0.png"
     assert Image.open(out).size == (48, 32)
     assert main(["style", str(c), str(s), "--size", "48", "-o", str(s), "--force", *fast]) == 1
     assert "is one of the inputs" in capsys.readouterr().err
     assert main(["style", str(c), str(tmp_path / "missing.png"), *fast]) == 1
     assert capsys.readouterr().err.startswith("ottex: error: image not found")
+
+
+PAIRS = [("content/rocket.jpg", "style/lava-small.jpg"), ("guidance/content_im.jpg", "guidance/style_im.jpg")]
+
+
+@pytest.mark.parametrize("content_rel,style_rel", PAIRS, ids=["rocket-lava", "owls-flowers"])
+def test_default_transfer_takes_the_style_and_keeps_the_layout(load_test_image, content_rel, style_rel):
+    """The default transfer at 128 px: per layer, the result is far closer to the style than the content is,
+    closer than the cd16x-only transfer at relu2_1/relu3_1, and its layout is closer to the content's than a
+    texture made from noise is."""
+    content = load_test_image(content_rel, 128)
+    style = load_test_image(style_rel, 128)
+    style_ref = style_at(style, style_factor(style.shape[-2:], content.shape[-2:]))
+    out = transfer(content, style, seed=0)
+    cd16x = transfer(content, style, seed=0, weights="cd16x")
+    texture = transfer(content, style, seed=0, content_strength=0.0, init="noise")
+    d_out = style_distance_per_layer(out, style_ref)
+    d_cd16x = style_distance_per_layer(cd16x, style_ref)
+    d_content = style_distance_per_layer(content, style_ref)
+    for layer in ("relu2_1", "relu3_1"):
+        assert d_out[layer] < 0.5 * d_content[layer], layer
+        assert d_out[layer] < 0.9 * d_cd16x[layer], layer
+    assert content_distance(out, content) < 0.9 * content_distance(texture, content)
+
+
+def test_luminance_only_colour_preservation(load_test_image):
+    """``preserve_color="luminance"`` keeps the content's chroma and the result's luminance exactly (the full
+    mode also matches the RGB distribution, so its luminance moves); unknown modes are refused."""
+    from ottex.image.color import rgb_to_ycbcr
+
+    content = load_test_image("content/rocket.jpg", 64)
+    style = load_test_image("style/lava-small.jpg", 64)
+    plain = transfer(content, style, schedule=SMALL)
+    lum = transfer(content, style, schedule=SMALL, preserve_color="luminance")
+    full = transfer(content, style, schedule=SMALL, preserve_color=True)
+    y_plain, y_lum, y_full = (rgb_to_ycbcr(x)[:, :1] for x in (plain, lum, full))
+    chroma_err = (rgb_to_ycbcr(lum)[:, 1:] - rgb_to_ycbcr(content)[:, 1:]).abs().mean()
+    plain_err = (rgb_to_ycbcr(plain)[:, 1:] - rgb_to_ycbcr(content)[:, 1:]).abs().mean()
+    assert chroma_err < 0.3 * plain_err
+    assert (y_lum - y_plain).abs().mean() < 0.01 < (y_full - y_plain).abs().mean()
+    with pytest.raises(InputError, match="colour preservation"):
+        transfer(content, style, schedule=SMALL, preserve_color="sepia")

@@ -112,7 +112,7 @@ def test_weight_set_objects_carry_their_conventions():
     assert wct.feature_source(("relu1_1", "relu3_1")) == ("encoder", 3)
     assert caffe.feature_source(("relu3_1",)) == ("loss", 0)
     assert caffe.taps[-1] == "relu3_4" and "relu4_1" not in caffe.taps and "relu5_1" in cd.taps
-    assert all(ws.convert is not None for ws in WEIGHT_SETS.values())
+    assert all(ws.convert is not None for ws in WEIGHT_SETS.values() if not ws.parts)  # composites: their parts'
     with pytest.raises(WeightsError, match="already registered"):
         register_weight_set(WeightSet("cd16x", "again", ()))
 
@@ -133,3 +133,35 @@ def test_weight_set_loads_canonical_state(weights_dir):
     assert {"conv0.weight", "conv11.weight", "conv21.weight"} <= set(state)
     caffe = get_weight_set("vgg19-caffe").load_state("loss", 0, weights_dir)
     assert caffe["conv0.weight"].shape == (3, 3, 1, 1) and "conv34.weight" in caffe
+
+
+def test_hybrid_set_takes_each_level_from_its_part(tmp_path, weights_dir, monkeypatch):
+    """The composite 'hybrid' set: wct-vgg19 at levels 2-3, cd16x at 1, 4, 5; when wct-vgg19 is absent it falls
+    back to cd16x with a warning, but a corrupt wct-vgg19 file is an error."""
+    import warnings
+
+    from ottex.core.errors import WeightsError
+    from ottex.nn.networks import available_levels, load_autoencoders
+    from ottex.nn.weights import get_weight_set
+
+    ws = get_weight_set("hybrid")
+    assert ws.levels == (1, 2, 3, 4, 5)
+    assert [(part.name, f.level) for part, f in ws.member_files()][2:4] == [("wct-vgg19", 2), ("wct-vgg19", 2)]
+    nets = load_autoencoders("hybrid", (3, 4), weights_dir)
+    assert nets[3][0].out_channels == 256 and nets[4][0].out_channels == 128  # wct-vgg19 relu3_1, cd16x relu4_1
+    only_cd = tmp_path / "only"
+    shutil.copytree(weights_dir / "cd16x", only_cd / "cd16x")
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(only_cd))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nets = load_autoencoders("hybrid", (3,), only_cd)
+    assert nets[3][0].out_channels == 64 and any("using cd16x" in str(w.message) for w in caught)
+    assert available_levels("hybrid", only_cd) == (1, 2, 3, 4, 5)
+    broken = tmp_path / "broken"
+    shutil.copytree(weights_dir / "cd16x", broken / "cd16x")
+    shutil.copytree(weights_dir / "wct-vgg19", broken / "wct-vgg19")
+    (broken / "wct-vgg19" / "feature_invertor_conv3_1.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="sha256"):
+        load_autoencoders("hybrid", (3,), broken)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .checks import MIN_SIDE, check_cloud, check_image, check_size
 from .device import make_generator, resolve_device
-from .errors import Cancelled, ImageError, InputError, OttexError, WeightsError
+from .errors import Cancelled, ImageError, InputError, MissingWeightsError, OttexError, WeightsError
 from .progress import Callback, LossHistory, ProgressEvent, Reporter, TqdmProgress, combine_callbacks, run_callbacks
 from .pyramid import (
     MULTIPLE,
@@ -27,6 +27,7 @@ __all__ = [
     "ImageError",
     "InputError",
     "WeightsError",
+    "MissingWeightsError",
     "Cancelled",
     "resolve_device",
     "make_generator",

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["OttexError", "ImageError", "WeightsError", "InputError", "Cancelled"]
+__all__ = ["OttexError", "ImageError", "WeightsError", "MissingWeightsError", "InputError", "Cancelled"]
 
 
 class OttexError(Exception):
@@ -37,6 +37,11 @@ class ImageError(OttexError):
 
 class WeightsError(OttexError):
     """Pretrained weights are missing, corrupt, or lack a requested level."""
+
+
+class MissingWeightsError(WeightsError):
+    """A weight file is absent everywhere and could not be downloaded (a file that is present but fails its
+    hash check is a plain :class:`WeightsError`)."""
 
 
 class InputError(OttexError, ValueError):

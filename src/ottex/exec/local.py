@@ -52,7 +52,7 @@ class Job:
         options: the method's options object, or a mapping of option values.
         batch: synthesis: images made at once.
         seed: random seed.
-        preserve_color: transfer: keep the content's colours.
+        preserve_color: transfer: keep the content's colours (True, "full" or "luminance").
         overwrite: replace existing output files.
         name: how the job is called in reports (default: its inputs).
         inputs: other input files (e.g. label maps) that must never be overwritten.
@@ -67,7 +67,7 @@ class Job:
     options: Any = None
     batch: int = 1
     seed: int | None = 0
-    preserve_color: bool = False
+    preserve_color: bool | str = False
     overwrite: bool = False
     name: str = ""
     inputs: Sequence[PathLike] = ()

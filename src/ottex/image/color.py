@@ -32,7 +32,7 @@ from ..core.resample import resize
 from ..ot import monotone_map, random_rotation, sort_values, subsample
 from .io import as_image
 
-__all__ = ["color_transfer", "preserve_color", "rgb_to_ycbcr", "ycbcr_to_rgb"]
+__all__ = ["COLOR_MODES", "color_mode", "color_transfer", "preserve_color", "rgb_to_ycbcr", "ycbcr_to_rgb"]
 
 # ITU-R BT.601 (JPEG) full-range YCbCr.
 _YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -123,25 +123,53 @@ def _apply_lut(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(volume, coords, mode="bilinear", align_corners=True).reshape(3, -1)
 
 
+#: Ways to keep the content's colours: ``"full"`` (chroma swap, then the RGB distribution matched to the
+#: content's) and ``"luminance"`` (chroma swap only: the style's light and shade, the content's hues).
+COLOR_MODES = ("full", "luminance")
+
+
+def color_mode(value: bool | str | None) -> str | None:
+    """Normalise a ``preserve_color`` argument: False/None -> None, True -> ``"full"``, or a name of
+    :data:`COLOR_MODES`.
+
+    Example:
+        >>> color_mode(True), color_mode("luminance"), color_mode(False)
+        ('full', 'luminance', None)
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "full"
+    if value not in COLOR_MODES:
+        raise InputError(f"unknown colour preservation '{value}' (choose from {', '.join(COLOR_MODES)})",
+                         option="preserve_color")
+    return str(value)
+
+
 def preserve_color(
-    result: torch.Tensor, content: torch.Tensor, steps: int = 3, seed: int | None = 0
+    result: torch.Tensor, content: torch.Tensor, steps: int = 3, seed: int | None = 0, *, mode: str = "full"
 ) -> torch.Tensor:
     """Keep the content's colours in a stylised ``result``.
 
     Luminance (Y) comes from the result, chroma (CbCr) from the content resized
-    to the result; then ``steps`` sliced-OT iterations match the RGB
+    to the result (``mode="luminance"``: luminance-only transfer, as Gatys et
+    al. 2016 and the Optimal Textures replication's ``lum``); with
+    ``mode="full"`` (default) ``steps`` sliced-OT iterations then match the RGB
     distribution to the content's, which restores colours that the chroma swap
-    alone leaves dull.
+    alone leaves dull, and takes the content's light and shade too.
 
     Args:
         result: ``(*, 3, H, W)`` stylised image in ``[0, 1]``.
         content: ``(1, 3, H', W')`` content image in ``[0, 1]``.
-        steps: sliced-OT iterations after the chroma swap (0: none).
+        steps: sliced-OT iterations after the chroma swap in ``"full"`` mode (0: none).
         seed: random seed of the rotations.
+        mode: ``"full"`` or ``"luminance"``.
 
     Returns:
         Tensor shaped like ``result``.
     """
+    if color_mode(mode) == "luminance":
+        steps = 0
     content = resize(content.to(result), tuple(result.shape[-2:]))
     ycc = rgb_to_ycbcr(result)
     merged = torch.cat([ycc[..., :1, :, :], rgb_to_ycbcr(content)[..., 1:, :, :].expand_as(ycc[..., 1:, :, :])], -3)

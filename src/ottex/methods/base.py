@@ -44,6 +44,7 @@ import torch
 
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, TqdmProgress
+from ..image.color import color_mode
 from ..image.color import preserve_color as keep_content_colours
 from ..image.io import ImageLike, as_image
 
@@ -372,7 +373,7 @@ class Method:
         size: int | None = None,
         options: Any = None,
         *,
-        preserve_color: bool = False,
+        preserve_color: bool | str = False,
         seed: int | None = 0,
         device: str | torch.device | None = None,
         weights_dir: str | None = None,
@@ -384,16 +385,17 @@ class Method:
             content, style: images (paths or tensors).
             size: long side of the output (None: the content's); the aspect is the content's.
             options: an options object, a mapping of option values, or None.
-            preserve_color: keep the content's colours afterwards
-                (:func:`ottex.image.color.preserve_color`, with ``seed``).
+            preserve_color: keep the content's colours afterwards: True or
+                ``"full"``, or ``"luminance"`` (:func:`ottex.image.color.preserve_color`, with ``seed``).
             seed, device, weights_dir, callback: as for :meth:`synthesize`.
         """
         self.check_task(TRANSFER)
+        colors = color_mode(preserve_color)
         opts = options if isinstance(options, self.options) else self.make_options(options)
         out = self._transfer(content, style, size, opts, seed=seed, device=device,
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
-        if preserve_color:
-            out = keep_content_colours(out, as_image(content, out.device, "content"), seed=seed)
+        if colors is not None:
+            out = keep_content_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
         return out
 
     # Classic keyword-argument entry points (the registry of ottex 0.1): ``fn(style, size, *, seed, device,
@@ -416,7 +418,7 @@ class Method:
         self.check_task(TRANSFER)
 
         def fn(content: Any, style: Any, size: int | None = None, *, seed: int | None = 0, device: Any = None,
-               weights_dir: Any = None, progress: bool = False, preserve_color: bool = False,
+               weights_dir: Any = None, progress: bool = False, preserve_color: bool | str = False,
                **options: Any) -> torch.Tensor:
             with TqdmProgress(f"ottex style ({self.name})", disable=not progress) as bar:
                 return self.transfer(content, style, size, self.make_options(options), seed=seed, device=device,

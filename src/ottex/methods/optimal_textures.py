@@ -44,6 +44,8 @@ from ..core.pyramid import (
 )
 from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device
+from ..image.color import color_mode
+from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
 from ..nn.networks import Decoder, Encoder, load_autoencoders, min_size_for_level
@@ -67,7 +69,9 @@ __all__ = [
 ]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
-DEFAULT_CONTENT_STRENGTH = 0.6
+DEFAULT_CONTENT_STRENGTH = 0.7
+#: Encoder/decoder set of Optimal Textures: wct-vgg19 at levels 2-3, cd16x at 1, 4, 5 (see ``ottex.nn.weights``).
+DEFAULT_WEIGHTS = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,9 @@ class OTOptions(Options):
     style_scale: float | None = option(
         None, help="size of style details: the example's short side becomes the output's short side x this "
         "[auto: fit the short sides, never enlarging the example]")
-    weights: str = option("cd16x", metavar="SET", help="encoder/decoder weight set")
+    weights: str = option(
+        DEFAULT_WEIGHTS, metavar="SET", help="encoder/decoder weight set: hybrid (wct-vgg19 at levels 2-3, cd16x at "
+        "1, 4, 5: sharper structures), cd16x (about 2x faster), wct-vgg19")
     schedule: OTSchedule | None = option(None, cli=False, help="full control of the coarse-to-fine schedule")
     tile: bool = option(False, tasks=(SYNTHESIS,), help="tileable output: wraps around seamlessly")
     mix: tuple[float, ...] | None = option(
@@ -223,7 +229,7 @@ def synthesize(
     style_scale: float | None = None,
     seed: int | None = 0,
     batch: int = 1,
-    weights: str = "cd16x",
+    weights: str = DEFAULT_WEIGHTS,
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
@@ -260,7 +266,10 @@ def synthesize(
             short side ``style_scale`` times the output's (see :func:`~ottex.core.pyramid.style_factor`).
         seed: random seed (None: nondeterministic).
         batch: number of samples to make at once (different noise, shared rotations).
-        weights: encoder/decoder weight set (``cd16x`` default).
+        weights: encoder/decoder weight set: ``hybrid`` (default: the full-width
+            ``wct-vgg19`` networks at levels 2-3, whose features and decoders
+            keep structures sharper, and ``cd16x`` at levels 1, 4, 5), ``cd16x``
+            (about 2x faster, softer) or ``wct-vgg19``.
         weights_dir: directory searched first for the weights.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
         schedule: full control of the coarse-to-fine schedule.
@@ -351,22 +360,23 @@ def transfer(
     mode: str = "sort",
     style_scale: float | None = None,
     seed: int | None = 0,
-    weights: str = "cd16x",
+    weights: str = DEFAULT_WEIGHTS,
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
     style_mask: ImageLike | None = None,
     content_mask: ImageLike | None = None,
-    preserve_color: bool = False,
+    preserve_color: bool | str = False,
     progress: bool = False,
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """Style transfer by Optimal Textures: the content's layout with the style's textures.
 
     The same coarse-to-fine loop as :func:`synthesize`, started from the content
-    (or noise). The content's features at relu5_1, relu4_1 and relu3_1, moved
-    onto the style's mean, pull the matched features after every matching
-    step: ``x += w * (content - x)`` with ``w = content_strength x (1, 1/2, 1/4)``.
+    (or noise). Before every matching step at relu5_1, relu4_1 and relu3_1 the
+    features are pulled towards the content's (moved onto the style's mean):
+    ``x += w * (content - x)`` with ``w = content_strength x (1, 1, 1/2)``;
+    the match that follows gives them the style's distribution again.
 
     Args:
         content: content image, a path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
@@ -383,9 +393,11 @@ def transfer(
             ``content_mask``, the content's: each region of the content is
             painted with the style of the region of the same colour.
         content_mask: label map of the content (resampled to the output).
-        preserve_color: keep the content's colours: luminance from the result,
-            chroma from the content, then a few sliced-OT steps that match the
-            RGB distribution to the content's (:func:`ottex.image.color.preserve_color`).
+        preserve_color: keep the content's colours: True or ``"full"``:
+            luminance from the result, chroma from the content, then a few
+            sliced-OT steps that match the RGB distribution to the content's;
+            ``"luminance"``: the chroma swap alone, so the light and shade stay
+            the style's (:func:`ottex.image.color.preserve_color`).
 
     Returns:
         ``(1, 3, H, W)`` tensor in ``[0, 1]`` on ``device``.
@@ -396,12 +408,11 @@ def transfer(
     opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule, style_mask=style_mask,
                      content_mask=content_mask, content_strength=content_strength, init=init)
+    colors = color_mode(preserve_color)
     with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
         out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
-    if preserve_color:
-        from ..image.color import preserve_color as keep_colours  # noqa: PLC0415
-
-        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed)
+    if colors is not None:
+        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
     return out
 
 
@@ -513,8 +524,9 @@ def _mix_guide(weights: torch.Tensor, size: tuple[int, int], variation: float, s
                  weights=region_w[keep].to(device))
 
 
-#: Weight of the content pull per level, times ``content_strength`` (Risser 2020: 1, 1/2, 1/4).
-CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 0.5, 3: 0.25}
+#: Weight of the content pull per level, times ``content_strength``. Risser 2020 pulls with 1, 1/2, 1/4 after
+#: every matching step; ottex pulls before the match, and relu4_1 keeps the layout as strongly as relu5_1.
+CONTENT_LEVEL_WEIGHTS = {5: 1.0, 4: 1.0, 3: 0.5}
 
 
 @dataclass
@@ -827,32 +839,31 @@ def _match(
     """Move a ``(B, C, N)`` feature cloud onto the target distribution (in place where it can: pass a copy
     to keep ``x``).
 
-    First the closed-form Gaussian map (if any), then ``iterations`` sliced-OT
-    steps, in the style's PCA subspace when the target has a basis. With
-    ``content`` (``(1, C, N)`` features), every step is followed by a pull
-    ``x += strength * (content - x)`` (style transfer).
+    With ``content`` (``(1, C, N)`` features, style transfer), the cloud is
+    first pulled towards it, ``x += strength * (content - x)``; then come the
+    closed-form Gaussian map (if any) and ``iterations`` sliced-OT steps, in
+    the style's PCA subspace when the target has a basis. The match comes
+    last, so the features that are decoded have the style's distribution; the
+    layout of the pulled cloud survives because each map is monotone along
+    every direction it moves. (Pulling after the match, as Risser 2020 does,
+    blends the two clouds and blurs the style: README, "Style transfer".)
     """
-    pull = content is not None and strength > 0
+    if content is not None and strength > 0:
+        x.lerp_(content.expand_as(x), strength)
     if gaussian is not None:
         mu, cov = mean_cov(x.transpose(1, 2))
         a, b = gaussian_mapping(mu, cov, target.mean.expand_as(mu), target.cov.expand_as(cov), method=gaussian)
         _affine_(x, a, b.unsqueeze(-1))
-        if pull:
-            x.lerp_(content.expand_as(x), strength)
     if iterations <= 0:
         return x
     full = x
     if target.basis is not None:  # match the principal coordinates; the residual keeps the Gaussian map's result
         x = target.basis.T @ full - (target.basis.T @ target.mean)[:, None]
-        if pull:
-            content = target.basis.T @ (content - target.mean[:, None])
     start = x
     c = x.shape[1]
     for _ in range(iterations):
         rot = random_rotation(c, gen, device=x.device, dtype=x.dtype)
         x = rot @ sort_match(rot.T @ x, rot.T @ target.cloud, dim=-1)
-        if pull:
-            x = torch.lerp(x, content.expand_as(x), strength)
     if target.basis is None:
         return x
     for s, e in _chunks(full.shape[-1]):  # full += basis @ (x - start), without a full-size temporary

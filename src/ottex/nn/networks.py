@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.errors import WeightsError
+from ..core.errors import MissingWeightsError, WeightsError
 from .layout import POOL_AFTER, UPSAMPLE_AFTER, VGG_CONVS, conv_name, level_conv, min_size_for_level, relu_name
-from .weights import get_weight_set, resolve_weight_file
+from .weights import WeightSet, get_weight_set, resolve_weight_file
 
 __all__ = [
     "VGG_CONVS",
@@ -259,6 +259,9 @@ def _dir(weights_dir: str | os.PathLike | None) -> str | None:
 def available_levels(set_name: str, weights_dir: str | os.PathLike | None = None) -> tuple[int, ...]:
     """Levels of a set whose encoder and decoder can be loaded (found locally or downloadable)."""
     wset = get_weight_set(set_name)
+    if wset.parts:
+        return tuple(level for level, names in wset.parts
+                     if any(level in available_levels(name, weights_dir) for name in names))
     ok = []
     for level in wset.levels:
         try:
@@ -316,6 +319,8 @@ def load_autoencoders(
         WeightsError: a level is missing (strict) or none is available.
     """
     wset = get_weight_set(set_name)
+    if wset.parts:
+        return _load_composite(wset, levels, weights_dir, device, padding, strict)
     nets: dict[int, tuple[Encoder, Decoder]] = {}
     missing: dict[int, WeightsError] = {}
     for level in levels:
@@ -344,6 +349,42 @@ def load_autoencoders(
             f"using levels {', '.join(map(str, sorted(nets)))}",
             stacklevel=2,
         )
+    return nets
+
+
+def _load_composite(
+    wset: WeightSet,
+    levels: tuple[int, ...],
+    weights_dir: str | os.PathLike | None,
+    device: torch.device | str | None,
+    padding: str | None,
+    strict: bool,
+) -> dict[int, tuple[Encoder, Decoder]]:
+    """Encoder/decoder pairs of a composite set: each level from the first of its sets whose files are there
+    (or can be downloaded); a corrupt file is an error, never a reason to fall back."""
+    parts = dict(wset.parts)
+    nets: dict[int, tuple[Encoder, Decoder]] = {}
+    for level in levels:
+        names = parts.get(level, ())
+        if not names and strict:
+            raise WeightsError(f"weight set '{wset.name}' has no level {level} (it has {wset.levels})",
+                               option="weights")
+        for i, name in enumerate(names):
+            try:
+                nets[level] = (load_encoder(name, level, weights_dir, device, padding),
+                               load_decoder(name, level, weights_dir, device, padding))
+                break
+            except MissingWeightsError as exc:
+                if i + 1 < len(names):
+                    warnings.warn(f"weight set '{wset.name}': {name} level {level} is missing ({exc}); using "
+                                  f"{names[i + 1]} for that level", stacklevel=3)
+                elif strict:
+                    raise
+                else:
+                    warnings.warn(f"weight set '{wset.name}': level {level} is missing ({exc})", stacklevel=3)
+    if not nets:
+        raise WeightsError(f"weight set '{wset.name}': none of levels {', '.join(map(str, levels))} is available",
+                           option="weights")
     return nets
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import WeightsError
+from ..core.errors import MissingWeightsError, WeightsError
 from .layout import VGG_CONVS, conv_name, level_conv, relu_name
 
 __all__ = [
@@ -96,6 +96,10 @@ class WeightSet:
             extractor is built from; level 0 with role ``"encoder"`` means the
             deepest level the requested layers need.
         taps: the layers a feature extractor of this set can return.
+        parts: for a *composite* set (no files of its own), per level the
+            sets its encoder and decoder come from, in order of preference:
+            the next one is used, with a warning, when the files of the first
+            are absent and cannot be downloaded (never when they are corrupt).
     """
 
     name: str
@@ -106,6 +110,7 @@ class WeightSet:
     final_relu: bool = False
     feature_file: tuple[str, int] = ("loss", 0)
     taps: tuple[str, ...] = ()
+    parts: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
     def file(self, role: str, level: int = 0) -> WeightFile:
         """The file of ``role`` (``"encoder"``, ``"decoder"``, ``"loss"``) at ``level``."""
@@ -117,9 +122,22 @@ class WeightSet:
     @property
     def levels(self) -> tuple[int, ...]:
         """Levels with both an encoder and a decoder in the registry."""
+        if self.parts:
+            return tuple(sorted(level for level, _ in self.parts))
         enc = {f.level for f in self.files if f.role == "encoder"}
         dec = {f.level for f in self.files if f.role == "decoder"}
         return tuple(sorted(enc & dec))
+
+    def member_files(self) -> list[tuple[WeightSet, WeightFile]]:
+        """``(set, file)`` for every file the set uses: its own, or for a composite set the encoder and decoder
+        of each level in the set it prefers for that level."""
+        if not self.parts:
+            return [(self, f) for f in self.files]
+        out = []
+        for level, names in self.parts:
+            part = get_weight_set(names[0])
+            out += [(part, part.file(role, level)) for role in ("encoder", "decoder")]
+        return out
 
     def resolve(
         self, role: str, level: int = 0, weights_dir: str | os.PathLike | None = None, download: bool = True,
@@ -280,6 +298,16 @@ register_weight_set(_cd16x())
 register_weight_set(_wct_vgg19())
 register_weight_set(
     WeightSet(
+        "hybrid",
+        "wct-vgg19 at levels 2-3 (full-width VGG-19 features, sharper decoders), cd16x at levels 1, 4, 5; the "
+        "default of Optimal Textures",
+        (),
+        parts=((1, ("cd16x",)), (2, ("wct-vgg19", "cd16x")), (3, ("wct-vgg19", "cd16x")), (4, ("cd16x",)),
+               (5, ("cd16x",))),
+    )
+)
+register_weight_set(
+    WeightSet(
         "vgg19-caffe",
         "ImageNet VGG-19 (original Caffe weights) as numpy kernels; supply the file locally",
         (
@@ -424,16 +452,16 @@ def resolve_weight_file(
         f"at a folder holding {set_name}/{wf.filename}"
     )
     if wf.url is None:
-        raise WeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); it has no "
+        raise MissingWeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); it has no "
                            f"public download: {how}", option="weights_dir")
     if not download or offline:
-        raise WeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); download it "
+        raise MissingWeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); download it "
                            f"from {wf.url} or {how}", option="weights_dir")
     dest = cache_dir() / set_name / wf.filename
     try:
         _download(wf.url, dest, progress)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise WeightsError(f"could not download {wf.url} ({exc}); missing weight file {set_name}/{wf.filename} "
+        raise MissingWeightsError(f"could not download {wf.url} ({exc}); missing weight file {set_name}/{wf.filename} "
                            f"(looked in {looked}): {how}", option="weights_dir") from None
     try:
         _check_hash(dest, wf)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...core.errors import InputError
 from ...exec.local import Job
+from ...image.color import COLOR_MODES
 from ...methods.base import TRANSFER, get_method
 from .common import add_runtime_options, expand_inputs, one_output, output_paths
 from .options import add_method_options, mask_options, method_options
@@ -19,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="style transfer: CONTENT's layout with STYLE's textures (Optimal Textures and other methods)",
         description="Repaint CONTENT with the textures of STYLE. The default method, Optimal Textures, moves VGG-19 "
         "features by sliced optimal transport, pulling the deep features (relu5_1, relu4_1, relu3_1) toward the "
-        "content's after every matching step (Risser 2020). The output keeps the content's aspect.",
+        "content's before every matching step (after Risser 2020). The output keeps the content's aspect.",
         epilog="example: ottex style bridge.jpg lava.jpg --size 512 --content-strength 0.4",
     )
     p.add_argument("content", metavar="CONTENT", help="content image (layout); a folder or a quoted glob pattern "
@@ -27,9 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s) (textures, colours): files, folders or "
                    "quoted glob patterns; one output per (content, style) pair")
     p.add_argument("--size", type=int, help="long side of the output in px [the content's]")
-    p.add_argument("--preserve-color", action="store_true",
-                   help="keep the content's colours: luminance from the result, chroma from the content, then a "
-                   "few sliced-OT steps on the RGB distribution (any method)")
+    p.add_argument("--preserve-color", nargs="?", const="full", default=None, choices=COLOR_MODES,
+                   help="keep the content's colours (any method): full (the default when the flag is given alone): "
+                   "luminance from the result, chroma from the content, then a few sliced-OT steps on the RGB "
+                   "distribution; luminance: the chroma swap alone, keeping the style's light and shade")
     add_plot_option(p)
     add_method_options(p, TRANSFER)
     add_runtime_options(p)
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if masks and len(pairs) > 1:
         raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
     size = f"_{args.size}" if args.size else ""
-    extra = ("_pc" if args.preserve_color else "") + ("_masked" if masks else "")
+    extra = {None: "", "full": "_pc", "luminance": "_lum"}[args.preserve_color] + ("_masked" if masks else "")
     head = method.content_label(opts)
     tag = f"{head}{size}{extra}".lstrip("_") + f"_{method.label(opts, TRANSFER)}_s{args.seed}"
     jobs = []

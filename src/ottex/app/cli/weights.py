@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Pretrained weight sets known to ottex, where they are found, and download.")
     p.add_argument("action", choices=["list", "where", "fetch"], help="list sets; where: show search folders; "
                    "fetch: download a set into the cache")
-    p.add_argument("name", nargs="?", default="cd16x", help="weight set for fetch [cd16x]")
+    p.add_argument("name", nargs="?", default="hybrid", help="weight set for fetch [hybrid]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder searched first")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -26,19 +26,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
         for ws in WEIGHT_SETS.values():
+            members = ws.member_files()
             found = []
-            for f in ws.files:
+            for part, f in members:
                 try:
-                    ws.resolve(f.role, f.level, args.weights_dir, download=False)
+                    part.resolve(f.role, f.level, args.weights_dir, download=False)
                     found.append(f)
                 except WeightsError:
                     pass
             levels = ",".join(map(str, ws.levels)) or "-"
-            print(f"{ws.name:18s} levels {levels:10s} files here {len(found)}/{len(ws.files)}  {ws.description}")
+            print(f"{ws.name:18s} levels {levels:10s} files here {len(found)}/{len(members)}  {ws.description}")
         return 0
     ws = get_weight_set(args.name)
-    for f in ws.files:
-        p = ws.resolve(f.role, f.level, args.weights_dir, progress=not args.quiet)
+    for part, f in ws.member_files():
+        p = part.resolve(f.role, f.level, args.weights_dir, progress=not args.quiet)
         if not args.quiet:
             print(p)
     return 0
