@@ -364,6 +364,7 @@ def _load_composite(
     (or can be downloaded); a corrupt file is an error, never a reason to fall back."""
     parts = dict(wset.parts)
     nets: dict[int, tuple[Encoder, Decoder]] = {}
+    first_missing: MissingWeightsError | None = None
     for level in levels:
         names = parts.get(level, ())
         if not names and strict:
@@ -375,6 +376,7 @@ def _load_composite(
                                load_decoder(name, level, weights_dir, device, padding))
                 break
             except MissingWeightsError as exc:
+                first_missing = first_missing or exc
                 if i + 1 < len(names):
                     warnings.warn(f"weight set '{wset.name}': {name} level {level} is missing ({exc}); using "
                                   f"{names[i + 1]} for that level", stacklevel=3)
@@ -382,6 +384,9 @@ def _load_composite(
                     raise
                 else:
                     warnings.warn(f"weight set '{wset.name}': level {level} is missing ({exc})", stacklevel=3)
+    if not nets and first_missing is not None:  # files absent everywhere: say which, and where they were looked for
+        raise MissingWeightsError(f"weight set '{wset.name}': none of levels {', '.join(map(str, levels))} is "
+                                  f"available; {first_missing}", option="weights_dir")
     if not nets:
         raise WeightsError(f"weight set '{wset.name}': none of levels {', '.join(map(str, levels))} is available",
                            option="weights")
