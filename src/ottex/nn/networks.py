@@ -364,7 +364,8 @@ def _load_composite(
     (or can be downloaded); a corrupt file is an error, never a reason to fall back."""
     parts = dict(wset.parts)
     nets: dict[int, tuple[Encoder, Decoder]] = {}
-    first_missing: MissingWeightsError | None = None
+    missing: dict[int, MissingWeightsError] = {}
+    notes: list[str] = []
     for level in levels:
         names = parts.get(level, ())
         if not names and strict:
@@ -376,19 +377,17 @@ def _load_composite(
                                load_decoder(name, level, weights_dir, device, padding))
                 break
             except MissingWeightsError as exc:
-                first_missing = first_missing or exc
                 if i + 1 < len(names):
-                    warnings.warn(f"weight set '{wset.name}': {name} level {level} is missing ({exc}); using "
-                                  f"{names[i + 1]} for that level", stacklevel=3)
-                elif strict:
-                    raise
+                    notes.append(f"{name} level {level} is missing ({exc}); using {names[i + 1]} for that level")
                 else:
-                    warnings.warn(f"weight set '{wset.name}': level {level} is missing ({exc})", stacklevel=3)
-    if not nets and first_missing is not None:  # files absent everywhere: say which, and where they were looked for
-        raise MissingWeightsError(f"weight set '{wset.name}': none of levels {', '.join(map(str, levels))} is "
-                                  f"available; {first_missing}", option="weights_dir")
+                    missing[level] = exc
+    if missing and (strict or not nets):
+        raise next(iter(missing.values()))
+    notes += [f"level {level} is missing ({exc})" for level, exc in missing.items()]
+    for note in notes:
+        warnings.warn(f"weight set '{wset.name}': {note}", stacklevel=3)
     if not nets:
-        raise WeightsError(f"weight set '{wset.name}': none of levels {', '.join(map(str, levels))} is available",
+        raise WeightsError(f"weight set '{wset.name}' has none of levels {', '.join(map(str, levels))}",
                            option="weights")
     return nets
 
