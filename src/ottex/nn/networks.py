@@ -237,7 +237,9 @@ class VGGFeatures(nn.Module):
             }
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, read_out: bool = True) -> dict[str, torch.Tensor]:
+        """``{layer: features}``; ``read_out=False`` returns the taps before their ``aux`` read-outs
+        (:meth:`read_out` applies them), e.g. to take gradients with respect to the network's own feature maps."""
         out: dict[str, torch.Tensor] = {}
         wanted = {conv_name(layer): layer for layer in self.layers}
         x = self.conv0(x)
@@ -246,10 +248,17 @@ class VGGFeatures(nn.Module):
             x = F.relu(pre)
             if n in wanted:
                 tap = pre if self.pre_relu else x
-                out[wanted[n]] = self.aux[n](tap) if n in self.aux else tap
+                out[wanted[n]] = self.aux[n](tap) if read_out and n in self.aux else tap
             if n in POOL_AFTER and n != self.names[-1]:
                 x = F.avg_pool2d(x, 2) if self.pool == "avg" else F.max_pool2d(x, 2)
         return out
+
+
+    def read_out(self, layer: str, tap: torch.Tensor) -> torch.Tensor:
+        """The features of ``layer`` from its tap (``forward(x, read_out=False)[layer]``): the ``aux`` 1x1
+        read-out when the weights have one, else the tap itself."""
+        conv = conv_name(layer)
+        return self.aux[conv](tap) if conv in self.aux else tap
 
 
 def _dir(weights_dir: str | os.PathLike | None) -> str | None:
