@@ -14,12 +14,14 @@ Example:
     >>> texture = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=0)  # doctest: +SKIP
     >>> ottex.save_image(texture, "out.png")  # doctest: +SKIP
     >>> [m.name for m in ottex.list_methods("synthesis")]
-    ['ot', 'w2', 'gatys', 'swd']
+    ['ot', 'w2', 'gatys', 'swd', 'po']
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+import sys as _sys
 
 from .core.errors import Cancelled, ImageError, InputError, OttexError, WeightsError
 from .core.progress import LossHistory, ProgressEvent, TqdmProgress
@@ -30,7 +32,11 @@ from .image.io import load_image, save_image
 from .methods.base import Method, get_method, list_methods, register_method
 from .methods.optimal_textures import OTOptions, OTSchedule, synthesize, transfer
 from .methods.optimization import OptOptions, OptSettings, stylize, synthesize_opt
+from .methods.pseudo_optimizer import POOptions
 from .methods.strotss import StrotssOptions, strotss
+
+#: ``ottex.po``: the Pseudo Optimizer API (``train``, ``synthesize``, ``TrainOptions`` ...), also ``import ottex.po``.
+po = _sys.modules[POOptions.__module__]
 
 __all__ = [
     "__version__",
@@ -45,6 +51,8 @@ __all__ = [
     "OTOptions",
     "OptOptions",
     "StrotssOptions",
+    "POOptions",
+    "po",
     "Method",
     "get_method",
     "list_methods",

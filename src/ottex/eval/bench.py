@@ -284,6 +284,7 @@ def run_benchmark(
     commands: dict[str, str] | None = None,
     content: str | os.PathLike | None = None,
     variants: dict[str, dict] | None = None,
+    method_options: dict[str, dict] | None = None,
     on_record=None,  # noqa: ANN001 - callable(BenchRecord), e.g. to print rows as they come
 ) -> list[BenchRecord]:
     """Run ``methods x variants x sizes`` on one style image and score the outputs.
@@ -311,6 +312,8 @@ def run_benchmark(
             labelled ``method[name]``. ``mix_with`` (a path or a tuple of paths)
             makes a synthesis variant mix ``style`` with those examples
             (``mix`` sets the weights); it is scored against ``style``.
+        method_options: option values of one method each, ``{method: options}``
+            (under ``options`` and the variants), e.g. ``{"po": {"model": "zebra.pt"}}``.
         commands: external programs run as extra cases, ``{name: command line}``
             (see :func:`run_case`), e.g. another implementation.
         on_record: called with each record as it is made.
@@ -323,15 +326,17 @@ def run_benchmark(
             option (or variant) that a method does not have, before any case runs.
     """
     task = SYNTHESIS if content is None else TRANSFER
+    per_method = method_options or {}
     for name in methods:  # every method and option is checked before a child process starts
         m = get_method(name, task)
         for opts in ({}, *(variants or {}).values()):
-            m.make_options({k: v for k, v in {**(options or {}), **opts}.items() if k != "mix_with"})
+            m.make_options({k: v for k, v in {**per_method.get(name, {}), **(options or {}), **opts}.items()
+                            if k != "mix_with"})
     style_img = load_image(style)
     content_img = None if content is None else load_image(content)
     records = []
     for size in sizes:
-        cases = [(f"{m}[{v}]" if v else m, m, None, {**(options or {}), **opts})
+        cases = [(f"{m}[{v}]" if v else m, m, None, {**per_method.get(m, {}), **(options or {}), **opts})
                  for m in methods for v, opts in {"": {}, **(variants or {})}.items()]
         cases += [(name, name, command, {}) for name, command in (commands or {}).items()]
         for label, method, command, opts in cases:

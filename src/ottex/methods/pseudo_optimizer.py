@@ -217,9 +217,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device | None =
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
             AttributeError, IndexError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{p} is not a readable ottex Pseudo Optimizer checkpoint (corrupt, truncated or "
-                              f"another format: {first})", option="model") from None
+                              f"another format: {type(exc).__name__})", option="model") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not an ottex Pseudo Optimizer checkpoint (made with 'ottex train')",
                               option="model")

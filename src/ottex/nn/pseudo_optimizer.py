@@ -116,15 +116,20 @@ def gram_loss_gradient(features: torch.Tensor, gram_target: torch.Tensor, norm: 
     return (scale * (diff @ flat)).reshape(b, c, h, w)
 
 
-def normalize_gradient(grad: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def normalize_gradient(grad: torch.Tensor) -> torch.Tensor:
     """``grad / RMS(grad)`` per image: every layer's gradient map enters the network at unit scale.
 
+    Scale-free: the raw gradients are tiny (``1 / (C^2 N)``), so the map is first
+    divided by its largest magnitude (no epsilon that would dominate them).
+
     Example:
-        >>> normalize_gradient(torch.full((2, 1, 2, 2), 3.0)).unique()
+        >>> normalize_gradient(torch.full((2, 1, 2, 2), 3e-20)).unique()
         tensor([1.])
     """
-    rms = grad.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(eps).sqrt()
-    return grad / rms
+    dims = tuple(range(1, grad.dim()))
+    peak = grad.detach().abs().amax(dim=dims, keepdim=True).clamp_min(torch.finfo(grad.dtype).tiny)
+    g = grad / peak
+    return g / g.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-20)
 
 
 def pseudo_gradients(

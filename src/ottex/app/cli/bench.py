@@ -24,7 +24,8 @@ from ...eval.bench import (
 )
 from ...exec.local import check_outputs_free
 from ...image.io import load_image, save_image
-from ...methods.base import SYNTHESIS, TRANSFER, list_methods
+from ...methods.base import SYNTHESIS, TRANSFER, get_method, list_methods
+from ...methods.pseudo_optimizer import load_checkpoint
 from .common import name_value
 
 #: Flags of the errors that name an option (see common.format_error).
@@ -59,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
                    help="an external program run as one more case at each size, e.g. another implementation: "
                    "placeholders {style} {size} {output} {seed}; it must write a PNG to {output} (repeatable)")
+    p.add_argument("--model", metavar="CKPT", help="trained model of the methods that take one (po: a checkpoint "
+                   "of 'ottex train'); its training time per step is printed too")
     p.add_argument("--measure-weights", default=None, metavar="SET",
                    help="weight set of the measuring network for the distances [vgg19-caffe]")
     p.add_argument("--measure", dest="deprecated_measure", default=None, help=argparse.SUPPRESS)
@@ -101,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     check_outputs_free([Path(p) for p in (args.json, args.sheet) if p], inputs, args.force)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
+    method_options = {}
+    if args.model:
+        method_options = {m: {"model": args.model} for m in methods
+                          if any(s.name == "model" for s in get_method(m).option_specs())}
+        if not method_options:
+            raise InputError(f"--model: none of the methods {', '.join(methods)} takes a model")
     device = resolve_device(args.device)
     records = [score_reference(n, p, args.style, measure=measure, weights_dir=args.weights_dir,
                                content=args.content) for n, p in refs]
@@ -116,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         records += run_benchmark(args.style, methods, sizes, repeats=args.repeats, warmup=args.warmup,
                                  device=str(device), seed=args.seed, weights_dir=args.weights_dir,
                                  measure=measure, threads=args.threads, save_dir=save_dir, commands=commands,
-                                 content=args.content, variants=variants, on_record=show)
+                                 content=args.content, variants=variants, method_options=method_options,
+                                 on_record=show)
         machine = machine_name(device)
         if args.sheet:
             save_image(bench_sheet(records, args.style, machine, content=args.content), args.sheet,
@@ -124,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     what = f"content {args.content}, style {args.style}" if args.content else f"style {args.style}"
     print(f"ottex bench on {machine}; {what}; distances measured with {measure}\n")
     print(markdown_table(records))
+    if method_options:
+        meta = load_checkpoint(args.model)["meta"]
+        print(f"\nmodel {args.model}: {meta['variant']} on {len(meta['textures'])} texture(s), {meta['step']} steps "
+              f"of {meta['settings']['batch']} crops of {meta['size']} px, training time "
+              f"{meta.get('seconds_per_step', float('nan')):.3f} s per step on {meta.get('device', '?')} (measured "
+              "during training)")
     if args.json:
         write_json(records, args.json, machine)
     return 0
