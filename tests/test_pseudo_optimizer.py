@@ -159,7 +159,7 @@ def test_synthesis_size_range_seeds_and_batch(files, trained, weights_dir):
     assert torch.equal(a, po.synthesize(files["zebra"], (40, 56), opts, batch=2, seed=3, weights_dir=weights_dir))
     assert not torch.allclose(a[0], a[1])  # a batch of seeds: different textures
     one = ottex.po.synthesize(files["zebra"], path, (40, 56), seed=3, weights_dir=weights_dir)
-    assert torch.allclose(one[0], a[0], atol=1e-5)  # the first of a batch is the single image of that seed
+    assert torch.allclose(one[0], a[0], atol=1e-3)  # the first of a batch is the single image of that seed
     assert not torch.allclose(po.synthesize(files["zebra"], (40, 56), opts, seed=4, weights_dir=weights_dir), one)
     with pytest.raises(InputError, match="needs a trained model"):
         po.synthesize(files["zebra"], (32, 32))

@@ -438,7 +438,8 @@ def train(
     meta = {"variant": opts.variant, "in_channels": in_channels, "width": opts.width, "blocks": opts.blocks,
             "padding": "reflect", "weights": opts.weights, "layers": list(PO_LAYERS), "style_side": opts.style_side,
             "size": opts.size, "textures": names, "texture_sha256": hashes, "step": 0, "steps": opts.steps,
-            "settings": settings, "history": [], "seconds": 0.0, "ottex_version": _version(), "device": str(dev)}
+            "settings": settings, "history": [], "seconds": 0.0, "cpu_seconds": 0.0,
+            "ottex_version": _version(), "device": str(dev)}
     if resume and out.exists():
         obj = load_checkpoint(out, dev)
         old = obj["meta"]
@@ -455,7 +456,8 @@ def train(
             adam.load_state_dict(obj["optimizer"])
         if "rng" in obj:
             gen.set_state(obj["rng"])
-        meta.update(step=int(old["step"]), history=list(old.get("history", [])), seconds=float(old.get("seconds", 0)))
+        meta.update(step=int(old["step"]), history=list(old.get("history", [])), seconds=float(old.get("seconds", 0)),
+                    cpu_seconds=float(old.get("cpu_seconds", 0)))
     start = meta["step"]
     report = Reporter("po-train", callback, [(opts.size, opts.size)], [max(opts.steps, start)], unit="step")
     report.begin_scale(0)
@@ -466,13 +468,14 @@ def train(
 
     def save() -> None:
         meta["seconds_per_step"] = meta["seconds"] / max(1, meta["step"])
+        meta["cpu_seconds_per_step"] = meta["cpu_seconds"] / max(1, meta["step"])
         save_checkpoint(out, model, meta, adam, gen.get_state())
         saved[0] = meta["step"]
 
     step = start
     try:
         while step < opts.steps:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for group in adam.param_groups:
                 group["lr"] = opts.lr_at(step)
             crops = _sample(images, opts.size, opts.batch, gen)
@@ -489,6 +492,7 @@ def train(
             meta["history"].append(final)
             meta["step"] = step
             meta["seconds"] += time.perf_counter() - t0
+            meta["cpu_seconds"] += time.process_time() - c0
             if step % opts.save_every == 0 or step == opts.steps:
                 save()
             report.step(loss=final)

@@ -135,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"ottex bench on {machine}; {what}; distances measured with {measure}\n")
     print(markdown_table(records))
     if method_options:
-        meta = load_checkpoint(args.model)["meta"]
+        meta, nan = load_checkpoint(args.model)["meta"], float("nan")
         print(f"\nmodel {args.model}: {meta['variant']} on {len(meta['textures'])} texture(s), {meta['step']} steps "
               f"of {meta['settings']['batch']} crops of {meta['size']} px, training time "
-              f"{meta.get('seconds_per_step', float('nan')):.3f} s per step on {meta.get('device', '?')} (measured "
-              "during training)")
+              f"{meta.get('seconds_per_step', nan):.3f} s per step ({meta.get('cpu_seconds_per_step', nan):.3f} s of "
+              f"CPU time) on {meta.get('device', '?')} (measured during training)")
     if args.json:
         write_json(records, args.json, machine)
     return 0

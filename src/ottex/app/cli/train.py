@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     if not args.quiet:
         print(f"ottex: {out}: {meta['variant']} on {len(meta['textures'])} texture(s), step {meta['step']}, "
-              f"{meta.get('seconds_per_step', 0):.3f} s per step on {meta['device']}", file=sys.stderr)
+              f"{meta.get('seconds_per_step', 0):.3f} s per step ({meta.get('cpu_seconds_per_step', 0):.3f} s of CPU "
+              f"time) on {meta['device']}", file=sys.stderr)
     if args.plot:
         history = [{"scale": 0, "size": (opts.size, opts.size), "eval": i + 1, "loss": v}
                    for i, v in enumerate(meta["history"])]
