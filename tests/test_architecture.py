@@ -110,5 +110,5 @@ def test_public_names_of_0_1_still_import():
                  "OTSchedule", "load_image", "save_image", "style_distance", "OttexError", "ImageError",
                  "InputError", "WeightsError"):
         assert hasattr(ottex, name), name
-    assert list(METHODS) == ["ot", "w2", "gatys", "swd", "strotss"]
+    assert list(METHODS) == ["ot", "w2", "gatys", "swd", "po", "strotss"]
     assert METHODS["ot"] is get_method("ot")

@@ -40,7 +40,7 @@ def _subparser(parser, name):
 
 
 def test_builtin_methods_and_tasks():
-    assert [m.name for m in list_methods(SYNTHESIS)] == ["ot", "w2", "gatys", "swd"]
+    assert [m.name for m in list_methods(SYNTHESIS)] == ["ot", "w2", "gatys", "swd", "po"]
     assert [m.name for m in list_methods(TRANSFER)] == ["ot", "w2", "gatys", "swd", "strotss"]
     ot = get_method("ot")
     assert ot.tasks == (SYNTHESIS, TRANSFER) and isinstance(ot.make_options(), ottex.OTOptions)

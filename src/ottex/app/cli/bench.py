@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = parse_sizes(args.sizes)
     task = SYNTHESIS if args.content is None else TRANSFER
     methods = [m.name for m in resolve_methods(args.methods, task)]
+    if args.methods.strip() == "all" and not args.model:  # methods that need a trained model run with --model only
+        methods = [m for m in methods if not any(s.name == "model" for s in get_method(m).option_specs())]
     if args.repeats < 1 or args.warmup < 0:
         raise InputError("--repeats must be at least 1 and --warmup at least 0")
     refs = [name_value(spec, "--reference", "NAME=FILE") for spec in args.reference]
