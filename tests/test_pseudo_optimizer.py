@@ -25,6 +25,7 @@ from ottex.methods.pseudo_optimizer import (
     train,
     unroll,
 )
+from ottex.nn.losses import gram_matrix
 from ottex.nn.networks import load_feature_extractor
 from ottex.nn.pseudo_optimizer import PO_LAYERS, POStage, gram_targets, pseudo_gradients, texture_loss
 
@@ -60,15 +61,16 @@ def trained(files, tmp_path_factory, weights_dir):
 def test_gradients_are_those_of_each_layers_loss_through_the_read_out(net):
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     targets = gram_targets(net(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))))
-    feats, grads = pseudo_gradients(net, x, targets, PO_LAYERS)
-    taps = net(x.clone(), read_out=False)
+    grams, grads = pseudo_gradients(net, x, targets, PO_LAYERS)
+    taps, feats = net(x.clone(), read_out=False), net(x.clone())
     for k, g in zip(PO_LAYERS, grads):
+        assert torch.allclose(grams[k], gram_matrix(feats[k]), rtol=1e-3, atol=1e-3)  # the read-out's Gram
         tap = taps[k].detach().requires_grad_(True)
         (auto,) = torch.autograd.grad(texture_loss({k: net.read_out(k, tap)}, targets, [k]).sum(), tap)
         cos = torch.nn.functional.cosine_similarity(auto.flatten(1), g.flatten(1)).min()
         assert cos > 0.9999 and g.shape == tap.shape  # same direction, unit RMS per image
         assert torch.allclose(g.pow(2).mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)
-    assert feats["relu1_1"].shape[1] == 64 and grads[0].shape[1] == 16  # VGG-width loss, quarter-width gradient
+    assert grams["relu1_1"].shape[1] == 64 and grads[0].shape[1] == 16  # VGG-width loss, quarter-width gradient
 
 
 def test_stage_is_per_image_and_checks_its_inputs():
@@ -228,6 +230,6 @@ def test_bench_runs_po_with_a_model(trained, files, weights_dir, capsys):
     assert main(["bench", "--style", str(files["zebra"]), "--methods", "po", "--model", str(trained[0]),
                  "--sizes", "32", "--warmup", "0", "--device", "cpu", "--weights-dir", str(weights_dir), "-q"]) == 0
     out = capsys.readouterr().out
-    assert "| po | 32 | cpu |" in out and "s per step on cpu (measured during training)" in out
+    assert "\n| po | 32 | cpu | " in out and "s of CPU time) on cpu (measured during training)" in out
     assert main(["bench", "--style", str(files["zebra"]), "--methods", "ot", "--model", str(trained[0]), "-q"]) == 1
     assert "none of the methods ot takes a model" in capsys.readouterr().err

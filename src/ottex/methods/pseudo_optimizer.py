@@ -67,7 +67,7 @@ from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..nn.networks import VGGFeatures, load_feature_extractor
-from ..nn.pseudo_optimizer import PO_LAYERS, POStage, gram_targets, pseudo_gradients, texture_loss
+from ..nn.pseudo_optimizer import PO_LAYERS, POStage, gram_targets, gram_texture_loss, layer_grams, pseudo_gradients
 from ..nn.weights import get_weight_set
 from .base import Method, Options, option, register_method
 
@@ -149,13 +149,13 @@ def unroll(
     losses: list[torch.Tensor] = []
     for s, stage in enumerate(model.stages):
         layers = model.stage_layers(s)
-        feats, grads = pseudo_gradients(net, torch.sigmoid(pre), targets, layers)
+        grams, grads = pseudo_gradients(net, torch.sigmoid(pre), targets, layers)
         if score and s > 0:
-            losses.append(texture_loss(feats, targets, model.stage_layers(s - 1)))
+            losses.append(gram_texture_loss(grams, targets, model.stage_layers(s - 1)))
         pre = pre + stage(grads)
     image = torch.sigmoid(pre)
     if score:
-        losses.append(texture_loss(net(image), targets, PO_LAYERS))
+        losses.append(gram_texture_loss(layer_grams(net, image), targets, PO_LAYERS))
     return image, losses
 
 

@@ -47,6 +47,9 @@ __all__ = [
     "texture_loss",
     "gram_loss_gradient",
     "normalize_gradient",
+    "readout_gram_and_gradient",
+    "layer_grams",
+    "gram_texture_loss",
     "pseudo_gradients",
     "POStage",
 ]
@@ -132,13 +135,91 @@ def normalize_gradient(grad: torch.Tensor) -> torch.Tensor:
     return g / g.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-20)
 
 
+def readout_gram_and_gradient(
+    tap: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    gram_target: torch.Tensor | None = None,
+    norm: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gram matrix of the 1x1 read-out ``Y = W t + b`` of a tap, and the loss gradient with respect to the tap.
+
+    Computed in the tap's (narrow) space, without making ``Y``: with ``G_t = t tᵀ / N``
+    and ``m`` the tap's mean, ``G_Y = W G_t Wᵀ + (W m) bᵀ + b (W m)ᵀ + b bᵀ`` and the
+    gradient of ``mean((G_Y - T)^2) / norm`` is ``4 / (C² N norm) (Wᵀ D W t + Wᵀ D b)``
+    with ``D = G_Y - T`` (for ``cd16x`` at relu1_1 about 30x less work than through ``Y``).
+
+    Args:
+        tap: ``(B, c, H, W)``.
+        weight: ``(C, c, 1, 1)`` read-out weights, or None (no read-out: ``Y = t``).
+        bias: ``(C,)`` or None.
+        gram_target: ``(B or 1, C, C)``; None: no gradient.
+        norm: ``(B or 1,)`` the target's normalisation.
+
+    Returns:
+        ``(G_Y (B, C, C), gradient (B, c, H, W) or None)``.
+
+    Example:
+        >>> t, w, b = torch.rand(2, 3, 4, 4), torch.randn(5, 3, 1, 1), torch.randn(5)
+        >>> y = torch.nn.functional.conv2d(t, w, b)
+        >>> g, _ = readout_gram_and_gradient(t, w, b)
+        >>> torch.allclose(g, gram_matrix(y), atol=1e-5)
+        True
+    """
+    if weight is None:
+        gram = gram_matrix(tap)
+        grad = None if gram_target is None else gram_loss_gradient(tap, gram_target, norm)
+        return gram, grad
+    b_, c, h, w = tap.shape
+    n = h * w
+    wt = weight.flatten(1)  # (C, c)
+    flat = tap.flatten(2)  # (B, c, N)
+    gram = wt @ (flat @ flat.transpose(1, 2) / n) @ wt.T
+    if bias is not None:
+        wm = flat.mean(-1) @ wt.T  # (B, C)
+        cross = wm[:, :, None] * bias[None, None, :]
+        gram = gram + cross + cross.transpose(1, 2) + bias[:, None] * bias[None, :]
+    if gram_target is None:
+        return gram, None
+    d = gram - gram_target
+    big = wt.shape[0]
+    scale = 4.0 / (big * big * n * norm.reshape(-1, 1, 1))
+    grad = (wt.T @ d @ wt) @ flat
+    if bias is not None:
+        grad = grad + (wt.T @ (d @ bias[:, None]))
+    return gram, (scale * grad).reshape(b_, c, h, w)
+
+
+def _read_out_params(net: VGGFeatures, layer: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    conv = conv_name(layer)
+    if conv in net.aux:
+        return net.aux[conv].weight, net.aux[conv].bias
+    return None, None
+
+
+def layer_grams(net: VGGFeatures, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Gram matrices of the network's read-outs ``{layer: (B, C, C)}`` (through :func:`readout_gram_and_gradient`)."""
+    taps = net(image, read_out=False)
+    return {k: readout_gram_and_gradient(taps[k], *_read_out_params(net, k))[0] for k in net.layers}
+
+
+def gram_texture_loss(
+    grams: Mapping[str, torch.Tensor],
+    targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    layers: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """:func:`texture_loss` from Gram matrices ``{layer: (B, C, C)}``; ``(B,)``."""
+    layers = tuple(targets) if layers is None else tuple(layers)
+    return sum((grams[k] - targets[k][0]).pow(2).mean(dim=(-2, -1)) / targets[k][1] for k in layers)
+
+
 def pseudo_gradients(
     net: VGGFeatures,
     image: torch.Tensor,
     targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     layers: Sequence[str],
 ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
-    """The features of ``image`` and the normalised Gram-loss gradients with respect to its feature maps.
+    """The Gram matrices of ``image`` and the normalised Gram-loss gradients with respect to its feature maps.
 
     Each layer's gradient is that of its own loss term (the partial derivative;
     the official code back-propagates the whole loss to every layer, which costs
@@ -147,7 +228,8 @@ def pseudo_gradients(
     levels). The loss is measured on the network's read-outs (for ``cd16x``, the 1x1
     ``aux`` read-outs at VGG-19 widths); the gradient is taken with respect to
     the network's own tap (the ``cd16x`` quarter-width map), through the
-    read-out's transposed 1x1 weights, and scaled to unit RMS.
+    read-out's transposed 1x1 weights (:func:`readout_gram_and_gradient`), and
+    scaled to unit RMS.
 
     Args:
         net: the loss network (built with at least ``layers``).
@@ -156,19 +238,20 @@ def pseudo_gradients(
         layers: the layers whose gradients are returned, finest first.
 
     Returns:
-        ``({layer: read-out features}, [gradient per layer of layers])``.
+        ``({layer: read-out Gram matrix (B, C, C)} for every layer of the network, [gradient per layer of layers])``.
     """
     taps = net(image, read_out=False)
-    feats, grads = {}, []
+    grams, grads = {}, []
+    wanted = set(layers)
     for k in net.layers:
-        feats[k] = net.read_out(k, taps[k])
-    for k in layers:
-        g = gram_loss_gradient(feats[k], *targets[k])
-        conv = conv_name(k)
-        if conv in net.aux:  # back through the 1x1 read-out: W^T g
-            g = F.conv_transpose2d(g, net.aux[conv].weight)
-        grads.append(normalize_gradient(g))
-    return feats, grads
+        target = targets[k] if k in wanted else (None, None)
+        grams[k], g = readout_gram_and_gradient(taps[k], *_read_out_params(net, k), *target)
+        if g is not None:
+            grads.append(normalize_gradient(g))
+    order = [k for k in net.layers if k in wanted]
+    if order != list(layers):
+        raise InputError(f"layers must be in the network's order, got {tuple(layers)}")
+    return grams, grads
 
 
 def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
