@@ -431,8 +431,9 @@ def train(
     with torch.no_grad():
         taps = net(torch.zeros(1, 3, 32, 32, device=dev), read_out=False)
     in_channels = [int(taps[k].shape[1]) for k in PO_LAYERS]
-    torch.manual_seed(opts.seed)  # the weights' initialisation
-    model = PseudoOptimizer(opts.variant, in_channels, opts.width, opts.blocks).to(dev)
+    with torch.random.fork_rng(devices=[]):  # the weights' initialisation, without touching the global state
+        torch.manual_seed(opts.seed)
+        model = PseudoOptimizer(opts.variant, in_channels, opts.width, opts.blocks).to(dev)
     adam = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.5, 0.999))
     settings = {k: v for k, v in dataclasses.asdict(opts).items()}
     meta = {"variant": opts.variant, "in_channels": in_channels, "width": opts.width, "blocks": opts.blocks,
@@ -440,6 +441,7 @@ def train(
             "size": opts.size, "textures": names, "texture_sha256": hashes, "step": 0, "steps": opts.steps,
             "settings": settings, "history": [], "seconds": 0.0, "cpu_seconds": 0.0,
             "ottex_version": _version(), "device": str(dev)}
+    old = None
     if resume and out.exists():
         obj = load_checkpoint(out, dev)
         old = obj["meta"]
@@ -501,8 +503,8 @@ def train(
             with contextlib.suppress(Exception):
                 save()
         raise
-    if step == start:  # nothing to do (already trained that far): keep the file as it is
-        return meta
+    if step == start:  # nothing to do (already trained that far): the file stays as it is
+        return old if old is not None else meta
     report.finish()
     model.eval()
     return meta
