@@ -138,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(records))
     if method_options:
         meta, nan = load_checkpoint(args.model)["meta"], float("nan")
+        cpu = f" ({meta['cpu_seconds_per_step']:.3f} s of CPU time)" if "cpu_seconds_per_step" in meta else ""
         print(f"\nmodel {args.model}: {meta['variant']} on {len(meta['textures'])} texture(s), {meta['step']} steps "
               f"of {meta['settings']['batch']} crops of {meta['size']} px, training time "
-              f"{meta.get('seconds_per_step', nan):.3f} s per step ({meta.get('cpu_seconds_per_step', nan):.3f} s of "
-              f"CPU time) on {meta.get('device', '?')} (measured during training)")
+              f"{meta.get('seconds_per_step', nan):.3f} s per step{cpu} on {meta.get('device', '?')} (measured during "
+              "training)")
     if args.json:
         write_json(records, args.json, machine)
     return 0
