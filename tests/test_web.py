@@ -310,6 +310,24 @@ def test_cancel_stops_a_run_within_a_second_and_leaves_no_output(client):
     assert client.get(f"/api/jobs/{job['id']}/preview").status_code == 404
 
 
+def test_a_run_with_long_steps_is_interrupted_soon_after_cancel(client):
+    style = upload(client)
+    job = submit(client, sleepy_run(client, style, steps=2, delay=20))  # one step takes 20 s
+    queue = client.app.state.queue
+    end = time.monotonic() + 20
+    while queue.get(job["id"]).progress is None:  # the first event: the first scale begins
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    client.post(f"/api/jobs/{job['id']}/cancel")
+    done = finish(client, job["id"], timeout=10)
+    assert done["status"] == "cancelled" and done["error"] is None
+    assert time.monotonic() - t0 < 1.5  # the grace of 0.5 s, then interrupted between two short operations
+    assert leftovers(queue.results) == []
+    after = finish(client, submit(client, sleepy_run(client, style))["id"])  # the worker is fine
+    assert after["status"] == "done"
+
+
 def test_the_queue_runs_one_at_a_time_in_order_and_shows_itself(client):
     style = upload(client)
     ids = [submit(client, sleepy_run(client, style, steps=40, delay=0.02))["id"] for _ in range(3)]

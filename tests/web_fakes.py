@@ -46,7 +46,8 @@ def _run(size, options, seed, device, callback):  # noqa: ANN001
                 raise InputError("the sleepy method refuses to run", option="fail")
             if options.fail == "crash":
                 raise RuntimeError("sleepy crashed (a bug, not a user error)")
-            time.sleep(options.delay)
+            for _ in range(round(options.delay / 0.01)):  # a step of many short operations, like a method's
+                time.sleep(0.01)
             report.step(loss=1.0, image=image)
     report.finish(image)
     return image

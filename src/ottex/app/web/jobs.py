@@ -7,7 +7,10 @@
 (``results/<id>.json``). The run's progress callback (a :class:`Watcher`) records each
 :class:`~ottex.core.progress.ProgressEvent` with the elapsed time and an ETA (:class:`EtaEstimator`), asks the
 method for its current image at most once per ``preview_interval`` seconds (a JPEG preview), and stops the run
-when it is cancelled (the method raises :class:`~ottex.core.errors.Cancelled`; nothing is written). A failed run
+when it is cancelled (the method raises :class:`~ottex.core.errors.Cancelled`; nothing is written). A method
+whose steps are long (Optimal Textures at 512 px and more: seconds per level) is interrupted if it has not stopped
+half a second after the request: :class:`Interrupted` is raised asynchronously in the worker thread, where it
+takes effect as soon as the running tensor operation returns (only while the method runs). A failed run
 records its message (a library error's own; anything else: a generic one, the traceback going to the log) and
 the worker goes on with the next. The networks the methods build are kept between runs
 (:func:`ottex.nn.networks.keep_networks`).
@@ -22,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import ctypes
 import io
 import json
 import logging
@@ -48,13 +52,23 @@ from ...nn.networks import keep_networks, kept_networks
 from .forms import COLOR, RunSettings
 from .uploads import NotFound, UploadStore
 
-__all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "JOB_ID", "STATES", "FINISHED"]
+__all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "Interrupted", "JOB_ID", "STATES", "FINISHED"]
 
 log = logging.getLogger("ottex.serve")
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
+
+
+class Interrupted(Cancelled):
+    """Raised in a worker thread whose run was cancelled and did not stop at a progress event in time."""
+
+
+def _raise_in_thread(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Make ``exc`` raised in the thread at its next Python instruction (None: forget one not raised yet)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               None if exc is None else ctypes.py_object(exc))
 
 
 class EtaEstimator:
@@ -204,6 +218,7 @@ class JobQueue:
         preview_side: long side of the previews, in px.
         thumb_side: long side of the results' thumbnails, in px.
         keep_networks_limit: networks kept built between runs (0: none).
+        interrupt_after: seconds a cancelled run has to stop at a progress event before it is interrupted.
     """
 
     def __init__(
@@ -216,6 +231,7 @@ class JobQueue:
         preview_side: int = 384,
         thumb_side: int = 256,
         keep_networks_limit: int = 64,
+        interrupt_after: float = 0.5,
     ) -> None:
         self.results = Path(workdir) / "results"
         self.results.mkdir(parents=True, exist_ok=True)
@@ -226,6 +242,9 @@ class JobQueue:
         self.preview_side = int(preview_side)
         self.thumb_side = int(thumb_side)
         self.keep_networks_limit = int(keep_networks_limit)
+        self.interrupt_after = float(interrupt_after)
+        self._interruptible: dict[str, int] = {}  # run id -> its worker thread, while the method runs
+        self._interrupt_lock = threading.Lock()
         self._jobs: dict[str, WebJob] = {}
         self._queue: collections.deque[WebJob] = collections.deque()
         self._cond = threading.Condition()
@@ -293,17 +312,28 @@ class JobQueue:
         return job
 
     def cancel(self, job_id: str) -> WebJob:
-        """Cancel a queued run (at once) or a running one (at its next progress event; nothing is written)."""
+        """Cancel a queued run (at once) or a running one (at its next progress event, or interrupted after
+        ``interrupt_after`` seconds); nothing is written."""
         job = self.get(job_id)
         with self._cond:
             if job.status == "queued":
                 self._queue.remove(job)
                 job.status = "cancelled"
                 job.finished = time.time()
-            elif job.status == "running":
+            elif job.status == "running" and not job.cancel_requested:
                 job.cancel_requested = True
+                timer = threading.Timer(self.interrupt_after, self._interrupt, (job.id,))
+                timer.daemon = True
+                timer.start()
         self.touch()
         return job
+
+    def _interrupt(self, job_id: str) -> None:
+        with self._interrupt_lock:
+            thread_id = self._interruptible.get(job_id)
+            if thread_id is not None:
+                log.info("interrupting run %s: no progress event since it was cancelled", job_id)
+                _raise_in_thread(thread_id, Interrupted)
 
     def wait(self, job_id: str, timeout: float | None = None) -> WebJob:
         """Block until a run is finished (for scripts and tests); returns it."""
@@ -398,12 +428,19 @@ class JobQueue:
         t0 = time.monotonic()
         status, error, option = "failed", None, None
         try:
-            if settings.task == COLOR:
-                self._color(settings, device, output)
-            else:
-                watcher = Watcher(job, self, self.preview_interval, self.preview_side)
-                executor = LocalExecutor(device, self.weights_dir, callback_factory=lambda _job: watcher)
-                executor.run_one(settings.job(self.uploads, output))
+            with self._interrupt_lock:
+                self._interruptible[job.id] = threading.get_ident()
+            try:
+                if settings.task == COLOR:
+                    self._color(settings, device, output)
+                else:
+                    watcher = Watcher(job, self, self.preview_interval, self.preview_side)
+                    executor = LocalExecutor(device, self.weights_dir, callback_factory=lambda _job: watcher)
+                    executor.run_one(settings.job(self.uploads, output))
+            finally:  # an interruption raised from here on is still caught below
+                with self._interrupt_lock:
+                    self._interruptible.pop(job.id, None)
+                    _raise_in_thread(threading.get_ident(), None)
             if job.cancel_requested:  # asked after the last event: honoured, nothing kept
                 output.unlink(missing_ok=True)
                 raise Cancelled("cancelled")
@@ -417,9 +454,14 @@ class JobQueue:
         except MemoryError:
             error = "out of memory: try a smaller size"
         except Exception as exc:  # noqa: BLE001 - a failed run must not stop the server; the log has the traceback
-            log.exception("run %s failed", job.id)
+            if not job.cancel_requested:
+                log.exception("run %s failed", job.id)
             error = f"internal error ({type(exc).__name__}); the server's log has the details"
         finally:
+            if job.cancel_requested and status == "failed":  # an interruption that a library turned into an error
+                status, error, option = "cancelled", None, None
+            with self._interrupt_lock:
+                self._interruptible.pop(job.id, None)
             if status != "done":
                 for p in (output, output.with_suffix(".thumb.jpg"), output.with_suffix(".json")):
                     p.unlink(missing_ok=True)
