@@ -305,9 +305,13 @@ def test_cancel_stops_a_run_within_a_second_and_leaves_no_output(client):
     done = finish(client, job["id"], timeout=5)
     assert done["status"] == "cancelled" and time.monotonic() - t0 < 1.0
     assert done["progress"]["done"] < 400
-    assert leftovers(queue.results) == []
+    assert leftovers(queue.results) == []  # the cancelled run left nothing
     assert client.get(f"/api/jobs/{job['id']}/image").status_code == 400
+    assert client.get(f"/api/jobs/{job['id']}/preview").status_code == 200  # a page may still ask for it
+    for _ in range(4):  # kept for the last few finished runs only
+        finish(client, submit(client, sleepy_run(client, style))["id"])
     assert client.get(f"/api/jobs/{job['id']}/preview").status_code == 404
+    assert leftovers(queue.results) and not [p for p in leftovers(queue.results) if p.startswith(job["id"])]
 
 
 def test_a_run_with_long_steps_is_interrupted_soon_after_cancel(client):

@@ -58,6 +58,8 @@ log = logging.getLogger("ottex.serve")
 
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 STATES = ("queued", "running", "done", "failed", "cancelled")
+#: Finished runs whose last preview is kept (the others' are dropped).
+KEEP_PREVIEWS = 4
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -118,7 +120,8 @@ class WebJob:
         status: one of :data:`STATES`.
         error, error_option: the message of a failed run, and the setting at fault if known.
         progress: the last progress (scale, step, elapsed, ETA ...), JSON.
-        preview: the last preview image (JPEG bytes) while running; ``preview_count`` counts them.
+        preview: the last preview image (JPEG bytes) while running (and for the last few finished runs);
+            ``preview_count`` counts them.
         startup: seconds from the start of the run to its first progress event (inputs read, networks ready).
     """
 
@@ -245,6 +248,7 @@ class JobQueue:
         self.interrupt_after = float(interrupt_after)
         self._interruptible: dict[str, int] = {}  # run id -> its worker thread, while the method runs
         self._interrupt_lock = threading.Lock()
+        self._previews: collections.deque[WebJob] = collections.deque()  # finished runs still holding one
         self._jobs: dict[str, WebJob] = {}
         self._queue: collections.deque[WebJob] = collections.deque()
         self._cond = threading.Condition()
@@ -468,7 +472,10 @@ class JobQueue:
             with self._cond:
                 job.status, job.error, job.error_option = status, error, option
                 job.finished = time.time()
-                job.preview = None
+                # the last preview stays a little (a page may ask for it as the run ends), for a few runs only
+                self._previews.append(job)
+                if len(self._previews) > KEEP_PREVIEWS:
+                    self._previews.popleft().preview = None
             self.touch()
 
     def _color(self, settings: RunSettings, device: torch.device, output: Path) -> None:
