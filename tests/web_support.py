@@ -21,8 +21,8 @@ def require(module: str, what: str) -> None:
         importlib.import_module(module)
     except ImportError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"CI: {what} needs {module}, which is not installed ({exc})", pytrace=False)
-        pytest.skip(f"{what} needs {module}: pip install -e \".[test,web]\"", allow_module_level=True)
+            pytest.fail(f"CI: {module} is not installed ({what}; {exc})", pytrace=False)
+        pytest.skip(f"{module} is not installed ({what}): pip install -e \".[test,web]\"", allow_module_level=True)
 
 
 def http_module():
