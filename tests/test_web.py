@@ -487,7 +487,17 @@ def test_workers_start_and_stop_with_the_app(tmp_path):
     assert workers() == []
     with TestClient(make_app(tmp_path / "work", devices=["cpu", "cpu"]), base_url="http://127.0.0.1") as client:
         assert len(workers()) == 2 and client.get("/api/status").json()["devices"] == ["cpu", "cpu"]
+        style = upload(client)
+        long = [submit(client, sleepy_run(client, style, steps=2, delay=30))["id"] for _ in range(3)]
+        queue = client.app.state.queue
+        end = time.monotonic() + 20
+        while sum(queue.get(i).progress is not None for i in long) < 2:  # two running, one queued
+            assert time.monotonic() < end
+            time.sleep(0.01)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 3  # the server stopped its runs (interrupted: each step takes 30 s)
     assert workers() == []
+    assert [queue.get(i).status for i in long] == ["cancelled"] * 3
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -403,10 +403,10 @@ class JobQueue:
             for job in list(self._queue):
                 job.status, job.finished = "cancelled", time.time()
             self._queue.clear()
-            for job in self._jobs.values():
-                if job.status == "running":
-                    job.cancel_requested = True
+            running = [job.id for job in self._jobs.values() if job.status == "running"]
             self._cond.notify_all()
+        for job_id in running:
+            self.cancel(job_id)  # at its next step, or interrupted
         for t in self._threads:
             t.join(timeout)
         self._threads = []
