@@ -352,6 +352,10 @@ def test_the_queue_runs_one_at_a_time_in_order_and_shows_itself(client):
 
 
 def test_unknown_runs(client):
+    done = finish(client, submit(client, sleepy_run(client, upload(client)))["id"])
+    for what in ("foo", "json", "image.png", "preview.jpg"):
+        r = client.get(f"/api/jobs/{done['id']}/{what}")
+        assert r.status_code == 404 and "error" in r.json(), what
     for path in ("/api/jobs/0123456789abcdef", "/api/jobs/nope", "/api/jobs/0123456789abcdef/image"):
         assert client.get(path).status_code == 404, path
     assert client.post("/api/jobs/0123456789abcdef/cancel").status_code == 404
@@ -385,6 +389,9 @@ def test_results_outlive_the_server(tmp_path):
 
 def test_foreign_hosts_and_cross_site_requests_are_refused(client):
     assert client.get("/api/status", headers={"host": "evil.example"}).status_code == 400  # DNS rebinding
+    assert client.get("/api/status", headers={"host": "evil.example:80"}).status_code == 400
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+        assert client.get("/api/status", headers={"host": host}).status_code == 200, host
     r = client.post("/api/uploads", content=png_bytes(), headers={"origin": "http://evil.example"})
     assert r.status_code == 403 and r.json()["error"] == "cross-site request refused"
     assert client.post("/api/uploads", content=png_bytes(), headers={"origin": "http://127.0.0.1"}).status_code == 201

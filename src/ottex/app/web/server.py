@@ -48,7 +48,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -124,17 +123,31 @@ def is_loopback(host: str) -> bool:
 # Middleware and errors
 
 
-class _Guard:
-    """Security headers on every response; requests that change something must come from this server's page."""
+def _host_name(host: str) -> str:
+    """The name of a ``Host`` header: ``"[::1]:8000"`` -> ``"[::1]"``, ``"localhost:8000"`` -> ``"localhost"``."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class _Guard:
+    """Security headers on every response; only the allowed host names are answered (None: any), and requests
+    that change something must come from this server's page."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None = None) -> None:
         self.app = app
+        self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.allowed is not None and _host_name(headers.get("host", "").lower()) not in self.allowed:
+            response = JSONResponse({"error": "unknown host name (this server answers its loopback names only)",
+                                     "option": None}, status_code=400)
+            await response(scope, receive, self._secure(send))
+            return
         origin = headers.get("origin")
         if scope["method"] not in ("GET", "HEAD", "OPTIONS") and origin is not None:
             if origin == "null" or urlsplit(origin).netloc != headers.get("host"):
@@ -272,6 +285,8 @@ def create_app(config: ServerConfig) -> Starlette:
 
     async def result(request: Request) -> Response:
         job_id, what = request.path_params["id"], request.path_params["what"]
+        if what not in ("image", "thumb", "settings"):
+            raise NotFound(f"no such thing as {what[:40]!r} for a run", option="job")
         path = queue.result_path(job_id, what)
         if what == "image":
             rec = queue.get(job_id).record
@@ -358,11 +373,8 @@ def create_app(config: ServerConfig) -> Starlette:
         Route("/api/jobs/{id}/{what:str}", result),
         Route("/api/events", events),
     ]
-    middleware = [Middleware(_Guard)]
-    if config.allowed_hosts is not None:
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts)))
     app = Starlette(
-        routes=routes, middleware=middleware, lifespan=lifespan,
+        routes=routes, middleware=[Middleware(_Guard, allowed_hosts=config.allowed_hosts)], lifespan=lifespan,
         exception_handlers={OttexError: _ottex_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.queue = queue
