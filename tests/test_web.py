@@ -581,3 +581,19 @@ def test_serve_prints_its_url_warns_off_loopback_and_stops_on_ctrl_c(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "stopped" in out
     assert "ottex: warning: listening on 0.0.0.0" in err and "there is no login" in err
+
+
+def test_a_client_that_leaves_mid_upload(tmp_path):
+    import socket
+
+    app = make_app(tmp_path / "work")
+    with ServerThread(app) as url:
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /api/uploads?name=x.png HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+                         + png_bytes()[:500])
+            time.sleep(0.3)
+        time.sleep(0.3)
+        assert leftovers(app.state.uploads.folder) == []  # the partial upload was removed
+        with http_module().Client(base_url=url) as c:
+            assert c.post("/api/uploads", content=png_bytes()).status_code == 201

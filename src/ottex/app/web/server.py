@@ -48,7 +48,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -243,6 +243,9 @@ def create_app(config: ServerConfig) -> Starlette:
                     if size > uploads.max_bytes:
                         raise uploads.too_many_bytes()
                     fh.write(chunk)
+        except ClientDisconnect:  # the client left mid-upload: nothing to keep, nobody to answer
+            tmp.unlink(missing_ok=True)
+            return Response(status_code=400)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
