@@ -12,8 +12,8 @@ import torch
 from ottex.core.resample import resize
 from ottex.image.io import load_image
 
-# A method module for the registry tests: imported by them (which registers it), never collected for doctests.
-collect_ignore = ["fake_method.py"]
+# Helper modules of the tests (fake methods that register when imported, web test helpers): never collected.
+collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
