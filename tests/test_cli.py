@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ottex.app.cli import main
@@ -69,7 +70,7 @@ def test_odd_image_modes_are_converted(tmp_path, style, mode):
         (["synth", "{style}", "--size", "64", "--width", "32"], "either --size or --width"),
         (["synth", "{style}", "--weights", "nope"], "unknown weight set"),
         (["synth", "{style}", "--levels", "1,9"], "--levels"),
-        (["synth", "{style}", "--outdir", "{missing}"], "output folder does not exist"),
+        (["synth", "{style}", "--outdir", "{style}"], "is a file, not a folder"),
     ],
 )
 def test_errors_are_one_line(tmp_path, style, capsys, args, message):
@@ -81,6 +82,32 @@ def test_errors_are_one_line(tmp_path, style, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ottex: error:") and message in err[0]
     assert not list(tmp_path.glob("*synth*"))  # no partial output
+
+
+def test_outdir_is_created_for_synth_and_style(tmp_path, style, images_dir):
+    """A fresh --outdir (nested) is created, for a batch of textures and for a folder x styles."""
+    out = tmp_path / "out" / "synth"
+    assert main(["synth", str(style), *FAST, "--batch", "2", "--outdir", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["zebra_synth_48x48_sort_s0_0.png", "zebra_synth_48x48_sort_s0_1.png"]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(photos / "bridge.jpg")
+    lava = tmp_path / "lava.jpg"
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((48, 48)).save(lava)
+    out = tmp_path / "out" / "style"
+    assert main(["style", str(photos), str(lava), str(style), "--passes", "1", "--levels", "3,2,1", "-q",
+                 "--outdir", str(out)]) == 0
+    assert len(list(out.glob("bridge_*_style_*.png"))) == 2
+
+
+def test_missing_output_folder_is_worded_alike(tmp_path):
+    """The library and the command line call it the same: "output folder"."""
+    from ottex.core.errors import ImageError
+    from ottex.image.io import save_image
+
+    with pytest.raises(ImageError, match="output folder does not exist"):
+        save_image(torch.zeros(1, 3, 8, 8), tmp_path / "no" / "x.png")
 
 
 def test_missing_weights_error(tmp_path, style, capsys, monkeypatch):

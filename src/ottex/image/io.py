@@ -129,7 +129,7 @@ def save_image(
     if fmt is None:
         raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
     if not p.parent.exists():
-        raise ImageError(f"output directory does not exist: {p.parent}")
+        raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:

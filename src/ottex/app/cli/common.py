@@ -17,6 +17,7 @@ __all__ = [
     "add_size_options",
     "parse_size",
     "output_paths",
+    "make_outdir",
     "expand_inputs",
     "one_output",
     "format_error",
@@ -56,7 +57,8 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=0, help="random seed; same seed + settings + device = same image [0]")
     g.add_argument("-o", "--output", metavar="FILE", help="output image (default: named from inputs and settings)")
-    g.add_argument("--outdir", metavar="DIR", default=".", help="folder for automatically named outputs [.]")
+    g.add_argument("--outdir", metavar="DIR", default=".",
+                   help="folder for automatically named outputs, created if needed [.]")
     g.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
@@ -81,18 +83,33 @@ def parse_size(args: argparse.Namespace, default: int = 512) -> tuple[int, int]:
 
 
 def output_paths(args: argparse.Namespace, stem: str, count: int, suffix: str = ".png") -> list[Path]:
-    """Output file names: ``-o`` (indexed when several) or ``<outdir>/<stem>[_<i>].png``."""
+    """Output file names: ``-o`` (indexed when several) or ``<outdir>/<stem>[_<i>].png``; ``--outdir`` is
+    created (with its parents) when it does not exist."""
     if args.output:
         base = Path(args.output)
         if count == 1:
             return [base]
         return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(count)]
-    out = Path(args.outdir)
-    if not out.is_dir():
-        raise InputError(f"output folder does not exist: {out}")
+    out = make_outdir(args.outdir)
     if count == 1:
         return [out / f"{stem}{suffix}"]
     return [out / f"{stem}_{i}{suffix}" for i in range(count)]
+
+
+def make_outdir(folder: str | Path) -> Path:
+    """The ``--outdir`` folder, created with its parents if needed.
+
+    Raises:
+        InputError: it names a file, or it cannot be created.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--outdir {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    return out
 
 
 def expand_inputs(specs: Sequence[str], what: str) -> list[str]:
