@@ -165,3 +165,17 @@ def test_hybrid_set_takes_each_level_from_its_part(tmp_path, weights_dir, monkey
     (broken / "wct-vgg19" / "feature_invertor_conv3_1.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="sha256"):
         load_autoencoders("hybrid", (3,), broken)
+
+
+def test_downloaded_file_respects_the_umask(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    payload = b"weights" * 10
+    _fake_set(monkeypatch, tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    old = os.umask(0o022)
+    try:
+        p = W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644

@@ -1,4 +1,5 @@
-"""Core layer: errors, devices, input checks, resampling, the scale pyramid, progress events, runtime settings.
+"""Core layer: errors, devices, input checks, output files, resampling, the scale pyramid, progress events,
+runtime settings.
 
 Nothing here imports another ottex layer.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from .checks import MIN_SIDE, check_cloud, check_image, check_size
 from .device import make_generator, resolve_device
 from .errors import Cancelled, ImageError, InputError, MissingWeightsError, OttexError, WeightsError
+from .files import atomic_output, check_writable, current_umask, new_file_mode
 from .progress import Callback, LossHistory, ProgressEvent, Reporter, TqdmProgress, combine_callbacks, run_callbacks
 from .pyramid import (
     MULTIPLE,
@@ -55,4 +57,8 @@ __all__ = [
     "run_callbacks",
     "tune_cpu_allocator",
     "prepare_device",
+    "atomic_output",
+    "check_writable",
+    "current_umask",
+    "new_file_mode",
 ]

@@ -39,6 +39,7 @@ from PIL import Image
 
 from ..core.device import resolve_device
 from ..core.errors import InputError, OttexError
+from ..core.files import atomic_output
 from ..core.pyramid import crop_to, style_at, style_factor
 from ..core.resample import resize
 from ..image.io import load_image, save_image
@@ -416,10 +417,9 @@ def bench_sheet(
 
 def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine: str) -> None:
     """Write the records (and the machine's description) as JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2))
-    os.replace(tmp, path)
+    text = json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2)
+    with atomic_output(path) as fh:
+        fh.write(text.encode())
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -11,7 +11,6 @@ never replace an existing file unless asked to.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.checks import check_image
 from ..core.errors import ImageError
+from ..core.files import atomic_output
 from ..core.resample import resize, resize_long_side
 
 __all__ = ["load_image", "save_image", "as_image", "to_pil", "resize", "resize_long_side", "IMAGE_SUFFIXES"]
@@ -106,8 +106,10 @@ def save_image(
 ) -> Path:
     """Write an image atomically.
 
-    The image is written to a temporary file in the target directory and renamed
-    into place, so a failure never leaves a partial file behind.
+    The image is written to a temporary file in the target folder and renamed
+    into place, so a failure never leaves a partial file behind; a new file gets
+    the permissions of any new file (``0666`` minus the umask), a replaced one
+    keeps its own (:func:`ottex.core.files.atomic_output`).
 
     Args:
         image: ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]``, or a Pillow image.
@@ -120,7 +122,7 @@ def save_image(
 
     Raises:
         ImageError: the file exists (and ``overwrite`` is false), the suffix is
-            not an image format, or the directory is not writable.
+            not an image format, or the folder is missing or not writable.
     """
     p = Path(path)
     if p.exists() and not overwrite:
@@ -131,18 +133,12 @@ def save_image(
     if not p.parent.exists():
         raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     try:
-        with os.fdopen(fd, "wb") as fh:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        with atomic_output(p) as fh:
             pil.save(fh, format=fmt, **kwargs)
-        os.replace(tmp, p)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"cannot write {p}: {exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise ImageError(f"cannot write {p}: {exc.strerror or exc}") from None
     return p
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from ..core.errors import MissingWeightsError, WeightsError
+from ..core.files import atomic_output
 from .layout import VGG_CONVS, conv_name, level_conv, relu_name
 
 __all__ = [
@@ -391,18 +391,12 @@ def _download(url: str, dest: Path, progress: bool) -> None:
     from tqdm.auto import tqdm  # noqa: PLC0415 - only when downloading
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 16), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 _verified: set[tuple[str, str]] = set()
