@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +183,44 @@ def test_cli_adds_flags_to_library_errors(tmp_path, files, capsys, monkeypatch):
     assert main(["synth", str(style), "--size", "32", "-q", "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip()
     assert "missing weight file" in err and err.endswith("(or pass --weights-dir DIR)")
+
+
+# ---------------------------------------------------------------------------------------------- before any work
+
+
+def _unwritable_folder(tmp_path):
+    """A folder where no file can be created: read-only permissions, or (for root, whom those do not stop) a
+    read-only system folder."""
+    d = tmp_path / "read-only"
+    d.mkdir()
+    d.chmod(0o555)
+    for candidate in (d, Path("/sys"), Path("/proc/sys")):
+        try:
+            fd, name = tempfile.mkstemp(dir=candidate)
+        except OSError:
+            return candidate
+        os.close(fd)
+        os.unlink(name)
+    pytest.skip("no unwritable folder on this machine")
+
+
+def test_unwritable_output_is_refused_before_any_work(tmp_path, style, capsys, monkeypatch):
+    import ottex.app.cli.color
+    import ottex.methods.optimal_textures as ot
+    import ottex.methods.optimization as opt
+
+    def computed(*args, **kwargs):
+        raise AssertionError("the run started before the output folder was checked")
+
+    monkeypatch.setattr(ot, "_run_schedule", computed)
+    monkeypatch.setattr(opt, "_run", computed)
+    monkeypatch.setattr(ottex.app.cli.color, "color_transfer", computed)
+    folder = _unwritable_folder(tmp_path)
+    for argv in (["synth", str(style), *FAST, "-o", str(folder / "x.png")],
+                 ["synth", str(style), *FAST, "--outdir", str(folder)],
+                 ["color", str(style), str(style), "-q", "--outdir", str(folder)],
+                 ["synth", str(style), "--size", "32", "--method", "gatys", "--steps", "1", "-q",
+                  "--plot", str(folder / "loss.png"), "-o", str(tmp_path / "x.png")]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"ottex: error: cannot write to output folder {folder}"), err

@@ -29,6 +29,7 @@ import torch
 
 from ..core.device import resolve_device
 from ..core.errors import Cancelled, ImageError, InputError, OttexError
+from ..core.files import check_writable
 from ..core.progress import Callback
 from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, get_method
@@ -96,10 +97,12 @@ class JobResult:
 
 
 def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool) -> None:
-    """Refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), before any work.
+    """Before any work: refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), and
+    check that the output folders exist and are writable.
 
     Raises:
-        InputError: an output is an input (``option="outputs"``) or exists (``option="overwrite"``).
+        InputError: an output is an input or its folder is missing or not writable (``option="outputs"``), or it
+            exists (``option="overwrite"``).
     """
     ins = {Path(p).resolve() for p in inputs}
     for p in map(Path, outputs):
@@ -107,6 +110,8 @@ def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], 
             raise InputError(f"output {p} is one of the inputs; choose another output name", option="outputs")
         if p.exists() and not overwrite:
             raise InputError(f"output exists: {p}", option="overwrite")
+    for folder in dict.fromkeys(Path(p).parent for p in outputs):
+        check_writable(folder)
 
 
 class LocalExecutor:
