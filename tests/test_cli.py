@@ -224,3 +224,11 @@ def test_unwritable_output_is_refused_before_any_work(tmp_path, style, capsys, m
         assert main(argv) == 1, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"ottex: error: cannot write to output folder {folder}"), err
+
+
+@pytest.mark.parametrize("device", ["tpu", "meta", "xla", "cuda:x", "cuda:99"])
+def test_unusable_device_is_one_line(tmp_path, style, capsys, device):
+    assert main(["synth", str(style), *FAST, "--device", device, "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error: --device") and device in err[0], err
+    assert not (tmp_path / "x.png").exists()

@@ -410,7 +410,7 @@ def load_autoencoders(
         raise next(iter(missing.values()))
     if missing and strict:
         first = next(iter(missing.values()))
-        raise WeightsError(
+        raise type(first)(
             f"weight set '{set_name}' lacks level(s) {', '.join(map(str, sorted(missing)))} "
             f"(have {', '.join(map(str, sorted(nets))) or 'none'}): {first}",
             option=first.option,

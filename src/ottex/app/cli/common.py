@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ...core.errors import InputError, OttexError
+from ...core.errors import InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
 from ...image.io import IMAGE_SUFFIXES
 
@@ -29,17 +29,26 @@ __all__ = [
 #: What the command line adds to a library error about a parameter (the library never names flags).
 HINTS = {
     "overwrite": "use --force to overwrite",
-    "device": "use --device cpu",
-    "weights_dir": "or pass --weights-dir DIR",
 }
+#: The flags of the runtime parameters (the method options' flags are recorded as they are parsed).
+RUNTIME_FLAGS = {"device": "--device", "weights_dir": "--weights-dir"}
 
 
 def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str:
-    """One line: the library's message, prefixed with the flag of the option at fault, with a CLI hint."""
+    """One line: the library's message with the flag of the parameter at fault, and a command-line hint.
+
+    A message about a runtime parameter that starts with its name (``device 'tpu' is unknown``) gets the flag in
+    its place (``--device 'tpu' is unknown``); other messages about a parameter are prefixed with its flag. A
+    missing weight file gets the ``--weights-dir`` hint.
+    """
     msg = str(exc)
     option = getattr(exc, "option", None)
-    flags = getattr(args, "_ottex_flags", {}) if args is not None else {}
-    if option in flags and not msg.startswith(flags[option]):
+    if isinstance(exc, MissingWeightsError):
+        return f"{msg} (or pass --weights-dir DIR)"
+    flags = {**RUNTIME_FLAGS, **(getattr(args, "_ottex_flags", {}) if args is not None else {})}
+    if option in RUNTIME_FLAGS and msg.startswith(f"{option} "):
+        msg = flags[option] + msg[len(option):]
+    elif option in flags and not msg.startswith(flags[option]):
         msg = f"{flags[option]}: {msg}"
     if option in HINTS:
         msg = f"{msg} ({HINTS[option]})"
