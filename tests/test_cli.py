@@ -232,3 +232,22 @@ def test_unusable_device_is_one_line(tmp_path, style, capsys, device):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ottex: error: --device") and device in err[0], err
     assert not (tmp_path / "x.png").exists()
+
+
+_CTRL_C_AT_IMPORT = """
+import builtins, sys
+real_import = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == "torch":
+        raise KeyboardInterrupt  # Ctrl-C while the command starts (torch takes the longest to import)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupted
+from ottex.app.cli import main  # what the console script does
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, style):
+    res = subprocess.run([sys.executable, "-c", _CTRL_C_AT_IMPORT, "synth", str(style), "-o", str(tmp_path / "x.png")],
+                         capture_output=True, text=True)
+    assert res.returncode == 130 and res.stderr == "ottex: interrupted\n", res.stderr

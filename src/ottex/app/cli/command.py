@@ -1,11 +1,6 @@
-"""Command-line interface: ``ottex <command> ...``, one module per sub-command.
+"""The ``ottex`` command: its parser (one sub-command module each) and the dispatch with one-line errors.
 
-The method options of ``synth``, ``style`` and ``bench`` come from the method
-registry (:mod:`ottex.app.cli.options`); method runs go through the local
-executor (:mod:`ottex.exec.local`). Every user error is printed as one line
-``ottex: error: ...`` with exit status 1 (2 for bad command-line syntax);
-there are no tracebacks for bad input. Library messages name parameters; this
-module adds the flag at fault and hints such as "use --force to overwrite".
+Imported by :func:`ottex.app.cli.main` inside its Ctrl-C guard (this module imports torch).
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from ...core.errors import Cancelled, OttexError
 from . import bench, color, serve, style, synth, weights
 from .common import format_error
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["run", "build_parser", "COMMANDS"]
 
 #: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
 COMMANDS = (synth, style, color, bench, weights, serve)
@@ -45,8 +40,8 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"ottex: warning: {message}", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ottex`` command. Returns the exit status."""
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the sub-command; returns the exit status (see :func:`ottex.app.cli.main`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
@@ -66,7 +61,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MemoryError:
             print("ottex: error: out of memory; try a smaller size, --batch 1 or --device cpu", file=sys.stderr)
             return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
