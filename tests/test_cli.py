@@ -251,3 +251,55 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, style):
     res = subprocess.run([sys.executable, "-c", _CTRL_C_AT_IMPORT, "synth", str(style), "-o", str(tmp_path / "x.png")],
                          capture_output=True, text=True)
     assert res.returncode == 130 and res.stderr == "ottex: interrupted\n", res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- settings checked
+
+
+def test_width_or_height_alone_keeps_the_input_aspect(tmp_path, images_dir):
+    wide = tmp_path / "wide.png"
+    Image.open(images_dir / "style" / "zebra.jpg").resize((96, 48)).save(wide)
+    fast = ["--passes", "1", "--levels", "3,2,1", "-q"]
+    assert main(["synth", str(wide), "--width", "64", *fast, "-o", str(tmp_path / "w.png")]) == 0
+    assert Image.open(tmp_path / "w.png").size == (64, 32)  # the example's 2:1, not a square
+    assert main(["synth", str(wide), "--height", "24", *fast, "-o", str(tmp_path / "h.png")]) == 0
+    assert Image.open(tmp_path / "h.png").size == (48, 24)
+    content = tmp_path / "photo.png"
+    Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(content)
+    assert main(["style", str(content), str(wide), "--width", "36", *fast, "-o", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size == (36, 24)  # the content's 3:2
+    assert main(["style", str(content), str(wide), "--width", "40", "--height", "40", *fast,
+                 "-o", str(tmp_path / "s2.png")]) == 0
+    assert Image.open(tmp_path / "s2.png").size == (40, 40)  # both given: exactly that
+
+
+@pytest.mark.parametrize("args,message", [
+    (["style", "{content}", "{style}", "--content-strength", "50"], "--content-strength: content strength must be "
+     "between 0 and 2"),
+    (["synth", "{style}", "--weights-dir", "{missing}"], "--weights-dir {missing} is not a folder"),
+    (["synth", "{tiny}"], "style example is 1x1 px: too small to take a texture from (at least 8 px a side)"),
+    (["style", "{content}", "{tiny}"], "style example is 1x1 px"),
+    (["style", "{tiny}", "{style}"], "content is 1x1 px"),
+    (["synth", "{tiny}", "--method", "gatys"], "style example is 1x1 px"),
+])
+def test_settings_are_checked_before_any_work(tmp_path, style, capsys, args, message):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tiny)
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    fill = {"style": str(style), "content": str(content), "tiny": str(tiny), "missing": str(tmp_path / "nowhere")}
+    argv = [a.format(**fill) for a in args] + ["--size", "32", "-q", "-o", str(tmp_path / "out.png")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error:") and message.format(**fill) in err[0], err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_plot_without_matplotlib_is_refused_before_any_work(tmp_path, style, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--method", "gatys", "--steps", "1", "--size", "32", "-q", "-o", str(out),
+                 "--plot", str(tmp_path / "loss.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plot needs matplotlib" in err[0] and 'pip install "ottex[plot]"' in err[0], err
+    assert not out.exists()

@@ -49,7 +49,7 @@ class Job:
         style: the style image (a path or a tensor), or several for methods that mix examples.
         outputs: where to write: one path per output image (``batch`` of them for synthesis).
         content: the content image (transfer).
-        size: ``(H, W)`` for synthesis; the long side (or None) for transfer.
+        size: ``(H, W)`` for synthesis; for transfer the long side (None: the content's) or ``(H, W)``.
         options: the method's options object, or a mapping of option values.
         batch: synthesis: images made at once.
         seed: random seed.

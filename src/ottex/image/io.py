@@ -22,7 +22,16 @@ from ..core.errors import ImageError
 from ..core.files import atomic_output
 from ..core.resample import resize, resize_long_side
 
-__all__ = ["load_image", "save_image", "as_image", "to_pil", "resize", "resize_long_side", "IMAGE_SUFFIXES"]
+__all__ = [
+    "load_image",
+    "save_image",
+    "as_image",
+    "image_size",
+    "to_pil",
+    "resize",
+    "resize_long_side",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -89,6 +98,25 @@ def load_image(
         raise ImageError(f"image has no pixels: {p}")
     t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0)
     return t.to(device=device, dtype=dtype)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file as :func:`load_image` would return it (EXIF orientation applied),
+    from its header only.
+
+    Raises:
+        ImageError: missing or unreadable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"image not found: {p}")
+    try:
+        with Image.open(p) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 turn the image by 90 degrees
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {p}: {exc}") from None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

@@ -10,8 +10,8 @@ task::
 
 ``style`` and ``content`` are image paths or ``(1, 3, H, W)`` tensors in
 ``[0, 1]`` (``style`` may be a list for methods that mix examples); ``size`` is
-``(H, W)`` for synthesis and the long side (or None: the content's) for
-transfer. ``callback`` receives :class:`~ottex.core.progress.ProgressEvent`\\ s
+``(H, W)`` (or an int: a square) for synthesis, and for transfer the long side
+(None: the content's) or ``(H, W)``. ``callback`` receives :class:`~ottex.core.progress.ProgressEvent`\\ s
 and may cancel the run. A method module registers its method where it is
 defined (:func:`register_method`); the registry imports every module of the
 ``ottex.methods`` package, and the ``ottex.methods`` entry points of installed
@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..core.checks import check_size
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, TqdmProgress
 from ..image.color import color_mode
@@ -195,7 +196,8 @@ class TransferFn(Protocol):
     """The style-transfer callable of a method."""
 
     def __call__(
-        self, content: ImageLike, style: ImageLike, size: int | None, options: Any, *, seed: int | None,
+        self, content: ImageLike, style: ImageLike, size: int | tuple[int, int] | None, options: Any, *,
+        seed: int | None,
         device: str | torch.device | None, weights_dir: str | None, callback: Callback | None,
     ) -> torch.Tensor: ...
 
@@ -342,7 +344,7 @@ class Method:
     def synthesize(
         self,
         style: ImageLike | Sequence[ImageLike],
-        size: Sequence[int] = (512, 512),
+        size: int | Sequence[int] = (512, 512),
         options: Any = None,
         *,
         batch: int = 1,
@@ -351,7 +353,8 @@ class Method:
         weights_dir: str | None = None,
         callback: Callback | None = None,
     ) -> torch.Tensor:
-        """Make ``batch`` textures like ``style`` of ``size=(H, W)``; returns ``(batch, 3, H, W)`` in ``[0, 1]``.
+        """Make ``batch`` textures like ``style`` of ``size=(H, W)`` (an int: a square); returns
+        ``(batch, 3, H, W)`` in ``[0, 1]``.
 
         ``options`` is an options object, a mapping of option values, or None (defaults).
 
@@ -363,14 +366,14 @@ class Method:
         opts = options if isinstance(options, self.options) else self.make_options(options)
         if batch < 1:
             raise InputError(f"batch must be at least 1, got {batch}", option="batch")
-        return self._synthesize(style, tuple(size), opts, batch=batch, seed=seed, device=device,
+        return self._synthesize(style, check_size(size), opts, batch=batch, seed=seed, device=device,
                                 weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
 
     def transfer(
         self,
         content: ImageLike,
         style: ImageLike,
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         options: Any = None,
         *,
         preserve_color: bool | str = False,
@@ -383,7 +386,7 @@ class Method:
 
         Args:
             content, style: images (paths or tensors).
-            size: long side of the output (None: the content's); the aspect is the content's.
+            size: long side of the output (None: the content's), the aspect the content's; or ``(H, W)``.
             options: an options object, a mapping of option values, or None.
             preserve_color: keep the content's colours afterwards: True or
                 ``"full"``, or ``"luminance"`` (:func:`ottex.image.color.preserve_color`, with ``seed``).
@@ -405,7 +408,7 @@ class Method:
         """``fn(style, size, *, seed, device, weights_dir, progress, batch, **options)``."""
         self.check_task(SYNTHESIS)
 
-        def fn(style: Any, size: Sequence[int] = (512, 512), *, seed: int | None = 0, device: Any = None,
+        def fn(style: Any, size: int | Sequence[int] = (512, 512), *, seed: int | None = 0, device: Any = None,
                weights_dir: Any = None, progress: bool = False, batch: int = 1, **options: Any) -> torch.Tensor:
             with TqdmProgress(f"ottex synth ({self.name})", disable=not progress) as bar:
                 return self.synthesize(style, size, self.make_options(options), batch=batch, seed=seed,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_size
+from ..core.checks import check_example, check_size
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -256,13 +256,14 @@ def _check_method(method: str) -> None:
 
 def _transfer_with(method: str) -> Callable[..., torch.Tensor]:
     def transfer(
-        content: ImageLike, style: ImageLike, size: int | None, opts: OptOptions, *, seed: int | None = 0,
+        content: ImageLike, style: ImageLike, size: int | tuple[int, int] | None, opts: OptOptions, *,
+        seed: int | None = 0,
         device: str | torch.device | None = None, weights_dir: str | os.PathLike | None = None,
         callback: Callback | None = None,
     ) -> torch.Tensor:
         dev = prepare_device(device)
-        content_img = as_image(content, dev, "content")
-        style_img = as_image(style, dev, "style")
+        content_img = check_example(as_image(content, dev, "content"), "content")
+        style_img = check_example(as_image(style, dev, "style"))
         h, w = content_output_size(content_img.shape[-2:], size)
         out = _run(style_img, content_img, (h, w), method, opts, 1, seed, weights_dir, callback)
         return resize(out, (h, w)).clamp_(0, 1)
@@ -279,8 +280,8 @@ def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
     ) -> torch.Tensor:
         h, w = check_size(size)
         dev = prepare_device(device)
-        out = _run(as_image(style, dev, "style"), None, (h, w), method, opts.replace(init="noise"), batch, seed,
-                   weights_dir, callback)
+        style_img = check_example(as_image(style, dev, "style"))
+        out = _run(style_img, None, (h, w), method, opts.replace(init="noise"), batch, seed, weights_dir, callback)
         return crop_to(out, (h, w))
 
     synthesize.__doc__ = f"The ``{method}`` method's synthesis (the registry's contract; see :func:`synthesize_opt`)."
@@ -300,7 +301,7 @@ def _legacy_options(settings: OptSettings | None, iterations: Sequence[int] | in
 def stylize(
     content: ImageLike,
     style: ImageLike,
-    size: int | None = None,
+    size: int | tuple[int, int] | None = None,
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
@@ -320,7 +321,7 @@ def stylize(
     Args:
         content: content image (path or ``(1, 3, H, W)`` tensor in ``[0, 1]``).
         style: style image.
-        size: long side of the output (default: the content's); aspect kept.
+        size: long side of the output (default: the content's), aspect kept; or ``(height, width)``.
         method: ``"w2"`` (Gaussian W2, Marron), ``"gatys"`` (Gram) or ``"swd"``
             (sliced Wasserstein).
         settings: all settings (:class:`OptSettings`); the arguments below override it.
@@ -352,7 +353,7 @@ def stylize(
 
 def synthesize_opt(
     style: ImageLike,
-    size: Sequence[int] = (512, 512),
+    size: int | Sequence[int] = (512, 512),
     *,
     method: str = "w2",
     settings: OptSettings | None = None,

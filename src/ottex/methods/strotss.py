@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..core.checks import check_example
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -426,7 +427,7 @@ class StrotssOptions(Options):
 def strotss(
     content: ImageLike,
     style: ImageLike,
-    size: int | None = None,
+    size: int | tuple[int, int] | None = None,
     *,
     content_weight: float = 1.0,
     content_mask: ImageLike | None = None,
@@ -451,7 +452,7 @@ def strotss(
         size: long side of the output, at least 64 (default: the content's
             long side, as the other transfer methods of ottex; the paper and
             official code use 512). The aspect is the content's; scales have
-            long sides ``size / 2**k`` down to at least 64.
+            long sides ``size / 2**k`` down to at least 64. Or ``(height, width)``.
         content_weight: the user's content weight (the paper's alpha is this
             times 16 at the coarsest scale, halved at each finer scale); larger
             keeps more of the content's layout, 0 ignores it.
@@ -495,7 +496,7 @@ def strotss(
 def _transfer(
     content: ImageLike,
     style: ImageLike,
-    size: int | None,
+    size: int | tuple[int, int] | None,
     opts: StrotssOptions,
     *,
     seed: int | None = 0,
@@ -504,11 +505,13 @@ def _transfer(
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """The ``"strotss"`` method's style transfer (the registry's contract; see :func:`strotss`)."""
-    if size is not None and size < COARSEST_SIDE:
-        raise InputError(f"output size {size} is too small for STROTSS: at least {COARSEST_SIDE} px", option="size")
+    long_side = size if size is None or isinstance(size, (int, float)) else max(size)
+    if long_side is not None and long_side < COARSEST_SIDE:
+        raise InputError(f"output size {size} is too small for STROTSS: a long side of at least {COARSEST_SIDE} px",
+                         option="size")
     dev = prepare_device(device)
-    content_img = as_image(content, dev, "content")
-    style_img = as_image(style, dev, "style")
+    content_img = check_example(as_image(content, dev, "content"), "content")
+    style_img = check_example(as_image(style, dev, "style"))
     if size is None and max(content_img.shape[-2:]) < COARSEST_SIDE:
         raise InputError(f"the content ({content_img.shape[-1]}x{content_img.shape[-2]}) is too small for STROTSS: "
                          f"pass size >= {COARSEST_SIDE}", option="size")

@@ -356,9 +356,15 @@ def cache_dir() -> Path:
 
 
 def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Directories searched for weight files, in order."""
+    """Directories searched for weight files, in order.
+
+    Raises:
+        WeightsError: ``weights_dir`` is given but is not a folder (``option="weights_dir"``).
+    """
     dirs: list[Path] = []
     if weights_dir:
+        if not Path(weights_dir).is_dir():
+            raise WeightsError(f"weights_dir {weights_dir} is not a folder", option="weights_dir")
         dirs.append(Path(weights_dir))
     env = os.environ.get(ENV_WEIGHTS)
     if env:

@@ -11,7 +11,7 @@ from ...core.errors import InputError
 from ...exec.local import check_outputs_free
 from ...image.color import color_transfer
 from ...image.io import load_image, save_image
-from .common import add_runtime_options, expand_inputs, one_output, output_paths, run_batch
+from .common import add_runtime_options, check_runtime, expand_inputs, one_output, output_paths, run_batch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     one_output(args, len(sources))
     if rotations < 1:
         raise InputError(f"--rotations must be at least 1, got {rotations}")
+    check_runtime(args)
     device = resolve_device(args.device)
 
     def job(src: str) -> None:

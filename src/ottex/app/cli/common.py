@@ -8,14 +8,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ...core.errors import InputError, MissingWeightsError, OttexError
+from ...core.device import resolve_device
+from ...core.errors import ImageError, InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
-from ...image.io import IMAGE_SUFFIXES
+from ...image.io import IMAGE_SUFFIXES, image_size
+from ...nn.weights import search_dirs
 
 __all__ = [
     "add_runtime_options",
     "add_size_options",
     "parse_size",
+    "fit_size",
+    "check_runtime",
     "output_paths",
     "make_outdir",
     "expand_inputs",
@@ -72,23 +76,45 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
-def add_size_options(p: argparse.ArgumentParser, default: int = 512) -> None:
+def add_size_options(p: argparse.ArgumentParser, size_help: str, aspect_of: str) -> None:
+    """``--size`` and ``--width``/``--height`` (one of them alone keeps the aspect of ``aspect_of``)."""
     g = p.add_argument_group("size")
-    g.add_argument("--size", type=int, help=f"square output side in px [{default}]")
-    g.add_argument("--width", type=int, help="output width in px")
-    g.add_argument("--height", type=int, help="output height in px")
+    g.add_argument("--size", type=int, help=size_help)
+    g.add_argument("--width", type=int, help=f"output width in px (alone: the height follows {aspect_of}'s aspect)")
+    g.add_argument("--height", type=int, help=f"output height in px (alone: the width follows {aspect_of}'s aspect)")
 
 
-def parse_size(args: argparse.Namespace, default: int = 512) -> tuple[int, int]:
-    """``--size N`` or ``--width W --height H`` -> ``(H, W)``."""
+def parse_size(args: argparse.Namespace) -> tuple[int | None, int | None] | int | None:
+    """``--size N`` -> ``N``; ``--width W``/``--height H`` -> ``(H, W)``, None for a side not given; neither ->
+    None."""
     if args.size is not None and (args.width is not None or args.height is not None):
         raise InputError("give either --size or --width/--height, not both")
     if args.width is not None or args.height is not None:
-        w = args.width if args.width is not None else args.height
-        h = args.height if args.height is not None else args.width
+        return args.height, args.width
+    return args.size
+
+
+def fit_size(size: tuple[int | None, int | None], image: str | Path | None) -> tuple[int, int]:
+    """``(H, W)`` with a missing side taken from the aspect of ``image`` (a file; read from its header).
+
+    An image that cannot be read gives a square here: its job then fails with the reading error.
+    """
+    h, w = size
+    if h is not None and w is not None:
         return h, w
-    n = args.size if args.size is not None else default
-    return n, n
+    try:
+        ih, iw = image_size(image) if image is not None else (1, 1)
+    except ImageError:
+        ih, iw = 1, 1
+    if h is None:
+        return max(1, round(w * ih / iw)), w  # type: ignore[operator]
+    return h, max(1, round(h * iw / ih))
+
+
+def check_runtime(args: argparse.Namespace) -> None:
+    """The runtime options that can be checked before any work: the device and ``--weights-dir``."""
+    resolve_device(args.device)
+    search_dirs(getattr(args, "weights_dir", None))
 
 
 def output_paths(args: argparse.Namespace, stem: str, count: int, suffix: str = ".png") -> list[Path]:

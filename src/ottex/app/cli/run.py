@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...core.errors import InputError
 from ...core.progress import LossHistory, TqdmProgress, combine_callbacks
-from ...eval.report import plot_history
+from ...eval.report import plot_history, require_matplotlib
 from ...exec.local import Job, JobResult, LocalExecutor, check_outputs_free
 from ...methods.base import Method
 from .common import report_results
@@ -23,8 +23,15 @@ def add_plot_option(p: argparse.ArgumentParser) -> None:
 
 
 def check_plot(args: argparse.Namespace, method: Method) -> None:
-    if args.plot and not method.reports_loss:
+    """``--plot``: the method must have a loss, and matplotlib must be there (checked before any work)."""
+    if not args.plot:
+        return
+    if not method.reports_loss:
         raise InputError(f"--plot does not apply to --method {method.name} (it has no loss to plot)")
+    try:
+        require_matplotlib()
+    except InputError:
+        raise InputError('--plot needs matplotlib: pip install "ottex[plot]"') from None
 
 
 class _Subscribers:
