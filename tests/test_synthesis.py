@@ -137,3 +137,16 @@ def test_weights_dir_must_exist(zebra, tmp_path):
         synthesize(zebra, (32, 32), passes=1, levels=(1,), weights_dir=tmp_path / "nowhere")
     assert info.value.option == "weights_dir" and "--" not in str(info.value)
 
+
+def test_size_may_be_an_int_as_in_transfer(zebra):
+    assert synthesize(zebra, size=32, passes=1, levels=(2, 1)).shape == (1, 3, 32, 32)
+    assert get_method("gatys").synthesize(zebra, 32, {"steps": (1,)}).shape == (1, 3, 32, 32)
+    with pytest.raises(InputError, match="size must be an int or"):
+        synthesize(zebra, size="64")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_library_errors_name_parameters_not_flags(zebra):
+    with pytest.raises(InputError) as info:
+        synthesize(zebra, (32, 32), device="cuda")
+    assert info.value.option == "device" and "--" not in str(info.value) and "'cpu'" in str(info.value)
