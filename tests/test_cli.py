@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -30,7 +32,7 @@ def style(tmp_path, images_dir):
 
 def test_synth_auto_name_and_no_clobber(tmp_path, style, capsys):
     assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 0
-    out = tmp_path / "zebra_synth_48x48_sort_s0.png"
+    (out,) = tmp_path.glob("zebra_synth_48x48_sort_s0_*.png")  # FAST's settings: a settings hash in the name
     assert Image.open(out).size == (48, 48)
     mtime = out.stat().st_mtime_ns
     assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 1
@@ -91,8 +93,8 @@ def test_outdir_is_created_for_synth_and_style(tmp_path, style, images_dir):
     """A fresh --outdir (nested) is created, for a batch of textures and for a folder x styles."""
     out = tmp_path / "out" / "synth"
     assert main(["synth", str(style), *FAST, "--batch", "2", "--outdir", str(out)]) == 0
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["zebra_synth_48x48_sort_s0_0.png", "zebra_synth_48x48_sort_s0_1.png"]
+    names = sorted(p.name for p in out.iterdir())  # FAST's settings and the batch: a settings hash in the name
+    assert len(names) == 2 and all(re.fullmatch(r"zebra_synth_48x48_sort_s0_[0-9a-f]{6}_[01]\.png", n) for n in names)
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(photos / "bridge.jpg")
@@ -303,3 +305,55 @@ def test_plot_without_matplotlib_is_refused_before_any_work(tmp_path, style, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--plot needs matplotlib" in err[0] and 'pip install "ottex[plot]"' in err[0], err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- names and settings
+
+
+def test_output_names_differ_whenever_the_settings_do(tmp_path, style):
+    """Each setting of the issue's list gives its own automatic name (a short hash of the settings); default
+    settings keep the plain name."""
+    other = tmp_path / "lava.png"
+    Image.open(style).transpose(Image.Transpose.ROTATE_90).save(other)
+    base = ["synth", str(style), "--size", "32", "-q", "--outdir", str(tmp_path / "out")]
+    runs = [[], ["--style-scale", "0.5"], ["--passes", "2"], ["--passes", "3"], ["--rotations", "1"],
+            ["--weights", "cd16x"], ["--levels", "3,2,1"], ["--batch", "2"]]
+    mix = ["synth", str(style), str(other), "--mix", "0.3", "--size", "32", "-q", "--outdir", str(tmp_path / "out")]
+    seen: set[str] = set()
+    for argv in [base + extra for extra in runs] + [mix, [*mix, "--mix-variation", "0.2"]]:
+        assert main(argv) == 0, argv
+        new = {p.name for p in (tmp_path / "out").iterdir()} - seen
+        assert new and not new & seen, argv
+        seen |= new
+    assert "zebra_synth_32x32_sort_s0.png" in seen
+
+
+def test_settings_are_recorded_in_the_png_and_reproduce_it(tmp_path, style, capsys):
+    from ottex import __version__
+    from ottex.image.io import read_settings
+
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--width", "40", "--height", "32", "--passes", "2", "--no-pca", "--seed", "3",
+                 "-q", "-o", str(out)]) == 0
+    rec = read_settings(out)
+    assert rec["ottex"] == __version__ and rec["method"] == "ot" and rec["task"] == "synthesis"
+    assert rec["seed"] == 3 and rec["size"] == [32, 40] and rec["options"]["passes"] == [2]
+    assert rec["options"]["pca"] is False and rec["inputs"]["style"] == str(style)
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (command,) = [line.split(": ", 1)[1] for line in lines if line.startswith("reproduce: ")]
+    argv = shlex.split(command)
+    assert argv[0] == "ottex" and argv[argv.index("-o") + 1] == str(out)
+    argv[argv.index("-o") + 1] = str(tmp_path / "again.png")
+    assert main([*argv[1:], "-q"]) == 0
+    assert np.array_equal(_pixels(out), _pixels(tmp_path / "again.png"))
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    styled = tmp_path / "styled.png"
+    assert main(["style", str(content), str(style), "--size", "32", "--passes", "1", "--preserve-color", "-q",
+                 "-o", str(styled)]) == 0
+    rec = read_settings(styled)
+    assert rec["task"] == "transfer" and rec["inputs"]["content"] == str(content) and rec["preserve_color"] == "full"
+    assert main(["info", str(styled), str(content)]) == 1  # the photo has no settings: said on one line
+    captured = capsys.readouterr()
+    assert "--preserve-color full" in captured.out and f"{content}: no ottex settings recorded" in captured.err

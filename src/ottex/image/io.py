@@ -10,12 +10,15 @@ never replace an existing file unless asked to.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..core.checks import check_image
 from ..core.errors import ImageError
@@ -27,6 +30,8 @@ __all__ = [
     "save_image",
     "as_image",
     "image_size",
+    "read_settings",
+    "SETTINGS_KEY",
     "to_pil",
     "resize",
     "resize_long_side",
@@ -129,10 +134,18 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
+#: Key of the settings record in a PNG text chunk (in a JPEG: the comment holds the record).
+SETTINGS_KEY = "ottex"
+
+
 def save_image(
-    image: torch.Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False, quality: int = 95
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    quality: int = 95,
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write an image atomically.
+    """Write an image atomically, optionally with the settings that made it.
 
     The image is written to a temporary file in the target folder and renamed
     into place, so a failure never leaves a partial file behind; a new file gets
@@ -144,6 +157,9 @@ def save_image(
         path: output file; the format follows its suffix (PNG, JPEG, ...).
         overwrite: replace an existing file.
         quality: JPEG/WebP quality.
+        settings: a JSON-able record of how the image was made, stored in the
+            file (PNG: a text chunk ``ottex``; JPEG: the comment; other formats:
+            not stored); :func:`read_settings` reads it back.
 
     Returns:
         The written path.
@@ -161,13 +177,48 @@ def save_image(
     if not p.parent.exists():
         raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if settings is not None:
+        text = json.dumps(settings, sort_keys=True)
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text(SETTINGS_KEY, text)
+            kwargs["pnginfo"] = info
+        elif fmt == "JPEG":
+            kwargs["comment"] = text
     try:
         with atomic_output(p) as fh:
             pil.save(fh, format=fmt, **kwargs)
     except OSError as exc:
         raise ImageError(f"cannot write {p}: {exc.strerror or exc}") from None
     return p
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings record :func:`save_image` stored in an image file (None when it has none).
+
+    Raises:
+        ImageError: missing or unreadable file.
+
+    Example:
+        >>> read_settings("texture.png")["seed"]  # doctest: +SKIP
+        0
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"image not found: {p}")
+    try:
+        with Image.open(p) as img:
+            text = getattr(img, "text", {}).get(SETTINGS_KEY) if img.format == "PNG" else img.info.get("comment")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {p}: {exc}") from None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        record = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and SETTINGS_KEY in record else None
 
 
 ImageLike = torch.Tensor | str | os.PathLike

@@ -33,7 +33,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import json
 import pkgutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +59,9 @@ __all__ = [
     "OptionSpec",
     "option",
     "option_specs",
+    "option_values",
+    "settings_digest",
+    "jsonable",
     "Method",
     "SynthesizeFn",
     "TransferFn",
@@ -164,6 +169,51 @@ class Options:
     def replace(self, **changes: Any) -> Options:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: tuples as lists, paths as strings, dataclasses as dicts, a tensor as its
+    description (settings records and digests)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, torch.Tensor):
+        return f"<tensor {tuple(value.shape)}>"
+    return str(value)  # paths and anything else
+
+
+def option_values(options: Options, changed_only: bool = False) -> dict[str, Any]:
+    """The fields of an options object as JSON values (``changed_only``: those that differ from their default).
+
+    Example:
+        >>> from ottex.methods.optimal_textures import OTOptions
+        >>> option_values(OTOptions(passes=2, pca=False), changed_only=True)
+        {'passes': [2], 'pca': False}
+    """
+    out = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if changed_only:
+            default = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            if default is not MISSING and jsonable(value) == jsonable(default):
+                continue
+        out[f.name] = jsonable(value)
+    return out
+
+
+def settings_digest(method: str, options: Options, batch: int = 1, length: int = 6) -> str:
+    """A short hex digest of the settings that are not at their defaults (options, and the batch size when above
+    1), for output names that differ whenever the image would; ``""`` when every setting is the default."""
+    changed = option_values(options, changed_only=True)
+    if not changed and batch == 1:
+        return ""
+    record = {"method": method, "options": changed, "batch": batch}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:length]
 
 
 def option_specs(options: type | Options, task: str | None = None) -> list[OptionSpec]:

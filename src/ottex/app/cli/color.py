@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from pathlib import Path
 
+from ... import __version__
 from ...core.device import resolve_device
 from ...core.errors import InputError
 from ...exec.local import check_outputs_free
@@ -50,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
         check_outputs_free([path], [src, args.target], args.force)
         out = color_transfer(load_image(src, device=device), load_image(args.target, device=device),
                              iterations=rotations, seed=args.seed)
-        save_image(out, path, overwrite=args.force)
+        inputs = {"source": os.path.abspath(src), "target": os.path.abspath(args.target)}
+        settings = {"ottex": __version__, "command": "color", "task": "color", "inputs": inputs,
+                    "size": list(out.shape[-2:]), "seed": args.seed, "options": {"rotations": rotations},
+                    "device": str(device)}
+        save_image(out, path, overwrite=args.force, settings=settings)
         if not args.quiet:
             print(f"wrote {path}")
 

@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ... import __version__
 from ...core.errors import InputError
 from ...core.progress import LossHistory, TqdmProgress, combine_callbacks
 from ...eval.report import plot_history, require_matplotlib
@@ -72,6 +73,7 @@ def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs
             if not args.quiet:
                 print(f"wrote {args.plot}")
 
-    executor = LocalExecutor(args.device, args.weights_dir, callback_factory=factory, on_result=on_result)
+    executor = LocalExecutor(args.device, args.weights_dir, callback_factory=factory, on_result=on_result,
+                             record_extra={"ottex": __version__, "command": command})
     results = executor.run(jobs, raise_errors=len(jobs) == 1)
     return report_results(results, args)

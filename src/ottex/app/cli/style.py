@@ -8,7 +8,7 @@ from pathlib import Path
 from ...core.errors import InputError
 from ...exec.local import Job
 from ...image.color import COLOR_MODES
-from ...methods.base import TRANSFER, get_method
+from ...methods.base import TRANSFER, get_method, settings_digest
 from .common import (
     add_runtime_options,
     add_size_options,
@@ -62,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
     extra = {None: "", "full": "_pc", "luminance": "_lum"}[args.preserve_color] + ("_masked" if masks else "")
     head = method.content_label(opts)
+    digest = settings_digest(method.name, opts)
     jobs = []
     for content, style in pairs:
         size = requested if requested is None or isinstance(requested, int) else fit_size(requested, content)
         size_tag = "" if size is None else f"_{size}" if isinstance(size, int) else f"_{size[1]}x{size[0]}"
         tag = f"{head}{size_tag}{extra}".lstrip("_") + f"_{method.label(opts, TRANSFER)}_s{args.seed}"
+        if digest:
+            tag += f"_{digest}"
         (path,) = output_paths(args, f"{Path(content).stem}_{Path(style).stem}_style_{tag}", 1)
         jobs.append(Job(method.name, TRANSFER, style=style, content=content, outputs=[path], size=size,
                         options=opts, seed=args.seed, preserve_color=args.preserve_color, overwrite=args.force,

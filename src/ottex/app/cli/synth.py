@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...core.errors import InputError
 from ...exec.local import Job
-from ...methods.base import SYNTHESIS, get_method, label_number
+from ...methods.base import SYNTHESIS, get_method, label_number, settings_digest
 from .common import (
     add_runtime_options,
     add_size_options,
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--style-mask/--target-mask take one STYLE example")
     groups = [styles] if mix is not None else [[s] for s in styles]
     one_output(args, len(groups))
-    tag = f"{'_masked' if masks else ''}_{method.label(opts, SYNTHESIS)}_s{args.seed}"
+    digest = settings_digest(method.name, opts, args.batch)
+    tag = f"{'_masked' if masks else ''}_{method.label(opts, SYNTHESIS)}_s{args.seed}{'_' + digest if digest else ''}"
     jobs = []
     for group in groups:
         h, w = _output_size(size, group[0])
