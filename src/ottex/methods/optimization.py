@@ -146,8 +146,9 @@ def _optimize(
     iterations: int,
     opts: OptOptions,
     on_eval: Callable[[float, torch.Tensor], None],
-) -> torch.Tensor:
-    """Minimise ``objective(image)`` over the pixels; returns the image clamped to ``[0, 1]``."""
+) -> tuple[torch.Tensor, bool]:
+    """Minimise ``objective(image)`` over the pixels; returns the image clamped to ``[0, 1]`` and whether the
+    optimiser stopped before its planned iterations because it converged (L-BFGS: no further decrease)."""
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if opts.optimizer == "adam":
         opt = torch.optim.Adam([x], lr=opts.lr or 0.02)
@@ -159,7 +160,7 @@ def _optimize(
             with torch.no_grad():
                 x.clamp_(0, 1)
             on_eval(float(loss.detach()), x)
-        return x.detach()
+        return x.detach(), False
 
     opt = torch.optim.LBFGS([x], lr=opts.lr or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4,
                             history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
@@ -175,7 +176,9 @@ def _optimize(
         return total
 
     opt.step(closure)
-    return x.detach().clamp_(0, 1)
+    state = opt.state[x]
+    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < iterations * 5 // 4
+    return x.detach().clamp_(0, 1), converged
 
 
 def _run(
@@ -222,7 +225,9 @@ def _run(
         def on_eval(value: float, x: torch.Tensor) -> None:
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        image = _optimize(image, objective, iters[si], opts, on_eval)
+        image, converged = _optimize(image, objective, iters[si], opts, on_eval)
+        if converged:
+            report.note(f"converged at step {report.step_in_scale}")
     assert image is not None
     report.finish(image)
     return image
