@@ -357,3 +357,13 @@ def test_settings_are_recorded_in_the_png_and_reproduce_it(tmp_path, style, caps
     assert main(["info", str(styled), str(content)]) == 1  # the photo has no settings: said on one line
     captured = capsys.readouterr()
     assert "--preserve-color full" in captured.out and f"{content}: no ottex settings recorded" in captured.err
+
+
+def test_corrupt_weight_file_is_one_line_and_no_output(tmp_path, style, weights_dir, capsys):
+    shutil.copytree(weights_dir / "cd16x", tmp_path / "w" / "cd16x")
+    (tmp_path / "w" / "cd16x" / "decoder1.pth").write_bytes(os.urandom(3220))
+    out = tmp_path / "x.png"
+    assert main(["synth", str(style), *FAST, "--weights", "cd16x", "--weights-dir", str(tmp_path / "w"),
+                 "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "decoder1.pth is corrupt" in err[0] and not out.exists(), err

@@ -385,10 +385,11 @@ def load_autoencoders(
 
     Args:
         strict: raise when a requested level is missing; otherwise keep the
-            levels that exist and warn which ones are missing.
+            levels whose files are there and warn which ones are missing.
 
     Raises:
-        WeightsError: a level is missing (strict) or none is available.
+        WeightsError: a level is missing (strict) or none is available, or a
+            file is present but corrupt (whatever ``strict`` says).
     """
     wset = get_weight_set(set_name)
     if wset.parts:
@@ -404,7 +405,7 @@ def load_autoencoders(
                 load_encoder(set_name, level, weights_dir, device, padding),
                 load_decoder(set_name, level, weights_dir, device, padding),
             )
-        except WeightsError as exc:
+        except MissingWeightsError as exc:  # absent only: a corrupt file is an error, never a missing level
             missing[level] = exc
     if missing and not nets:
         raise next(iter(missing.values()))
