@@ -58,7 +58,8 @@ def reproduce_command(record: dict[str, Any], output: str) -> tuple[list[str], l
     if task == COLOR:
         argv = ["ottex", "color", inputs.get("source", "?"), inputs.get("target", "?")]
         for name, value in options.items():
-            argv += [f"--{name.replace('_', '-')}", _flag_value(value)]
+            flag = f"--{name.replace('_', '-')}"
+            argv += [flag if value else f"--no-{flag[2:]}"] if isinstance(value, bool) else [flag, _flag_value(value)]
     elif task in (SYNTHESIS, TRANSFER):
         method = get_method(record["method"], task)
         if task == SYNTHESIS:
