@@ -367,3 +367,15 @@ def test_corrupt_weight_file_is_one_line_and_no_output(tmp_path, style, weights_
                  "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "decoder1.pth is corrupt" in err[0] and not out.exists(), err
+
+
+def test_style_batch_makes_one_variation_per_seed(tmp_path, style):
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    fast = ["--size", "32", "--passes", "1", "--levels", "3,2,1", "-q"]
+    assert main(["style", str(content), str(style), *fast, "--batch", "2", "--seed", "4", "--outdir",
+                 str(tmp_path / "out")]) == 0
+    a, b = sorted((tmp_path / "out").iterdir())
+    assert "_s4_" in a.name and "_s5_" in b.name and not np.array_equal(_pixels(a), _pixels(b))
+    assert main(["style", str(content), str(style), *fast, "--batch", "2", "-o", str(tmp_path / "v.png")]) == 0
+    assert (tmp_path / "v_0.png").is_file() and (tmp_path / "v_1.png").is_file()
