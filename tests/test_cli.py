@@ -379,3 +379,23 @@ def test_style_batch_makes_one_variation_per_seed(tmp_path, style):
     assert "_s4_" in a.name and "_s5_" in b.name and not np.array_equal(_pixels(a), _pixels(b))
     assert main(["style", str(content), str(style), *fast, "--batch", "2", "-o", str(tmp_path / "v.png")]) == 0
     assert (tmp_path / "v_0.png").is_file() and (tmp_path / "v_1.png").is_file()
+
+
+def test_intermediate_images_are_written_next_to_the_output(tmp_path, style, capsys):
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--size", "128", "--scales", "2", "--passes", "1", "--levels", "2,1",
+                 "--save-scales", "--save-every", "3", "-q", "-o", str(out)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("tex*"))
+    assert names == ["tex.png", "tex_scale1of2_64x64.png", "tex_scale2of2_128x128.png", "tex_step3.png"]
+    assert Image.open(tmp_path / "tex_scale1of2_64x64.png").size == (64, 64)
+    opt = tmp_path / "opt.png"
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(opt)]) == 0
+    assert (tmp_path / "opt_step2.png").is_file() and (tmp_path / "opt_step4.png").is_file()
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(tmp_path / "again.png")]) == 0
+    (tmp_path / "third_step2.png").write_bytes(b"taken")
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(tmp_path / "third.png")]) == 1  # an intermediate would clobber a file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "third_step2.png" in err[0] and not (tmp_path / "third.png").exists()
