@@ -399,3 +399,11 @@ def test_intermediate_images_are_written_next_to_the_output(tmp_path, style, cap
                  "-q", "-o", str(tmp_path / "third.png")]) == 1  # an intermediate would clobber a file
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "third_step2.png" in err[0] and not (tmp_path / "third.png").exists()
+
+
+def test_version(capsys):
+    from ottex import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"ottex {__version__}"
