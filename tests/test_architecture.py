@@ -150,6 +150,23 @@ def test_the_command_line_imports_without_the_web_extra():
     import subprocess
     import sys
 
-    code = "import sys, ottex.app.cli; assert not {'starlette', 'uvicorn'} & set(sys.modules), 'web extra imported'"
+    code = ("import sys, ottex.app.cli.command; assert not {'starlette', 'uvicorn'} & set(sys.modules), "
+            "'web extra imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_facade_is_lazy_and_complete():
+    """``import ottex`` (and the command's entry module) loads no torch; every public name resolves."""
+    import subprocess
+    import sys
+
+    code = "import sys, ottex, ottex.app.cli; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"
+    import ottex
+
+    assert all(getattr(ottex, name) is not None for name in ottex.__all__)
+    assert set(ottex.__all__) <= set(dir(ottex)) and ottex.methods.get_method("ot").name == "ot"
+    with pytest.raises(AttributeError):
+        ottex.no_such_name  # noqa: B018

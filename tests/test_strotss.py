@@ -14,6 +14,7 @@ from ottex.eval.metrics import content_distance, self_similarity, style_distance
 from ottex.image.io import load_image, save_image
 from ottex.methods import get_method
 from ottex.methods.strotss import (
+    REPEAT_TOLERANCE,
     cosine_cost,
     laplacian_pyramid,
     moment_loss,
@@ -185,11 +186,14 @@ def test_shape_range_history_and_schedule(content, lava):
 
 
 @pytest.mark.needs_weights
-def test_seed_repeats(content, lava):
+def test_seed_repeats_within_the_stated_tolerance(content, lava):
+    """Same seed: the same image up to REPEAT_TOLERANCE (with several CPU threads two runs have differed by 1.3e-7
+    under load: the last bits of a multi-threaded sum); another seed: a clearly different image."""
     a = strotss(content, lava, iterations=3, seed=5, **FAST)
     b = strotss(content, lava, iterations=3, seed=5, **FAST)
     c = strotss(content, lava, iterations=3, seed=6, **FAST)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert float((a - b).abs().max()) <= REPEAT_TOLERANCE
+    assert float((a - c).abs().max()) > 1000 * REPEAT_TOLERANCE
 
 
 @pytest.mark.needs_weights
@@ -346,7 +350,7 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(s)
     args = ["style", str(c), str(s), "--method", "strotss", "--iters", "2", "--outdir", str(tmp_path), "-q"]
     assert main(args) == 0
-    out = tmp_path / "c_s_style_cw1_strotss_s0.png"
+    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --iters 2: a settings hash in the name
     assert Image.open(out).size == (96, 64)
     assert main([*args, "--optimizer", "adam", "--force"]) == 1
     assert "--optimizer does not apply to --method strotss" in capsys.readouterr().err

@@ -400,10 +400,11 @@ def load_autoencoders(
 
     Args:
         strict: raise when a requested level is missing; otherwise keep the
-            levels that exist and warn which ones are missing.
+            levels whose files are there and warn which ones are missing.
 
     Raises:
-        WeightsError: a level is missing (strict) or none is available.
+        WeightsError: a level is missing (strict) or none is available, or a
+            file is present but corrupt (whatever ``strict`` says).
     """
     wset = get_weight_set(set_name)
     if wset.parts:
@@ -419,13 +420,13 @@ def load_autoencoders(
                 load_encoder(set_name, level, weights_dir, device, padding),
                 load_decoder(set_name, level, weights_dir, device, padding),
             )
-        except WeightsError as exc:
+        except MissingWeightsError as exc:  # absent only: a corrupt file is an error, never a missing level
             missing[level] = exc
     if missing and not nets:
         raise next(iter(missing.values()))
     if missing and strict:
         first = next(iter(missing.values()))
-        raise WeightsError(
+        raise type(first)(
             f"weight set '{set_name}' lacks level(s) {', '.join(map(str, sorted(missing)))} "
             f"(have {', '.join(map(str, sorted(nets))) or 'none'}): {first}",
             option=first.option,
