@@ -25,6 +25,7 @@ from ottex.methods.pseudo_optimizer import (
     train,
     unroll,
 )
+from ottex.nn.layout import conv_name
 from ottex.nn.losses import gram_matrix
 from ottex.nn.networks import load_feature_extractor
 from ottex.nn.pseudo_optimizer import PO_LAYERS, POStage, gram_targets, pseudo_gradients, texture_loss
@@ -66,7 +67,8 @@ def test_gradients_are_those_of_each_layers_loss_through_the_read_out(net):
     for k, g in zip(PO_LAYERS, grads):
         assert torch.allclose(grams[k], gram_matrix(feats[k]), rtol=1e-3, atol=1e-3)  # the read-out's Gram
         tap = taps[k].detach().requires_grad_(True)
-        (auto,) = torch.autograd.grad(texture_loss({k: net.read_out(k, tap)}, targets, [k]).sum(), tap)
+        aux = net.aux[conv_name(k)]  # the 1x1 read-out
+        (auto,) = torch.autograd.grad(texture_loss({k: aux(tap)}, targets, [k]).sum(), tap)
         cos = torch.nn.functional.cosine_similarity(auto.flatten(1), g.flatten(1)).min()
         assert cos > 0.9999 and g.shape == tap.shape  # same direction, unit RMS per image
         assert torch.allclose(g.pow(2).mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4)

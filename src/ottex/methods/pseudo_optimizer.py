@@ -46,7 +46,6 @@ import hashlib
 import math
 import os
 import pickle
-import tempfile
 import time
 import warnings
 import zipfile
@@ -61,6 +60,7 @@ from torch import nn
 from ..core.checks import check_size
 from ..core.device import make_generator
 from ..core.errors import InputError
+from ..core.files import atomic_output
 from ..core.progress import Callback, Reporter
 from ..core.pyramid import crop_to, working_size
 from ..core.resample import resize
@@ -165,17 +165,10 @@ def unroll(
 
 def _atomic_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def save_checkpoint(
