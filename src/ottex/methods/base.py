@@ -526,10 +526,20 @@ def _discover() -> None:
             warnings.warn(f"could not load the ottex method plugin '{ep.name}' ({ep.value}): {exc}", stacklevel=2)
 
 
+def _builtin_rank(method: Method, names: list[str]) -> int:
+    """Position of a method's module among this package's modules ``names``, or after them all."""
+    prefix = f"{__package__}."
+    short = method.module[len(prefix):] if method.module.startswith(prefix) else None
+    return names.index(short) if short in names else len(names)
+
+
 def list_methods(task: str | None = None) -> list[Method]:
-    """The registered methods (those doing ``task`` only, if given), in registration order."""
+    """The registered methods (those doing ``task`` only, if given): ottex's own in the order of their modules,
+    whichever was imported first, then the others in registration order."""
     _discover()
-    return [m for m in _REGISTRY.values() if task is None or m.supports(task)]
+    names = sorted(info.name for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__))
+    ranked = sorted(enumerate(_REGISTRY.values()), key=lambda im: (_builtin_rank(im[1], names), im[0]))
+    return [m for _, m in ranked if task is None or m.supports(task)]
 
 
 def get_method(name: str, task: str | None = None, module: str | None = None) -> Method:
