@@ -32,6 +32,7 @@ from ..core.errors import Cancelled, ImageError, InputError, OttexError
 from ..core.progress import Callback
 from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, get_method
+from .keys import output_key, save_keyed
 
 __all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free"]
 
@@ -56,6 +57,7 @@ class Job:
         overwrite: replace existing output files.
         name: how the job is called in reports (default: its inputs).
         inputs: other input files (e.g. label maps) that must never be overwritten.
+        key: the job's key (:func:`ottex.exec.keys.job_key`), recorded in its outputs when given.
     """
 
     method: str
@@ -71,6 +73,7 @@ class Job:
     overwrite: bool = False
     name: str = ""
     inputs: Sequence[PathLike] = ()
+    key: str | None = None
 
     def input_files(self) -> list[PathLike]:
         """Every input that is a file (never to be overwritten)."""
@@ -187,8 +190,11 @@ class LocalExecutor:
                 close()
         if len(outputs) != out.shape[0]:
             raise ImageError(f"the job made {out.shape[0]} image(s) but names {len(outputs)} output(s)")
-        for img, path in zip(out, outputs):
-            save_image(img.unsqueeze(0), path, overwrite=job.overwrite)
+        for i, (img, path) in enumerate(zip(out, outputs)):
+            if job.key is None:
+                save_image(img.unsqueeze(0), path, overwrite=job.overwrite)
+            else:
+                save_keyed(img.unsqueeze(0), path, output_key(job.key, i, len(outputs)), overwrite=job.overwrite)
         return outputs
 
     def _load(self, image: PathLike | torch.Tensor) -> torch.Tensor:

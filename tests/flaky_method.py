@@ -1,0 +1,59 @@
+"""A method for the batch tests: a flat texture whose first tries can fail in chosen ways.
+
+``fail`` picks how: ``"never"``, ``"once"`` (raises on the first try of each job, then works), ``"always"``
+(raises every time) or ``"exit-once"`` (kills its process on the first try: a dead worker). Tries are counted in
+files under ``state`` (a folder), so they are seen across processes (Ray workers). Importing this module
+registers the method ``flaky`` (a Ray worker imports it when it unpickles the options).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ottex.core.device import resolve_device
+from ottex.image.io import as_image
+from ottex.methods.base import Method, Options, option, register_method
+
+
+@dataclass(frozen=True)
+class FlakyOptions(Options):
+    fail: str = option("never", help="how the first tries fail", choices=("never", "once", "always", "exit-once"))
+    state: str = option("", help="folder counting the tries")
+    level: float = option(0.5, help="grey level")
+
+
+def _try(options: FlakyOptions, image: torch.Tensor) -> None:
+    state = Path(options.state)
+    counter = state / (hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest()[:16] + ".tries")
+    tries = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(tries))
+    with open(state / "pids", "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    if options.fail == "always" or (options.fail == "once" and tries == 1):
+        raise RuntimeError(f"injected failure (try {tries})")
+    if options.fail == "exit-once" and tries == 1:
+        os._exit(3)
+
+
+def _synthesize(style, size, options, *, batch=1, seed=0, device=None, weights_dir=None, callback=None):  # noqa: ANN001
+    dev = resolve_device(device)
+    s = as_image(style, dev, "style")
+    _try(options, s)
+    return torch.full((batch, 3, *size), options.level, device=dev) + 0 * s.mean()
+
+
+def _transfer(content, style, size, options, *, seed=0, device=None, weights_dir=None, callback=None):  # noqa: ANN001
+    dev = resolve_device(device)
+    c = as_image(content, dev, "content")
+    as_image(style, dev, "style")
+    _try(options, c)
+    return (c * 0 + options.level + 0.01 * seed).clamp(0, 1)
+
+
+METHOD = register_method(Method("flaky", "a flat texture that fails on purpose (test method)", FlakyOptions,
+                                synthesize=_synthesize, transfer=_transfer), replace=True)
