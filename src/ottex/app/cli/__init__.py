@@ -17,13 +17,13 @@ from collections.abc import Sequence
 
 from ... import __version__
 from ...core.errors import Cancelled, OttexError
-from . import bench, color, style, synth, weights
+from . import batch, bench, color, style, synth, weights
 from .common import format_error
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
-COMMANDS = (synth, style, color, bench, weights)
+COMMANDS = (synth, style, color, bench, batch, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:
