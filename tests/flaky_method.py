@@ -57,3 +57,23 @@ def _transfer(content, style, size, options, *, seed=0, device=None, weights_dir
 
 METHOD = register_method(Method("flaky", "a flat texture that fails on purpose (test method)", FlakyOptions,
                                 synthesize=_synthesize, transfer=_transfer), replace=True)
+
+
+def make_inputs(folder: Path, count: int, corrupt: bool = True, size: int = 32) -> list[Path]:
+    """``count`` small random PNG frames (``f0.png`` ...) and, if ``corrupt``, a broken ``zbad.png``."""
+    from ottex.image.io import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(count)
+    paths = []
+    for i in range(count):
+        paths.append(save_image(torch.rand(1, 3, size, size, generator=gen), folder / f"f{i}.png"))
+    if corrupt:
+        (folder / "zbad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        paths.append(folder / "zbad.png")
+    return paths
+
+
+def tries(state: Path) -> dict[str, int]:
+    """How often each job's method ran (by the content's hash)."""
+    return {p.stem: int(p.read_text()) for p in state.glob("*.tries")}
