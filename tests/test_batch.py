@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,21 @@ def test_cli_manifest_csv_and_jsonl(tmp_path, flaky):
     (tmp_path / "jobs.jsonl").write_text((tmp_path / "jobs.jsonl").read_text().splitlines()[0] + "\n")
     assert main(["batch", "manifest", str(tmp_path / "jobs.jsonl"), "--outdir", str(out)]) == 0
     assert sorted(flaky.tries(state).values()) == [1, 1]  # the first row was done by the CSV run: skipped
+
+
+def test_cli_batch_errors_before_any_work(tmp_path, flaky, monkeypatch, capsys):
+    (a,) = flaky.make_inputs(tmp_path, 1, corrupt=False)
+    base = ["batch", "style", str(a), str(a), "--method", "flaky", "--outdir", str(tmp_path / "o")]
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    assert main([*base, "--executor", "ray"]) == 1
+    assert 'ottex: error: --executor: the Ray executor needs Ray: pip install "ottex[ray]"' in capsys.readouterr().err
+    assert main([*base, "--gpus-per-job", "0.5"]) == 1
+    assert "--gpus-per-job applies to --executor ray" in capsys.readouterr().err
+    (tmp_path / "m.csv").write_text("content,style,method,output\nf0.png,f0.png,flaky,x.png\n"
+                                    "f0.png,f0.png,flaky,x.png\n")
+    assert main(["batch", "manifest", str(tmp_path / "m.csv"), "--outdir", str(tmp_path / "o"), "-q"]) == 1
+    assert "jobs 1 and 2 both write" in capsys.readouterr().err
+    assert read_output_key(tmp_path / "o" / "x.png")  # the first row ran; its output in --outdir
 
 
 @pytest.mark.needs_weights

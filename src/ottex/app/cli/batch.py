@@ -250,6 +250,8 @@ def _run_manifest(args: argparse.Namespace) -> int:
     common += ["--force"] if args.force else []
     for row in rows:
         where = f"{args.manifest} line {row['_line']}"
+        if row.get("output") and not Path(str(row["output"])).is_absolute():
+            row["output"] = str(Path(args.outdir) / str(row["output"]))
         argv = _row_argv(row, where)
         if "--seed" not in argv:
             argv += ["--seed", str(args.seed)]
