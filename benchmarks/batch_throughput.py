@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--runs", default="local,ray1,ray2")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the local executor (a Ray worker has "
+                    "one per CPU it asks for: 1)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ottex-bench-"))
     contents, style = make_inputs(root, args.jobs, args.size)
@@ -65,7 +67,7 @@ def main() -> None:
         jobs = jobs_for(contents, style, out)
         t_start = time.perf_counter()
         if run == "local":
-            torch.set_num_threads(min(2, os.cpu_count() or 1))
+            torch.set_num_threads(args.threads)
             ex = BatchLocal("cpu")
             workers = 1
         else:
@@ -86,7 +88,8 @@ def main() -> None:
             ex.close()
             ray.shutdown()
         per_job = [o.seconds for o in summary.outcomes]
-        print(json.dumps({"executor": run, "workers": workers, "jobs": len(jobs), "size": args.size,
+        print(json.dumps({"executor": run, "workers": workers, "threads": torch.get_num_threads() if run == "local"
+                          else 1, "jobs": len(jobs), "size": args.size,
                           "counts": summary.counts(), "cluster_start_s": round(t0 - t_start, 2),
                           "batch_s": round(wall, 2), "images_per_min": round(60 * len(jobs) / wall, 2),
                           "job_s_median": round(sorted(per_job)[len(per_job) // 2], 2),
