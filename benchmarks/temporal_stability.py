@@ -34,8 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ottex-temporal-"))
     photo = load_image(IMAGES / args.content)
-    s = args.size / photo.shape[-2]
-    photo = resize(photo, (args.size, round(photo.shape[-1] * s)))
+    s = max(args.size / photo.shape[-2], (args.size + args.shift * (args.frames - 1)) / photo.shape[-1])
+    photo = resize(photo, (round(photo.shape[-2] * s), round(photo.shape[-1] * s)))[..., :args.size, :]
     frames = []
     for i in range(args.frames):
         x = i * args.shift

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -126,7 +127,11 @@ class RayExecutor:
                 env_vars.update({k: v for k, v in os.environ.items() if k.startswith("OTTEX_")})
                 env_vars.update(env or {})
                 kwargs.update(num_cpus=num_cpus, runtime_env={"env_vars": env_vars})
-            ray.init(**kwargs)
+            try:
+                ray.init(logging_level=logging.WARNING, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                raise InputError(f"cannot start or join {where}: {exc}", option="ray_address") from None
             self.started_ray = True
         resources = ray.cluster_resources()
         self.cluster_gpus = float(resources.get("GPU", 0))

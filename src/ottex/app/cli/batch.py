@@ -30,7 +30,7 @@ __all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
 REPORT_NAME = "ottex-batch-failures.jsonl"
 _COLLECT = "_ottex_batch_collect"
 _FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
-          "workers": "--workers", "retries": "--retries", "manifest": "FILE"}
+          "workers": "--workers", "retries": "--retries", "manifest": "FILE", "ray_address": "--ray-address"}
 _ROW_FIELDS = {"_line", "task", "content", "style", "method", "size", "width", "height", "seed", "batch", "output",
                "preserve_color", "options"}
 
