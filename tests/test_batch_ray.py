@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ottex.app.cli import main
+from ottex.core.errors import InputError
 from ottex.exec.batch import run_batch
 from ottex.exec.keys import read_output_key
 from ottex.exec.local import Job
@@ -32,7 +33,8 @@ SRC = TESTS.parent / "src"
 def cluster():
     env = {"PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]), "OMP_NUM_THREADS": "1"}
     env.update({k: v for k, v in os.environ.items() if k.startswith("OTTEX_")})
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    # one GPU declared (the workers see no CUDA device: they run on the CPU) to check how GPUs are shared out
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield
     ray.shutdown()
 
@@ -56,7 +58,7 @@ def test_every_job_done_once_by_long_lived_workers(tmp_path, flaky):
     inputs = flaky.make_inputs(tmp_path / "in", 6, corrupt=False)
     state, out = tmp_path / "state", tmp_path / "out"
     state.mkdir(), out.mkdir()
-    ex = RayExecutor()
+    ex = RayExecutor(gpus_per_job=0)
     try:
         assert ex.max_workers == 2 and ex.gpus_per_job == 0
         summary = run_batch(_jobs(inputs, out, state), ex)
@@ -78,7 +80,7 @@ def test_retry_dead_worker_corrupt_input_report_and_rerun(tmp_path, flaky, capsy
     state, out = tmp_path / "state", tmp_path / "out"
     state.mkdir(), out.mkdir()
     fail = {"f1": "once", "f2": "always", "f3": "exit-once"}
-    ex = RayExecutor()
+    ex = RayExecutor(gpus_per_job=0)
     try:
         summary = run_batch(_jobs(inputs, out, state, fail), ex, retries=2, report=out / "report.jsonl")
         replaced = ex.replaced
@@ -96,7 +98,7 @@ def test_retry_dead_worker_corrupt_input_report_and_rerun(tmp_path, flaky, capsy
     # the command line on the same cluster: one output per frame, the corrupt one reported, exit status 1
     cli_out = tmp_path / "cli"
     argv = ["batch", "style", str(tmp_path / "frames"), str(inputs[0]), "--method", "flaky", "--state",
-            str(state), "--fail", "never", "--outdir", str(cli_out), "--executor", "ray", "-q"]
+            str(state), "--fail", "never", "--outdir", str(cli_out), "--executor", "ray", "--gpus-per-job", "0.5", "-q"]
     assert main(argv) == 1
     assert "1 failed of 5 jobs" in capsys.readouterr().err
     (record,) = [json.loads(x) for x in (cli_out / "ottex-batch-failures.jsonl").read_text().splitlines()]
@@ -108,6 +110,24 @@ def test_retry_dead_worker_corrupt_input_report_and_rerun(tmp_path, flaky, capsy
     assert flaky.tries(state) == before
 
 
+def test_workers_share_the_gpus(tmp_path, flaky):
+    inputs = flaky.make_inputs(tmp_path / "in", 4, corrupt=False)
+    (tmp_path / "state").mkdir()
+    assert RayExecutor().max_workers == 1  # the cluster has a GPU: one worker per GPU by default
+    with pytest.warns(UserWarning, match="holds 1 worker"):
+        assert RayExecutor(workers=3).max_workers == 1
+    ex = RayExecutor(gpus_per_job=0.5)
+    try:
+        summary = run_batch(_jobs(inputs, tmp_path, tmp_path / "state"), ex)
+        info = ex.info()
+    finally:
+        ex.close()
+    assert summary.counts()["done"] == 4
+    assert len(info) == 2 and [w["gpu_ids"] for w in info] == [["0"], ["0"]]  # two workers on GPU 0
+    with pytest.raises(InputError, match="exceeds the cluster's GPUs"):
+        RayExecutor(gpus_per_job=2)
+
+
 @pytest.mark.needs_weights
 def test_ot_on_ray_workers(tmp_path, cluster, load_test_image):
     from ottex.image.io import save_image
@@ -117,7 +137,7 @@ def test_ot_on_ray_workers(tmp_path, cluster, load_test_image):
     save_image(load_test_image("style/zebra.jpg", 48), tmp_path / "zebra.png")
     out = tmp_path / "out"
     argv = ["batch", "style", str(tmp_path / "c*.png"), str(tmp_path / "zebra.png"), "--passes", "1", "--weights",
-            "cd16x", "--outdir", str(out), "--executor", "ray", "--workers", "2", "-q"]
+            "cd16x", "--outdir", str(out), "--executor", "ray", "--gpus-per-job", "0", "--workers", "2", "-q"]
     assert main(argv) == 0
     made = sorted(out.glob("c*_zebra_style_*.png"))
     assert len(made) == 2 and all(read_output_key(p) for p in made)

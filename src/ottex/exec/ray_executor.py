@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -74,7 +75,10 @@ class _Worker:
             return JobFailure.from_exception(exc)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "jobs": self.jobs, "device": str(self.executor.device)}
+        import ray  # noqa: PLC0415 - in the worker process, where Ray is there
+
+        return {"pid": os.getpid(), "jobs": self.jobs, "device": str(self.executor.device),
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
 
 
 class RayExecutor:
@@ -145,13 +149,19 @@ class RayExecutor:
             fit = int(self.cluster_gpus / self.gpus_per_job + 1e-9)
         else:
             fit = int(self.cluster_cpus / self.cpus_per_job + 1e-9)
-        self.max_workers = max(1, workers if workers is not None else fit)
+        if workers is not None and workers > fit:
+            warnings.warn(f"the cluster holds {fit} worker(s) at {self._amount()} per job; using {fit}, not {workers}",
+                          stacklevel=2)
+        self.max_workers = max(1, min(workers, fit) if workers is not None else fit)
         self.device = device
         self.weights_dir = None if weights_dir is None else str(weights_dir)
         self.actors: list[Any] = []
         self.replaced = 0
         self._cls = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job, max_restarts=0,
                                max_concurrency=1)(_Worker)
+
+    def _amount(self) -> str:
+        return f"{self.gpus_per_job:g} GPU" if self.gpus_per_job > 0 else f"{self.cpus_per_job:g} CPU"
 
     @property
     def workers(self) -> int:
@@ -194,7 +204,7 @@ class RayExecutor:
                 yield i, result
 
     def info(self) -> list[dict[str, Any]]:
-        """Each worker's process id, jobs taken and device."""
+        """Each worker's process id, jobs taken, device and the GPUs Ray gave it."""
         ray = _ray()
         return ray.get([a.info.remote() for a in self.actors])
 
