@@ -1,7 +1,8 @@
 """A method for the batch tests: a flat texture whose first tries can fail in chosen ways.
 
 ``fail`` picks how: ``"never"``, ``"once"`` (raises on the first try of each job, then works), ``"always"``
-(raises every time) or ``"exit-once"`` (kills its process on the first try: a dead worker). Tries are counted in
+(raises every time), ``"exit-once"`` (kills its process on the first try: a dead worker) or ``"ctrl-c-once"`` (as
+if the user pressed Ctrl-C during the first try). Tries are counted in
 files under ``state`` (a folder), so they are seen across processes (Ray workers). Importing this module
 registers the method ``flaky`` (a Ray worker imports it when it unpickles the options).
 """
@@ -22,7 +23,8 @@ from ottex.methods.base import Method, Options, option, register_method
 
 @dataclass(frozen=True)
 class FlakyOptions(Options):
-    fail: str = option("never", help="how the first tries fail", choices=("never", "once", "always", "exit-once"))
+    fail: str = option("never", help="how the first tries fail",
+                       choices=("never", "once", "always", "exit-once", "ctrl-c-once"))
     state: str = option("", help="folder counting the tries")
     level: float = option(0.5, help="grey level")
 
@@ -38,6 +40,8 @@ def _try(options: FlakyOptions, image: torch.Tensor) -> None:
         raise RuntimeError(f"injected failure (try {tries})")
     if options.fail == "exit-once" and tries == 1:
         os._exit(3)
+    if options.fail == "ctrl-c-once" and tries == 1:
+        raise KeyboardInterrupt
 
 
 def _synthesize(style, size, options, *, batch=1, seed=0, device=None, weights_dir=None, callback=None):  # noqa: ANN001

@@ -87,6 +87,24 @@ def test_retries_report_and_rerun_skips(tmp_path, flaky):
     assert len(report.read_text().splitlines()) == 2
 
 
+def test_ctrl_c_stops_the_batch_and_a_rerun_finishes_it(tmp_path, flaky, capsys):
+    inputs = flaky.make_inputs(tmp_path / "frames", 3, corrupt=False)
+    state, out = tmp_path / "state", tmp_path / "out"
+    state.mkdir()
+    # the second frame's first try is interrupted: the first frame's output stays, nothing half-written is left
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(
+        {"content": str(p), "style": str(inputs[0]), "method": "flaky",
+         "options": {"state": str(state), "fail": "ctrl-c-once" if p.stem == "f1" else "never"}}) + "\n"
+        for p in inputs))
+    argv = ["batch", "manifest", str(tmp_path / "m.jsonl"), "--outdir", str(out), "-q"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "ottex: interrupted"
+    assert [p.name.split("_")[0] for p in sorted(out.iterdir())] == ["f0"]  # no temporary files either
+    assert main(argv) == 0
+    assert [p.name.split("_")[0] for p in sorted(out.glob("*.png"))] == ["f0", "f1", "f2"]
+    assert sorted(flaky.tries(state).values()) == [1, 1, 2]  # f0 was not run again
+
+
 def test_foreign_output_is_not_replaced(tmp_path, flaky):
     (a,) = flaky.make_inputs(tmp_path / "in", 1, corrupt=False)
     out = tmp_path / "out"
