@@ -25,11 +25,13 @@ from ottex.methods.base import Method, Options, option, register_method
 class FlakyOptions(Options):
     fail: str = option("never", help="how the first tries fail",
                        choices=("never", "once", "always", "exit-once", "ctrl-c-once"))
-    state: str = option("", help="folder counting the tries")
+    state: str = option("", help="folder counting the tries (none: no counting, no failures)")
     level: float = option(0.5, help="grey level")
 
 
 def _try(options: FlakyOptions, image: torch.Tensor) -> None:
+    if not options.state:  # no folder to count in: never fails
+        return
     state = Path(options.state)
     counter = state / (hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest()[:16] + ".tries")
     tries = int(counter.read_text()) + 1 if counter.exists() else 1
