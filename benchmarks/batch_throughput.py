@@ -79,7 +79,8 @@ def main() -> None:
             src = str(Path(__file__).resolve().parents[1] / "src")
             env = {"PYTHONPATH": src, "OMP_NUM_THREADS": "1",
                    **{k: v for k, v in os.environ.items() if k.startswith("OTTEX_")}}
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env})
             ex = RayExecutor(workers=workers, cpus_per_job=1, device="cpu")
         t0 = time.perf_counter()
         summary = run_batch(jobs, ex)

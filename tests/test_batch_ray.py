@@ -34,7 +34,8 @@ def cluster():
     env = {"PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]), "OMP_NUM_THREADS": "1"}
     env.update({k: v for k, v in os.environ.items() if k.startswith("OTTEX_")})
     # one GPU declared (the workers see no CUDA device: they run on the CPU) to check how GPUs are shared out
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": env})
     yield
     ray.shutdown()
 

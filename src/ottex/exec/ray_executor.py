@@ -122,7 +122,9 @@ class RayExecutor:
             raise InputError(f"workers must be at least 1, got {workers}", option="workers")
         self.started_ray = False
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
+            # "local": always a new cluster of this process, never one that `ray start` left running here
+            kwargs: dict[str, Any] = {"address": address or "local", "include_dashboard": False,
+                                      "log_to_driver": False}
             if address is None:
                 src = str(Path(__file__).resolve().parents[2])  # the folder holding this ottex package
                 paths = [src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
