@@ -11,3 +11,9 @@ collect_ignore = [
     for p in _PACKAGE.glob("*.py")
     if "sys.modules[__name__] = _module" in p.read_text()
 ]
+
+try:  # the web app's server module needs the optional web extra (its tests say so when it is missing)
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError:
+    collect_ignore.append(str(Path("src", "ottex", "app", "web", "server.py")))

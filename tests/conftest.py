@@ -1,5 +1,9 @@
 """Shared fixtures: the weights and test images beside the checkout (../shared), or the
-folders named by $OTTEX_WEIGHTS / $OTTEX_IMAGES. Nothing is downloaded in tests."""
+folders named by $OTTEX_WEIGHTS / $OTTEX_IMAGES. Nothing is downloaded in tests.
+
+Without them (a fresh clone), every test that needs them is skipped, with one
+reason per missing folder (README, "Development", says where they come from);
+CI, which has them, fails instead."""
 
 from __future__ import annotations
 
@@ -12,13 +16,21 @@ import torch
 from ottex.core.resample import resize
 from ottex.image.io import load_image
 
-# A method module for the registry tests: imported by them (which registers it), never collected for doctests.
-collect_ignore = ["fake_method.py", "flaky_method.py"]
+# Helper modules of the tests (fake methods that register when imported, web test helpers): never collected.
+collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py", "flaky_method.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 WEIGHTS = Path(os.environ.get("OTTEX_WEIGHTS") or SHARED / "weights").resolve()
 IMAGES = Path(os.environ.get("OTTEX_IMAGES") or SHARED / "images").resolve()
+HAVE_WEIGHTS = (WEIGHTS / "cd16x" / "encoder5.pth").is_file()
+HAVE_IMAGES = (IMAGES / "style" / "zebra.jpg").is_file()
+MISSING = {
+    "weights": f"pretrained weights not found in {WEIGHTS} (set OTTEX_WEIGHTS to a folder with cd16x/, wct-vgg19/ "
+               "and vgg19-caffe/)",
+    "images": f"test images not found in {IMAGES} (set OTTEX_IMAGES to a folder with style/, content/ and "
+              "guidance/; README, Development, says which images)",
+}
 
 # Tests never download: point the library at the local weights and forbid network access.
 os.environ["OTTEX_WEIGHTS"] = str(WEIGHTS)
@@ -26,27 +38,42 @@ os.environ["OTTEX_OFFLINE"] = "1"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def _require(what: str) -> None:
+    """Skip the test when the shared ``what`` ("weights", "images") is missing, with its one reason."""
+    if not {"weights": HAVE_WEIGHTS, "images": HAVE_IMAGES}[what]:
+        pytest.skip(MISSING[what])
+
+
+def pytest_report_header(config):  # noqa: ANN001
+    state = lambda ok: "found" if ok else "MISSING: tests that need them are skipped"  # noqa: E731
+    return [f"ottex test weights: {WEIGHTS} ({state(HAVE_WEIGHTS)})",
+            f"ottex test images: {IMAGES} ({state(HAVE_IMAGES)})"]
+
+
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001
-    if not (WEIGHTS / "cd16x" / "encoder5.pth").is_file():
-        if os.environ.get("CI"):  # CI has the weights: a missing folder is a broken set-up, not a skip
-            raise pytest.UsageError(f"CI: weights not found in {WEIGHTS} (set OTTEX_WEIGHTS)")
-        skip = pytest.mark.skip(reason=f"weights not found in {WEIGHTS} (set OTTEX_WEIGHTS)")
-        for item in items:
-            if "needs_weights" in item.keywords:
-                item.add_marker(skip)
+    if os.environ.get("CI") and not (HAVE_WEIGHTS and HAVE_IMAGES):  # CI has them: missing is a broken set-up
+        raise pytest.UsageError(f"CI: {MISSING['weights'] if not HAVE_WEIGHTS else MISSING['images']}")
 
 
 def pytest_configure(config):  # noqa: ANN001
     config.addinivalue_line("markers", "needs_weights: uses the pretrained weights in OTTEX_WEIGHTS")
 
 
+@pytest.fixture(autouse=True)
+def _skip_without_weights(request):  # noqa: ANN001, ANN202
+    if request.node.get_closest_marker("needs_weights"):
+        _require("weights")
+
+
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
+    _require("weights")
     return WEIGHTS
 
 
 @pytest.fixture(scope="session")
 def images_dir() -> Path:
+    _require("images")
     return IMAGES
 
 
@@ -60,16 +87,16 @@ def _img(rel: str, size: int | tuple[int, int]) -> torch.Tensor:
 
 
 @pytest.fixture(scope="session")
-def load_test_image():
+def load_test_image(images_dir):  # noqa: ANN001
     """``load_test_image("style/zebra.jpg", 64)``: a shared image resized (long side or (H, W))."""
     return _img
 
 
 @pytest.fixture(scope="session")
-def zebra() -> torch.Tensor:
+def zebra(images_dir) -> torch.Tensor:  # noqa: ANN001
     return _img("style/zebra.jpg", 64)
 
 
 @pytest.fixture(scope="session")
-def graffiti() -> torch.Tensor:
+def graffiti(images_dir) -> torch.Tensor:  # noqa: ANN001
     return _img("style/graffiti.jpg", 96)

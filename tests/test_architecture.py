@@ -112,3 +112,61 @@ def test_public_names_of_0_1_still_import():
         assert hasattr(ottex, name), name
     assert list(METHODS) == ["ot", "w2", "gatys", "swd", "strotss"]
     assert METHODS["ot"] is get_method("ot")
+
+
+def _top_level_imports(path: Path):
+    """Modules imported at the top level of a module (not inside functions)."""
+    tree = ast.parse(path.read_text())
+    pkg = ["ottex", *path.relative_to(SRC).parts[:-1]]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            base = pkg[: len(pkg) - node.level + 1] if node.level else []
+            yield ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+WEB_PACKAGES = ("starlette", "uvicorn")
+
+
+def test_the_web_extra_stays_in_the_web_app():
+    """The web framework is an optional extra: only ``app/web/server.py`` imports it; the command line imports the
+    web app inside ``serve`` only, and the two front ends do not import each other otherwise."""
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        everywhere = [t for t, _ in _imports(path)]
+        if rel != "app/web/server.py":
+            assert not [t for t in everywhere if t.split(".")[0] in WEB_PACKAGES], f"{rel} imports the web extra"
+        top = list(_top_level_imports(path))
+        if rel.startswith("app/cli/"):
+            assert not [t for t in top if t.startswith("ottex.app.web")], f"{rel} imports the web app at import"
+            if rel != "app/cli/serve.py":
+                assert not [t for t in everywhere if t.startswith("ottex.app.web")], f"{rel} imports the web app"
+        if rel.startswith("app/web/"):
+            assert not [t for t in everywhere if t.startswith("ottex.app.cli")], f"{rel} imports the command line"
+
+
+def test_the_command_line_imports_without_the_web_extra():
+    import subprocess
+    import sys
+
+    code = ("import sys, ottex.app.cli.command; assert not {'starlette', 'uvicorn'} & set(sys.modules), "
+            "'web extra imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_facade_is_lazy_and_complete():
+    """``import ottex`` (and the command's entry module) loads no torch; every public name resolves."""
+    import subprocess
+    import sys
+
+    code = "import sys, ottex, ottex.app.cli; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"
+    import ottex
+
+    assert all(getattr(ottex, name) is not None for name in ottex.__all__)
+    assert set(ottex.__all__) <= set(dir(ottex)) and ottex.methods.get_method("ot").name == "ot"
+    with pytest.raises(AttributeError):
+        ottex.no_such_name  # noqa: B018

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ottex.app.cli import main
@@ -26,7 +32,7 @@ def style(tmp_path, images_dir):
 
 def test_synth_auto_name_and_no_clobber(tmp_path, style, capsys):
     assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 0
-    out = tmp_path / "zebra_synth_48x48_sort_s0.png"
+    (out,) = tmp_path.glob("zebra_synth_48x48_sort_s0_*.png")  # FAST's settings: a settings hash in the name
     assert Image.open(out).size == (48, 48)
     mtime = out.stat().st_mtime_ns
     assert main(["synth", str(style), *FAST, "--outdir", str(tmp_path)]) == 1
@@ -69,7 +75,7 @@ def test_odd_image_modes_are_converted(tmp_path, style, mode):
         (["synth", "{style}", "--size", "64", "--width", "32"], "either --size or --width"),
         (["synth", "{style}", "--weights", "nope"], "unknown weight set"),
         (["synth", "{style}", "--levels", "1,9"], "--levels"),
-        (["synth", "{style}", "--outdir", "{missing}"], "output folder does not exist"),
+        (["synth", "{style}", "--outdir", "{style}"], "is a file, not a folder"),
     ],
 )
 def test_errors_are_one_line(tmp_path, style, capsys, args, message):
@@ -81,6 +87,32 @@ def test_errors_are_one_line(tmp_path, style, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ottex: error:") and message in err[0]
     assert not list(tmp_path.glob("*synth*"))  # no partial output
+
+
+def test_outdir_is_created_for_synth_and_style(tmp_path, style, images_dir):
+    """A fresh --outdir (nested) is created, for a batch of textures and for a folder x styles."""
+    out = tmp_path / "out" / "synth"
+    assert main(["synth", str(style), *FAST, "--batch", "2", "--outdir", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())  # FAST's settings and the batch: a settings hash in the name
+    assert len(names) == 2 and all(re.fullmatch(r"zebra_synth_48x48_sort_s0_[0-9a-f]{6}_[01]\.png", n) for n in names)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(photos / "bridge.jpg")
+    lava = tmp_path / "lava.jpg"
+    Image.open(images_dir / "style" / "lava-small.jpg").resize((48, 48)).save(lava)
+    out = tmp_path / "out" / "style"
+    assert main(["style", str(photos), str(lava), str(style), "--passes", "1", "--levels", "3,2,1", "-q",
+                 "--outdir", str(out)]) == 0
+    assert len(list(out.glob("bridge_*_style_*.png"))) == 2
+
+
+def test_missing_output_folder_is_worded_alike(tmp_path):
+    """The library and the command line call it the same: "output folder"."""
+    from ottex.core.errors import ImageError
+    from ottex.image.io import save_image
+
+    with pytest.raises(ImageError, match="output folder does not exist"):
+        save_image(torch.zeros(1, 3, 8, 8), tmp_path / "no" / "x.png")
 
 
 def test_missing_weights_error(tmp_path, style, capsys, monkeypatch):
@@ -153,3 +185,225 @@ def test_cli_adds_flags_to_library_errors(tmp_path, files, capsys, monkeypatch):
     assert main(["synth", str(style), "--size", "32", "-q", "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip()
     assert "missing weight file" in err and err.endswith("(or pass --weights-dir DIR)")
+
+
+# ---------------------------------------------------------------------------------------------- before any work
+
+
+def _unwritable_folder(tmp_path):
+    """A folder where no file can be created: read-only permissions, or (for root, whom those do not stop) a
+    read-only system folder."""
+    d = tmp_path / "read-only"
+    d.mkdir()
+    d.chmod(0o555)
+    for candidate in (d, Path("/sys"), Path("/proc/sys")):
+        try:
+            fd, name = tempfile.mkstemp(dir=candidate)
+        except OSError:
+            return candidate
+        os.close(fd)
+        os.unlink(name)
+    pytest.skip("no unwritable folder on this machine")
+
+
+def test_unwritable_output_is_refused_before_any_work(tmp_path, style, capsys, monkeypatch):
+    import ottex.app.cli.color
+    import ottex.methods.optimal_textures as ot
+    import ottex.methods.optimization as opt
+
+    def computed(*args, **kwargs):
+        raise AssertionError("the run started before the output folder was checked")
+
+    monkeypatch.setattr(ot, "_run_schedule", computed)
+    monkeypatch.setattr(opt, "_run", computed)
+    monkeypatch.setattr(ottex.app.cli.color, "color_transfer", computed)
+    folder = _unwritable_folder(tmp_path)
+    for argv in (["synth", str(style), *FAST, "-o", str(folder / "x.png")],
+                 ["synth", str(style), *FAST, "--outdir", str(folder)],
+                 ["color", str(style), str(style), "-q", "--outdir", str(folder)],
+                 ["synth", str(style), "--size", "32", "--method", "gatys", "--steps", "1", "-q",
+                  "--plot", str(folder / "loss.png"), "-o", str(tmp_path / "x.png")]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"ottex: error: cannot write to output folder {folder}"), err
+
+
+@pytest.mark.parametrize("device", ["tpu", "meta", "xla", "cuda:x", "cuda:99"])
+def test_unusable_device_is_one_line(tmp_path, style, capsys, device):
+    assert main(["synth", str(style), *FAST, "--device", device, "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error: --device") and device in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+_CTRL_C_AT_IMPORT = """
+import builtins, sys
+real_import = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == "torch":
+        raise KeyboardInterrupt  # Ctrl-C while the command starts (torch takes the longest to import)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupted
+from ottex.app.cli import main  # what the console script does
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_start_up_is_one_line(tmp_path, style):
+    res = subprocess.run([sys.executable, "-c", _CTRL_C_AT_IMPORT, "synth", str(style), "-o", str(tmp_path / "x.png")],
+                         capture_output=True, text=True)
+    assert res.returncode == 130 and res.stderr == "ottex: interrupted\n", res.stderr
+
+
+# ---------------------------------------------------------------------------------------------- settings checked
+
+
+def test_width_or_height_alone_keeps_the_input_aspect(tmp_path, images_dir):
+    wide = tmp_path / "wide.png"
+    Image.open(images_dir / "style" / "zebra.jpg").resize((96, 48)).save(wide)
+    fast = ["--passes", "1", "--levels", "3,2,1", "-q"]
+    assert main(["synth", str(wide), "--width", "64", *fast, "-o", str(tmp_path / "w.png")]) == 0
+    assert Image.open(tmp_path / "w.png").size == (64, 32)  # the example's 2:1, not a square
+    assert main(["synth", str(wide), "--height", "24", *fast, "-o", str(tmp_path / "h.png")]) == 0
+    assert Image.open(tmp_path / "h.png").size == (48, 24)
+    content = tmp_path / "photo.png"
+    Image.open(images_dir / "content" / "bridge.jpg").resize((48, 32)).save(content)
+    assert main(["style", str(content), str(wide), "--width", "36", *fast, "-o", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size == (36, 24)  # the content's 3:2
+    assert main(["style", str(content), str(wide), "--width", "40", "--height", "40", *fast,
+                 "-o", str(tmp_path / "s2.png")]) == 0
+    assert Image.open(tmp_path / "s2.png").size == (40, 40)  # both given: exactly that
+
+
+@pytest.mark.parametrize("args,message", [
+    (["style", "{content}", "{style}", "--content-strength", "50"], "--content-strength: content strength must be "
+     "between 0 and 2"),
+    (["synth", "{style}", "--weights-dir", "{missing}"], "--weights-dir {missing} is not a folder"),
+    (["synth", "{tiny}"], "style example is 1x1 px: too small to take a texture from (at least 8 px a side)"),
+    (["style", "{content}", "{tiny}"], "style example is 1x1 px"),
+    (["style", "{tiny}", "{style}"], "content is 1x1 px"),
+    (["synth", "{tiny}", "--method", "gatys"], "style example is 1x1 px"),
+])
+def test_settings_are_checked_before_any_work(tmp_path, style, capsys, args, message):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tiny)
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    fill = {"style": str(style), "content": str(content), "tiny": str(tiny), "missing": str(tmp_path / "nowhere")}
+    argv = [a.format(**fill) for a in args] + ["--size", "32", "-q", "-o", str(tmp_path / "out.png")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error:") and message.format(**fill) in err[0], err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_plot_without_matplotlib_is_refused_before_any_work(tmp_path, style, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--method", "gatys", "--steps", "1", "--size", "32", "-q", "-o", str(out),
+                 "--plot", str(tmp_path / "loss.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plot needs matplotlib" in err[0] and 'pip install "ottex[plot]"' in err[0], err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- names and settings
+
+
+def test_output_names_differ_whenever_the_settings_do(tmp_path, style):
+    """Each setting of the issue's list gives its own automatic name (a short hash of the settings); default
+    settings keep the plain name."""
+    other = tmp_path / "lava.png"
+    Image.open(style).transpose(Image.Transpose.ROTATE_90).save(other)
+    base = ["synth", str(style), "--size", "32", "-q", "--outdir", str(tmp_path / "out")]
+    runs = [[], ["--style-scale", "0.5"], ["--passes", "2"], ["--passes", "3"], ["--rotations", "1"],
+            ["--weights", "cd16x"], ["--levels", "3,2,1"], ["--batch", "2"]]
+    mix = ["synth", str(style), str(other), "--mix", "0.3", "--size", "32", "-q", "--outdir", str(tmp_path / "out")]
+    seen: set[str] = set()
+    for argv in [base + extra for extra in runs] + [mix, [*mix, "--mix-variation", "0.2"]]:
+        assert main(argv) == 0, argv
+        new = {p.name for p in (tmp_path / "out").iterdir()} - seen
+        assert new and not new & seen, argv
+        seen |= new
+    assert "zebra_synth_32x32_sort_s0.png" in seen
+
+
+def test_settings_are_recorded_in_the_png_and_reproduce_it(tmp_path, style, capsys):
+    from ottex import __version__
+    from ottex.image.io import read_settings
+
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--width", "40", "--height", "32", "--passes", "2", "--no-pca", "--seed", "3",
+                 "-q", "-o", str(out)]) == 0
+    rec = read_settings(out)
+    assert rec["ottex"] == __version__ and rec["method"] == "ot" and rec["task"] == "synthesis"
+    assert rec["seed"] == 3 and rec["size"] == [32, 40] and rec["options"]["passes"] == [2]
+    assert rec["options"]["pca"] is False and rec["inputs"]["style"] == str(style)
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (command,) = [line.split(": ", 1)[1] for line in lines if line.startswith("reproduce: ")]
+    argv = shlex.split(command)
+    assert argv[0] == "ottex" and argv[argv.index("-o") + 1] == str(out)
+    argv[argv.index("-o") + 1] = str(tmp_path / "again.png")
+    assert main([*argv[1:], "-q"]) == 0
+    assert np.array_equal(_pixels(out), _pixels(tmp_path / "again.png"))
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    styled = tmp_path / "styled.png"
+    assert main(["style", str(content), str(style), "--size", "32", "--passes", "1", "--preserve-color", "-q",
+                 "-o", str(styled)]) == 0
+    rec = read_settings(styled)
+    assert rec["task"] == "transfer" and rec["inputs"]["content"] == str(content) and rec["preserve_color"] == "full"
+    assert main(["info", str(styled), str(content)]) == 1  # the photo has no settings: said on one line
+    captured = capsys.readouterr()
+    assert "--preserve-color full" in captured.out and f"{content}: no ottex settings recorded" in captured.err
+
+
+def test_corrupt_weight_file_is_one_line_and_no_output(tmp_path, style, weights_dir, capsys):
+    shutil.copytree(weights_dir / "cd16x", tmp_path / "w" / "cd16x")
+    (tmp_path / "w" / "cd16x" / "decoder1.pth").write_bytes(os.urandom(3220))
+    out = tmp_path / "x.png"
+    assert main(["synth", str(style), *FAST, "--weights", "cd16x", "--weights-dir", str(tmp_path / "w"),
+                 "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "decoder1.pth is corrupt" in err[0] and not out.exists(), err
+
+
+def test_style_batch_makes_one_variation_per_seed(tmp_path, style):
+    content = tmp_path / "photo.png"
+    Image.open(style).resize((48, 32)).save(content)
+    fast = ["--size", "32", "--passes", "1", "--levels", "3,2,1", "-q"]
+    assert main(["style", str(content), str(style), *fast, "--batch", "2", "--seed", "4", "--outdir",
+                 str(tmp_path / "out")]) == 0
+    a, b = sorted((tmp_path / "out").iterdir())
+    assert "_s4_" in a.name and "_s5_" in b.name and not np.array_equal(_pixels(a), _pixels(b))
+    assert main(["style", str(content), str(style), *fast, "--batch", "2", "-o", str(tmp_path / "v.png")]) == 0
+    assert (tmp_path / "v_0.png").is_file() and (tmp_path / "v_1.png").is_file()
+
+
+def test_intermediate_images_are_written_next_to_the_output(tmp_path, style, capsys):
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--size", "128", "--scales", "2", "--passes", "1", "--levels", "2,1",
+                 "--save-scales", "--save-every", "3", "-q", "-o", str(out)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("tex*"))
+    assert names == ["tex.png", "tex_scale1of2_64x64.png", "tex_scale2of2_128x128.png", "tex_step3.png"]
+    assert Image.open(tmp_path / "tex_scale1of2_64x64.png").size == (64, 64)
+    opt = tmp_path / "opt.png"
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(opt)]) == 0
+    assert (tmp_path / "opt_step2.png").is_file() and (tmp_path / "opt_step4.png").is_file()
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(tmp_path / "again.png")]) == 0
+    (tmp_path / "third_step2.png").write_bytes(b"taken")
+    assert main(["synth", str(style), "--method", "gatys", "--size", "32", "--steps", "4", "--save-every", "2",
+                 "-q", "-o", str(tmp_path / "third.png")]) == 1  # an intermediate would clobber a file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "third_step2.png" in err[0] and not (tmp_path / "third.png").exists()
+
+
+def test_version(capsys):
+    from ottex import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"ottex {__version__}"

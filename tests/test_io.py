@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +87,18 @@ def test_resize_helpers():
     assert resize(x, (10, 5)).shape == (2, 3, 10, 5)
     assert resize_long_side(x, 80).shape == (2, 3, 80, 40)
     assert resize(x, (40, 20)) is x
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_respect_the_umask(tmp_path, umask, mode):
+    """A new output gets the permissions any program would give it (0666 minus the umask); a replaced file
+    keeps its own."""
+    old = os.umask(umask)
+    try:
+        p = save_image(torch.rand(1, 3, 8, 8), tmp_path / "out.png")
+        assert stat.S_IMODE(p.stat().st_mode) == mode
+        p.chmod(0o640)
+        save_image(torch.rand(1, 3, 8, 8), p, overwrite=True)
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -114,3 +114,23 @@ def test_metric_errors(zebra96):
         content_distance(zebra96, torch.rand(1, 1, 8, 8))
     with pytest.raises(InputError, match="no tap"):
         gram_distance(zebra96, zebra96, network=measuring_network(layers=("relu1_1",)), layers=("relu2_1",))
+
+
+def test_style_distance_compares_at_the_outputs_detail_scale(images_dir):
+    """As README shows it, ``style_distance(texture, style)`` with the example as loaded: the style is resized to
+    the output's detail scale first, as the methods and ``ottex bench`` do (graffiti: 1141x1600 px)."""
+    from ottex.core.pyramid import crop_to, style_at, style_factor
+    from ottex.eval.metrics import style_distance_per_layer
+    from ottex.image.io import load_image
+
+    style = load_image(images_dir / "style" / "graffiti.jpg")
+    fitted = style_at(style, style_factor(style.shape[-2:], (96, 96)))  # short side 96, as synthesis uses it
+    texture = crop_to(fitted, (96, 96))  # an ideal 96 px texture: the example at the output's scale
+    d = style_distance(texture, style)
+    assert d == pytest.approx(style_distance(texture, fitted, rescale=False))  # what bench measures
+    assert d < 0.2
+    assert style_distance(texture, style, rescale=False) > 2 * d  # as given: the scale difference, not the style
+    assert d == pytest.approx(style_distance(texture, style, style_scale=1.0))  # the same scale, given explicitly
+    assert style_distance(texture, style, style_scale=0.5) > d  # details half as large: further
+    per = style_distance_per_layer(texture, style)
+    assert sum(per.values()) / len(per) == pytest.approx(d)

@@ -105,3 +105,24 @@ def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, padding):
             assert torch.allclose(feats, whole[lvl][0], rtol=1e-4, atol=1e-5 * float(feats.abs().max()))
             assert torch.allclose(d(whole[lvl][0]), whole[lvl][1], atol=1e-5)
     assert len(calls) == 6  # every encoder and decoder ran in bands
+
+
+def test_kept_networks_are_reused_per_file_device_and_settings():
+    from ottex.nn.networks import keep_networks, kept_networks
+
+    assert load_encoder("cd16x", 2) is not load_encoder("cd16x", 2)  # off by default: built anew
+    keep_networks(3)
+    try:
+        enc = load_encoder("cd16x", 2, device="cpu")
+        assert load_encoder("cd16x", 2, device=torch.device("cpu")) is enc
+        assert load_encoder("cd16x", 2, device="cpu", padding="circular") is not enc
+        assert load_decoder("cd16x", 2, device="cpu") is not enc
+        assert kept_networks() == 3
+        feats = load_feature_extractor("cd16x", ("relu1_1", "relu2_1"), device="cpu")  # evicts the oldest: enc
+        assert kept_networks() == 3
+        assert load_feature_extractor("cd16x", ("relu1_1", "relu2_1"), device="cpu") is feats
+        assert load_feature_extractor("cd16x", ("relu1_1",), device="cpu") is not feats
+        assert load_encoder("cd16x", 2, device="cpu") is not enc
+    finally:
+        keep_networks(0)
+    assert kept_networks() == 0

@@ -111,3 +111,21 @@ def test_reporter_caps_done_and_combines_subscribers(capsys):
 @pytest.fixture(scope="module")
 def lava_small(load_test_image):
     return load_test_image("style/lava-small.jpg", 48)
+
+
+@pytest.mark.needs_weights
+@pytest.mark.parametrize("method", ["gatys", "swd"])
+def test_bar_ends_with_the_reason_when_lbfgs_stops_early(method):
+    """A flat style is matched exactly at the first evaluation: L-BFGS stops at step 1 of 100. The events say so
+    and the progress bar ends with the reason, not at a silent 1/100."""
+    import io
+
+    events: list[ProgressEvent] = []
+    text = io.StringIO()
+    bar = TqdmProgress(method, file=text)
+    style = torch.full((1, 3, 32, 32), 0.5)
+    ottex.get_method(method).synthesize(style, 32, {"steps": (100,)}, callback=combine_callbacks(events.append, bar))
+    notes = [e for e in events if e.kind == "note"]
+    assert [(e.note, e.step) for e in notes] == [("converged at step 1", 1)] and events[-1].kind == "done"
+    last = text.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert "converged at step 1" in last, last

@@ -14,6 +14,7 @@ from ottex.eval.metrics import content_distance, self_similarity, style_distance
 from ottex.image.io import load_image, save_image
 from ottex.methods import get_method
 from ottex.methods.strotss import (
+    REPEAT_TOLERANCE,
     cosine_cost,
     laplacian_pyramid,
     moment_loss,
@@ -73,6 +74,19 @@ def test_relaxed_emd_value_and_gradient_match_the_dense_definition(cost):
         (gx_dense,) = torch.autograd.grad(dense, x)
         torch.testing.assert_close(fast, dense)
         torch.testing.assert_close(gx_fast, gx_dense)
+
+
+@pytest.mark.parametrize("shape", [(40, 300), (300, 40)])  # the row and the column relaxation
+def test_relaxed_emd_with_precomputed_style_rows_matches(shape):
+    from ottex.methods.strotss import _relaxed_emd, _unit
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(shape[0], 16, generator=gen, requires_grad=True)
+    y = torch.randn(shape[1], 16, generator=gen)
+    a = relaxed_emd(x, y)
+    b = _relaxed_emd(x, y, "cosine", _unit(y))
+    (ga,), (gb,) = torch.autograd.grad(a, x), torch.autograd.grad(b, x)
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ga, gb, atol=1e-7)
 
 
 def test_moment_loss_definition():
@@ -172,11 +186,14 @@ def test_shape_range_history_and_schedule(content, lava):
 
 
 @pytest.mark.needs_weights
-def test_seed_repeats(content, lava):
+def test_seed_repeats_within_the_stated_tolerance(content, lava):
+    """Same seed: the same image up to REPEAT_TOLERANCE (with several CPU threads two runs have differed by 1.3e-7
+    under load: the last bits of a multi-threaded sum); another seed: a clearly different image."""
     a = strotss(content, lava, iterations=3, seed=5, **FAST)
     b = strotss(content, lava, iterations=3, seed=5, **FAST)
     c = strotss(content, lava, iterations=3, seed=6, **FAST)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert float((a - b).abs().max()) <= REPEAT_TOLERANCE
+    assert float((a - c).abs().max()) > 1000 * REPEAT_TOLERANCE
 
 
 @pytest.mark.needs_weights
@@ -225,6 +242,42 @@ def test_region_guidance_follows_the_labels(load_test_image):
     assert top > 0.05 and bottom < -0.1 and top - bottom > 0.25
     top, bottom = blue_minus_red(free)  # measured: -0.06 / +0.02: no such split without guidance
     assert abs(top - bottom) < 0.15
+
+
+@pytest.mark.needs_weights
+def test_hypercolumns_read_out_after_the_lookup_are_the_same_values():
+    """The cd16x read-outs are 1x1 affine maps: applied to the looked-up vectors they give the dense result."""
+    from ottex.methods.strotss import NETWORK_LAYERS, _hypercolumns, _pixel_grid
+    from ottex.nn.networks import load_feature_extractor
+
+    layers = NETWORK_LAYERS["cd16x"]
+    net = load_feature_extractor("cd16x", layers, pool="max")
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    grid = _pixel_grid(torch.randperm(64 * 96, generator=torch.Generator().manual_seed(1))[:300], (64, 96))
+    dense = _hypercolumns(x, net(x), layers, grid)
+    late = _hypercolumns(x, net(x, read_out=False), layers, grid, net)
+    assert dense.shape == late.shape == (300, 3 + 64 + 128 + 256 + 512 + 512)
+    assert torch.allclose(dense, late, rtol=1e-5, atol=1e-4)
+    assert net(x, read_out=False)["relu5_1"].shape[1] < 512  # the taps themselves are the narrow ones
+
+
+@pytest.mark.needs_weights
+def test_guided_step_costs_one_regions_work(load_test_image, monkeypatch):
+    """Regions share one draw of output positions: per step one hypercolumn lookup of the output (and one of
+    the content), and the output rows matched against the regions' styles add up to ``samples``."""
+    import ottex.methods.strotss as S
+
+    content = load_test_image("content/bridge.jpg", (64, 64))
+    style, style_mask, content_mask = _two_region_inputs()
+    rows, lookups = [], []
+    emd, hyper = S._relaxed_emd, S._hypercolumns
+    monkeypatch.setattr(S, "_relaxed_emd", lambda x, y, cost, *a: (rows.append(x.shape[0]) if cost == "cosine"
+                                                                     else None) or emd(x, y, cost, *a))
+    monkeypatch.setattr(S, "_hypercolumns", lambda image, *a: lookups.append(image.shape[-1]) or hyper(image, *a))
+    strotss(content, style, 64, content_mask=content_mask, style_mask=style_mask, iterations=(3,), **FAST)
+    assert len(rows) == 2 * 3 and sum(rows) == 3 * FAST["samples"]  # two regions, three steps
+    assert rows[0] == rows[1] == 128  # equal areas, equal shares
+    assert len(lookups) == 2 + 2 * 3  # the style once per region and scale, then output + content per step
 
 
 @pytest.mark.needs_weights
@@ -297,7 +350,7 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(s)
     args = ["style", str(c), str(s), "--method", "strotss", "--iters", "2", "--outdir", str(tmp_path), "-q"]
     assert main(args) == 0
-    out = tmp_path / "c_s_style_cw1_strotss_s0.png"
+    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --iters 2: a settings hash in the name
     assert Image.open(out).size == (96, 64)
     assert main([*args, "--optimizer", "adam", "--force"]) == 1
     assert "--optimizer does not apply to --method strotss" in capsys.readouterr().err

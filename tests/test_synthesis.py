@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from ottex import OTSchedule, synthesize
+from ottex import OTOptions, OTSchedule, get_method, synthesize
 from ottex.core.errors import InputError
 from ottex.core.pyramid import style_factor
 from ottex.core.resample import resize_long_side
@@ -116,3 +116,37 @@ def test_example_too_small_for_the_network_is_enlarged_with_a_warning(zebra):
     with pytest.warns(UserWarning, match="enlarged to a 32 px short side"):
         out = synthesize(zebra[..., :10, :12], (64, 64), schedule=SMALL)
     assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+
+
+def test_examples_without_a_texture_are_refused(zebra):
+    with pytest.raises(InputError, match=r"style example is 1x1 px: too small to take a texture from \(at least 8 px"):
+        synthesize(torch.rand(1, 3, 1, 1), (32, 32), passes=1, levels=(1,))
+    with pytest.raises(InputError, match="style example is 40x7 px"):
+        get_method("gatys").synthesize(zebra[..., :7, :40], (32, 32), {"steps": (1,)})
+
+
+def test_content_strength_has_a_range():
+    with pytest.raises(InputError, match="content strength must be between 0 and 2, got 50"):
+        OTOptions(content_strength=50)
+
+
+def test_weights_dir_must_exist(zebra, tmp_path):
+    from ottex.core.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="is not a folder") as info:
+        synthesize(zebra, (32, 32), passes=1, levels=(1,), weights_dir=tmp_path / "nowhere")
+    assert info.value.option == "weights_dir" and "--" not in str(info.value)
+
+
+def test_size_may_be_an_int_as_in_transfer(zebra):
+    assert synthesize(zebra, size=32, passes=1, levels=(2, 1)).shape == (1, 3, 32, 32)
+    assert get_method("gatys").synthesize(zebra, 32, {"steps": (1,)}).shape == (1, 3, 32, 32)
+    with pytest.raises(InputError, match="size must be an int or"):
+        synthesize(zebra, size="64")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_library_errors_name_parameters_not_flags(zebra):
+    with pytest.raises(InputError) as info:
+        synthesize(zebra, (32, 32), device="cuda")
+    assert info.value.option == "device" and "--" not in str(info.value) and "'cpu'" in str(info.value)

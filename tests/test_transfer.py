@@ -81,7 +81,7 @@ def test_style_command(tmp_path, content, lava, capsys):
     save_image(lava, s)
     fast = ["--passes", "1", "--levels", "4,3,2,1", "-q"]
     assert main(["style", str(c), str(s), "--size", "48", "--outdir", str(tmp_path), *fast]) == 0
-    out = tmp_path / "bridge_lava_style_cs0p7_48_sort_s0.png"
+    (out,) = tmp_path.glob("bridge_lava_style_cs0p7_48_sort_s0_*.png")  # fast settings: a settings hash
     assert Image.open(out).size == (48, 32)
     assert main(["style", str(c), str(s), "--size", "48", "-o", str(s), "--force", *fast]) == 1
     assert "is one of the inputs" in capsys.readouterr().err
@@ -129,3 +129,18 @@ def test_luminance_only_colour_preservation(load_test_image):
     assert (y_lum - y_plain).abs().mean() < 0.01 < (y_full - y_plain).abs().mean()
     with pytest.raises(InputError, match="colour preservation"):
         transfer(content, style, schedule=SMALL, preserve_color="sepia")
+
+
+def test_transfer_schedule_has_fewer_fine_passes_than_synthesis(content, lava):
+    from ottex.methods import get_method
+    from ottex.methods.optimal_textures import TRANSFER, TRANSFER_SCHEDULE, OTOptions
+
+    opts = OTOptions()
+    assert opts.effective_schedule(TRANSFER).passes == TRANSFER_SCHEDULE.passes == (6, 2)
+    assert opts.effective_schedule().passes == OTSchedule().passes == (6, 4)
+    assert OTOptions(passes=(3, 3)).effective_schedule(TRANSFER).passes == (3, 3)  # the user's setting wins
+    # what runs: one progress step per level visit; two scales (128x192 px and half that): 6 and 2 passes of 5 levels
+    steps = []
+    get_method("ot").transfer(content, lava, 192, OTOptions(scales=2), seed=0,
+                              callback=lambda ev: steps.append(ev) or True)
+    assert [sum(1 for ev in steps if ev.kind == "step" and ev.scale == s) for s in (0, 1)] == [6 * 5, 2 * 5]

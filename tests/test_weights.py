@@ -165,3 +165,60 @@ def test_hybrid_set_takes_each_level_from_its_part(tmp_path, weights_dir, monkey
     (broken / "wct-vgg19" / "feature_invertor_conv3_1.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="sha256"):
         load_autoencoders("hybrid", (3,), broken)
+
+
+def test_downloaded_file_respects_the_umask(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    payload = b"weights" * 10
+    _fake_set(monkeypatch, tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    old = os.umask(0o022)
+    try:
+        p = W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
+# ---------------------------------------------------------------------------------------------- corrupt files
+
+
+@pytest.mark.needs_weights
+def test_a_corrupt_file_is_an_error_not_a_missing_level(weights_dir, tmp_path):
+    """decoder1.pth overwritten with random bytes: an error naming the file, both hashes and the fix, never the
+    fallback to the other levels that an absent file gets."""
+    import warnings
+
+    from ottex.core.errors import MissingWeightsError
+    from ottex.nn.networks import load_autoencoders
+
+    shutil.copytree(weights_dir / "cd16x", tmp_path / "cd16x")
+    bad = tmp_path / "cd16x" / "decoder1.pth"
+    bad.write_bytes(bytes(range(256)) * 13)
+    actual = hashlib.sha256(bad.read_bytes()).hexdigest()
+    expected = get_weight_set("cd16x").file("decoder", 1).sha256
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "levels 1 are missing" warning either
+        with pytest.raises(WeightsError) as info:
+            load_autoencoders("cd16x", (2, 1), tmp_path, strict=False)
+    msg = str(info.value)
+    assert not isinstance(info.value, MissingWeightsError)
+    assert str(bad) in msg and actual in msg and expected in msg and "delete it" in msg and "https://" in msg
+    assert "\n" not in msg and "--" not in msg
+
+
+def test_a_corrupt_file_in_the_cache_is_downloaded_again(tmp_path, monkeypatch):
+    payload = b"weights" * 100
+    _fake_set(monkeypatch, tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    cached = tmp_path / "cache" / "weights" / "fake" / "f.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"truncated")
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="delete it") as info:  # offline: said, with both hashes
+        W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    assert hashlib.sha256(b"truncated").hexdigest() in str(info.value)
+    monkeypatch.delenv("OTTEX_OFFLINE")
+    with pytest.warns(UserWarning, match="downloading it again"):
+        p = W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    assert p == cached and p.read_bytes() == payload

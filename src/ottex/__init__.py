@@ -9,6 +9,9 @@ reports, benchmark) and :mod:`ottex.exec` (executors) <- :mod:`ottex.app` (the
 command line). The modules of ottex 0.1 (``ottex.optimal_textures``,
 ``ottex.metrics``, ``ottex.cli`` ...) remain as aliases of their new homes.
 
+The public names below are imported on first use (PEP 562), so ``import ottex``
+is quick and the ``ottex`` command can handle a Ctrl-C while torch loads.
+
 Example:
     >>> import ottex
     >>> texture = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=0)  # doctest: +SKIP
@@ -19,18 +22,56 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .core.errors import Cancelled, ImageError, InputError, OttexError, WeightsError
-from .core.progress import LossHistory, ProgressEvent, TqdmProgress
-from .eval.metrics import style_distance
-from .exec.local import Job, LocalExecutor
-from .image.color import color_transfer
-from .image.io import load_image, save_image
-from .methods.base import Method, get_method, list_methods, register_method
-from .methods.optimal_textures import OTOptions, OTSchedule, synthesize, transfer
-from .methods.optimization import OptOptions, OptSettings, stylize, synthesize_opt
-from .methods.strotss import StrotssOptions, strotss
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from .core.errors import Cancelled, ImageError, InputError, OttexError, WeightsError
+    from .core.progress import LossHistory, ProgressEvent, TqdmProgress
+    from .eval.metrics import style_distance
+    from .exec.local import Job, LocalExecutor
+    from .image.color import color_transfer
+    from .image.io import load_image, save_image
+    from .methods.base import Method, get_method, list_methods, register_method
+    from .methods.optimal_textures import OTOptions, OTSchedule, synthesize, transfer
+    from .methods.optimization import OptOptions, OptSettings, stylize, synthesize_opt
+    from .methods.strotss import StrotssOptions, strotss
+
+#: Public name -> the module that defines it (imported when the name is first used).
+_EXPORTS = {
+    "Cancelled": ".core.errors",
+    "ImageError": ".core.errors",
+    "InputError": ".core.errors",
+    "OttexError": ".core.errors",
+    "WeightsError": ".core.errors",
+    "LossHistory": ".core.progress",
+    "ProgressEvent": ".core.progress",
+    "TqdmProgress": ".core.progress",
+    "style_distance": ".eval.metrics",
+    "Job": ".exec.local",
+    "LocalExecutor": ".exec.local",
+    "color_transfer": ".image.color",
+    "load_image": ".image.io",
+    "save_image": ".image.io",
+    "Method": ".methods.base",
+    "get_method": ".methods.base",
+    "list_methods": ".methods.base",
+    "register_method": ".methods.base",
+    "OTOptions": ".methods.optimal_textures",
+    "OTSchedule": ".methods.optimal_textures",
+    "synthesize": ".methods.optimal_textures",
+    "transfer": ".methods.optimal_textures",
+    "OptOptions": ".methods.optimization",
+    "OptSettings": ".methods.optimization",
+    "stylize": ".methods.optimization",
+    "synthesize_opt": ".methods.optimization",
+    "StrotssOptions": ".methods.strotss",
+    "strotss": ".methods.strotss",
+}
+#: The layer packages, also reachable as attributes (``ottex.methods`` ...) without an explicit import.
+_SUBPACKAGES = ("core", "ot", "image", "nn", "methods", "eval", "exec", "app")
 
 __all__ = [
     "__version__",
@@ -63,3 +104,18 @@ __all__ = [
     "WeightsError",
     "Cancelled",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})

@@ -1,13 +1,15 @@
-"""Core layer: errors, devices, input checks, resampling, the scale pyramid, progress events, runtime settings.
+"""Core layer: errors, devices, input checks, output files, resampling, the scale pyramid, progress events,
+runtime settings.
 
 Nothing here imports another ottex layer.
 """
 
 from __future__ import annotations
 
-from .checks import MIN_SIDE, check_cloud, check_image, check_size
+from .checks import MIN_EXAMPLE_SIDE, MIN_SIDE, check_cloud, check_example, check_image, check_size
 from .device import make_generator, resolve_device
 from .errors import Cancelled, ImageError, InputError, MissingWeightsError, OttexError, WeightsError
+from .files import atomic_output, check_writable, current_umask, new_file_mode
 from .progress import Callback, LossHistory, ProgressEvent, Reporter, TqdmProgress, combine_callbacks, run_callbacks
 from .pyramid import (
     MULTIPLE,
@@ -32,6 +34,8 @@ __all__ = [
     "resolve_device",
     "make_generator",
     "MIN_SIDE",
+    "MIN_EXAMPLE_SIDE",
+    "check_example",
     "check_size",
     "check_image",
     "check_cloud",
@@ -55,4 +59,8 @@ __all__ = [
     "run_callbacks",
     "tune_cpu_allocator",
     "prepare_device",
+    "atomic_output",
+    "check_writable",
+    "current_umask",
+    "new_file_mode",
 ]

@@ -12,23 +12,27 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["MIN_SIDE", "check_size", "check_image", "check_cloud"]
+__all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
+#: Smallest side of a style example or a content image: below it there is no texture (or layout) to take.
+MIN_EXAMPLE_SIDE = 8
 
 _SHAPES = {"single": "(1, 3, H, W)", "batch": "(B, 3, H, W)", "any": "(*, 3, H, W)"}
 
 
-def check_size(size: Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
-    """``(height, width)`` as two ints, both at least ``min_side``.
+def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """``(height, width)`` as two ints, both at least ``min_side``; an int is a square.
 
     Example:
-        >>> check_size((64, 96.0))
-        (64, 96)
+        >>> check_size((64, 96.0)), check_size(64)
+        ((64, 96), (64, 64))
     """
-    if len(size) != 2:
-        raise InputError(f"size must be (height, width), got {tuple(size)}", option="size")
+    if isinstance(size, (int, float)) and not isinstance(size, bool):
+        size = (size, size)
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+        raise InputError(f"size must be an int or (height, width), got {size!r}", option="size")
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
         raise InputError(f"output size must be positive, got {h}x{w}", option="size")
@@ -65,6 +69,23 @@ def check_image(image: object, what: str = "image", shape: str = "single", path_
         raise InputError(f"{what} must be {kind} of shape {_SHAPES[shape]}{got}", option=what)
     if shape == "single" and image.dim() == 4 and image.shape[0] != 1:
         raise InputError(f"{what} must be a single image, got a batch of {image.shape[0]}", option=what)
+    return image
+
+
+def check_example(image: torch.Tensor, what: str = "style") -> torch.Tensor:
+    """Refuse a style example (or content image) too small to take a texture (or a layout) from; returns it.
+
+    Example:
+        >>> check_example(torch.rand(1, 3, 1, 1))
+        Traceback (most recent call last):
+        ...
+        ottex.core.errors.InputError: style example is 1x1 px: too small to take a texture from (at least 8 px a side)
+    """
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_EXAMPLE_SIDE:
+        name, purpose = ("style example", "a texture") if what == "style" else (what, "a layout")
+        raise InputError(f"{name} is {w}x{h} px: too small to take {purpose} from (at least {MIN_EXAMPLE_SIDE} px "
+                         "a side)", option=what)
     return image
 
 

@@ -57,7 +57,9 @@ class ProgressEvent:
     Attributes:
         method: the method's registry name (``"ot"``, ``"w2"`` ...).
         kind: ``"scale"`` (a scale starts; ``step`` is 0), ``"step"`` (a step
-            is done) or ``"done"`` (the run finished).
+            is done), ``"note"`` (something to tell about the run, in ``note``:
+            e.g. the scale ended before its planned steps because the optimiser
+            converged) or ``"done"`` (the run finished).
         scale: index of the current scale, 0 = coarsest.
         scales: number of scales.
         size: ``(height, width)`` of the current scale.
@@ -72,6 +74,7 @@ class ProgressEvent:
         parts: named terms of the loss (e.g. STROTSS: content, remd, moment, palette).
         image: the current image ``(B, 3, h, w)``, only when a callback asks
             for images (``wants_image = True``).
+        note: the message of a ``"note"`` event (e.g. ``"converged at step 36"``).
     """
 
     method: str
@@ -87,6 +90,7 @@ class ProgressEvent:
     loss: float | None = None
     parts: Mapping[str, float] = field(default_factory=dict)
     image: torch.Tensor | None = None
+    note: str | None = None
 
     @property
     def fraction(self) -> float:
@@ -164,6 +168,11 @@ class Reporter:
         self.done = self._done_before + min(self.step_in_scale, self.steps[self.scale])
         self._emit("step", loss, parts, image)
 
+    def note(self, message: str) -> None:
+        """Tell the subscribers something about the run (sends a ``"note"`` event), e.g. why the current scale
+        ended before its planned steps: ``"converged at step 36"``."""
+        self._emit("note", note=message)
+
     def finish(self, image: torch.Tensor | Callable[[], torch.Tensor] | None = None) -> None:
         """The run is over (sends a ``"done"`` event)."""
         self.done = self.total
@@ -175,6 +184,7 @@ class Reporter:
         loss: float | None = None,
         parts: Mapping[str, float] | None = None,
         image: torch.Tensor | Callable[[], torch.Tensor] | None = None,
+        note: str | None = None,
     ) -> None:
         if self.callback is None:
             return
@@ -186,14 +196,15 @@ class Reporter:
         event = ProgressEvent(
             method=self.method, kind=kind, scale=self.scale, scales=len(self.sizes), size=self.sizes[self.scale],
             step=self.step_in_scale, steps=self.steps[self.scale], done=self.done, total=self.total, unit=self.unit,
-            loss=loss, parts=dict(parts or {}), image=image,
+            loss=loss, parts=dict(parts or {}), image=image, note=note,
         )
         if self.callback(event) is False:
             raise Cancelled(f"{self.method}: cancelled by the progress callback")
 
 
 class TqdmProgress:
-    """A tqdm progress bar as a subscriber: total and unit from the first event, the loss in the postfix.
+    """A tqdm progress bar as a subscriber: total and unit from the first event, the loss in the postfix, and
+    the notes of the run (e.g. "converged at step 36") at its end.
 
     Args:
         desc: the bar's label.
@@ -209,6 +220,7 @@ class TqdmProgress:
         self.disable = disable
         self.kwargs = tqdm_kwargs
         self.bar = None
+        self.notes: list[str] = []
 
     def __call__(self, event: ProgressEvent) -> None:
         if self.disable:
@@ -217,12 +229,18 @@ class TqdmProgress:
             from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
 
             self.bar = tqdm(total=event.total, desc=self.desc, unit=event.unit, **self.kwargs)
+        if event.kind == "note" and event.note:
+            where = f"scale {event.scale + 1}/{event.scales}: " if event.scales > 1 else ""
+            self.notes.append(where + event.note)
         if event.done > self.bar.n:
             self.bar.update(event.done - self.bar.n)
         if event.loss is not None:
             h, w = event.size
             self.bar.set_postfix(loss=f"{event.loss:.4g}", size=f"{w}x{h}")
         if event.kind == "done":
+            if self.notes:  # the bar ends with why the run took fewer steps than planned
+                self.bar.set_postfix_str(f"{self.bar.postfix}, {'; '.join(self.notes)}" if self.bar.postfix
+                                         else "; ".join(self.notes))
             self.close()
 
     def close(self) -> None:

@@ -119,13 +119,18 @@ def crop_to(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return image[..., top : top + size[0], left : left + size[1]].contiguous()
 
 
-def content_output_size(content_hw: Sequence[int], size: int | None, min_side: int = MIN_SIDE) -> tuple[int, int]:
-    """Output ``(H, W)`` of a style transfer: the content's, or with long side ``size`` (aspect kept).
+def content_output_size(
+    content_hw: Sequence[int], size: int | Sequence[int] | None, min_side: int = MIN_SIDE
+) -> tuple[int, int]:
+    """Output ``(H, W)`` of a style transfer: the content's, with long side ``size`` (aspect kept), or
+    ``size=(H, W)`` exactly.
 
     Example:
-        >>> content_output_size((300, 400), 200)
-        (150, 200)
+        >>> content_output_size((300, 400), 200), content_output_size((300, 400), (100, 100))
+        ((150, 200), (100, 100))
     """
+    if size is not None and not isinstance(size, (int, float)):
+        return check_size(size, min_side)
     h, w = int(content_hw[0]), int(content_hw[1])
     if size is not None:
         if size < min_side:

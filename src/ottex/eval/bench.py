@@ -39,11 +39,12 @@ from PIL import Image
 
 from ..core.device import resolve_device
 from ..core.errors import InputError, OttexError
-from ..core.pyramid import crop_to, style_at, style_factor
+from ..core.files import atomic_output
+from ..core.pyramid import crop_to
 from ..core.resample import resize
 from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
-from .metrics import content_distance, style_distance_per_layer
+from .metrics import content_distance, style_at_output_scale, style_distance_per_layer
 
 __all__ = [
     "BenchRecord",
@@ -255,8 +256,7 @@ def score_reference(
     """Score an existing image (e.g. another implementation's result) like a benchmark output."""
     img = load_image(image)
     style_img = load_image(style)
-    ref_style = style_at(style_img, style_factor(style_img.shape[-2:], img.shape[-2:]))
-    per = style_distance_per_layer(img, ref_style, network=measure, weights_dir=weights_dir)
+    per = style_distance_per_layer(img, style_img, network=measure, weights_dir=weights_dir)  # at img's scale
     c_dist = None
     if content is not None:
         c_dist = content_distance(img, resize(load_image(content), img.shape[-2:]), network=measure,
@@ -339,13 +339,13 @@ def run_benchmark(
                            weights_dir=weights_dir, threads=threads, options=opts, command=command,
                            content=content)
             out = torch.from_numpy(np.ascontiguousarray(res["image"])).permute(2, 0, 1)[None].float() / 255
-            ref_style = style_at(style_img, style_factor(style_img.shape[-2:], out.shape[-2:],
-                                                         opts.get("style_scale")))
+            ref_style = style_at_output_scale(style_img, tuple(out.shape[-2:]), opts.get("style_scale"))
             scored, scored_style = out, ref_style
             if max(out.shape[-2:]) > measure_max_side:  # same scale, bounded cost: crop both
                 scored = _crop(out, measure_max_side)
                 scored_style = _crop(ref_style, measure_max_side)
-            per = style_distance_per_layer(scored, scored_style, network=measure, weights_dir=weights_dir)
+            per = style_distance_per_layer(scored, scored_style, network=measure, weights_dir=weights_dir,
+                                           rescale=False)
             c_dist = None
             if content_img is not None:
                 c_dist = content_distance(out, resize(content_img, out.shape[-2:]), network=measure,
@@ -416,10 +416,9 @@ def bench_sheet(
 
 def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine: str) -> None:
     """Write the records (and the machine's description) as JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2))
-    os.replace(tmp, path)
+    text = json.dumps({"machine": machine, "records": [asdict(r) for r in records]}, indent=2)
+    with atomic_output(path) as fh:
+        fh.write(text.encode())
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

@@ -11,9 +11,11 @@ images may differ in size (distributions of features are compared, not pixels).
   score is the root mean square over directions; the result is the mean over
   layers. Identical images score 0; the score is scale-free per layer.
   Clouds larger than ``max_samples`` positions are subsampled with ``seed``.
-  The style is compared as given: pass it at the scale the result should have
-  (ottex resizes styles so their long side is the output's long side times
-  ``style_scale``).
+  The style is first resized to the detail scale the methods give it for an
+  output of the image's size (:func:`~ottex.core.pyramid.style_factor`: short
+  sides fitted and never enlarged, or the style's short side ``style_scale``
+  times the output's), which is also what ``ottex bench`` measures; with
+  ``rescale=False`` it is compared as given.
   The per-layer score is :func:`ottex.ot.sliced_wasserstein_distance` with
   ``normalize=True``.
 * :func:`gram_distance`: the texture loss of Gatys et al. (2015) as a score:
@@ -47,6 +49,7 @@ import torch.nn.functional as F
 
 from ..core.checks import check_image
 from ..core.errors import InputError
+from ..core.pyramid import style_at, style_factor
 from ..core.resample import resize
 from ..nn.losses import gram_matrix
 from ..nn.networks import VGGFeatures, load_feature_extractor
@@ -55,6 +58,7 @@ from ..ot import random_directions, sliced_wasserstein_distance, subsample
 __all__ = [
     "style_distance",
     "style_distance_per_layer",
+    "style_at_output_scale",
     "gram_matrix",
     "gram_distance",
     "gram_loss",
@@ -91,6 +95,18 @@ def _cloud(f: torch.Tensor, max_samples: int, seed: int) -> torch.Tensor:
     return subsample(f.flatten(2)[0].T, max_samples, torch.Generator().manual_seed(seed), dim=0)
 
 
+def style_at_output_scale(
+    style: torch.Tensor, output_hw: tuple[int, int], style_scale: float | None = None
+) -> torch.Tensor:
+    """The style example at the detail scale the methods give it for an output of ``output_hw``.
+
+    Example:
+        >>> style_at_output_scale(torch.rand(1, 3, 400, 300), (150, 150)).shape
+        torch.Size([1, 3, 200, 150])
+    """
+    return style_at(style, style_factor(style.shape[-2:], output_hw, style_scale))
+
+
 @torch.no_grad()
 def style_distance_per_layer(
     image: torch.Tensor,
@@ -101,10 +117,15 @@ def style_distance_per_layer(
     seed: int = 0,
     weights_dir: str | os.PathLike | None = None,
     max_samples: int = 65536,
+    *,
+    style_scale: float | None = None,
+    rescale: bool = True,
 ) -> dict[str, float]:
-    """Normalised sliced Wasserstein distance per layer (see module docstring)."""
+    """Normalised sliced Wasserstein distance per layer (see module docstring and :func:`style_distance`)."""
     check_image(image, "image", "batch")
     check_image(style, "style", "batch")
+    if rescale:
+        style = style_at_output_scale(style, tuple(image.shape[-2:]), style_scale)
     net = network if isinstance(network, VGGFeatures) else measuring_network(network, layers, weights_dir, image.device)
     fi, fs = net(image), net(style.to(image.device))
     out: dict[str, float] = {}
@@ -125,12 +146,16 @@ def style_distance(
     seed: int = 0,
     weights_dir: str | os.PathLike | None = None,
     max_samples: int = 65536,
+    *,
+    style_scale: float | None = None,
+    rescale: bool = True,
 ) -> float:
     """Mean over layers of :func:`style_distance_per_layer`.
 
     Args:
         image: ``(1, 3, H, W)`` result.
-        style: ``(1, 3, H', W')`` style example.
+        style: ``(1, 3, H', W')`` style example, e.g. as loaded: it is resized
+            to the output's detail scale first (see ``rescale``).
         network: name of a weight set usable as a loss network (default
             ``vgg19-caffe``, a network the synthesis does not use) or a built
             :class:`~ottex.nn.networks.VGGFeatures`.
@@ -140,14 +165,21 @@ def style_distance(
         weights_dir: where to look for the measuring network's weights.
         max_samples: positions per image and layer (drawn with ``seed``) beyond
             which the feature cloud is subsampled.
+        style_scale: the ``style_scale`` the result was made with (None: the
+            methods' default, short sides fitted and the example never enlarged).
+        rescale: resize the style to the result's detail scale first
+            (:func:`style_at_output_scale`, what the methods and ``ottex bench``
+            do); False compares the style as given.
 
     Returns:
         The distance (0 for identical feature distributions).
 
     Example:
-        >>> d = style_distance(result, style)  # doctest: +SKIP
+        >>> d = style_distance(result, load_image("graffiti.jpg"))  # doctest: +SKIP
+        >>> d = style_distance(result, style, style_scale=0.5)  # made with style_scale=0.5  # doctest: +SKIP
     """
-    per = style_distance_per_layer(image, style, network, layers, n_directions, seed, weights_dir, max_samples)
+    per = style_distance_per_layer(image, style, network, layers, n_directions, seed, weights_dir, max_samples,
+                                   style_scale=style_scale, rescale=rescale)
     return sum(per.values()) / len(per)
 
 

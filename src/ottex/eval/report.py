@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..core.errors import InputError
 from ..image.io import load_image, save_image, to_pil
 
-__all__ = ["contact_sheet", "plot_history"]
+__all__ = ["contact_sheet", "plot_history", "require_matplotlib"]
 
 _LINE = 14  # px per caption line with Pillow's default bitmap font
 
@@ -81,6 +81,18 @@ def contact_sheet(
     return sheet
 
 
+def require_matplotlib() -> None:
+    """Check that matplotlib can be imported (plots need it), so that a front end can refuse a plot before a run.
+
+    Raises:
+        InputError: it cannot.
+    """
+    try:
+        import matplotlib  # noqa: F401, PLC0415 - optional dependency
+    except ImportError:
+        raise InputError('plots need matplotlib: pip install "ottex[plot]"') from None
+
+
 def plot_history(
     history: Sequence[dict],
     path: str | os.PathLike,
@@ -94,13 +106,11 @@ def plot_history(
     scale of the coarse-to-fine schedule, on a log scale.
     Needs matplotlib (``pip install "ottex[plot]"``).
     """
-    try:
-        import matplotlib  # noqa: PLC0415
+    require_matplotlib()
+    import matplotlib  # noqa: PLC0415 - optional dependency
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        raise InputError('plots need matplotlib: pip install "ottex[plot]"') from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
     if not history:
         raise InputError("no loss history to plot")
 

@@ -2,8 +2,9 @@
 
 A job's key is the SHA-256 of the bytes of every input file (styles, content, label maps), the method, the task
 and every option value (defaults included), the size, the batch, the seed and the colour mode. It is stored in
-the output file itself, so the file and its key appear together by one rename: a PNG text chunk
-(``ottex-job-key``), a JPEG comment; other formats get a sidecar ``<name>.ottex-key`` written after the image.
+the output file itself, in the settings record the executor writes there (field ``job_key``; a PNG text chunk,
+a JPEG comment: :func:`ottex.image.io.read_settings`), so the file and its key appear together by one rename;
+formats that cannot hold the record get a sidecar ``<name>.ottex-key`` written after the image.
 Output ``i`` of a job of ``n`` outputs carries ``<key>/<i>of<n>``.
 
 Example:
@@ -20,22 +21,22 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from ..core.errors import ImageError
-from ..image.io import to_pil
+from ..core.files import atomic_output
+from ..image.io import SETTINGS_KEY, read_settings, save_image
 from ..methods.base import get_method
 
 __all__ = ["job_key", "output_key", "read_output_key", "save_keyed", "file_digest", "KEY_FIELD"]
 
-#: The PNG text chunk (and JPEG comment prefix) that holds the key.
-KEY_FIELD = "ottex-job-key"
+#: The field of an output's settings record (:func:`ottex.image.io.read_settings`) that holds the key.
+KEY_FIELD = "job_key"
 _SIDECAR = ".ottex-key"
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
@@ -121,70 +122,50 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + _SIDECAR)
 
 
+def _stores_settings(path: Path) -> bool:
+    return Image.registered_extensions().get(path.suffix.lower()) in ("PNG", "JPEG")
+
+
 def read_output_key(path: str | os.PathLike) -> str | None:
-    """The key recorded in an output file (None if it has none or cannot be read)."""
+    """The key recorded with an output file (None if it has none or cannot be read)."""
     p = Path(path)
     if not p.is_file():
         return None
-    try:
-        with Image.open(p) as img:
-            if img.format == "PNG":
-                return getattr(img, "text", {}).get(KEY_FIELD)
-            if img.format == "JPEG":
-                comment = img.info.get("comment", b"")
-                text = comment.decode("ascii", "replace") if isinstance(comment, bytes) else str(comment)
-                prefix = KEY_FIELD + "="
-                return text[len(prefix):] if text.startswith(prefix) else None
-    except (OSError, ValueError, SyntaxError):
-        return None
+    if _stores_settings(p):
+        try:
+            record = read_settings(p)
+        except ImageError:
+            return None
+        key = (record or {}).get(KEY_FIELD)
+        return key if isinstance(key, str) else None
     side = _sidecar(p)
-    return side.read_text().strip() or None if side.is_file() else None
+    return (side.read_text().strip() or None) if side.is_file() else None
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def write_key_sidecar(path: str | os.PathLike, key: str) -> None:
+    """For formats that cannot hold the settings record (BMP, TIFF, WebP): the key in ``<name>.ottex-key``,
+    written atomically after the image (an image without it is not done)."""
+    p = Path(path)
+    if _stores_settings(p):
+        return
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files: give the output the usual permissions
-        os.replace(tmp, path)
+        with atomic_output(_sidecar(p)) as fh:
+            fh.write(key.encode() + b"\n")
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"cannot write {path}: {exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise ImageError(f"cannot write {_sidecar(p)}: {exc.strerror or exc}") from None
 
 
-def save_keyed(image: torch.Tensor, path: str | os.PathLike, key: str, overwrite: bool = False) -> Path:
-    """Write an image atomically with its job key recorded inside it (or beside it for formats without text).
+def save_keyed(image: torch.Tensor, path: str | os.PathLike, key: str, overwrite: bool = False,
+               settings: dict[str, Any] | None = None) -> Path:
+    """Write an image atomically with its job key in its settings record (or beside it, see
+    :func:`write_key_sidecar`).
 
     Raises:
         ImageError: the file exists (and ``overwrite`` is false), an unknown format, or a write failure.
     """
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise ImageError(f"output exists: {p}", option="overwrite")
-    fmt = Image.registered_extensions().get(p.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
-    if not p.parent.is_dir():
-        raise ImageError(f"output directory does not exist: {p.parent}")
-    pil = to_pil(image)
-    kwargs: dict[str, Any] = {}
-    if fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_text(KEY_FIELD, key)
-        kwargs["pnginfo"] = info
-    elif fmt == "JPEG":
-        kwargs.update(quality=95, comment=f"{KEY_FIELD}={key}".encode())
-    elif fmt == "WEBP":
-        kwargs["quality"] = 95
-    _atomic_write(p, lambda fh: pil.save(fh, format=fmt, **kwargs))
-    if fmt not in ("PNG", "JPEG"):
-        _atomic_write(_sidecar(p), lambda fh: fh.write(key.encode() + b"\n"))
+    record = {SETTINGS_KEY: "", **(settings or {}), KEY_FIELD: key}
+    p = save_image(image, path, overwrite=overwrite, settings=record)
+    write_key_sidecar(p, key)
     return p
 
 

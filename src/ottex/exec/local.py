@@ -19,8 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,14 @@ import torch
 
 from ..core.device import resolve_device
 from ..core.errors import Cancelled, ImageError, InputError, OttexError
+from ..core.files import check_writable
 from ..core.progress import Callback
+from ..image.color import color_mode
 from ..image.io import load_image, save_image
-from ..methods.base import SYNTHESIS, get_method
-from .keys import output_key, save_keyed
+from ..methods.base import SYNTHESIS, Options, get_method, jsonable, option_values
+from .keys import KEY_FIELD, output_key, write_key_sidecar
 
-__all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free"]
+__all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free", "job_settings"]
 
 PathLike = str | os.PathLike
 
@@ -49,7 +52,7 @@ class Job:
         style: the style image (a path or a tensor), or several for methods that mix examples.
         outputs: where to write: one path per output image (``batch`` of them for synthesis).
         content: the content image (transfer).
-        size: ``(H, W)`` for synthesis; the long side (or None) for transfer.
+        size: ``(H, W)`` for synthesis; for transfer the long side (None: the content's) or ``(H, W)``.
         options: the method's options object, or a mapping of option values.
         batch: synthesis: images made at once.
         seed: random seed.
@@ -99,10 +102,12 @@ class JobResult:
 
 
 def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool) -> None:
-    """Refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), before any work.
+    """Before any work: refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), and
+    check that the output folders exist and are writable.
 
     Raises:
-        InputError: an output is an input (``option="outputs"``) or exists (``option="overwrite"``).
+        InputError: an output is an input or its folder is missing or not writable (``option="outputs"``), or it
+            exists (``option="overwrite"``).
     """
     ins = {Path(p).resolve() for p in inputs}
     for p in map(Path, outputs):
@@ -110,6 +115,45 @@ def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], 
             raise InputError(f"output {p} is one of the inputs; choose another output name", option="outputs")
         if p.exists() and not overwrite:
             raise InputError(f"output exists: {p}", option="overwrite")
+    for folder in dict.fromkeys(Path(p).parent for p in outputs):
+        check_writable(folder)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ottex")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def job_settings(
+    job: Job, options: Options, size: tuple[int, int], index: int = 0, device: torch.device | str | None = None
+) -> dict[str, Any]:
+    """What made one output of a job, as a JSON-able record: the method, task, inputs, output size, seed, every
+    option value, the batch (and which image of it), colour preservation, device and ottex version.
+
+    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``.
+    """
+
+    def name(x: object) -> str:
+        return os.path.abspath(x) if isinstance(x, (str, os.PathLike)) else "<tensor>"
+
+    styles = job.style if isinstance(job.style, (list, tuple)) else None
+    inputs: dict[str, Any] = {"style": [name(s) for s in styles] if styles is not None else name(job.style)}
+    if job.content is not None:
+        inputs["content"] = name(job.content)
+    record: dict[str, Any] = {"ottex": _version(), "method": job.method, "task": job.task, "inputs": inputs,
+                              "size": list(size), "requested_size": jsonable(job.size), "seed": job.seed,
+                              "options": option_values(options)}
+    if job.task == SYNTHESIS:
+        record["batch"] = job.batch
+        if job.batch > 1:
+            record["index"] = index
+    else:
+        record["preserve_color"] = color_mode(job.preserve_color)
+    if device is not None:
+        record["device"] = str(device)
+    return record
 
 
 class LocalExecutor:
@@ -121,6 +165,9 @@ class LocalExecutor:
         callback_factory: ``factory(job) -> callback`` (or None): the progress
             subscriber of each job, e.g. a progress bar.
         on_result: called with each :class:`JobResult` as it is made.
+        record: write each output's settings into it (:func:`job_settings`,
+            read back by :func:`ottex.image.io.read_settings`).
+        record_extra: more fields for every settings record (e.g. the front end's name).
     """
 
     def __init__(
@@ -129,11 +176,15 @@ class LocalExecutor:
         weights_dir: PathLike | None = None,
         callback_factory: Callable[[Job], Callback | None] | None = None,
         on_result: Callable[[JobResult], None] | None = None,
+        record: bool = True,
+        record_extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.weights_dir = None if weights_dir is None else str(weights_dir)
         self.callback_factory = callback_factory
         self.on_result = on_result
+        self.record = record
+        self.record_extra = dict(record_extra or {})
 
     def run(self, jobs: Sequence[Job], *, raise_errors: bool = False) -> list[JobResult]:
         """Run ``jobs``; a job's :class:`OttexError` is recorded in its result and the next job runs.
@@ -167,6 +218,7 @@ class LocalExecutor:
             OttexError: the job failed (nothing was written).
         """
         method = get_method(job.method, job.task)
+        options = job.options if isinstance(job.options, method.options) else method.make_options(job.options)
         outputs = [Path(p) for p in job.outputs]
         check_outputs_free(outputs, job.input_files(), job.overwrite)
         callback = self.callback_factory(job) if self.callback_factory is not None else None
@@ -175,13 +227,13 @@ class LocalExecutor:
                 styles = job.style if isinstance(job.style, (list, tuple)) else None
                 style = [self._load(s) for s in styles] if styles is not None else self._load(job.style)
                 size = job.size if job.size is not None else (512, 512)
-                out = method.synthesize(style, size, job.options, batch=job.batch, seed=job.seed,
+                out = method.synthesize(style, size, options, batch=job.batch, seed=job.seed,
                                         device=self.device, weights_dir=self.weights_dir, callback=callback)
             else:  # TRANSFER (get_method checked the task)
                 if job.content is None:
                     raise InputError("a style transfer job needs a content image", option="content")
                 content = self._load(job.content)
-                out = method.transfer(content, self._load(job.style), job.size, job.options,
+                out = method.transfer(content, self._load(job.style), job.size, options,
                                       preserve_color=job.preserve_color, seed=job.seed, device=self.device,
                                       weights_dir=self.weights_dir, callback=callback)
         finally:
@@ -191,10 +243,14 @@ class LocalExecutor:
         if len(outputs) != out.shape[0]:
             raise ImageError(f"the job made {out.shape[0]} image(s) but names {len(outputs)} output(s)")
         for i, (img, path) in enumerate(zip(out, outputs)):
-            if job.key is None:
-                save_image(img.unsqueeze(0), path, overwrite=job.overwrite)
-            else:
-                save_keyed(img.unsqueeze(0), path, output_key(job.key, i, len(outputs)), overwrite=job.overwrite)
+            settings = None
+            if self.record or job.key is not None:
+                settings = {**job_settings(job, options, tuple(img.shape[-2:]), i, self.device), **self.record_extra}
+            if job.key is not None:  # ottex batch: the job's key, by which a re-run knows the output is done
+                settings[KEY_FIELD] = output_key(job.key, i, len(outputs))
+            save_image(img.unsqueeze(0), path, overwrite=job.overwrite, settings=settings)
+            if job.key is not None:
+                write_key_sidecar(path, settings[KEY_FIELD])
         return outputs
 
     def _load(self, image: PathLike | torch.Tensor) -> torch.Tensor:

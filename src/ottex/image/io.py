@@ -10,19 +10,33 @@ never replace an existing file unless asked to.
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..core.checks import check_image
 from ..core.errors import ImageError
+from ..core.files import atomic_output
 from ..core.resample import resize, resize_long_side
 
-__all__ = ["load_image", "save_image", "as_image", "to_pil", "resize", "resize_long_side", "IMAGE_SUFFIXES"]
+__all__ = [
+    "load_image",
+    "save_image",
+    "as_image",
+    "image_size",
+    "read_settings",
+    "SETTINGS_KEY",
+    "to_pil",
+    "resize",
+    "resize_long_side",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -91,6 +105,25 @@ def load_image(
     return t.to(device=device, dtype=dtype)
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file as :func:`load_image` would return it (EXIF orientation applied),
+    from its header only.
+
+    Raises:
+        ImageError: missing or unreadable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"image not found: {p}")
+    try:
+        with Image.open(p) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 turn the image by 90 degrees
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {p}: {exc}") from None
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]`` -> 8-bit RGB Pillow image."""
     if image.dim() == 4:
@@ -101,26 +134,39 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def save_image(
-    image: torch.Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False, quality: int = 95
-) -> Path:
-    """Write an image atomically.
+#: Key of the settings record in a PNG text chunk (in a JPEG: the comment holds the record).
+SETTINGS_KEY = "ottex"
 
-    The image is written to a temporary file in the target directory and renamed
-    into place, so a failure never leaves a partial file behind.
+
+def save_image(
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    quality: int = 95,
+    settings: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an image atomically, optionally with the settings that made it.
+
+    The image is written to a temporary file in the target folder and renamed
+    into place, so a failure never leaves a partial file behind; a new file gets
+    the permissions of any new file (``0666`` minus the umask), a replaced one
+    keeps its own (:func:`ottex.core.files.atomic_output`).
 
     Args:
         image: ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]``, or a Pillow image.
         path: output file; the format follows its suffix (PNG, JPEG, ...).
         overwrite: replace an existing file.
         quality: JPEG/WebP quality.
+        settings: a JSON-able record of how the image was made, stored in the
+            file (PNG: a text chunk ``ottex``; JPEG: the comment; other formats:
+            not stored); :func:`read_settings` reads it back.
 
     Returns:
         The written path.
 
     Raises:
         ImageError: the file exists (and ``overwrite`` is false), the suffix is
-            not an image format, or the directory is not writable.
+            not an image format, or the folder is missing or not writable.
     """
     p = Path(path)
     if p.exists() and not overwrite:
@@ -129,21 +175,50 @@ def save_image(
     if fmt is None:
         raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
     if not p.parent.exists():
-        raise ImageError(f"output directory does not exist: {p.parent}")
+        raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if settings is not None:
+        text = json.dumps(settings, sort_keys=True)
+        if fmt == "PNG":
+            info = PngImagePlugin.PngInfo()
+            info.add_text(SETTINGS_KEY, text)
+            kwargs["pnginfo"] = info
+        elif fmt == "JPEG":
+            kwargs["comment"] = text
     try:
-        with os.fdopen(fd, "wb") as fh:
-            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        with atomic_output(p) as fh:
             pil.save(fh, format=fmt, **kwargs)
-        os.replace(tmp, p)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"cannot write {p}: {exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise ImageError(f"cannot write {p}: {exc.strerror or exc}") from None
     return p
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The settings record :func:`save_image` stored in an image file (None when it has none).
+
+    Raises:
+        ImageError: missing or unreadable file.
+
+    Example:
+        >>> read_settings("texture.png")["seed"]  # doctest: +SKIP
+        0
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"image not found: {p}")
+    try:
+        with Image.open(p) as img:
+            text = getattr(img, "text", {}).get(SETTINGS_KEY) if img.format == "PNG" else img.info.get("comment")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {p}: {exc}") from None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        record = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and SETTINGS_KEY in record else None
 
 
 ImageLike = torch.Tensor | str | os.PathLike

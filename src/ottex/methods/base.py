@@ -10,8 +10,8 @@ task::
 
 ``style`` and ``content`` are image paths or ``(1, 3, H, W)`` tensors in
 ``[0, 1]`` (``style`` may be a list for methods that mix examples); ``size`` is
-``(H, W)`` for synthesis and the long side (or None: the content's) for
-transfer. ``callback`` receives :class:`~ottex.core.progress.ProgressEvent`\\ s
+``(H, W)`` (or an int: a square) for synthesis, and for transfer the long side
+(None: the content's) or ``(H, W)``. ``callback`` receives :class:`~ottex.core.progress.ProgressEvent`\\ s
 and may cancel the run. A method module registers its method where it is
 defined (:func:`register_method`); the registry imports every module of the
 ``ottex.methods`` package, and the ``ottex.methods`` entry points of installed
@@ -33,7 +33,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import json
 import pkgutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +44,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..core.checks import check_size
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, TqdmProgress
 from ..image.color import color_mode
@@ -56,6 +59,9 @@ __all__ = [
     "OptionSpec",
     "option",
     "option_specs",
+    "option_values",
+    "settings_digest",
+    "jsonable",
     "Method",
     "SynthesizeFn",
     "TransferFn",
@@ -165,6 +171,51 @@ class Options:
         return dataclasses.replace(self, **changes)
 
 
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: tuples as lists, paths as strings, dataclasses as dicts, a tensor as its
+    description (settings records and digests)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, torch.Tensor):
+        return f"<tensor {tuple(value.shape)}>"
+    return str(value)  # paths and anything else
+
+
+def option_values(options: Options, changed_only: bool = False) -> dict[str, Any]:
+    """The fields of an options object as JSON values (``changed_only``: those that differ from their default).
+
+    Example:
+        >>> from ottex.methods.optimal_textures import OTOptions
+        >>> option_values(OTOptions(passes=2, pca=False), changed_only=True)
+        {'passes': [2], 'pca': False}
+    """
+    out = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if changed_only:
+            default = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            if default is not MISSING and jsonable(value) == jsonable(default):
+                continue
+        out[f.name] = jsonable(value)
+    return out
+
+
+def settings_digest(method: str, options: Options, batch: int = 1, length: int = 6) -> str:
+    """A short hex digest of the settings that are not at their defaults (options, and the batch size when above
+    1), for output names that differ whenever the image would; ``""`` when every setting is the default."""
+    changed = option_values(options, changed_only=True)
+    if not changed and batch == 1:
+        return ""
+    record = {"method": method, "options": changed, "batch": batch}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:length]
+
+
 def option_specs(options: type | Options, task: str | None = None) -> list[OptionSpec]:
     """The :class:`OptionSpec` of every field of an options dataclass (those of ``task`` only, if given)."""
     specs = []
@@ -195,7 +246,8 @@ class TransferFn(Protocol):
     """The style-transfer callable of a method."""
 
     def __call__(
-        self, content: ImageLike, style: ImageLike, size: int | None, options: Any, *, seed: int | None,
+        self, content: ImageLike, style: ImageLike, size: int | tuple[int, int] | None, options: Any, *,
+        seed: int | None,
         device: str | torch.device | None, weights_dir: str | None, callback: Callback | None,
     ) -> torch.Tensor: ...
 
@@ -342,7 +394,7 @@ class Method:
     def synthesize(
         self,
         style: ImageLike | Sequence[ImageLike],
-        size: Sequence[int] = (512, 512),
+        size: int | Sequence[int] = (512, 512),
         options: Any = None,
         *,
         batch: int = 1,
@@ -351,7 +403,8 @@ class Method:
         weights_dir: str | None = None,
         callback: Callback | None = None,
     ) -> torch.Tensor:
-        """Make ``batch`` textures like ``style`` of ``size=(H, W)``; returns ``(batch, 3, H, W)`` in ``[0, 1]``.
+        """Make ``batch`` textures like ``style`` of ``size=(H, W)`` (an int: a square); returns
+        ``(batch, 3, H, W)`` in ``[0, 1]``.
 
         ``options`` is an options object, a mapping of option values, or None (defaults).
 
@@ -363,14 +416,14 @@ class Method:
         opts = options if isinstance(options, self.options) else self.make_options(options)
         if batch < 1:
             raise InputError(f"batch must be at least 1, got {batch}", option="batch")
-        return self._synthesize(style, tuple(size), opts, batch=batch, seed=seed, device=device,
+        return self._synthesize(style, check_size(size), opts, batch=batch, seed=seed, device=device,
                                 weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
 
     def transfer(
         self,
         content: ImageLike,
         style: ImageLike,
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         options: Any = None,
         *,
         preserve_color: bool | str = False,
@@ -383,7 +436,7 @@ class Method:
 
         Args:
             content, style: images (paths or tensors).
-            size: long side of the output (None: the content's); the aspect is the content's.
+            size: long side of the output (None: the content's), the aspect the content's; or ``(H, W)``.
             options: an options object, a mapping of option values, or None.
             preserve_color: keep the content's colours afterwards: True or
                 ``"full"``, or ``"luminance"`` (:func:`ottex.image.color.preserve_color`, with ``seed``).
@@ -405,7 +458,7 @@ class Method:
         """``fn(style, size, *, seed, device, weights_dir, progress, batch, **options)``."""
         self.check_task(SYNTHESIS)
 
-        def fn(style: Any, size: Sequence[int] = (512, 512), *, seed: int | None = 0, device: Any = None,
+        def fn(style: Any, size: int | Sequence[int] = (512, 512), *, seed: int | None = 0, device: Any = None,
                weights_dir: Any = None, progress: bool = False, batch: int = 1, **options: Any) -> torch.Tensor:
             with TqdmProgress(f"ottex synth ({self.name})", disable=not progress) as bar:
                 return self.synthesize(style, size, self.make_options(options), batch=batch, seed=seed,

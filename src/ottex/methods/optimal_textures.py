@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_size
+from ..core.checks import check_example, check_size
 from ..core.device import make_generator, resolve_device
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -58,6 +58,7 @@ __all__ = [
     "transfer",
     "OTSchedule",
     "OTOptions",
+    "TRANSFER_SCHEDULE",
     "Guide",
     "MATCH_MODES",
     "DEFAULT_CONTENT_STRENGTH",
@@ -70,6 +71,8 @@ __all__ = [
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 DEFAULT_CONTENT_STRENGTH = 0.7
+#: Above 1 the deep features are pulled past the content's (an extrapolation); 2 is far beyond any useful setting.
+MAX_CONTENT_STRENGTH = 2.0
 #: Encoder/decoder set of Optimal Textures: wct-vgg19 at levels 2-3, cd16x at 1, 4, 5 (see ``ottex.nn.weights``).
 DEFAULT_WEIGHTS = "hybrid"
 
@@ -120,6 +123,13 @@ class OTSchedule:
         return dataclasses.replace(self, **changes)
 
 
+#: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
+#: layout comes from the pull at every match, so the extra fine passes change the per-layer style and content
+#: distances by a few per cent either way (README, "Style transfer against the replication") while costing
+#: 40-45 % of the time at 512-1024 px.
+TRANSFER_SCHEDULE = OTSchedule(passes=(6, 2))
+
+
 @dataclass(frozen=True)
 class OTOptions(Options):
     """Options of Optimal Textures (``--method ot``); None means "the schedule's value".
@@ -130,7 +140,7 @@ class OTOptions(Options):
 
     passes: tuple[int, ...] | None = option(
         None, parse=parse_ints, metavar="N[,N...]",
-        help="passes over the levels per resolution, coarse to fine, the last repeating [6,4]")
+        help="passes over the levels per resolution, coarse to fine, the last repeating [6,4; style transfer 6,2]")
     rotations: int | None = option(
         None, aliases=("iterations",), deprecated_flags=("--iterations",),
         help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
@@ -172,7 +182,7 @@ class OTOptions(Options):
         "(needs a style mask)")
     content_strength: float = option(
         DEFAULT_CONTENT_STRENGTH, tasks=(TRANSFER,),
-        help="how strongly the content's layout is kept: 0 texture only, about 1 little style")
+        help="how strongly the content's layout is kept, 0 to 2: 0 texture only, about 1 little style")
     init: str = option("content", choices=INITS, tasks=(TRANSFER,), help="starting image")
 
     def __post_init__(self) -> None:
@@ -194,14 +204,15 @@ class OTOptions(Options):
                              option="mode")
         if self.style_scale is not None and self.style_scale <= 0:
             raise InputError(f"style scale must be positive, got {self.style_scale}", option="style_scale")
-        if self.content_strength < 0:
-            raise InputError(f"content strength must be at least 0, got {self.content_strength}",
-                             option="content_strength")
+        if not 0 <= self.content_strength <= MAX_CONTENT_STRENGTH:
+            raise InputError(f"content strength must be between 0 and {MAX_CONTENT_STRENGTH:g}, got "
+                             f"{self.content_strength:g}", option="content_strength")
         check_init(self.init)
 
-    def effective_schedule(self) -> OTSchedule:
-        """The schedule these options run: ``schedule`` (or the default one) with the fields above applied."""
-        sched = self.schedule or OTSchedule()
+    def effective_schedule(self, task: str = SYNTHESIS) -> OTSchedule:
+        """The schedule these options run for ``task``: ``schedule`` (or the task's default,
+        :data:`TRANSFER_SCHEDULE` for style transfer) with the fields above applied."""
+        sched = self.schedule or (TRANSFER_SCHEDULE if task == TRANSFER else OTSchedule())
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
@@ -218,7 +229,7 @@ def _content_label(opts: OTOptions) -> str:
 
 def synthesize(
     style: ImageLike | Sequence[ImageLike],
-    size: Sequence[int] = (512, 512),
+    size: int | Sequence[int] = (512, 512),
     *,
     passes: Sequence[int] | int | None = None,
     iterations: int | None = None,
@@ -246,7 +257,7 @@ def synthesize(
     Args:
         style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``;
             or several examples to mix (texture mixing, see ``mix``).
-        size: output ``(height, width)``; any size and aspect, e.g. larger than the example.
+        size: output ``(height, width)`` (an int: a square); any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
         iterations: sliced-OT rotations per level at every resolution, overriding
@@ -333,7 +344,7 @@ def _synthesize(
     h, w = check_size(size)
     dev = prepare_device(device)
     sched = opts.effective_schedule()
-    styles = [as_image(s, dev, "style") for s in _as_list(style)]
+    styles = [check_example(as_image(s, dev, "style")) for s in _as_list(style)]
     guide = _make_guide(styles, (h, w), opts.mix, opts.mix_variation, opts.style_mask, opts.target_mask, "target",
                         seed)
     if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
@@ -348,7 +359,7 @@ def _synthesize(
 def transfer(
     content: ImageLike,
     style: ImageLike,
-    size: int | None = None,
+    size: int | tuple[int, int] | None = None,
     *,
     content_strength: float = DEFAULT_CONTENT_STRENGTH,
     init: str = "content",
@@ -381,10 +392,10 @@ def transfer(
     Args:
         content: content image, a path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
         style: style image, a path or a ``(1, 3, H', W')`` tensor.
-        size: long side of the output (default: the content's); the content's
-            aspect is kept.
-        content_strength: how strongly the layout is kept (0: texture only;
-            about 1: little style).
+        size: long side of the output (default: the content's), the content's
+            aspect kept; or ``(height, width)``.
+        content_strength: how strongly the layout is kept, between 0 (texture
+            only) and 2; about 1 leaves little style.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`synthesize`.
         passes, iterations, levels, pca, pca_variance, mode, seed, weights,
@@ -420,7 +431,7 @@ def transfer(
 def _transfer(
     content: ImageLike,
     style: ImageLike,
-    size: int | None,
+    size: int | tuple[int, int] | None,
     opts: OTOptions,
     *,
     seed: int | None = 0,
@@ -430,10 +441,10 @@ def _transfer(
 ) -> torch.Tensor:
     """The ``"ot"`` method's style transfer (the registry's contract; see :func:`transfer`)."""
     dev = prepare_device(device)
-    content_img = as_image(content, dev, "content")
+    content_img = check_example(as_image(content, dev, "content"), "content")
     h, w = content_output_size(content_img.shape[-2:], size)
-    sched = opts.effective_schedule()
-    style_img = as_image(style, dev, "style")
+    sched = opts.effective_schedule(TRANSFER)
+    style_img = check_example(as_image(style, dev, "style"))
     guide = _make_guide([style_img], (h, w), None, 0.0, opts.style_mask, opts.content_mask, "content", seed)
     image = _run_schedule([style_img], (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
                           opts.pca_variance, content=content_img, content_strength=opts.content_strength,

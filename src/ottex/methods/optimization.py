@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_size
+from ..core.checks import check_example, check_size
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -146,8 +146,9 @@ def _optimize(
     iterations: int,
     opts: OptOptions,
     on_eval: Callable[[float, torch.Tensor], None],
-) -> torch.Tensor:
-    """Minimise ``objective(image)`` over the pixels; returns the image clamped to ``[0, 1]``."""
+) -> tuple[torch.Tensor, bool]:
+    """Minimise ``objective(image)`` over the pixels; returns the image clamped to ``[0, 1]`` and whether the
+    optimiser stopped before its planned iterations because it converged (L-BFGS: no further decrease)."""
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if opts.optimizer == "adam":
         opt = torch.optim.Adam([x], lr=opts.lr or 0.02)
@@ -159,7 +160,7 @@ def _optimize(
             with torch.no_grad():
                 x.clamp_(0, 1)
             on_eval(float(loss.detach()), x)
-        return x.detach()
+        return x.detach(), False
 
     opt = torch.optim.LBFGS([x], lr=opts.lr or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4,
                             history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
@@ -175,7 +176,9 @@ def _optimize(
         return total
 
     opt.step(closure)
-    return x.detach().clamp_(0, 1)
+    state = opt.state[x]
+    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < iterations * 5 // 4
+    return x.detach().clamp_(0, 1), converged
 
 
 def _run(
@@ -222,7 +225,9 @@ def _run(
         def on_eval(value: float, x: torch.Tensor) -> None:
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        image = _optimize(image, objective, iters[si], opts, on_eval)
+        image, converged = _optimize(image, objective, iters[si], opts, on_eval)
+        if converged:
+            report.note(f"converged at step {report.step_in_scale}")
     assert image is not None
     report.finish(image)
     return image
@@ -256,13 +261,14 @@ def _check_method(method: str) -> None:
 
 def _transfer_with(method: str) -> Callable[..., torch.Tensor]:
     def transfer(
-        content: ImageLike, style: ImageLike, size: int | None, opts: OptOptions, *, seed: int | None = 0,
+        content: ImageLike, style: ImageLike, size: int | tuple[int, int] | None, opts: OptOptions, *,
+        seed: int | None = 0,
         device: str | torch.device | None = None, weights_dir: str | os.PathLike | None = None,
         callback: Callback | None = None,
     ) -> torch.Tensor:
         dev = prepare_device(device)
-        content_img = as_image(content, dev, "content")
-        style_img = as_image(style, dev, "style")
+        content_img = check_example(as_image(content, dev, "content"), "content")
+        style_img = check_example(as_image(style, dev, "style"))
         h, w = content_output_size(content_img.shape[-2:], size)
         out = _run(style_img, content_img, (h, w), method, opts, 1, seed, weights_dir, callback)
         return resize(out, (h, w)).clamp_(0, 1)
@@ -279,8 +285,8 @@ def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
     ) -> torch.Tensor:
         h, w = check_size(size)
         dev = prepare_device(device)
-        out = _run(as_image(style, dev, "style"), None, (h, w), method, opts.replace(init="noise"), batch, seed,
-                   weights_dir, callback)
+        style_img = check_example(as_image(style, dev, "style"))
+        out = _run(style_img, None, (h, w), method, opts.replace(init="noise"), batch, seed, weights_dir, callback)
         return crop_to(out, (h, w))
 
     synthesize.__doc__ = f"The ``{method}`` method's synthesis (the registry's contract; see :func:`synthesize_opt`)."
@@ -300,7 +306,7 @@ def _legacy_options(settings: OptSettings | None, iterations: Sequence[int] | in
 def stylize(
     content: ImageLike,
     style: ImageLike,
-    size: int | None = None,
+    size: int | tuple[int, int] | None = None,
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
@@ -320,7 +326,7 @@ def stylize(
     Args:
         content: content image (path or ``(1, 3, H, W)`` tensor in ``[0, 1]``).
         style: style image.
-        size: long side of the output (default: the content's); aspect kept.
+        size: long side of the output (default: the content's), aspect kept; or ``(height, width)``.
         method: ``"w2"`` (Gaussian W2, Marron), ``"gatys"`` (Gram) or ``"swd"``
             (sliced Wasserstein).
         settings: all settings (:class:`OptSettings`); the arguments below override it.
@@ -352,7 +358,7 @@ def stylize(
 
 def synthesize_opt(
     style: ImageLike,
-    size: Sequence[int] = (512, 512),
+    size: int | Sequence[int] = (512, 512),
     *,
     method: str = "w2",
     settings: OptSettings | None = None,

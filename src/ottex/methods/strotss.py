@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..core.checks import check_example
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -59,12 +60,13 @@ from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
-from ..nn.networks import load_feature_extractor
+from ..nn.networks import VGGFeatures, load_feature_extractor
 from .base import Method, Options, label_number, option, parse_ints, register_method
 
 __all__ = [
     "strotss",
     "StrotssOptions",
+    "REPEAT_TOLERANCE",
     "NETWORK_LAYERS",
     "cosine_cost",
     "palette_cost",
@@ -87,6 +89,11 @@ PYRAMID_LEVELS = 5  # Laplacian bands of the optimised image (plus the low-pass 
 GRID_CELLS = 128 * 128  # output positions are drawn from a strided grid of about this many cells ...
 GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
 CONTENT_WEIGHT_SCALE = 16.0  # user content weight x 16 at the coarsest scale, halved at each finer one
+#: Two runs with the same seed, settings and device give the same image up to this (largest difference of a pixel
+#: value in [0, 1]). On a CPU with several threads, runs have differed by 1.3e-7 on a loaded 2-core machine (the
+#: last bits of a multi-threaded reduction inside PyTorch's CPU kernels; equal in every run made with one thread);
+#: far below what an 8-bit image file holds (1/255).
+REPEAT_TOLERANCE = 1e-6
 _EPS = 1e-8
 
 
@@ -184,14 +191,30 @@ def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch
     """
     if cost not in _COSTS:
         raise InputError(f"unknown cost '{cost}' (choose from {', '.join(_COSTS)})")
+    return _relaxed_emd(x, y, cost)
+
+
+def _relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str, y_unit: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`relaxed_emd` with ``y``'s unit rows precomputed (``y_unit``: the style's, once per scale; cosine
+    cost only). ``x``'s unit rows are computed once and shared by the cost matrix and the matched pairs."""
+    if cost != "cosine" or y_unit is None:
+        with torch.no_grad():
+            c = _COSTS[cost](x, y)
+            row_min, row_arg = c.min(1)  # for each x its nearest y
+            col_min, col_arg = c.min(0)  # for each y its nearest x
+            rows = bool(row_min.mean() >= col_min.mean())
+        if rows:
+            return _pair_cost(x, y[row_arg], cost).mean()
+        return _pair_cost(x[col_arg], y, cost).mean()
+    xu = _unit(x)
     with torch.no_grad():
-        c = _COSTS[cost](x, y)
-        row_min, row_arg = c.min(1)  # for each x its nearest y
-        col_min, col_arg = c.min(0)  # for each y its nearest x
+        c = 1.0 - xu.detach() @ y_unit.T
+        row_min, row_arg = c.min(1)
+        col_min, col_arg = c.min(0)
         rows = bool(row_min.mean() >= col_min.mean())
     if rows:
-        return _pair_cost(x, y[row_arg], cost).mean()
-    return _pair_cost(x[col_arg], y, cost).mean()
+        return 1.0 - (xu * y_unit[row_arg]).sum(-1).mean()
+    return 1.0 - (xu[col_arg] * y_unit).sum(-1).mean()
 
 
 def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -310,12 +333,23 @@ def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def _hypercolumns(
-    image: torch.Tensor, feats: dict[str, torch.Tensor], layers: Sequence[str], grid: torch.Tensor
+    image: torch.Tensor,
+    feats: dict[str, torch.Tensor],
+    layers: Sequence[str],
+    grid: torch.Tensor,
+    net: VGGFeatures | None = None,
 ) -> torch.Tensor:
-    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``."""
-    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``.
+
+    With ``net``, ``feats`` are its taps without read-outs (``net(x, read_out=False)``) and the read-outs are
+    applied to the looked-up vectors: the same values (a 1x1 affine map commutes with bilinear lookup), without
+    making the wide full-resolution maps.
+    """
+    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T
             for t in (image, *(feats[k] for k in layers))]
-    return torch.cat(cols, 1)[0, :, 0].T
+    if net is not None:
+        cols = [cols[0], *(net.read_out(k, v) for k, v in zip(layers, cols[1:]))]
+    return torch.cat(cols, 1)
 
 
 @dataclass
@@ -326,6 +360,7 @@ class _Region:
     style: torch.Tensor  # (m, D) style hypercolumns
     style_rgb: torch.Tensor  # (m, 3)
     style_moments: tuple[torch.Tensor, torch.Tensor]
+    style_unit: torch.Tensor  # (m, D) unit rows of ``style`` (the cosine cost's right-hand side)
     candidates: torch.Tensor | None = None  # flat indices on the current strided grid
 
 
@@ -409,7 +444,7 @@ class StrotssOptions(Options):
 def strotss(
     content: ImageLike,
     style: ImageLike,
-    size: int | None = None,
+    size: int | tuple[int, int] | None = None,
     *,
     content_weight: float = 1.0,
     content_mask: ImageLike | None = None,
@@ -434,7 +469,7 @@ def strotss(
         size: long side of the output, at least 64 (default: the content's
             long side, as the other transfer methods of ottex; the paper and
             official code use 512). The aspect is the content's; scales have
-            long sides ``size / 2**k`` down to at least 64.
+            long sides ``size / 2**k`` down to at least 64. Or ``(height, width)``.
         content_weight: the user's content weight (the paper's alpha is this
             times 16 at the coarsest scale, halved at each finer scale); larger
             keeps more of the content's layout, 0 ignores it.
@@ -448,7 +483,8 @@ def strotss(
         style_samples: style positions per scale (and per region).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1) or
             ``"vgg19-caffe"`` (relu1_1 ... relu3_3).
-        seed: random seed of the sampled positions (``None``: random).
+        seed: random seed of the sampled positions (``None``: random); the same
+            seed gives the same image up to :data:`REPEAT_TOLERANCE`.
         device: ``auto``, ``cpu``, ``cuda`` or a device.
         weights_dir: folder searched first for the loss network's weights.
         progress: show a progress bar with the loss.
@@ -478,7 +514,7 @@ def strotss(
 def _transfer(
     content: ImageLike,
     style: ImageLike,
-    size: int | None,
+    size: int | tuple[int, int] | None,
     opts: StrotssOptions,
     *,
     seed: int | None = 0,
@@ -487,11 +523,13 @@ def _transfer(
     callback: Callback | None = None,
 ) -> torch.Tensor:
     """The ``"strotss"`` method's style transfer (the registry's contract; see :func:`strotss`)."""
-    if size is not None and size < COARSEST_SIDE:
-        raise InputError(f"output size {size} is too small for STROTSS: at least {COARSEST_SIDE} px", option="size")
+    long_side = size if size is None or isinstance(size, (int, float)) else max(size)
+    if long_side is not None and long_side < COARSEST_SIDE:
+        raise InputError(f"output size {size} is too small for STROTSS: a long side of at least {COARSEST_SIDE} px",
+                         option="size")
     dev = prepare_device(device)
-    content_img = as_image(content, dev, "content")
-    style_img = as_image(style, dev, "style")
+    content_img = check_example(as_image(content, dev, "content"), "content")
+    style_img = check_example(as_image(style, dev, "style"))
     if size is None and max(content_img.shape[-2:]) < COARSEST_SIDE:
         raise InputError(f"the content ({content_img.shape[-1]}x{content_img.shape[-2]}) is too small for STROTSS: "
                          f"pass size >= {COARSEST_SIDE}", option="size")
@@ -525,8 +563,9 @@ def _transfer(
         else:
             image = _up(image, hw) + (0 if last else _finest_band(content_s))
         with torch.no_grad():
-            content_feats = net(content_s)
-            regions = _scale_regions(net(style_s), style_s, layers, hw, masks, opts.style_samples, gen)
+            content_feats = net(content_s, read_out=False)
+            regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
+                                     gen, net)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
     assert image is not None
@@ -557,6 +596,7 @@ def _scale_regions(
     masks: tuple[torch.Tensor, torch.Tensor] | None,
     style_samples: int,
     gen: torch.Generator,
+    net: VGGFeatures | None = None,
 ) -> list[_Region]:
     """The regions of one scale, with their style samples (drawn once per scale)."""
     s_hw = tuple(style_s.shape[-2:])
@@ -579,15 +619,15 @@ def _scale_regions(
     regions = []
     for out_k, sty_k in parts:
         idx = _draw(sty_k, style_samples, gen)
-        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
+        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw), net)
         regions.append(_Region(labels_mask=out_k, style=hs, style_rgb=hs[:, :3].contiguous(),
-                               style_moments=_moments(hs)))
+                               style_moments=_moments(hs), style_unit=_unit(hs)))
     return regions
 
 
 def _optimise_scale(
     image: torch.Tensor,
-    net: torch.nn.Module,
+    net: VGGFeatures,
     layers: Sequence[str],
     content_s: torch.Tensor,
     content_feats: dict[str, torch.Tensor],
@@ -612,28 +652,44 @@ def _optimise_scale(
                 r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
-        feats = net(x)
-        total = x.new_zeros(())
-        parts = torch.zeros(4, device=x.device)
-        for r in regions:
-            assert r.candidates is not None
-            g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
-            hx = _hypercolumns(x, feats, layers, g)
-            with torch.no_grad():
-                hc = _hypercolumns(content_s, content_feats, layers, g)
-            l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
-            l_r = relaxed_emd(hx, r.style)
-            l_m = moment_loss(hx, r.style_moments)
-            l_p = relaxed_emd(hx[:, :3], r.style_rgb, "palette")
-            total = total + (alpha * l_c + l_r + l_m + palette_weight * l_p) / (alpha + 2.0)
-            parts += torch.stack([l_c, l_r, l_m, l_p]).detach()
-        loss = total / len(regions)
+        feats = net(x, read_out=False)
+        # one draw of output positions for all regions, shared in proportion to the regions' areas: one
+        # lookup, one self-similarity matrix and the cost of one region's matching, however many regions
+        counts = _region_samples([r.candidates.numel() for r in regions], samples)
+        idx = torch.cat([_draw(r.candidates, n, gen) for r, n in zip(regions, counts)])
+        g = _pixel_grid(idx, hw)
+        hx = _hypercolumns(x, feats, layers, g, net)
+        with torch.no_grad():
+            hc = _hypercolumns(content_s, content_feats, layers, g, net)
+        l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
+        style = x.new_zeros(())
+        parts = torch.zeros(3, device=x.device)
+        for r, part in zip(regions, hx.split(counts)):
+            l_r = _relaxed_emd(part, r.style, "cosine", r.style_unit)
+            l_m = moment_loss(part, r.style_moments)
+            l_p = _relaxed_emd(part[:, :3], r.style_rgb, "palette")
+            style = style + l_r + l_m + palette_weight * l_p
+            parts += torch.stack([l_r, l_m, l_p]).detach()
+        loss = (alpha * l_c + style / len(regions)) / (alpha + 2.0)
         loss.backward()
         opt.step()
         value = float(loss.detach())
         named = None
         if report.callback is not None:
-            named = dict(zip(("content", "remd", "moment", "palette"), (parts / len(regions)).tolist()))
+            named = dict(zip(("content", "remd", "moment", "palette"),
+                             [float(l_c.detach()), *(parts / len(regions)).tolist()]))
         report.step(loss=value, parts=named, image=lambda: reconstruct_pyramid(bands).detach().clamp(0, 1))
     with torch.no_grad():
         return reconstruct_pyramid(bands)
+
+
+def _region_samples(areas: Sequence[int], samples: int, minimum: int = 64) -> list[int]:
+    """Output positions per region: ``samples`` shared in proportion to the regions' candidate counts ``areas``,
+    at least ``minimum`` each (as many as a region has, if fewer).
+
+    Example:
+        >>> _region_samples([3000, 1000], 1024)
+        [768, 256]
+    """
+    total = max(sum(areas), 1)
+    return [min(a, max(minimum, round(samples * a / total))) for a in areas]

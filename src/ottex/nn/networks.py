@@ -12,7 +12,11 @@ the same weights can produce tileable (wrap-around) results.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +38,8 @@ __all__ = [
     "load_decoder",
     "load_autoencoders",
     "load_feature_extractor",
+    "keep_networks",
+    "kept_networks",
     "available_levels",
     "min_size_for_level",
 ]
@@ -237,7 +243,9 @@ class VGGFeatures(nn.Module):
             }
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, read_out: bool = True) -> dict[str, torch.Tensor]:
+        """The taps of ``x``; ``read_out=False`` leaves out the 1x1 read-outs (apply them later, to fewer
+        values, with :meth:`read_out`: they are affine, so they commute with any interpolation)."""
         out: dict[str, torch.Tensor] = {}
         wanted = {conv_name(layer): layer for layer in self.layers}
         x = self.conv0(x)
@@ -246,14 +254,85 @@ class VGGFeatures(nn.Module):
             x = F.relu(pre)
             if n in wanted:
                 tap = pre if self.pre_relu else x
-                out[wanted[n]] = self.aux[n](tap) if n in self.aux else tap
+                out[wanted[n]] = self.aux[n](tap) if read_out and n in self.aux else tap
             if n in POOL_AFTER and n != self.names[-1]:
                 x = F.avg_pool2d(x, 2) if self.pool == "avg" else F.max_pool2d(x, 2)
         return out
 
+    def read_out(self, layer: str, values: torch.Tensor) -> torch.Tensor:
+        """The 1x1 read-out of tap ``layer`` applied to ``(N, C)`` feature vectors (unchanged if it has none).
+
+        Example:
+            >>> net = VGGFeatures(state, ("relu1_1",))  # doctest: +SKIP
+            >>> taps = net(image, read_out=False)  # doctest: +SKIP
+            >>> vectors = net.read_out("relu1_1", taps["relu1_1"].flatten(2)[0].T)  # doctest: +SKIP
+        """
+        conv = self.aux[conv_name(layer)] if conv_name(layer) in self.aux else None
+        if conv is None:
+            return values
+        return torch.addmm(conv.bias, values, conv.weight.flatten(1).T)
+
 
 def _dir(weights_dir: str | os.PathLike | None) -> str | None:
     return None if weights_dir is None else str(weights_dir)
+
+
+_Net = TypeVar("_Net", bound=nn.Module)
+_kept: OrderedDict[tuple, nn.Module] = OrderedDict()
+_kept_limit = 0
+_kept_lock = threading.Lock()
+
+
+def keep_networks(limit: int = 32) -> None:
+    """Keep the networks this process builds for later runs (a long-lived process such as ``ottex serve``).
+
+    Off by default: a script's networks are freed with its run (their weights stay cached in memory, so a
+    rebuild reads no file). When on, :func:`load_encoder`, :func:`load_decoder` and
+    :func:`load_feature_extractor` return the network built before for the same file, device and settings
+    (the file is still looked up, so a changed folder is noticed), keeping the ``limit`` most recently used.
+    The networks are then shared between runs: use them from one thread per device. ``limit=0`` turns
+    keeping off and frees the kept networks.
+
+    Example:
+        >>> keep_networks(8); kept_networks()
+        0
+        >>> keep_networks(0)
+    """
+    global _kept_limit
+    with _kept_lock:
+        _kept_limit = max(0, int(limit))
+        while len(_kept) > _kept_limit:
+            _kept.popitem(last=False)
+
+
+def kept_networks() -> int:
+    """How many networks :func:`keep_networks` holds now."""
+    with _kept_lock:
+        return len(_kept)
+
+
+def _kept_or_build(
+    ws: WeightSet, role: str, level: int, weights_dir: str | os.PathLike | None, settings: tuple,
+    build: Callable[[], _Net],
+) -> _Net:
+    """``build()``, or the network kept from an earlier call with the same file and settings."""
+    if not _kept_limit:
+        return build()
+    path = str(ws.resolve(role, level, _dir(weights_dir)))
+    key = (ws.name, role, level, path, *(str(torch.device(v)) if isinstance(v, torch.device) else v
+                                          for v in settings))
+    with _kept_lock:
+        net = _kept.get(key)
+        if net is not None:
+            _kept.move_to_end(key)
+            return net  # type: ignore[return-value]
+    net = build()
+    with _kept_lock:
+        if _kept_limit:
+            _kept[key] = net
+            while len(_kept) > _kept_limit:
+                _kept.popitem(last=False)
+    return net
 
 
 def available_levels(set_name: str, weights_dir: str | os.PathLike | None = None) -> tuple[int, ...]:
@@ -282,9 +361,13 @@ def load_encoder(
 ) -> Encoder:
     """Build the pretrained encoder to ``relu{level}_1`` of a weight set."""
     ws = get_weight_set(set_name)
-    state = ws.load_state("encoder", level, _dir(weights_dir))
-    enc = Encoder(state, level, padding or ws.padding)
-    return enc.to(device).eval() if device is not None else enc.eval()
+
+    def build() -> Encoder:
+        state = ws.load_state("encoder", level, _dir(weights_dir))
+        enc = Encoder(state, level, padding or ws.padding)
+        return enc.to(device).eval() if device is not None else enc.eval()
+
+    return _kept_or_build(ws, "encoder", level, weights_dir, (device, padding), build)
 
 
 def load_decoder(
@@ -296,9 +379,13 @@ def load_decoder(
 ) -> Decoder:
     """Build the pretrained decoder from ``relu{level}_1`` of a weight set."""
     ws = get_weight_set(set_name)
-    state = ws.load_state("decoder", level, _dir(weights_dir))
-    dec = Decoder(state, level, final_relu=ws.final_relu, padding=padding or ws.padding)
-    return dec.to(device).eval() if device is not None else dec.eval()
+
+    def build() -> Decoder:
+        state = ws.load_state("decoder", level, _dir(weights_dir))
+        dec = Decoder(state, level, final_relu=ws.final_relu, padding=padding or ws.padding)
+        return dec.to(device).eval() if device is not None else dec.eval()
+
+    return _kept_or_build(ws, "decoder", level, weights_dir, (device, padding), build)
 
 
 def load_autoencoders(
@@ -313,10 +400,11 @@ def load_autoencoders(
 
     Args:
         strict: raise when a requested level is missing; otherwise keep the
-            levels that exist and warn which ones are missing.
+            levels whose files are there and warn which ones are missing.
 
     Raises:
-        WeightsError: a level is missing (strict) or none is available.
+        WeightsError: a level is missing (strict) or none is available, or a
+            file is present but corrupt (whatever ``strict`` says).
     """
     wset = get_weight_set(set_name)
     if wset.parts:
@@ -332,13 +420,13 @@ def load_autoencoders(
                 load_encoder(set_name, level, weights_dir, device, padding),
                 load_decoder(set_name, level, weights_dir, device, padding),
             )
-        except WeightsError as exc:
+        except MissingWeightsError as exc:  # absent only: a corrupt file is an error, never a missing level
             missing[level] = exc
     if missing and not nets:
         raise next(iter(missing.values()))
     if missing and strict:
         first = next(iter(missing.values()))
-        raise WeightsError(
+        raise type(first)(
             f"weight set '{set_name}' lacks level(s) {', '.join(map(str, sorted(missing)))} "
             f"(have {', '.join(map(str, sorted(nets))) or 'none'}): {first}",
             option=first.option,
@@ -411,6 +499,11 @@ def load_feature_extractor(
     """
     ws = get_weight_set(set_name)
     role, level = ws.feature_source(tuple(layers))
-    state = ws.load_state(role, level, _dir(weights_dir))
-    net = VGGFeatures(state, layers, padding or ws.padding, pool=pool, pre_relu=pre_relu)
-    return net.to(device).eval() if device is not None else net.eval()
+
+    def build() -> VGGFeatures:
+        state = ws.load_state(role, level, _dir(weights_dir))
+        net = VGGFeatures(state, layers, padding or ws.padding, pool=pool, pre_relu=pre_relu)
+        return net.to(device).eval() if device is not None else net.eval()
+
+    return _kept_or_build(ws, role, level, weights_dir, ("features", tuple(layers), device, pool, pre_relu, padding),
+                          build)

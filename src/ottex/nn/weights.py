@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from ..core.errors import MissingWeightsError, WeightsError
+from ..core.files import atomic_output
 from .layout import VGG_CONVS, conv_name, level_conv, relu_name
 
 __all__ = [
@@ -356,9 +356,15 @@ def cache_dir() -> Path:
 
 
 def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Directories searched for weight files, in order."""
+    """Directories searched for weight files, in order.
+
+    Raises:
+        WeightsError: ``weights_dir`` is given but is not a folder (``option="weights_dir"``).
+    """
     dirs: list[Path] = []
     if weights_dir:
+        if not Path(weights_dir).is_dir():
+            raise WeightsError(f"weights_dir {weights_dir} is not a folder", option="weights_dir")
         dirs.append(Path(weights_dir))
     env = os.environ.get(ENV_WEIGHTS)
     if env:
@@ -375,34 +381,39 @@ def sha256sum(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _check_hash(path: Path, wf: WeightFile) -> None:
+def _hash_mismatch(path: Path, wf: WeightFile) -> str | None:
+    """None when ``path`` has ``wf``'s pinned hash (or none is pinned: a warning); else the file's sha256."""
     if wf.sha256 is None:
-        warnings.warn(f"no sha256 is pinned for {wf.filename}; loading it unverified", stacklevel=3)
-        return
+        warnings.warn(f"no sha256 is pinned for {wf.filename}; loading it unverified", stacklevel=4)
+        return None
     digest = sha256sum(path)
-    if not digest.startswith(wf.sha256):
-        raise WeightsError(
-            f"{path} has sha256 {digest[:16]}..., expected {wf.sha256[:16]}...: the file is corrupt or "
-            f"not the upstream one; delete it and supply the file from {wf.url or 'its source'}"
-        )
+    return None if digest.startswith(wf.sha256) else digest
+
+
+def _corrupt_message(path: Path, wf: WeightFile, digest: str, fix: str | None = None) -> str:
+    expected = wf.sha256 if wf.sha256 and len(wf.sha256) == 64 else f"one starting with {wf.sha256}"
+    if fix is None:
+        fix = (f"delete it and download it again from {wf.url}" if wf.url
+               else "replace it with the original file (it has no public download)")
+    return f"weight file {path} is corrupt: its sha256 is {digest}, expected {expected}; {fix}"
+
+
+def _check_hash(path: Path, wf: WeightFile) -> None:
+    digest = _hash_mismatch(path, wf)
+    if digest is not None:
+        raise WeightsError(_corrupt_message(path, wf, digest))
 
 
 def _download(url: str, dest: Path, progress: bool) -> None:
     from tqdm.auto import tqdm  # noqa: PLC0415 - only when downloading
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 16), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 _verified: set[tuple[str, str]] = set()
@@ -430,23 +441,40 @@ def resolve_weight_file(
     Returns:
         Path of the verified file.
 
+    A file found with the wrong sha256 is an error that names it, both hashes
+    and the fix; in the cache, where ottex put it, it is downloaded again (with
+    a warning) when downloads are allowed.
+
     Raises:
-        WeightsError: the file is missing everywhere and cannot be downloaded,
-            or its sha256 does not match the registry.
+        MissingWeightsError: the file is missing everywhere and cannot be downloaded.
+        WeightsError: a file is there but its sha256 does not match the registry.
     """
     wset = get_weight_set(set_name)
     wf = wset.file(role, level)
     dirs = search_dirs(weights_dir)
+    offline = os.environ.get(ENV_OFFLINE, "") not in ("", "0")
+    cached = cache_dir() / set_name / wf.filename
     for d in dirs:
         path = d / set_name / wf.filename
         if path.is_file():
             key = (str(path.resolve()), wf.sha256 or "")
-            if key not in _verified:
-                _check_hash(path, wf)
+            if key in _verified:
+                return path
+            digest = _hash_mismatch(path, wf)
+            if digest is None:
                 _verified.add(key)
-            return path
+                return path
+            in_cache = path.resolve() == cached.resolve()
+            if not (in_cache and wf.url and download and not offline):
+                fix = None
+                if in_cache and wf.url:
+                    fix = (f"delete it: it is downloaded again on first use when downloads are allowed (${ENV_OFFLINE} "
+                           f"is set), or download it from {wf.url}")
+                raise WeightsError(_corrupt_message(path, wf, digest, fix))
+            warnings.warn(_corrupt_message(path, wf, digest, "downloading it again"), stacklevel=2)
+            path.unlink()
+            break  # download below
     looked = ", ".join(str(d / set_name) for d in dirs)
-    offline = os.environ.get(ENV_OFFLINE, "") not in ("", "0")
     how = (
         f"put {wf.filename} in one of those folders, or point weights_dir or ${ENV_WEIGHTS} "
         f"at a folder holding {set_name}/{wf.filename}"

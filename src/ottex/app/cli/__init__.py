@@ -5,67 +5,40 @@ registry (:mod:`ottex.app.cli.options`); method runs go through the local
 executor (:mod:`ottex.exec.local`). Every user error is printed as one line
 ``ottex: error: ...`` with exit status 1 (2 for bad command-line syntax);
 there are no tracebacks for bad input. Library messages name parameters; this
-module adds the flag at fault and hints such as "use --force to overwrite".
+package adds the flag at fault and hints such as "use --force to overwrite".
+
+This module imports nothing heavy: :func:`main` imports the commands (and
+torch) inside its Ctrl-C guard, so an interrupt while the command starts is
+one line (``ottex: interrupted``, exit status 130), like one during a run.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 from collections.abc import Sequence
-
-from ... import __version__
-from ...core.errors import Cancelled, OttexError
-from . import batch, bench, color, style, synth, weights
-from .common import format_error
+from typing import Any
 
 __all__ = ["main", "build_parser", "COMMANDS"]
-
-#: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
-COMMANDS = (synth, style, color, bench, batch, weights)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``ottex`` parser, with the methods registered at this moment."""
-    parser = argparse.ArgumentParser(
-        prog="ottex",
-        description="Texture synthesis and style transfer through optimal transport.",
-        epilog="Run 'ottex COMMAND --help' for the options of a command.",
-    )
-    parser.add_argument("--version", action="version", version=f"ottex {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for command in COMMANDS:
-        command.add_parser(sub)
-    return parser
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    print(f"ottex: warning: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ottex`` command. Returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
-        warnings.filterwarnings("always", category=DeprecationWarning, module=r"ottex(\.|$)")
-        try:
-            return int(args.func(args) or 0)
-        except Cancelled as exc:
-            print(f"ottex: {exc}", file=sys.stderr)
-            return 130
-        except OttexError as exc:
-            print(f"ottex: error: {format_error(exc, args)}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("ottex: interrupted", file=sys.stderr)
-            return 130
-        except MemoryError:
-            print("ottex: error: out of memory; try a smaller size, --batch 1 or --device cpu", file=sys.stderr)
-            return 1
+    try:
+        from .command import run  # noqa: PLC0415 - the commands and torch load inside the Ctrl-C guard
+
+        return run(argv)
+    except KeyboardInterrupt:
+        print("ottex: interrupted", file=sys.stderr)
+        return 130
+
+
+def __getattr__(name: str) -> Any:
+    """``build_parser`` and ``COMMANDS`` of :mod:`ottex.app.cli.command`, imported on first use."""
+    if name in ("build_parser", "COMMANDS"):
+        from . import command  # noqa: PLC0415 - heavy; only when asked for
+
+        return getattr(command, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # pragma: no cover

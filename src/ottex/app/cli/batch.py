@@ -103,6 +103,8 @@ def _prepare(args: argparse.Namespace) -> None:
     args._ottex_flags = {**getattr(args, "_ottex_flags", {}), **_FLAGS}
     if getattr(args, "plot", None):
         raise InputError("--plot draws one run; it is not available in ottex batch")
+    if getattr(args, "save_every", None) is not None or getattr(args, "save_scales", False):
+        raise InputError("--save-every and --save-scales are not available in ottex batch")
     if args.ray_address:
         args.executor = "ray"
     if args.retries < 0:
@@ -263,6 +265,7 @@ def _run_manifest(args: argparse.Namespace) -> int:
         setattr(row_args, _COLLECT, jobs)
         row_args.batch_runner = run_jobs
         row_args.plot = None
+        row_args.save_every, row_args.save_scales = None, False
         try:
             row_args.func(row_args)
         except InputError as exc:

@@ -8,15 +8,20 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ...core.errors import InputError, OttexError
+from ...core.device import resolve_device
+from ...core.errors import ImageError, InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
-from ...image.io import IMAGE_SUFFIXES
+from ...image.io import IMAGE_SUFFIXES, image_size
+from ...nn.weights import search_dirs
 
 __all__ = [
     "add_runtime_options",
     "add_size_options",
     "parse_size",
+    "fit_size",
+    "check_runtime",
     "output_paths",
+    "make_outdir",
     "expand_inputs",
     "one_output",
     "format_error",
@@ -28,17 +33,26 @@ __all__ = [
 #: What the command line adds to a library error about a parameter (the library never names flags).
 HINTS = {
     "overwrite": "use --force to overwrite",
-    "device": "use --device cpu",
-    "weights_dir": "or pass --weights-dir DIR",
 }
+#: The flags of the runtime parameters (the method options' flags are recorded as they are parsed).
+RUNTIME_FLAGS = {"device": "--device", "weights_dir": "--weights-dir"}
 
 
 def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str:
-    """One line: the library's message, prefixed with the flag of the option at fault, with a CLI hint."""
+    """One line: the library's message with the flag of the parameter at fault, and a command-line hint.
+
+    A message about a runtime parameter that starts with its name (``device 'tpu' is unknown``) gets the flag in
+    its place (``--device 'tpu' is unknown``); other messages about a parameter are prefixed with its flag. A
+    missing weight file gets the ``--weights-dir`` hint.
+    """
     msg = str(exc)
     option = getattr(exc, "option", None)
-    flags = getattr(args, "_ottex_flags", {}) if args is not None else {}
-    if option in flags and not msg.startswith(flags[option]):
+    if isinstance(exc, MissingWeightsError):
+        return f"{msg} (or pass --weights-dir DIR)"
+    flags = {**RUNTIME_FLAGS, **(getattr(args, "_ottex_flags", {}) if args is not None else {})}
+    if option in RUNTIME_FLAGS and msg.startswith(f"{option} "):
+        msg = flags[option] + msg[len(option):]
+    elif option in flags and not msg.startswith(flags[option]):
         msg = f"{flags[option]}: {msg}"
     if option in HINTS:
         msg = f"{msg} ({HINTS[option]})"
@@ -56,43 +70,81 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=0, help="random seed; same seed + settings + device = same image [0]")
     g.add_argument("-o", "--output", metavar="FILE", help="output image (default: named from inputs and settings)")
-    g.add_argument("--outdir", metavar="DIR", default=".", help="folder for automatically named outputs [.]")
+    g.add_argument("--outdir", metavar="DIR", default=".",
+                   help="folder for automatically named outputs, created if needed [.]")
     g.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or messages")
 
 
-def add_size_options(p: argparse.ArgumentParser, default: int = 512) -> None:
+def add_size_options(p: argparse.ArgumentParser, size_help: str, aspect_of: str) -> None:
+    """``--size`` and ``--width``/``--height`` (one of them alone keeps the aspect of ``aspect_of``)."""
     g = p.add_argument_group("size")
-    g.add_argument("--size", type=int, help=f"square output side in px [{default}]")
-    g.add_argument("--width", type=int, help="output width in px")
-    g.add_argument("--height", type=int, help="output height in px")
+    g.add_argument("--size", type=int, help=size_help)
+    g.add_argument("--width", type=int, help=f"output width in px (alone: the height follows {aspect_of}'s aspect)")
+    g.add_argument("--height", type=int, help=f"output height in px (alone: the width follows {aspect_of}'s aspect)")
 
 
-def parse_size(args: argparse.Namespace, default: int = 512) -> tuple[int, int]:
-    """``--size N`` or ``--width W --height H`` -> ``(H, W)``."""
+def parse_size(args: argparse.Namespace) -> tuple[int | None, int | None] | int | None:
+    """``--size N`` -> ``N``; ``--width W``/``--height H`` -> ``(H, W)``, None for a side not given; neither ->
+    None."""
     if args.size is not None and (args.width is not None or args.height is not None):
         raise InputError("give either --size or --width/--height, not both")
     if args.width is not None or args.height is not None:
-        w = args.width if args.width is not None else args.height
-        h = args.height if args.height is not None else args.width
+        return args.height, args.width
+    return args.size
+
+
+def fit_size(size: tuple[int | None, int | None], image: str | Path | None) -> tuple[int, int]:
+    """``(H, W)`` with a missing side taken from the aspect of ``image`` (a file; read from its header).
+
+    An image that cannot be read gives a square here: its job then fails with the reading error.
+    """
+    h, w = size
+    if h is not None and w is not None:
         return h, w
-    n = args.size if args.size is not None else default
-    return n, n
+    try:
+        ih, iw = image_size(image) if image is not None else (1, 1)
+    except ImageError:
+        ih, iw = 1, 1
+    if h is None:
+        return max(1, round(w * ih / iw)), w  # type: ignore[operator]
+    return h, max(1, round(h * iw / ih))
+
+
+def check_runtime(args: argparse.Namespace) -> None:
+    """The runtime options that can be checked before any work: the device and ``--weights-dir``."""
+    resolve_device(args.device)
+    search_dirs(getattr(args, "weights_dir", None))
 
 
 def output_paths(args: argparse.Namespace, stem: str, count: int, suffix: str = ".png") -> list[Path]:
-    """Output file names: ``-o`` (indexed when several) or ``<outdir>/<stem>[_<i>].png``."""
+    """Output file names: ``-o`` (indexed when several) or ``<outdir>/<stem>[_<i>].png``; ``--outdir`` is
+    created (with its parents) when it does not exist."""
     if args.output:
         base = Path(args.output)
         if count == 1:
             return [base]
         return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(count)]
-    out = Path(args.outdir)
-    if not out.is_dir():
-        raise InputError(f"output folder does not exist: {out}")
+    out = make_outdir(args.outdir)
     if count == 1:
         return [out / f"{stem}{suffix}"]
     return [out / f"{stem}_{i}{suffix}" for i in range(count)]
+
+
+def make_outdir(folder: str | Path) -> Path:
+    """The ``--outdir`` folder, created with its parents if needed.
+
+    Raises:
+        InputError: it names a file, or it cannot be created.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--outdir {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    return out
 
 
 def expand_inputs(specs: Sequence[str], what: str) -> list[str]:

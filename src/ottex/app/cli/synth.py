@@ -7,8 +7,17 @@ from pathlib import Path
 
 from ...core.errors import InputError
 from ...exec.local import Job
-from ...methods.base import SYNTHESIS, get_method, label_number
-from .common import add_runtime_options, add_size_options, expand_inputs, one_output, output_paths, parse_size
+from ...methods.base import SYNTHESIS, get_method, label_number, settings_digest
+from .common import (
+    add_runtime_options,
+    add_size_options,
+    check_runtime,
+    expand_inputs,
+    fit_size,
+    one_output,
+    output_paths,
+    parse_size,
+)
 from .options import add_method_options, mask_options, method_options
 from .run import add_plot_option, check_plot, run_method_jobs
 
@@ -25,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+",
                    help="example texture image(s): files, folders or quoted glob patterns; one texture per "
                    "example, or one mixed texture with --mix")
-    add_size_options(p)
+    add_size_options(p, "square output side in px [512]", "the example")
     p.add_argument("--batch", type=int, default=1, help="number of textures per example (seeds share rotations) [1]")
     add_plot_option(p)
     add_method_options(p, SYNTHESIS)
@@ -46,11 +55,21 @@ def _mix_weights(values: tuple[float, ...] | None, count: int) -> tuple[float, .
     return values  # counts and signs are checked by the method
 
 
+def _output_size(size: tuple[int | None, int | None] | int | None, example: str) -> tuple[int, int]:
+    """The output ``(H, W)``: ``--size`` (a square, 512 by default) or ``--width``/``--height``, a side not given
+    following the example's aspect."""
+    if size is None or isinstance(size, int):
+        n = 512 if size is None else size
+        return n, n
+    return fit_size(size, example)
+
+
 def run(args: argparse.Namespace) -> int:
-    h, w = parse_size(args)
+    size = parse_size(args)
     method = get_method(args.method, SYNTHESIS)
     opts = method_options(args, SYNTHESIS, method)
     check_plot(args, method)
+    check_runtime(args)
     styles = expand_inputs(args.style, "style")
     # a method with a ``mix`` option takes several examples at once and mixes them; others make one texture each
     mix = _mix_weights(getattr(opts, "mix", None), len(styles))
@@ -61,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--style-mask/--target-mask take one STYLE example")
     groups = [styles] if mix is not None else [[s] for s in styles]
     one_output(args, len(groups))
-    tag = f"{'_masked' if masks else ''}_{method.label(opts, SYNTHESIS)}_s{args.seed}"
+    digest = settings_digest(method.name, opts, args.batch)
+    tag = f"{'_masked' if masks else ''}_{method.label(opts, SYNTHESIS)}_s{args.seed}{'_' + digest if digest else ''}"
     jobs = []
     for group in groups:
+        h, w = _output_size(size, group[0])
         if mix is not None:
             name = "+".join(Path(s).stem for s in group) + f"_mix{'-'.join(label_number(v) for v in mix)}"
         else:

@@ -1,0 +1,63 @@
+"""The ``ottex`` command: its parser (one sub-command module each) and the dispatch with one-line errors.
+
+Imported by :func:`ottex.app.cli.main` inside its Ctrl-C guard (this module imports torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ... import __version__
+from ...core.errors import Cancelled, OttexError
+from . import batch, bench, color, info, serve, style, synth, weights
+from .common import format_error
+
+__all__ = ["run", "build_parser", "COMMANDS"]
+
+#: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
+COMMANDS = (synth, style, color, bench, batch, weights, serve, info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ottex`` parser, with the methods registered at this moment."""
+    parser = argparse.ArgumentParser(
+        prog="ottex",
+        description="Texture synthesis and style transfer through optimal transport.",
+        epilog="Run 'ottex COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"ottex {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"ottex: warning: {message}", file=sys.stderr)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the sub-command; returns the exit status (see :func:`ottex.app.cli.main`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        warnings.filterwarnings("always", category=DeprecationWarning, module=r"ottex(\.|$)")
+        try:
+            return int(args.func(args) or 0)
+        except Cancelled as exc:
+            print(f"ottex: {exc}", file=sys.stderr)
+            return 130
+        except OttexError as exc:
+            print(f"ottex: error: {format_error(exc, args)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("ottex: interrupted", file=sys.stderr)
+            return 130
+        except MemoryError:
+            print("ottex: error: out of memory; try a smaller size, --batch 1 or --device cpu", file=sys.stderr)
+            return 1

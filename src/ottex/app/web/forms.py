@@ -1,0 +1,406 @@
+"""The page's form, made from the method registry, and the settings of a run, checked and turned into a job.
+
+:func:`form_schema` describes the tasks, the registered methods and every option they offer on the command line
+(name, widget, default, choices, help): the page builds its form from it, so a method registered anywhere shows
+up with its options and nothing here names one. :func:`parse_settings` checks what the page (or any client)
+posts, with the same conversions and checks as the command line, and returns :class:`RunSettings`: the settings
+as recorded with each result (JSON; posting them again reproduces the image) and the executor's
+:class:`~ottex.exec.local.Job`.
+
+Example:
+    >>> schema = form_schema()
+    >>> [t["name"] for t in schema["tasks"]]
+    ['synthesis', 'transfer', 'color']
+    >>> ot = next(m for m in schema["methods"] if m["name"] == "ot")
+    >>> next(o for o in ot["options"] if o["name"] == "content_strength")["default"]
+    0.7
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ... import __version__
+from ...core.checks import MIN_SIDE
+from ...core.errors import InputError
+from ...exec.local import Job
+from ...image.color import COLOR_MODES, color_transfer
+from ...methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods
+from .uploads import NotFound, UploadStore
+
+__all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED"]
+
+#: Colour transfer: no method of the registry, the colour distribution of one image given to another.
+COLOR = "color"
+TASKS = (SYNTHESIS, TRANSFER, COLOR)
+TASK_LABELS = {SYNTHESIS: "Texture", TRANSFER: "Style transfer", COLOR: "Colour transfer"}
+DEFAULT_SIZE = 512
+MAX_SEED = 2**53 - 1  # what JavaScript numbers hold exactly
+#: The rotations of colour transfer: the library's default, and the command line's help.
+COLOR_ROTATIONS = inspect.signature(color_transfer).parameters["iterations"].default
+COLOR_ROTATIONS_HELP = "random rotations of the colour space"
+
+
+def _widget(spec: OptionSpec) -> str:
+    base = spec.type.split(" ")[0].split("[")[0]
+    if spec.kind == "mask":
+        return "mask"
+    if base == "bool":
+        return "bool"
+    if spec.choices:
+        return "choice"
+    if spec.parse is None and base in ("int", "float"):
+        return base
+    return "text"
+
+
+def _json_value(value: Any) -> Any:
+    """A setting as JSON: tuples as lists, paths as strings."""
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _default_text(spec: OptionSpec, widget: str) -> Any:
+    if widget == "text" and isinstance(spec.default, (tuple, list)):
+        return ",".join(str(v) for v in spec.default)
+    return _json_value(spec.default)
+
+
+def form_options(method: Method) -> list[dict]:
+    """The options of ``method`` the page offers (those of the command line), in the order of its dataclass."""
+    out = []
+    for spec in method.option_specs():
+        if not spec.cli:
+            continue
+        widget = _widget(spec)
+        out.append({
+            "name": spec.name,
+            "label": spec.name.replace("_", " "),
+            "help": spec.help,
+            "widget": widget,
+            "default": _default_text(spec, widget),
+            "choices": list(spec.choices) if spec.choices else None,
+            "optional": "None" in spec.type,
+            "metavar": spec.metavar,
+            "tasks": list(spec.tasks),
+            "flag": spec.cli_flag,
+        })
+    return out
+
+
+def _mixes(method: Method) -> bool:
+    """A method with a ``mix`` option takes several style examples at once (as on the command line)."""
+    return any(s.name == "mix" for s in method.option_specs(SYNTHESIS))
+
+
+def form_schema(limits: Mapping[str, Any] | None = None) -> dict:
+    """Tasks, methods and options for the page (JSON). ``limits`` (upload and output bounds) are passed on."""
+    methods = []
+    for m in list_methods():
+        methods.append({"name": m.name, "description": m.description, "tasks": list(m.tasks),
+                        "mixes": SYNTHESIS in m.tasks and _mixes(m), "reports_loss": m.reports_loss,
+                        "options": form_options(m)})
+    names = [m["name"] for m in methods]
+    return {
+        "version": __version__,
+        "tasks": [{"name": t, "label": TASK_LABELS[t]} for t in TASKS],
+        "methods": methods,
+        "default_method": "ot" if "ot" in names else (names[0] if names else None),
+        "preserve_color": list(COLOR_MODES),
+        "color": {"rotations": {"default": COLOR_ROTATIONS, "help": COLOR_ROTATIONS_HELP}},
+        "defaults": {"width": DEFAULT_SIZE, "height": DEFAULT_SIZE, "size": DEFAULT_SIZE, "seed": 0},
+        "limits": dict(limits or {}),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Settings of a run
+
+
+@dataclass
+class RunSettings:
+    """The checked settings of one run (what is recorded with its result).
+
+    Attributes:
+        task: ``"synthesis"``, ``"transfer"`` or ``"color"``.
+        method: the registered method (None for colour transfer).
+        style: upload ids of the style image(s) (colour transfer: the image whose colours are taken).
+        content: upload id of the content image (colour transfer: the image recoloured).
+        width, height: synthesis: the output size.
+        size: style transfer: the output's long side (None: the content's).
+        seed: random seed.
+        preserve_color: style transfer: ``"full"``, ``"luminance"`` or None.
+        rotations: colour transfer: random rotations of the colour space.
+        options: the method's options as given (JSON values; masks as upload ids).
+        values: the same, converted (tuples, mask paths): what the method's options are made from.
+    """
+
+    task: str
+    method: str | None
+    style: list[str]
+    content: str | None = None
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+    seed: int = 0
+    preserve_color: str | None = None
+    rotations: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The settings as JSON: posting them to the server again makes the same image."""
+        out: dict[str, Any] = {"task": self.task}
+        if self.method is not None:
+            out["method"] = self.method
+        out["style"] = list(self.style)
+        if self.content is not None:
+            out["content"] = self.content
+        if self.task == SYNTHESIS:
+            out.update(width=self.width, height=self.height)
+        elif self.task == TRANSFER:
+            out.update(size=self.size, preserve_color=self.preserve_color)
+        else:
+            out["rotations"] = self.rotations
+        out["seed"] = self.seed
+        if self.method is not None:
+            out["options"] = dict(self.options)
+        return out
+
+    def label(self) -> str:
+        """A short description: ``"ot texture 512x512, seed 0"``."""
+        if self.task == SYNTHESIS:
+            what = f"{self.method} texture {self.width}x{self.height}"
+        elif self.task == TRANSFER:
+            what = f"{self.method} style transfer" + (f", {self.size} px" if self.size else "")
+        else:
+            what = f"colour transfer, {self.rotations} rotations"
+        return f"{what}, seed {self.seed}"
+
+    def job(self, uploads: UploadStore, output: Path) -> Job:
+        """The executor's job for a method run, writing ``output``."""
+        if self.method is None:
+            raise InputError("colour transfer runs without a method")
+        method = get_method(self.method, self.task)
+        values = dict(self.values)
+        styles = [str(uploads.path(s)) for s in self.style]
+        masks = [v for k, v in values.items() if _spec(method, k).kind == "mask"]
+        options = method.make_options(values)
+        common = {"outputs": [output], "options": options, "seed": self.seed, "name": self.label(),
+                  "inputs": masks}
+        if self.task == SYNTHESIS:
+            return Job(method.name, SYNTHESIS, style=styles if len(styles) > 1 else styles[0],
+                       size=(self.height, self.width), **common)
+        return Job(method.name, TRANSFER, style=styles[0], content=str(uploads.path(self.content)), size=self.size,
+                   preserve_color=self.preserve_color or False, **common)
+
+
+def _spec(method: Method, name: str) -> OptionSpec:
+    return next(s for s in method.option_specs() if s.name == name)
+
+
+def _int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise InputError(f"{what} must be a whole number, got {value}", option=what)
+    try:
+        number = float(value) if isinstance(value, str) else value
+        if not isinstance(number, (int, float)) or number != int(number):
+            raise ValueError
+        n = int(number)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"{what} must be a whole number, got {str(value)[:40]!r}", option=what) from None
+    if low is not None and n < low:
+        raise InputError(f"{what} must be at least {low}, got {n}", option=what)
+    if high is not None and n > high:
+        raise InputError(f"{what} must be at most {high}, got {n}", option=what)
+    return n
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _option_value(spec: OptionSpec, raw: Any, uploads: UploadStore) -> tuple[Any, Any]:
+    """``(json value, option value)`` of one option as posted (strings from a form, or JSON values)."""
+    widget = _widget(spec)
+    name = spec.name
+    if widget == "mask":
+        return raw, str(_upload(uploads, raw, name))
+    if widget == "bool":
+        if isinstance(raw, bool):
+            return raw, raw
+        text = str(raw).strip().lower()
+        if text in ("true", "on", "1", "yes"):
+            return True, True
+        if text in ("false", "off", "0", "no"):
+            return False, False
+        raise InputError(f"{name} is on or off, got {str(raw)[:40]!r}", option=name)
+    if widget == "choice":
+        if raw not in spec.choices:
+            raise InputError(f"{name} must be one of {', '.join(map(str, spec.choices))}, got {str(raw)[:40]!r}",
+                             option=name)
+        return raw, raw
+    if widget == "int":
+        n = _int(raw, name)
+        return n, n
+    if widget == "float":
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            x = float(raw)
+        except (ValueError, TypeError):
+            raise InputError(f"{name} must be a number, got {str(raw)[:40]!r}", option=name) from None
+        return x, x
+    # text: parsed as the command line parses it (comma-separated numbers ...), or a plain string
+    if spec.parse is not None:
+        text = ",".join(map(str, raw)) if isinstance(raw, (list, tuple)) else str(raw)
+        try:
+            value = spec.parse(text.strip())
+        except ValueError as exc:
+            raise InputError(f"{name} takes {exc}, got {text[:40]!r}", option=name) from None
+        return _json_value(value), value
+    if not isinstance(raw, str):
+        raise InputError(f"{name} takes text, got {str(raw)[:40]!r}", option=name)
+    return raw.strip(), raw.strip()
+
+
+def _upload(uploads: UploadStore, upload_id: Any, what: str) -> Path:
+    """The file of an upload named in the settings (an unknown id is a bad setting, not a missing page)."""
+    try:
+        return uploads.path(upload_id)
+    except NotFound as exc:
+        raise InputError(f"{what}: {exc}", option=what) from None
+
+
+def _ids(value: Any, what: str) -> list[str]:
+    items = value if isinstance(value, (list, tuple)) else ([] if _blank(value) else [value])
+    if not all(isinstance(v, str) for v in items):
+        raise InputError(f"{what} must be upload ids", option=what)
+    return list(items)
+
+
+def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | None = None) -> RunSettings:
+    """Check the settings of a run as posted (JSON) and return them.
+
+    Expected keys: ``task``; ``method`` (not for colour transfer); ``style`` (upload ids: one, or several for
+    a method that mixes examples); ``content`` (an upload id: transfers); ``width``/``height`` (synthesis),
+    ``size`` (style transfer: the long side, empty for the content's), ``preserve_color`` (style transfer),
+    ``rotations`` (colour transfer); ``seed``; ``options`` (the method's options by name: strings as typed
+    in the form or JSON values; a mask is an upload id; an empty value means the default).
+
+    Raises:
+        InputError: with ``option`` naming the setting at fault, and a message for the page.
+    """
+    if not isinstance(data, Mapping):
+        raise InputError("the settings must be a JSON object")
+    known = {"task", "method", "style", "content", "width", "height", "size", "seed", "preserve_color", "rotations",
+             "options"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"unknown setting(s): {', '.join(map(str, unknown))[:200]}", option=str(unknown[0]))
+    task = data.get("task", SYNTHESIS)
+    if task not in TASKS:
+        raise InputError(f"unknown task {str(task)[:40]!r} (choose from {', '.join(TASKS)})", option="task")
+    seed = 0 if _blank(data.get("seed")) else _int(data.get("seed"), "seed", 0, MAX_SEED)
+    styles = _ids(data.get("style"), "style")
+    for s in styles:
+        _upload(uploads, s, "style")
+    if not styles:
+        raise InputError("give a style image" if task != COLOR else "give the image whose colours are taken",
+                         option="style")
+    content = None if _blank(data.get("content")) else data.get("content")
+    if task == SYNTHESIS:
+        if content is not None:
+            raise InputError("a texture takes no content image (choose style transfer)", option="content")
+    else:
+        if content is None:
+            raise InputError("give a content image" if task == TRANSFER else "give the image to recolour",
+                             option="content")
+        _upload(uploads, content, "content")
+    if task == COLOR:
+        if len(styles) > 1:
+            raise InputError("colour transfer takes the colours of one image", option="style")
+        if not _blank(data.get("method")):
+            raise InputError("colour transfer has no method", option="method")
+        rotations = data.get("rotations")
+        rotations = COLOR_ROTATIONS if _blank(rotations) else _int(rotations, "rotations", 1, 1000)
+        info = uploads.info(content)
+        _check_pixels(info.width * info.height, max_output_pixels)
+        return RunSettings(COLOR, None, styles, content, rotations=rotations, seed=seed)
+
+    method = get_method(data.get("method") or "ot", task)
+    specs = {s.name: s for s in method.option_specs(task) if s.cli}
+    given = data.get("options") or {}
+    if not isinstance(given, Mapping):
+        raise InputError("options must be a JSON object of option values", option="options")
+    options: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for name, raw in given.items():
+        if name not in specs:
+            raise InputError(f"method '{method.name}' has no option '{str(name)[:40]}' for "
+                             f"{TASK_LABELS[task].lower()}", option=str(name))
+        if _blank(raw):
+            continue
+        options[name], values[name] = _option_value(specs[name], raw, uploads)
+
+    settings = RunSettings(task, method.name, styles, content, seed=seed, options=options, values=values)
+    if task == SYNTHESIS:
+        settings.width = _int(_or(data.get("width"), DEFAULT_SIZE), "width", MIN_SIDE)
+        settings.height = _int(_or(data.get("height"), settings.width), "height", MIN_SIDE)
+        _check_pixels(settings.width * settings.height, max_output_pixels)
+        _mix(method, settings)
+    else:
+        if len(styles) > 1:
+            raise InputError("style transfer takes one style image", option="style")
+        size = data.get("size")
+        settings.size = None if _blank(size) else _int(size, "size", MIN_SIDE)
+        info = uploads.info(content)
+        long_side = max(info.width, info.height)
+        scale = (settings.size or long_side) / long_side
+        _check_pixels(round(info.width * scale) * round(info.height * scale), max_output_pixels)
+        mode = data.get("preserve_color")
+        if mode in (True, "true", "on"):
+            mode = "full"
+        if _blank(mode) or mode in (False, "off", "none"):
+            mode = None
+        if mode is not None and mode not in COLOR_MODES:
+            raise InputError(f"preserve_color must be one of {', '.join(COLOR_MODES)} or empty, got "
+                             f"{str(mode)[:40]!r}", option="preserve_color")
+        settings.preserve_color = mode
+    method.make_options(settings.values)  # the method's own checks (ranges, combinations) before queueing
+    return settings
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if _blank(value) else value
+
+
+def _check_pixels(pixels: int, limit: int | None) -> None:
+    if limit is not None and pixels > limit:
+        raise InputError(f"the output would have {pixels / 1e6:.3g} megapixels; this server makes images up to "
+                         f"{limit / 1e6:.3g} megapixels", option="size")
+
+
+def _mix(method: Method, settings: RunSettings) -> None:
+    """Several styles: only for a method with a ``mix`` option; one weight with two styles is the second's
+    (as ``--mix`` on the command line and the option's help say)."""
+    count = len(settings.style)
+    if count > 1 and not _mixes(method):
+        raise InputError(f"method '{method.name}' takes one style image (only methods with a mix option mix "
+                         "several)", option="style")
+    mix: Sequence[float] | None = settings.values.get("mix")
+    if mix is None:
+        return
+    if count < 2:
+        raise InputError("mix needs at least two style images", option="mix")
+    if len(mix) == 1 and count == 2:
+        if not 0 <= mix[0] <= 1:
+            raise InputError(f"mix with two styles takes the second's weight in [0, 1], got {mix[0]}", option="mix")
+        settings.values["mix"] = (1 - mix[0], mix[0])
