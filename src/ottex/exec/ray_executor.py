@@ -2,9 +2,9 @@
 
 Needs the ``ray`` extra (``pip install "ottex[ray]"``). :class:`RayExecutor` joins a cluster
 (``address="auto"`` or ``"HOST:PORT"``) or starts a local one (no address). Each worker is an actor holding a
-:class:`~ottex.exec.local.LocalExecutor` (the same job contract as the local executor); the weight files it reads
-stay in its process (:mod:`ottex.nn.weights` caches them), so the networks are loaded once per worker, not once
-per job. A worker asks for ``gpus_per_job`` GPUs (fractions allowed: 0.5 puts two workers on a GPU) when the
+:class:`~ottex.exec.local.LocalExecutor` (the same job contract as the local executor) in a process that keeps
+the networks it builds (:func:`ottex.nn.networks.keep_networks`), so the networks are loaded once per worker,
+not once per job. A worker asks for ``gpus_per_job`` GPUs (fractions allowed: 0.5 puts two workers on a GPU) when the
 cluster has GPUs, otherwise ``cpus_per_job`` CPUs. Jobs travel as paths and settings (a few hundred bytes): the
 workers read the inputs and write the outputs themselves (atomically, with the job key inside), so images never
 pass through the driver; on several machines the inputs and the output folder must be on storage every node
@@ -30,12 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import Cancelled, InputError
+from ..nn.networks import keep_networks
 from .batch import JobFailure, Result
 from .local import Job, LocalExecutor
 
 __all__ = ["RayExecutor", "ray_available"]
 
 _INSTALL = 'the Ray executor needs Ray: pip install "ottex[ray]"'
+#: Networks a worker keeps (:func:`ottex.nn.networks.keep_networks`): a method's levels, a few weight sets.
+KEPT_NETWORKS = 32
 
 
 def ray_available() -> bool:
@@ -62,6 +65,7 @@ class _Worker:
         import torch  # noqa: PLC0415 - in the worker process
 
         torch.set_num_threads(max(1, threads))
+        keep_networks(KEPT_NETWORKS)  # this process lives for many jobs: build each network once
         self.executor = LocalExecutor(device, weights_dir)
         self.jobs = 0
 

@@ -20,7 +20,9 @@ from ...core.errors import InputError
 from ...core.progress import TqdmProgress
 from ...exec.batch import BatchLocal, BatchProgress, JobOutcome, read_manifest, run_batch
 from ...exec.local import Job
+from ...exec.ray_executor import KEPT_NETWORKS, RayExecutor
 from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method
+from ...nn.networks import keep_networks
 from . import style, synth
 from .common import add_runtime_options, format_error
 
@@ -161,9 +163,8 @@ def _executor(args: argparse.Namespace) -> Any:
             def factory(job: Job) -> TqdmProgress:
                 return TqdmProgress(Path(str(job.outputs[0])).name if job.outputs else job.method, leave=False,
                                     position=1)
+        keep_networks(KEPT_NETWORKS)  # one process for all the jobs: build each network once
         return BatchLocal(args.device, args.weights_dir, callback_factory=factory)
-    from ...exec.ray_executor import RayExecutor  # noqa: PLC0415 - the ray extra is optional
-
     return RayExecutor(args.ray_address, workers=args.workers, gpus_per_job=args.gpus_per_job,
                        cpus_per_job=args.cpus_per_job, device=args.device, weights_dir=args.weights_dir)
 
