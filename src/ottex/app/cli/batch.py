@@ -134,6 +134,8 @@ def run_jobs(args: argparse.Namespace, method: Method | None, command: str, jobs
     finally:
         progress.close()
         executor.close()
+        if args.executor == "local":
+            keep_networks(0)  # free them (main() may be called again in this process, e.g. by tests)
     for o in summary.failed:
         print(f"ottex: error: {o.job.label()}: {_message(o, args)}", file=sys.stderr)
     c = summary.counts()
