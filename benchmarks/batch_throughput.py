@@ -25,6 +25,7 @@ from ottex.exec.batch import BatchLocal, run_batch
 from ottex.exec.local import Job
 from ottex.image.io import load_image, save_image
 from ottex.methods.base import get_method
+from ottex.nn.networks import keep_networks
 
 IMAGES = Path(os.environ.get("OTTEX_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
 
@@ -68,6 +69,7 @@ def main() -> None:
         t_start = time.perf_counter()
         if run == "local":
             torch.set_num_threads(args.threads)
+            keep_networks(32)  # as ottex batch and the Ray workers do
             ex = BatchLocal("cpu")
             workers = 1
         else:
