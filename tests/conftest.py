@@ -17,7 +17,7 @@ from ottex.core.resample import resize
 from ottex.image.io import load_image
 
 # Helper modules of the tests (fake methods that register when imported, web test helpers): never collected.
-collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py"]
+collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py", "flaky_method.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

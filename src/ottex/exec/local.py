@@ -35,6 +35,7 @@ from ..core.progress import Callback
 from ..image.color import color_mode
 from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, Options, get_method, jsonable, option_values
+from .keys import KEY_FIELD, output_key, write_key_sidecar
 
 __all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free", "job_settings"]
 
@@ -59,6 +60,7 @@ class Job:
         overwrite: replace existing output files.
         name: how the job is called in reports (default: its inputs).
         inputs: other input files (e.g. label maps) that must never be overwritten.
+        key: the job's key (:func:`ottex.exec.keys.job_key`), recorded in its outputs when given.
     """
 
     method: str
@@ -74,6 +76,7 @@ class Job:
     overwrite: bool = False
     name: str = ""
     inputs: Sequence[PathLike] = ()
+    key: str | None = None
 
     def input_files(self) -> list[PathLike]:
         """Every input that is a file (never to be overwritten)."""
@@ -241,9 +244,13 @@ class LocalExecutor:
             raise ImageError(f"the job made {out.shape[0]} image(s) but names {len(outputs)} output(s)")
         for i, (img, path) in enumerate(zip(out, outputs)):
             settings = None
-            if self.record:
+            if self.record or job.key is not None:
                 settings = {**job_settings(job, options, tuple(img.shape[-2:]), i, self.device), **self.record_extra}
+            if job.key is not None:  # ottex batch: the job's key, by which a re-run knows the output is done
+                settings[KEY_FIELD] = output_key(job.key, i, len(outputs))
             save_image(img.unsqueeze(0), path, overwrite=job.overwrite, settings=settings)
+            if job.key is not None:
+                write_key_sidecar(path, settings[KEY_FIELD])
         return outputs
 
     def _load(self, image: PathLike | torch.Tensor) -> torch.Tensor:

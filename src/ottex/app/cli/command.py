@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from ... import __version__
 from ...core.errors import Cancelled, OttexError
-from . import bench, color, info, serve, style, synth, train, weights
+from . import batch, bench, color, info, serve, style, synth, train, weights
 from .common import format_error
 
 __all__ = ["run", "build_parser", "COMMANDS"]
 
 #: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
-COMMANDS = (synth, style, color, train, bench, weights, serve, info)
+COMMANDS = (synth, style, color, train, bench, batch, weights, serve, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

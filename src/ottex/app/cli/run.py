@@ -113,6 +113,9 @@ class _Subscribers:
 
 def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs: Sequence[Job]) -> int:
     """Run the jobs; print what was written; write the loss plot (one job only). Returns the exit status."""
+    batch_runner = getattr(args, "batch_runner", None)
+    if batch_runner is not None:  # ottex batch style/synth: resumable, retried, local or on Ray (cli/batch.py)
+        return batch_runner(args, method, command, jobs)
     if args.save_every is not None and args.save_every < 1:
         raise InputError(f"--save-every must be at least 1, got {args.save_every}")
     subscribers: dict[int, _Subscribers] = {}

@@ -1,0 +1,276 @@
+"""``ottex batch``: many jobs (folders, glob patterns or a manifest), resumable, locally or on a Ray cluster.
+
+``ottex batch style CONTENT STYLE...`` and ``ottex batch synth STYLE...`` take every argument of ``ottex style``
+and ``ottex synth`` (the jobs and their output names are made by those commands) plus the batch options;
+``ottex batch manifest FILE`` reads one job per CSV row or JSON line. The jobs run through
+:func:`ottex.exec.batch.run_batch`: done jobs (outputs carrying the job's key) are skipped, failures are retried,
+then written to a JSONL report; the exit status is 1 if any job failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...core.errors import InputError
+from ...core.progress import TqdmProgress
+from ...exec.batch import BatchLocal, BatchProgress, JobOutcome, read_manifest, run_batch
+from ...exec.local import Job
+from ...exec.ray_executor import KEPT_NETWORKS, RayExecutor
+from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method
+from ...nn.networks import keep_networks
+from . import style, synth
+from .common import add_runtime_options, format_error
+
+__all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
+
+#: The report's file name in ``--outdir`` (unless ``--report`` names one).
+REPORT_NAME = "ottex-batch-failures.jsonl"
+_COLLECT = "_ottex_batch_collect"
+_FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
+          "workers": "--workers", "retries": "--retries", "manifest": "FILE", "ray_address": "--ray-address"}
+_ROW_FIELDS = {"_line", "task", "content", "style", "method", "size", "width", "height", "seed", "batch", "output",
+               "preserve_color", "options"}
+
+
+def add_batch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("batch")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one job after the other in this process; ray: worker processes on a Ray cluster "
+                   "(pip install \"ottex[ray]\") [local]")
+    g.add_argument("--ray-address", metavar="ADDR", help="join a running Ray cluster: auto or HOST:PORT (implies "
+                   "--executor ray) [start a local one]")
+    g.add_argument("--workers", type=int, metavar="N", help="Ray worker processes [as many as the cluster's GPUs "
+                   "(or CPUs) hold at the per-job amounts]")
+    g.add_argument("--gpus-per-job", type=float, metavar="X", help="GPUs per Ray worker, fractions allowed (0.5: "
+                   "two workers per GPU) [1 when the cluster has GPUs, else 0]")
+    g.add_argument("--cpus-per-job", type=float, default=1, metavar="N", help="CPUs (torch threads) per Ray "
+                   "worker [1]")
+    g.add_argument("--retries", type=int, default=2, metavar="N", help="tries again of a failed job (not of a bad "
+                   "input or option) [2]")
+    g.add_argument("--report", metavar="FILE", help=f"JSONL report of the failed jobs [OUTDIR/{REPORT_NAME}]")
+    g.add_argument("--job-progress", action="store_true", help="local executor: a progress bar per job too")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="many jobs from folders, glob patterns or a manifest: resumable, retried, locally or on a Ray cluster",
+        description="Run many synthesis or style-transfer jobs. Each output records its job's key (a hash of the "
+        "inputs' bytes, the method, every option and the seed): running the same command again skips the jobs "
+        "that are done, so a batch stopped by a crash, Ctrl-C or a lost node finishes only the rest. Failed jobs "
+        "are tried again (--retries), then written to a JSONL report; the exit status is 1 if any job failed.",
+        epilog="examples: ottex batch style frames/ van_gogh.jpg --outdir out/ --size 512;  "
+        "ottex batch synth 'textures/*.jpg' --size 256 --executor ray --ray-address auto;  "
+        "ottex batch manifest jobs.csv --outdir out/",
+    )
+    bsub = p.add_subparsers(dest="batch_command", metavar="KIND")
+    bsub.required = True
+    for module in (style, synth):
+        module.add_parser(bsub)
+        child = bsub.choices[module.__name__.rsplit(".", 1)[-1]]
+        add_batch_options(child)
+        child.set_defaults(func=_command(child.get_default("func")), batch_runner=run_jobs)
+    m = bsub.add_parser(
+        "manifest",
+        help="jobs from a CSV or JSONL file (content, style, method, size, seed, options)",
+        description="One job per CSV row (header line first) or JSON line. Fields: content (style transfer), "
+        "style, task (style or synth; default: style when there is a content), method [ot], size (transfer: "
+        "long side; synthesis: square side), width and height (synthesis), seed [--seed], batch, "
+        "preserve_color, output (a file name in --outdir; default: named as ottex style/synth name it), options "
+        "(JSONL: an object; CSV: a JSON object or name=value;name=value); any other column is one option of the "
+        "method (e.g. content_strength). Relative paths are read from the manifest's folder.",
+        epilog="example CSV: content,style,method,size,seed,content_strength  /  "
+        "photos/a.jpg,styles/lava.jpg,ot,512,0,0.4",
+    )
+    m.add_argument("manifest", metavar="FILE", help="the manifest (.csv, or .jsonl for JSON lines)")
+    add_runtime_options(m)
+    add_batch_options(m)
+    m.set_defaults(func=_run_manifest, batch_runner=run_jobs)
+
+
+def _command(inner: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        _prepare(args)
+        return inner(args)
+
+    return run
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    args._ottex_flags = {**getattr(args, "_ottex_flags", {}), **_FLAGS}
+    if getattr(args, "plot", None):
+        raise InputError("--plot draws one run; it is not available in ottex batch")
+    if getattr(args, "save_every", None) is not None or getattr(args, "save_scales", False):
+        raise InputError("--save-every and --save-scales are not available in ottex batch")
+    if args.ray_address:
+        args.executor = "ray"
+    if args.retries < 0:
+        raise InputError(f"--retries must be at least 0, got {args.retries}")
+    outdir = Path(args.outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the output folder {outdir}: {exc.strerror}") from None
+
+
+def run_jobs(args: argparse.Namespace, method: Method | None, command: str, jobs: Sequence[Job]) -> int:
+    """Run the jobs of a batch (or collect them, for a manifest); print failures and a summary. Returns the
+    exit status: 0 if every job is done (now or before), 1 if any failed."""
+    collect = getattr(args, _COLLECT, None)
+    if collect is not None:
+        collect.extend(jobs)
+        return 0
+    executor = _executor(args)
+    progress = BatchProgress(len(jobs), disable=args.quiet)
+    report = Path(args.report) if args.report else Path(args.outdir) / REPORT_NAME
+    try:
+        summary = run_batch(jobs, executor, retries=args.retries, report=report, force=args.force,
+                            progress=progress)
+    finally:
+        progress.close()
+        executor.close()
+        if args.executor == "local":
+            keep_networks(0)  # free them (main() may be called again in this process, e.g. by tests)
+    for o in summary.failed:
+        print(f"ottex: error: {o.job.label()}: {_message(o, args)}", file=sys.stderr)
+    c = summary.counts()
+    rate = 60.0 * c["done"] / summary.seconds if summary.seconds > 0 else 0.0
+    line = (f"{c['done']} done, {c['skipped']} skipped (done before), {c['failed']} failed of {len(jobs)} jobs "
+            f"in {summary.seconds:.1f} s ({rate:.1f} jobs/min)")
+    if c["failed"]:
+        print(f"ottex: error: {line}; report: {report}", file=sys.stderr)
+    elif not args.quiet:
+        print(line)
+    return 1 if c["failed"] else 0
+
+
+def _message(outcome: JobOutcome, args: argparse.Namespace) -> str:
+    assert outcome.failure is not None
+    tries = f" (after {outcome.attempts} tries)" if outcome.attempts > 1 else ""
+    return format_error(outcome.failure.as_error(), args) + tries
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    if args.executor == "local":
+        for flag, value in (("--workers", args.workers), ("--gpus-per-job", args.gpus_per_job)):
+            if value is not None:
+                raise InputError(f"{flag} applies to --executor ray")
+        factory = None
+        if args.job_progress and not args.quiet:
+            def factory(job: Job) -> TqdmProgress:
+                return TqdmProgress(Path(str(job.outputs[0])).name if job.outputs else job.method, leave=False,
+                                    position=1)
+        keep_networks(KEPT_NETWORKS)  # one process for all the jobs: build each network once
+        return BatchLocal(args.device, args.weights_dir, callback_factory=factory)
+    return RayExecutor(args.ray_address, workers=args.workers, gpus_per_job=args.gpus_per_job,
+                       cpus_per_job=args.cpus_per_job, device=args.device, weights_dir=args.weights_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifests
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _row_options(row: dict[str, Any], where: str) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    raw = row.get("options")
+    if isinstance(raw, dict):
+        opts.update(raw)
+    elif isinstance(raw, str) and raw.strip():
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                opts.update(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{where}: options is not a JSON object ({exc.msg})") from None
+        else:
+            for part in text.split(";"):
+                name, sep, value = part.partition("=")
+                if not sep:
+                    raise InputError(f"{where}: options takes name=value;name=value, got '{part}'")
+                opts[name.strip()] = value.strip()
+    elif raw is not None:
+        raise InputError(f"{where}: options must be an object")
+    opts.update({k: v for k, v in row.items() if k not in _ROW_FIELDS})
+    return opts
+
+
+def _row_argv(row: dict[str, Any], where: str) -> list[str]:
+    """A manifest row as the arguments of ``ottex style`` or ``ottex synth``."""
+    content, styles = row.get("content"), row.get("style")
+    task = str(row.get("task") or ("style" if content else "synth"))
+    if task not in ("style", "synth"):
+        raise InputError(f"{where}: task must be style or synth, got '{task}'")
+    if not styles:
+        raise InputError(f"{where}: no style")
+    styles = styles if isinstance(styles, list) else [styles]
+    if task == "style" and not content:
+        raise InputError(f"{where}: a style transfer needs a content")
+    method_name = str(row.get("method") or "ot")
+    method = get_method(method_name, TRANSFER if task == "style" else SYNTHESIS)
+    argv = [task, *([str(content)] if task == "style" else []), *map(str, styles), "--method", method_name]
+    for name in ("size", "width", "height", "seed", "batch", "output"):
+        if row.get(name) not in (None, ""):
+            value = row[name]
+            argv += [{"output": "--output"}.get(name, f"--{name}"), str(value)]
+    if row.get("preserve_color") not in (None, "", False, "false", "no", "0"):
+        pc = row["preserve_color"]
+        argv += ["--preserve-color"] + ([] if pc in (True, "true", "yes", "1", "full") else [str(pc)])
+    specs = {s.name: s for s in method.option_specs(TRANSFER if task == "style" else SYNTHESIS) if s.cli}
+    for name, value in _row_options(row, where).items():
+        spec = specs.get(name)
+        if spec is None:
+            raise InputError(f"{where}: method {method_name} has no option '{name}' (its options: "
+                             f"{', '.join(specs)})")
+        if spec.type.startswith("bool"):
+            on = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            argv.append(spec.cli_flag if on else "--no-" + spec.cli_flag[2:])
+        else:
+            argv += [spec.cli_flag, _flag_value(value)]
+    return argv
+
+
+def _run_manifest(args: argparse.Namespace) -> int:
+    _prepare(args)
+    rows = read_manifest(args.manifest)
+    if not rows:
+        raise InputError(f"no jobs in manifest {args.manifest}")
+    parser = argparse.ArgumentParser(prog=f"ottex batch manifest {args.manifest}", add_help=False)
+    sub = parser.add_subparsers(dest="command")
+    for module in (style, synth):
+        module.add_parser(sub)
+    jobs: list[Job] = []
+    common = ["--outdir", args.outdir, "--device", args.device]
+    common += ["--weights-dir", args.weights_dir] if args.weights_dir else []
+    common += ["--force"] if args.force else []
+    for row in rows:
+        where = f"{args.manifest} line {row['_line']}"
+        if row.get("output") and not Path(str(row["output"])).is_absolute():
+            row["output"] = str(Path(args.outdir) / str(row["output"]))
+        argv = _row_argv(row, where)
+        if "--seed" not in argv:
+            argv += ["--seed", str(args.seed)]
+        try:
+            row_args = parser.parse_args([*argv, *common])
+        except SystemExit:  # argparse printed what is wrong
+            raise InputError(f"{where}: bad field (see above): {' '.join(argv)}") from None
+        row_args.quiet = True
+        setattr(row_args, _COLLECT, jobs)
+        row_args.batch_runner = run_jobs
+        row_args.plot = None
+        row_args.save_every, row_args.save_scales = None, False
+        try:
+            row_args.func(row_args)
+        except InputError as exc:
+            raise InputError(f"{where}: {format_error(exc, row_args)}") from None
+    return run_jobs(args, None, "manifest", jobs)
