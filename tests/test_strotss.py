@@ -245,23 +245,6 @@ def test_region_guidance_follows_the_labels(load_test_image):
 
 
 @pytest.mark.needs_weights
-def test_hypercolumns_read_out_after_the_lookup_are_the_same_values():
-    """The cd16x read-outs are 1x1 affine maps: applied to the looked-up vectors they give the dense result."""
-    from ottex.methods.strotss import NETWORK_LAYERS, _hypercolumns, _pixel_grid
-    from ottex.nn.networks import load_feature_extractor
-
-    layers = NETWORK_LAYERS["cd16x"]
-    net = load_feature_extractor("cd16x", layers, pool="max")
-    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    grid = _pixel_grid(torch.randperm(64 * 96, generator=torch.Generator().manual_seed(1))[:300], (64, 96))
-    dense = _hypercolumns(x, net(x), layers, grid)
-    late = _hypercolumns(x, net(x, read_out=False), layers, grid, net)
-    assert dense.shape == late.shape == (300, 3 + 64 + 128 + 256 + 512 + 512)
-    assert torch.allclose(dense, late, rtol=1e-5, atol=1e-4)
-    assert net(x, read_out=False)["relu5_1"].shape[1] < 512  # the taps themselves are the narrow ones
-
-
-@pytest.mark.needs_weights
 def test_guided_step_costs_one_regions_work(load_test_image, monkeypatch):
     """Regions share one draw of output positions: per step one hypercolumn lookup of the output (and one of
     the content), and the output rows matched against the regions' styles add up to ``samples``."""

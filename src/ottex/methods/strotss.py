@@ -60,7 +60,7 @@ from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
-from ..nn.networks import VGGFeatures, load_feature_extractor
+from ..nn.networks import load_feature_extractor
 from .base import Method, Options, label_number, option, parse_ints, register_method
 
 __all__ = [
@@ -333,23 +333,12 @@ def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def _hypercolumns(
-    image: torch.Tensor,
-    feats: dict[str, torch.Tensor],
-    layers: Sequence[str],
-    grid: torch.Tensor,
-    net: VGGFeatures | None = None,
+    image: torch.Tensor, feats: dict[str, torch.Tensor], layers: Sequence[str], grid: torch.Tensor
 ) -> torch.Tensor:
-    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``.
-
-    With ``net``, ``feats`` are its taps without read-outs (``net(x, read_out=False)``) and the read-outs are
-    applied to the looked-up vectors: the same values (a 1x1 affine map commutes with bilinear lookup), without
-    making the wide full-resolution maps.
-    """
-    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T
+    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``."""
+    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
             for t in (image, *(feats[k] for k in layers))]
-    if net is not None:
-        cols = [cols[0], *(net.read_out(k, v) for k, v in zip(layers, cols[1:]))]
-    return torch.cat(cols, 1)
+    return torch.cat(cols, 1)[0, :, 0].T
 
 
 @dataclass
@@ -563,9 +552,8 @@ def _transfer(
         else:
             image = _up(image, hw) + (0 if last else _finest_band(content_s))
         with torch.no_grad():
-            content_feats = net(content_s, read_out=False)
-            regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
-                                     gen, net)
+            content_feats = net(content_s)
+            regions = _scale_regions(net(style_s), style_s, layers, hw, masks, opts.style_samples, gen)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
     assert image is not None
@@ -596,7 +584,6 @@ def _scale_regions(
     masks: tuple[torch.Tensor, torch.Tensor] | None,
     style_samples: int,
     gen: torch.Generator,
-    net: VGGFeatures | None = None,
 ) -> list[_Region]:
     """The regions of one scale, with their style samples (drawn once per scale)."""
     s_hw = tuple(style_s.shape[-2:])
@@ -619,7 +606,7 @@ def _scale_regions(
     regions = []
     for out_k, sty_k in parts:
         idx = _draw(sty_k, style_samples, gen)
-        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw), net)
+        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
         regions.append(_Region(labels_mask=out_k, style=hs, style_rgb=hs[:, :3].contiguous(),
                                style_moments=_moments(hs), style_unit=_unit(hs)))
     return regions
@@ -627,7 +614,7 @@ def _scale_regions(
 
 def _optimise_scale(
     image: torch.Tensor,
-    net: VGGFeatures,
+    net: torch.nn.Module,
     layers: Sequence[str],
     content_s: torch.Tensor,
     content_feats: dict[str, torch.Tensor],
@@ -652,15 +639,15 @@ def _optimise_scale(
                 r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
-        feats = net(x, read_out=False)
+        feats = net(x)
         # one draw of output positions for all regions, shared in proportion to the regions' areas: one
         # lookup, one self-similarity matrix and the cost of one region's matching, however many regions
         counts = _region_samples([r.candidates.numel() for r in regions], samples)
         idx = torch.cat([_draw(r.candidates, n, gen) for r, n in zip(regions, counts)])
         g = _pixel_grid(idx, hw)
-        hx = _hypercolumns(x, feats, layers, g, net)
+        hx = _hypercolumns(x, feats, layers, g)
         with torch.no_grad():
-            hc = _hypercolumns(content_s, content_feats, layers, g, net)
+            hc = _hypercolumns(content_s, content_feats, layers, g)
         l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
         style = x.new_zeros(())
         parts = torch.zeros(3, device=x.device)
