@@ -243,7 +243,9 @@ class VGGFeatures(nn.Module):
             }
         )
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, read_out: bool = True) -> dict[str, torch.Tensor]:
+        """The taps of ``x``; ``read_out=False`` leaves out the 1x1 read-outs (apply them later, to fewer
+        values, with :meth:`read_out`: they are affine, so they commute with any interpolation)."""
         out: dict[str, torch.Tensor] = {}
         wanted = {conv_name(layer): layer for layer in self.layers}
         x = self.conv0(x)
@@ -252,10 +254,23 @@ class VGGFeatures(nn.Module):
             x = F.relu(pre)
             if n in wanted:
                 tap = pre if self.pre_relu else x
-                out[wanted[n]] = self.aux[n](tap) if n in self.aux else tap
+                out[wanted[n]] = self.aux[n](tap) if read_out and n in self.aux else tap
             if n in POOL_AFTER and n != self.names[-1]:
                 x = F.avg_pool2d(x, 2) if self.pool == "avg" else F.max_pool2d(x, 2)
         return out
+
+    def read_out(self, layer: str, values: torch.Tensor) -> torch.Tensor:
+        """The 1x1 read-out of tap ``layer`` applied to ``(N, C)`` feature vectors (unchanged if it has none).
+
+        Example:
+            >>> net = VGGFeatures(state, ("relu1_1",))  # doctest: +SKIP
+            >>> taps = net(image, read_out=False)  # doctest: +SKIP
+            >>> vectors = net.read_out("relu1_1", taps["relu1_1"].flatten(2)[0].T)  # doctest: +SKIP
+        """
+        conv = self.aux[conv_name(layer)] if conv_name(layer) in self.aux else None
+        if conv is None:
+            return values
+        return torch.addmm(conv.bias, values, conv.weight.flatten(1).T)
 
 
 def _dir(weights_dir: str | os.PathLike | None) -> str | None:
