@@ -173,6 +173,19 @@ def test_synthesis_size_range_seeds_and_batch(files, trained, weights_dir):
         po.synthesize(files["graffiti"], (32, 32), opts, weights_dir=weights_dir)
 
 
+def test_top_level_synthesize_takes_the_method_and_its_options(files, trained, weights_dir):
+    path, _ = trained
+    via_top = ottex.synthesize(files["zebra"], (40, 56), method="po", model=str(path), batch=2, seed=3,
+                               weights_dir=weights_dir)
+    direct = ottex.get_method("po").synthesize(files["zebra"], (40, 56), {"model": str(path)}, batch=2, seed=3,
+                                               weights_dir=weights_dir)
+    assert torch.equal(via_top, direct)
+    with pytest.raises(InputError, match="method 'po' has no option passes"):  # an ot-only setting is not dropped
+        ottex.synthesize(files["zebra"], 32, method="po", model=str(path), passes=3)
+    with pytest.raises(InputError, match="needs a trained model"):
+        ottex.synthesize(files["zebra"], 32, method="po")
+
+
 def test_tiled_synthesis_is_shift_equivariant(trained, net, files):
     model = load_checkpoint(trained[0])["model"]
     model.set_padding("circular")

@@ -25,6 +25,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,18 @@ from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
 from ..nn.networks import Decoder, Encoder, load_autoencoders, min_size_for_level
 from ..ot import gaussian_mapping, mean_cov, pca_basis, random_rotation, sort_match, subsample
-from .base import SYNTHESIS, TRANSFER, Method, Options, label_number, option, parse_floats, parse_ints, register_method
+from .base import (
+    SYNTHESIS,
+    TRANSFER,
+    Method,
+    Options,
+    get_method,
+    label_number,
+    option,
+    parse_floats,
+    parse_ints,
+    register_method,
+)
 from .common import INITS, check_init, next_scale_image
 
 __all__ = [
@@ -251,8 +263,10 @@ def synthesize(
     tile: bool = False,
     progress: bool = False,
     callback: Callback | None = None,
+    method: str = "ot",
+    **options: Any,
 ) -> torch.Tensor:
-    """Synthesise textures that look like ``style`` (Optimal Textures).
+    """Synthesise textures that look like ``style`` (Optimal Textures, or another registered method).
 
     Args:
         style: style example, an image path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``;
@@ -304,19 +318,33 @@ def synthesize(
         progress: show a progress bar.
         callback: progress subscriber (:class:`~ottex.core.progress.ProgressEvent`
             per level visit); returning False cancels the run.
+        method: another registered synthesis method (``"po"``, ``"gatys"`` ...):
+            its options are given as keywords (``options``), e.g.
+            ``synthesize(style, 256, method="po", model="po.pt")``; the options
+            above that it also has (``style_scale``, ``tile`` ...) pass on to it.
+        **options: options of ``method`` (fields of its options class).
 
     Returns:
         ``(batch, 3, height, width)`` tensor in ``[0, 1]`` on ``device``.
 
     Raises:
         InputError: bad size or option, a mask without its partner, a target
-            label absent from the style's mask.
+            label absent from the style's mask; an option ``method`` does not have.
         Cancelled: the callback stopped the run.
 
     Example:
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
         >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
     """
+    if method != "ot" or options:
+        ours = {"passes": (passes, None), "rotations": (iterations, None), "levels": (levels, None),
+                "pca": (pca, True), "pca_variance": (pca_variance, 0.9), "mode": (mode, "sort"),
+                "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
+                "mix": (mix, None), "mix_variation": (mix_variation, 0.5), "style_mask": (style_mask, None),
+                "target_mask": (target_mask, None), "tile": (tile, False)}
+        given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
+        return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
+                                weights_dir=weights_dir, progress=progress, callback=callback)
     opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      mix=None if mix is None else tuple(mix), mix_variation=mix_variation, style_mask=style_mask,
@@ -326,6 +354,27 @@ def synthesize(
     with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
         return _synthesize(style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
                            callback=cb)
+
+
+def _synthesize_with(
+    name: str,
+    style: ImageLike | Sequence[ImageLike],
+    size: int | Sequence[int],
+    options: dict[str, Any],
+    **run: Any,
+) -> torch.Tensor:
+    """:func:`synthesize` by the registered method ``name`` with ``options`` (fields of its options class)."""
+    method = get_method(name, SYNTHESIS)
+    fields = {f.name for f in dataclasses.fields(method.options)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise InputError(f"method '{name}' has no option {', '.join(unknown)} (its options: "
+                         f"{', '.join(sorted(fields))})", option="method")
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if run["batch"] < 1:
+        raise InputError(f"batch must be at least 1, got {run['batch']}", option="batch")
+    with run_callbacks(run.pop("callback"), progress=run.pop("progress"), desc=f"ottex synth ({name})") as cb:
+        return method.synthesize(style, hw, method.options(**options), callback=cb, **run)
 
 
 @torch.no_grad()
