@@ -195,26 +195,18 @@ def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch
 
 
 def _relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str, y_unit: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`relaxed_emd` with ``y``'s unit rows precomputed (``y_unit``: the style's, once per scale; cosine
-    cost only). ``x``'s unit rows are computed once and shared by the cost matrix and the matched pairs."""
-    if cost != "cosine" or y_unit is None:
-        with torch.no_grad():
-            c = _COSTS[cost](x, y)
-            row_min, row_arg = c.min(1)  # for each x its nearest y
-            col_min, col_arg = c.min(0)  # for each y its nearest x
-            rows = bool(row_min.mean() >= col_min.mean())
-        if rows:
-            return _pair_cost(x, y[row_arg], cost).mean()
-        return _pair_cost(x[col_arg], y, cost).mean()
-    xu = _unit(x)
+    """:func:`relaxed_emd` with ``y``'s unit rows precomputed (``y_unit``: the style's, once per scale)."""
     with torch.no_grad():
-        c = 1.0 - xu.detach() @ y_unit.T
-        row_min, row_arg = c.min(1)
-        col_min, col_arg = c.min(0)
+        if cost == "cosine" and y_unit is not None:
+            c = 1.0 - _unit(x) @ y_unit.T
+        else:
+            c = _COSTS[cost](x, y)
+        row_min, row_arg = c.min(1)  # for each x its nearest y
+        col_min, col_arg = c.min(0)  # for each y its nearest x
         rows = bool(row_min.mean() >= col_min.mean())
     if rows:
-        return 1.0 - (xu * y_unit[row_arg]).sum(-1).mean()
-    return 1.0 - (xu[col_arg] * y_unit).sum(-1).mean()
+        return _pair_cost(x, y[row_arg], cost).mean()
+    return _pair_cost(x[col_arg], y, cost).mean()
 
 
 def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
