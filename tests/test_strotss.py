@@ -232,25 +232,6 @@ def test_region_guidance_follows_the_labels(load_test_image):
 
 
 @pytest.mark.needs_weights
-def test_guided_step_costs_one_regions_work(load_test_image, monkeypatch):
-    """Regions share one draw of output positions: per step one hypercolumn lookup of the output (and one of
-    the content), and the output rows matched against the regions' styles add up to ``samples``."""
-    import ottex.methods.strotss as S
-
-    content = load_test_image("content/bridge.jpg", (64, 64))
-    style, style_mask, content_mask = _two_region_inputs()
-    rows, lookups = [], []
-    emd, hyper = S._relaxed_emd, S._hypercolumns
-    monkeypatch.setattr(S, "_relaxed_emd", lambda x, y, cost, *a: (rows.append(x.shape[0]) if cost == "cosine"
-                                                                     else None) or emd(x, y, cost, *a))
-    monkeypatch.setattr(S, "_hypercolumns", lambda image, *a: lookups.append(image.shape[-1]) or hyper(image, *a))
-    strotss(content, style, 64, content_mask=content_mask, style_mask=style_mask, iterations=(3,), **FAST)
-    assert len(rows) == 2 * 3 and sum(rows) == 3 * FAST["samples"]  # two regions, three steps
-    assert rows[0] == rows[1] == 128  # equal areas, equal shares
-    assert len(lookups) == 2 + 2 * 3  # the style once per region and scale, then output + content per step
-
-
-@pytest.mark.needs_weights
 def test_vgg19_caffe_network_and_progress(content, lava, capsys):
     out = strotss(content, lava, iterations=1, network="vgg19-caffe", progress=True, **FAST)
     assert out.shape == content.shape

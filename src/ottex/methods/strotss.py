@@ -191,16 +191,8 @@ def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch
     """
     if cost not in _COSTS:
         raise InputError(f"unknown cost '{cost}' (choose from {', '.join(_COSTS)})")
-    return _relaxed_emd(x, y, cost)
-
-
-def _relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str, y_unit: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`relaxed_emd` with ``y``'s unit rows precomputed (``y_unit``: the style's, once per scale)."""
     with torch.no_grad():
-        if cost == "cosine" and y_unit is not None:
-            c = 1.0 - _unit(x) @ y_unit.T
-        else:
-            c = _COSTS[cost](x, y)
+        c = _COSTS[cost](x, y)
         row_min, row_arg = c.min(1)  # for each x its nearest y
         col_min, col_arg = c.min(0)  # for each y its nearest x
         rows = bool(row_min.mean() >= col_min.mean())
@@ -341,7 +333,6 @@ class _Region:
     style: torch.Tensor  # (m, D) style hypercolumns
     style_rgb: torch.Tensor  # (m, 3)
     style_moments: tuple[torch.Tensor, torch.Tensor]
-    style_unit: torch.Tensor  # (m, D) unit rows of ``style`` (the cosine cost's right-hand side)
     candidates: torch.Tensor | None = None  # flat indices on the current strided grid
 
 
@@ -600,7 +591,7 @@ def _scale_regions(
         idx = _draw(sty_k, style_samples, gen)
         hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
         regions.append(_Region(labels_mask=out_k, style=hs, style_rgb=hs[:, :3].contiguous(),
-                               style_moments=_moments(hs), style_unit=_unit(hs)))
+                               style_moments=_moments(hs)))
     return regions
 
 
@@ -632,43 +623,27 @@ def _optimise_scale(
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
         feats = net(x)
-        # one draw of output positions for all regions, shared in proportion to the regions' areas: one
-        # lookup, one self-similarity matrix and the cost of one region's matching, however many regions
-        counts = _region_samples([r.candidates.numel() for r in regions], samples)
-        idx = torch.cat([_draw(r.candidates, n, gen) for r, n in zip(regions, counts)])
-        g = _pixel_grid(idx, hw)
-        hx = _hypercolumns(x, feats, layers, g)
-        with torch.no_grad():
-            hc = _hypercolumns(content_s, content_feats, layers, g)
-        l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
-        style = x.new_zeros(())
-        parts = torch.zeros(3, device=x.device)
-        for r, part in zip(regions, hx.split(counts)):
-            l_r = _relaxed_emd(part, r.style, "cosine", r.style_unit)
-            l_m = moment_loss(part, r.style_moments)
-            l_p = _relaxed_emd(part[:, :3], r.style_rgb, "palette")
-            style = style + l_r + l_m + palette_weight * l_p
-            parts += torch.stack([l_r, l_m, l_p]).detach()
-        loss = (alpha * l_c + style / len(regions)) / (alpha + 2.0)
+        total = x.new_zeros(())
+        parts = torch.zeros(4, device=x.device)
+        for r in regions:
+            assert r.candidates is not None
+            g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
+            hx = _hypercolumns(x, feats, layers, g)
+            with torch.no_grad():
+                hc = _hypercolumns(content_s, content_feats, layers, g)
+            l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
+            l_r = relaxed_emd(hx, r.style)
+            l_m = moment_loss(hx, r.style_moments)
+            l_p = relaxed_emd(hx[:, :3], r.style_rgb, "palette")
+            total = total + (alpha * l_c + l_r + l_m + palette_weight * l_p) / (alpha + 2.0)
+            parts += torch.stack([l_c, l_r, l_m, l_p]).detach()
+        loss = total / len(regions)
         loss.backward()
         opt.step()
         value = float(loss.detach())
         named = None
         if report.callback is not None:
-            named = dict(zip(("content", "remd", "moment", "palette"),
-                             [float(l_c.detach()), *(parts / len(regions)).tolist()]))
+            named = dict(zip(("content", "remd", "moment", "palette"), (parts / len(regions)).tolist()))
         report.step(loss=value, parts=named, image=lambda: reconstruct_pyramid(bands).detach().clamp(0, 1))
     with torch.no_grad():
         return reconstruct_pyramid(bands)
-
-
-def _region_samples(areas: Sequence[int], samples: int, minimum: int = 64) -> list[int]:
-    """Output positions per region: ``samples`` shared in proportion to the regions' candidate counts ``areas``,
-    at least ``minimum`` each (as many as a region has, if fewer).
-
-    Example:
-        >>> _region_samples([3000, 1000], 1024)
-        [768, 256]
-    """
-    total = max(sum(areas), 1)
-    return [min(a, max(minimum, round(samples * a / total))) for a in areas]
