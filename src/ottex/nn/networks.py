@@ -42,15 +42,21 @@ __all__ = [
     "kept_networks",
     "available_levels",
     "min_size_for_level",
+    "pad_for_3x3",
 ]
 
 
-def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
+def pad_for_3x3(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """One pixel of padding on each side of ``(*, C, H, W)`` for a 3x3 convolution: ``"zeros"``, ``"reflect"``
+    (``"replicate"`` for maps under 2 px) or ``"circular"``."""
     if mode == "zeros":
         return F.pad(x, (1, 1, 1, 1))
     if mode == "reflect" and min(x.shape[-2:]) < 2:
         mode = "replicate"
     return F.pad(x, (1, 1, 1, 1), mode=mode)
+
+
+_pad = pad_for_3x3
 
 
 #: Images (or decoded outputs) with more pixels than this run through the encoders and decoders in bands of

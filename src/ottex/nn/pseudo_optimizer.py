@@ -39,7 +39,7 @@ from torch import nn
 from ..core.errors import InputError
 from .layout import conv_name
 from .losses import gram_loss, gram_matrix
-from .networks import VGGFeatures
+from .networks import VGGFeatures, pad_for_3x3
 
 __all__ = [
     "PO_LAYERS",
@@ -254,14 +254,6 @@ def pseudo_gradients(
     return grams, grads
 
 
-def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
-    if mode == "zeros":
-        return F.pad(x, (1, 1, 1, 1))
-    if mode == "reflect" and min(x.shape[-2:]) < 2:
-        mode = "replicate"
-    return F.pad(x, (1, 1, 1, 1), mode=mode)
-
-
 class _Conv(nn.Conv2d):
     """A 3x3 convolution that pads as its owner says (``padding`` attribute set by :class:`POStage`)."""
 
@@ -270,7 +262,7 @@ class _Conv(nn.Conv2d):
         self.pad_mode = "reflect"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(_pad(x, self.pad_mode))
+        return super().forward(pad_for_3x3(x, self.pad_mode))
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
