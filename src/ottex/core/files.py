@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -28,7 +29,7 @@ from typing import BinaryIO
 
 from .errors import InputError
 
-__all__ = ["current_umask", "new_file_mode", "atomic_output", "check_writable"]
+__all__ = ["current_umask", "new_file_mode", "atomic_output", "check_writable", "sha256sum"]
 
 
 def current_umask() -> int:
@@ -98,3 +99,20 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise InputError(f"cannot write to output folder {d}: {exc.strerror or exc}", option="outputs") from None
     os.close(fd)
     os.unlink(tmp)
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+        >>> _ = f.write_bytes(b"abc")
+        >>> sha256sum(f)[:16]
+        'ba7816bf8f01cfea'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from ..core.errors import ImageError
-from ..core.files import atomic_output
+from ..core.files import atomic_output, sha256sum
 from ..image.io import SETTINGS_KEY, read_settings, save_image
 from ..methods.base import get_method
 
@@ -52,11 +52,7 @@ def file_digest(path: str | os.PathLike) -> str:
         st = p.stat()
         cache = (str(p.resolve()), st.st_size, st.st_mtime_ns)
         if cache not in _DIGESTS:
-            h = hashlib.sha256()
-            with open(p, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            _DIGESTS[cache] = h.hexdigest()
+            _DIGESTS[cache] = sha256sum(p)
         return _DIGESTS[cache]
     except FileNotFoundError:
         raise ImageError(f"image not found: {p}") from None

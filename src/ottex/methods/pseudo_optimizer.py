@@ -60,7 +60,7 @@ from torch import nn
 from ..core.checks import check_size
 from ..core.device import make_generator
 from ..core.errors import InputError
-from ..core.files import atomic_output
+from ..core.files import atomic_output, sha256sum
 from ..core.progress import Callback, Reporter
 from ..core.pyramid import crop_to, working_size
 from ..core.resample import resize
@@ -266,14 +266,6 @@ def _loss_network(weights: str, weights_dir: str | None, device: torch.device) -
     return _NETS[key]
 
 
-def _file_hash(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _short_side(image: torch.Tensor, side: int) -> torch.Tensor:
     h, w = image.shape[-2:]
     s = side / min(h, w)
@@ -414,7 +406,7 @@ def train(
         img = as_image(t, dev, "texture")
         if isinstance(t, (str, os.PathLike)):
             names.append(Path(t).name)
-            hashes.append(_file_hash(t))
+            hashes.append(sha256sum(t))
         else:
             names.append("<tensor>")
             hashes.append(hashlib.sha256(img.cpu().numpy().tobytes()).hexdigest())
@@ -558,7 +550,7 @@ def _synthesize(
     model, meta = load_model(opts.model, dev)
     style_img = as_image(style, dev, "style")
     if meta["variant"] == "po" and isinstance(style, (str, os.PathLike)) and meta.get("texture_sha256") \
-            and _file_hash(style) not in meta["texture_sha256"]:
+            and sha256sum(style) not in meta["texture_sha256"]:
         warnings.warn(f"{Path(opts.model).name} is a one-texture model trained on {', '.join(meta['textures'])}; "
                       f"{Path(style).name} is another texture (adapo and propo models take any)", stacklevel=2)
     net = _loss_network(meta["weights"], None if weights_dir is None else str(weights_dir), dev)

@@ -20,7 +20,6 @@ Every directory is laid out with one sub-directory per set, e.g.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 
 from ..core.errors import MissingWeightsError, WeightsError
-from ..core.files import atomic_output
+from ..core.files import atomic_output, sha256sum
 from .layout import VGG_CONVS, conv_name, level_conv, relu_name
 
 __all__ = [
@@ -371,14 +370,6 @@ def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
         dirs.append(Path(env))
     dirs.append(cache_dir())
     return dirs
-
-
-def sha256sum(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _hash_mismatch(path: Path, wf: WeightFile) -> str | None:
