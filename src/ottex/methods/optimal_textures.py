@@ -363,18 +363,10 @@ def _synthesize_with(
     options: dict[str, Any],
     **run: Any,
 ) -> torch.Tensor:
-    """:func:`synthesize` by the registered method ``name`` with ``options`` (fields of its options class)."""
+    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`)."""
     method = get_method(name, SYNTHESIS)
-    fields = {f.name for f in dataclasses.fields(method.options)}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise InputError(f"method '{name}' has no option {', '.join(unknown)} (its options: "
-                         f"{', '.join(sorted(fields))})", option="method")
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    if run["batch"] < 1:
-        raise InputError(f"batch must be at least 1, got {run['batch']}", option="batch")
     with run_callbacks(run.pop("callback"), progress=run.pop("progress"), desc=f"ottex synth ({name})") as cb:
-        return method.synthesize(style, hw, method.options(**options), callback=cb, **run)
+        return method.synthesize(style, size, options, callback=cb, **run)
 
 
 @torch.no_grad()

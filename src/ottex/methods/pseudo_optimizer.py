@@ -537,11 +537,11 @@ def _synthesize(
     callback: Callback | None = None,
 ) -> torch.Tensor:
     if opts.model is None:
-        raise InputError("method po needs a trained model (model=CKPT; train one with 'ottex train')",
+        raise InputError("method 'po' needs a trained model (model=CKPT; train one with 'ottex train')",
                          option="model")
     if isinstance(style, (list, tuple)):
         if len(style) != 1:
-            raise InputError("method po takes one style example", option="style")
+            raise InputError("method 'po' takes one style example", option="style")
         style = style[0]
     h, w = check_size(size)
     if opts.tile and (h % 16 or w % 16):
