@@ -149,11 +149,15 @@ def test_wrap_resize_is_periodic():
 
 @needs_weights
 def test_tile_wraps_seamlessly(zebra):
-    plain = synthesize(zebra, (96, 96), seed=0)
+    # the seam error of one 96 px sample varies with the seed (0.8-1.7 for seeds 0-5 here, and with the thread
+    # count's rounding): the mean of three is compared; plain synthesis has 2.7-3.5
+    plain = [seam_error(synthesize(zebra, (96, 96), seed=s)) for s in range(3)]
     tiled = synthesize(zebra, (96, 96), seed=0, tile=True)
-    assert tiled.shape == plain.shape
-    assert seam_error(tiled) <= 1.2  # the wrap edge is no worse than the interior
-    assert seam_error(plain) > 1.5 * seam_error(tiled)
+    assert tiled.shape == (1, 3, 96, 96)
+    tiled_mean = (seam_error(tiled) + sum(seam_error(synthesize(zebra, (96, 96), seed=s, tile=True))
+                                          for s in (1, 2))) / 3
+    assert tiled_mean <= 1.5  # the wrap edge is about as smooth as the interior
+    assert sum(plain) / 3 > 2 * tiled_mean
     odd = synthesize(zebra, (70, 90), schedule=SMALL, tile=True)  # not a multiple of 16: resampled periodically
     assert odd.shape == (1, 3, 70, 90) and seam_error(odd) <= 1.3
 

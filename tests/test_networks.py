@@ -97,7 +97,7 @@ def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, padding):
     real = nets_mod.run_in_bands
     with torch.no_grad():
         whole = {lvl: (e(x), d(e(x))) for lvl, (e, d) in nets.items()}
-        monkeypatch.setattr(nets_mod, "CHUNK_PIXELS", 96 * 64)
+        monkeypatch.setattr(nets_mod, "BAND_VALUES", 96 * 64 * 16)
         monkeypatch.setattr(nets_mod, "run_in_bands", lambda *a, **k: calls.append(1) or real(*a, **k))
         for lvl, (e, d) in nets.items():
             feats = e(x)

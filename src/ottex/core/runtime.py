@@ -7,6 +7,13 @@ synthesis on a 2-core CPU spent 28 s of 43 s in the kernel). Raising the mmap
 and trim thresholds lets freed blocks be reused (the same run: 25 s, 0.5 GB
 more peak memory). :func:`tune_cpu_allocator` does this once per process, on
 Linux with glibc only; ``OTTEX_NO_MALLOC_TUNING=1`` turns it off.
+
+Blocks kept that way fragment the heap over a long run on a large image: the
+peak grows with the number of passes, not only with the largest step.
+:func:`release_free_memory` hands the free blocks back to the kernel; Optimal
+Textures calls it after each level visit on images of a megapixel or more
+(1024x1024 px synthesis, one thread: peak 2185 -> 1885 MB, 1.5 s of trimming
+in a 90 s run).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import torch
 
 from .device import resolve_device
 
-__all__ = ["tune_cpu_allocator", "prepare_device"]
+__all__ = ["tune_cpu_allocator", "release_free_memory", "prepare_device"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -53,6 +60,25 @@ def tune_cpu_allocator() -> bool:
     mallopt.restype = ctypes.c_int
     _done = bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
     return _done
+
+
+_trim: object | None = None
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free blocks back to the kernel (glibc ``malloc_trim``), after :func:`tune_cpu_allocator`.
+
+    Returns:
+        Whether anything was done (False unless the allocator was tuned: off Linux/glibc, or
+        ``OTTEX_NO_MALLOC_TUNING`` set).
+    """
+    global _trim
+    if not _done:
+        return False
+    if _trim is None:
+        _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    _trim(0)  # type: ignore[operator]
+    return True
 
 
 def prepare_device(device: str | torch.device | None) -> torch.device:

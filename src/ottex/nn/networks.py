@@ -43,6 +43,8 @@ __all__ = [
     "available_levels",
     "min_size_for_level",
     "pad_for_3x3",
+    "bfloat16_is_fast",
+    "bfloat16_convolutions",
 ]
 
 
@@ -53,15 +55,20 @@ def pad_for_3x3(x: torch.Tensor, mode: str) -> torch.Tensor:
         return F.pad(x, (1, 1, 1, 1))
     if mode == "reflect" and min(x.shape[-2:]) < 2:
         mode = "replicate"
-    return F.pad(x, (1, 1, 1, 1), mode=mode)
+    out = F.pad(x, (1, 1, 1, 1), mode=mode)
+    if mode == "circular" and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        out = out.contiguous(memory_format=torch.channels_last)  # circular padding returns channels-first
+    return out
 
 
 _pad = pad_for_3x3
 
 
-#: Images (or decoded outputs) with more pixels than this run through the encoders and decoders in bands of
-#: rows with overlapping margins, so memory stays bounded at print and 4K sizes; the results are the same.
-CHUNK_PIXELS = 2048 * 2048
+#: Values (channels x pixels) of the widest activation held at once: encoders and decoders whose widest layer
+#: would hold more run in bands of rows with overlapping margins (same result), so memory stays bounded at print,
+#: 4K and 8K sizes (64 M float32 values: 256 MB, a few times that with the padded copies; a 4096 px wide image
+#: goes through the full-width VGG-19 level 2-3 encoders 256 rows at a time).
+BAND_VALUES = 1 << 26
 #: Margins of the bands: at least the receptive-field radius of each level, in input rows (encoders: image
 #: pixels, multiples of the level's pooling factor; decoders: feature pixels).
 _ENCODER_HALO = {1: 4, 2: 8, 3: 16, 4: 48, 5: 96}
@@ -99,10 +106,43 @@ def run_in_bands(
     return result
 
 
-def _band_rows(pixels_per_row: int, multiple: int, halo: int) -> int | None:
-    """Rows per band under :data:`CHUNK_PIXELS`, or None when no banding is needed."""
-    rows = max(CHUNK_PIXELS // max(pixels_per_row, 1), 4 * halo, multiple)
+def _band_rows(values_per_row: int, multiple: int, halo: int) -> int:
+    """Rows per band that keep the widest activation under :data:`BAND_VALUES` (a multiple of ``multiple``,
+    at least four halos so the margins cost at most half the work)."""
+    rows = max(BAND_VALUES // max(values_per_row, 1), 4 * halo, multiple)
     return rows // multiple * multiple
+
+
+def _widest(convs: nn.ModuleDict, names: tuple[str, ...], scale: dict[str, float]) -> float:
+    """Values per input pixel of the widest activation: out channels x the layer's area relative to the input."""
+    return max(convs[n].out_channels * scale[n] for n in names)
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory order on CPU, where oneDNN's convolutions run 1.3-1.5x faster in it
+    (3x3 convolution, 64 channels, one core: 0.82 s vs 1.18 s per 1024x1024 image); unchanged elsewhere."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" and x.dim() == 4 else x
+
+
+def bfloat16_is_fast(device: torch.device | str) -> bool:
+    """Whether bfloat16 convolutions are faster than float32 ones on ``device``: CPUs with native bfloat16
+    instructions (AVX512-BF16, AMX; measured 2x for a 64-channel 3x3 convolution on one core of an AMD EPYC
+    with AVX512-BF16); elsewhere, CUDA included, ottex keeps float32 (not measured here)."""
+    if torch.device(device).type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def bfloat16_convolutions(device: torch.device | str, enabled: bool = True) -> torch.autocast:
+    """Context in which the networks' convolutions compute in bfloat16 (``torch.autocast``; outputs are bfloat16).
+
+    Used for large images: features within about 1 % (relative L2 error of relu1_1..relu5_1 features
+    of a 512 px photo: 0.4-0.8 %), decoded pixels within 0.002 on average.
+    """
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def _conv_module(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
@@ -134,6 +174,12 @@ class Encoder(nn.Module):
         last = VGG_CONVS.index(level_conv(level))
         self.names = VGG_CONVS[: last + 1]
         self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+        area, scale = 1.0, {}
+        for n in self.names:
+            scale[n] = area
+            if n in POOL_AFTER:
+                area /= 4
+        self._values_per_pixel = _widest(self.convs, self.names, scale)
 
     @property
     def out_channels(self) -> int:
@@ -142,20 +188,20 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         down = 2 ** (self.level - 1)
-        if h * w > CHUNK_PIXELS and not torch.is_grad_enabled():
-            band = _band_rows(w, down, _ENCODER_HALO[self.level])
+        if h * w * self._values_per_pixel > BAND_VALUES and not torch.is_grad_enabled():
+            band = _band_rows(int(w * self._values_per_pixel), down, _ENCODER_HALO[self.level])
             if band < h:
                 return run_in_bands(self._forward, x, 1, down, _ENCODER_HALO[self.level], band,
                                     self.padding == "circular")
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv0(x)
+        x = self.conv0(_channels_last(x))
         for n in self.names:
             x = F.relu(self.convs[n](_pad(x, self.padding)))
             if n in POOL_AFTER and n != self.names[-1]:
                 x = F.max_pool2d(x, 2)
-        return x
+        return x.contiguous()
 
 
 class Decoder(nn.Module):
@@ -181,25 +227,32 @@ class Decoder(nn.Module):
         last = VGG_CONVS.index(level_conv(level))
         self.names = tuple(reversed(VGG_CONVS[: last + 1]))
         self.convs = nn.ModuleDict({n: _conv_module(state[f"{n}.weight"], state[f"{n}.bias"]) for n in self.names})
+        area, scale = 1.0, {}
+        for n in self.names:
+            scale[n] = area
+            if n in UPSAMPLE_AFTER:
+                area *= 4
+        self._values_per_pixel = max(_widest(self.convs, self.names, scale), 3 * area)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         up = 2 ** (self.level - 1)
-        if h * w * up * up > CHUNK_PIXELS and not torch.is_grad_enabled():
-            band = _band_rows(w * up * up, 1, _DECODER_HALO[self.level])
+        if h * w * self._values_per_pixel > BAND_VALUES and not torch.is_grad_enabled():
+            band = _band_rows(int(w * self._values_per_pixel), 1, _DECODER_HALO[self.level])
             if band < h:
                 return run_in_bands(self._forward, x, up, 1, _DECODER_HALO[self.level], band,
                                     self.padding == "circular")
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _channels_last(x)
         for n in self.names:
             x = self.convs[n](_pad(x, self.padding))
             if n != "conv11" or self.final_relu:
                 x = F.relu(x)
             if n in UPSAMPLE_AFTER:
                 x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        return x
+        return x.contiguous()
 
 
 class VGGFeatures(nn.Module):

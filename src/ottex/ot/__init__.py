@@ -11,6 +11,8 @@ Contents:
     * :mod:`~ottex.ot.exact`, exact 1D OT: :func:`sort_match` (quantile
       matching of every column), :func:`wasserstein_1d`, :func:`monotone_map`
       (the fitted 1D map applied to new samples);
+    * :mod:`~ottex.ot.binned`: :func:`binned_sort_match`, the same matching for
+      rows too long to sort (ranks from a binned CDF: linear time, bounded memory);
     * :mod:`~ottex.ot.sliced`: :func:`random_rotation`, :func:`sliced_match`,
       :func:`random_directions`, :func:`sliced_wasserstein_distance`;
     * :mod:`~ottex.ot.gaussian`: :func:`mean_cov`, :func:`sqrtm_psd`,
@@ -28,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+from .binned import binned_sort_match
 from .exact import monotone_map, sort_match, wasserstein_1d
 from .gaussian import (
     apply_mapping,
@@ -48,6 +51,7 @@ __all__ = [
     "argsort",
     "quantiles",
     "sort_match",
+    "binned_sort_match",
     "wasserstein_1d",
     "monotone_map",
     "random_rotation",

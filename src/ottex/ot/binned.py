@@ -1,0 +1,138 @@
+"""1D optimal transport of very long rows in linear time and bounded memory: ranks from a binned CDF.
+
+:func:`~ottex.ot.exact.sort_match` is exact but sorts every row: ``O(N log N)``
+time and an ``int64`` index per value (at 4096x4096 px one relu1_1 projection
+is 16.7 M values: 5-6 s and 134 MB per row on one CPU core). Here each value's
+rank is read off a histogram of its row instead: ``bins`` equal-width bins
+between the row's minimum and maximum, counted in one pass; a value's rank is
+the count of the bins below it plus its linear position inside its own bin.
+The value then takes the target's quantile of that rank, as in the exact
+match. Three passes over the row, chunk by chunk of columns: ``O(N)`` time and
+``O(bins + chunk)`` working memory.
+
+The only approximation is the uniform spread assumed inside one bin: a value's
+rank is off by at most the count of its bin. With the default ``2**16`` bins on
+a 16.7 M-value row of Gaussian or skewed values, that moves the matched values
+by 1e-4 to 1e-3 of the target's spread on average (``tests/test_ot_binned.py``
+measures it against the exact match; README, "Large outputs").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..core.errors import InputError
+from .sorting import sort_values
+
+__all__ = ["binned_sort_match", "BINS"]
+
+#: Default number of histogram bins per row.
+BINS = 1 << 16
+#: Columns processed at once (bounds the temporaries: a few float32/int64 values per column).
+CHUNK = 1 << 22
+
+
+def binned_sort_match(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    target_sorted: bool = False,
+    bins: int = BINS,
+    chunk: int = CHUNK,
+) -> torch.Tensor:
+    """1D optimal transport of every row of ``source`` onto ``target``, ranks read off a binned CDF.
+
+    The counterpart of :func:`~ottex.ot.exact.sort_match` with ``dim=-1`` for
+    rows too long to sort: the same quantile matching (the value of rank ``i``
+    of ``N`` takes the target's quantile at probability ``(i + 0.5) / N``),
+    with each rank estimated from a ``bins``-bin histogram of its row.
+
+    Args:
+        source: ``(*, C, N)`` rows to move (channels first).
+        target: ``(*, C, M)`` samples of the target distribution per row
+            (leading dimensions broadcast against the source's), ``M >= 2``.
+        target_sorted: ``target`` is already sorted along its last dimension.
+        bins: histogram bins per row; more bins, smaller rank errors.
+        chunk: columns processed at once.
+
+    Returns:
+        Tensor shaped like ``source``: every row mapped monotonically onto the
+        target's distribution.
+
+    Example:
+        >>> x = torch.randn(2, 100_000)
+        >>> y = torch.rand(2, 5000) * 4
+        >>> z = binned_sort_match(x, y)
+        >>> bool((z.amax(-1) <= 4).all()) and z.shape == x.shape
+        True
+    """
+    if source.dim() < 2 or target.dim() < 2:
+        raise InputError("binned_sort_match needs (*, C, N) rows")
+    if source.shape[-2] != target.shape[-2]:
+        raise InputError(f"source has {source.shape[-2]} rows but target has {target.shape[-2]}")
+    if target.shape[-1] < 2:
+        raise InputError("the target needs at least 2 samples per row")
+    if bins < 1 or chunk < 1:
+        raise InputError(f"bins and chunk must be positive, got {bins} and {chunk}")
+    n, m = source.shape[-1], target.shape[-1]
+    tq = (target if target_sorted else sort_values(target)).to(source.dtype)
+    tq = tq.expand(*source.shape[:-1], m).reshape(-1, m)
+    rows = source.reshape(-1, n)
+    lo, hi = rows.amin(dim=-1, keepdim=True), rows.amax(dim=-1, keepdim=True)
+    # values -> coarse bin coordinates in [0, bins); the top value lands just inside the last bin
+    scale = (bins * (1 - 1e-6)) / (hi - lo).double()
+    scale = torch.where(torch.isfinite(scale.to(source.dtype)), scale, 0).to(source.dtype)  # constant rows: bin 0
+
+    def coarse(s: int) -> torch.Tensor:
+        return (rows[:, s : s + chunk] - lo) * scale
+
+    coarse_table = _table(_histogram(coarse, n, chunk, bins), source.dtype)
+    # the coarse CDF spreads the values evenly over [0, bins): the fine bins hold about N / bins values each
+
+    def fine(s: int) -> torch.Tensor:
+        return _rank(coarse(s), *coarse_table).mul_(bins * (1 - 1e-6) / n)
+
+    fine_table = _table(_histogram(fine, n, chunk, bins), source.dtype, ties=True)
+    out = torch.empty_like(rows)
+    ratio = m / n
+    for s in range(0, n, chunk):
+        p = _rank(fine(s), *fine_table).add_(0.5).mul_(ratio).sub_(0.5).clamp_(0, m - 1)  # among the quantiles
+        i0 = p.long().clamp_(max=m - 2)
+        out[:, s : s + chunk] = torch.lerp(tq.gather(1, i0), tq.gather(1, i0 + 1), p.sub_(i0))
+    return out.reshape(source.shape)
+
+
+def _histogram(coords: Callable[[int], torch.Tensor], n: int, chunk: int, bins: int) -> torch.Tensor:
+    """``(R, bins)`` counts of the bin coordinates ``coords(s)`` of the columns ``s .. s + chunk``."""
+    counts: torch.Tensor | None = None
+    for s in range(0, n, chunk):
+        idx = coords(s).long().clamp_(0, bins - 1)
+        if counts is None:
+            offsets = torch.arange(idx.shape[0], device=idx.device)[:, None] * bins
+            counts = torch.zeros(idx.shape[0] * bins, dtype=torch.long, device=idx.device)
+        counts += torch.bincount((idx + offsets).flatten(), minlength=counts.numel())
+    assert counts is not None
+    return counts.reshape(-1, bins)
+
+
+def _table(counts: torch.Tensor, dtype: torch.dtype, ties: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per bin: the values below it and the width its values spread over (their count).
+
+    With ``ties``, a bin holding far more than its share of the values (64 times the mean count) is taken
+    for an atom of equal values (flat image areas give equal features): its values all get the middle of
+    its ranks, the usual rank of ties, instead of being spread by their positions, which are all the same.
+    """
+    below, width = (counts.cumsum(-1) - counts).to(dtype), counts.to(dtype)
+    if ties:
+        atom = counts > 64 * counts.sum(-1, keepdim=True) / counts.shape[-1]
+        below = torch.where(atom, below + (width - 1) / 2, below)
+        width = torch.where(atom, 0, width)
+    return below, width
+
+
+def _rank(pos: torch.Tensor, below: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """Fractional rank of values at bin coordinates ``pos``: the values in the bins below plus the value's
+    linear position in its own bin (``pos`` is overwritten)."""
+    idx = pos.long().clamp_(0, below.shape[-1] - 1)
+    return below.gather(1, idx).addcmul_(pos.sub_(idx).clamp_(0, 1), width.gather(1, idx))
