@@ -717,7 +717,7 @@ def _run_schedule(
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
             image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
                                 gen, content_feats.get(lvl), pull, half)
-            if sh * sw >= TRIM_PIXELS:
+            if sh * sw >= TRIM_PIXELS:  # the decoder's bands
                 release_free_memory()
             report.step(image=image)
     assert image is not None
@@ -725,8 +725,9 @@ def _run_schedule(
     return image
 
 
-#: From this many pixels per image, the free heap is given back to the kernel after every level visit (see
-#: :func:`~ottex.core.runtime.release_free_memory`): the peak memory of long large runs stays that of one step.
+#: From this many pixels per image, the free heap is given back to the kernel after the encoding, the matching and
+#: the decoding of every level visit (see :func:`~ottex.core.runtime.release_free_memory`): the peak memory of long
+#: large runs stays that of the largest of these steps.
 TRIM_PIXELS = 1 << 20
 
 #: Sliced-OT rotations of the maps between styles that make a mixed (barycenter) style.
@@ -885,8 +886,11 @@ def _level_step(
     """One visit of a level: encode, move the features onto the style's (per region with ``regions``), decode.
     ``half``: the networks run in bfloat16 (the features are moved in float32)."""
     enc, dec = nets
+    trim = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS
     with bfloat16_convolutions(image.device, half):
         feats = enc(image).float()
+    if trim:  # the encoder's bands are freed: give them back before the matching's temporaries
+        release_free_memory()
     b, c, fh, fw = feats.shape
     x = feats.flatten(2)
     if regions is None:
@@ -894,6 +898,8 @@ def _level_step(
         x = _match(x, targets[0], iterations, gaussian, gen, cont, strength)
     else:
         x = _match_regions(x, targets, regions, iterations, gaussian, gen, content, strength)
+    if trim:
+        release_free_memory()
     with bfloat16_convolutions(image.device, half):
         out = dec(x.reshape(b, c, fh, fw)).float()
     if out.shape[-2:] != image.shape[-2:]:
@@ -993,7 +999,7 @@ CHUNK_COLUMNS = 1 << 20
 #: :data:`STREAM_ELEMENTS`, 1D matches by :func:`~ottex.ot.binned_sort_match` in linear time.
 LARGE_CLOUD_COLUMNS = 1 << 21
 #: Projected values held at once by the streamed steps (a block of directions times the cloud's columns).
-STREAM_ELEMENTS = 1 << 24
+STREAM_ELEMENTS = 1 << 25
 
 
 def _streamed_sliced_ot(

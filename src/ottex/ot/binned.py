@@ -89,35 +89,40 @@ def binned_sort_match(
 
     coarse_table = _table(_histogram(coarse, n, chunk, bins), source.dtype)
     # the coarse CDF spreads the values evenly over [0, bins): the fine bins hold about N / bins values each
-
-    def fine(s: int) -> torch.Tensor:
-        return _rank(coarse(s), *coarse_table).mul_(bins * (1 - 1e-6) / n)
-
-    fine_table = _table(_histogram(fine, n, chunk, bins), source.dtype, ties=True)
-    out = torch.empty_like(rows)
+    out = torch.empty_like(rows)  # holds the fine bin coordinates until they are replaced by the matched values
+    for s in range(0, n, chunk):
+        out[:, s : s + chunk] = _rank(coarse(s), *coarse_table).mul_(bins * (1 - 1e-6) / n)
+    fine_table = _table(_histogram(lambda s: out[:, s : s + chunk], n, chunk, bins), source.dtype, ties=True)
     ratio = m / n
     for s in range(0, n, chunk):
-        p = _rank(fine(s), *fine_table).add_(0.5).mul_(ratio).sub_(0.5).clamp_(0, m - 1)  # among the quantiles
-        i0 = p.long().clamp_(max=m - 2)
+        p = _rank(out[:, s : s + chunk], *fine_table).add_(0.5).mul_(ratio).sub_(0.5).clamp_(0, m - 1)
+        i0 = p.long().clamp_(max=m - 2)  # position among the target's quantiles
         out[:, s : s + chunk] = torch.lerp(tq.gather(1, i0), tq.gather(1, i0 + 1), p.sub_(i0))
     return out.reshape(source.shape)
+
+
+def _flat_bins(pos: torch.Tensor, bins: int) -> torch.Tensor:
+    """int32 indices into the ``(R * bins)`` flattened per-row tables of the bin coordinates ``pos`` (``(R, n)``;
+    int32 indices make the casts, counts and lookups about twice as fast as int64 ones on CPU)."""
+    idx = pos.int().clamp_(0, bins - 1)
+    if idx.shape[0] > 1:
+        idx += torch.arange(0, idx.shape[0] * bins, bins, dtype=torch.int32, device=idx.device)[:, None]
+    return idx
 
 
 def _histogram(coords: Callable[[int], torch.Tensor], n: int, chunk: int, bins: int) -> torch.Tensor:
     """``(R, bins)`` counts of the bin coordinates ``coords(s)`` of the columns ``s .. s + chunk``."""
     counts: torch.Tensor | None = None
     for s in range(0, n, chunk):
-        idx = coords(s).long().clamp_(0, bins - 1)
-        if counts is None:
-            offsets = torch.arange(idx.shape[0], device=idx.device)[:, None] * bins
-            counts = torch.zeros(idx.shape[0] * bins, dtype=torch.long, device=idx.device)
-        counts += torch.bincount((idx + offsets).flatten(), minlength=counts.numel())
+        pos = coords(s)
+        part = torch.bincount(_flat_bins(pos, bins).flatten(), minlength=pos.shape[0] * bins)
+        counts = part if counts is None else counts.add_(part)
     assert counts is not None
     return counts.reshape(-1, bins)
 
 
 def _table(counts: torch.Tensor, dtype: torch.dtype, ties: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per bin: the values below it and the width its values spread over (their count).
+    """Per bin, flattened over the rows: the values below it and the width its values spread over (their count).
 
     With ``ties``, a bin holding far more than its share of the values (64 times the mean count) is taken
     for an atom of equal values (flat image areas give equal features): its values all get the middle of
@@ -128,11 +133,13 @@ def _table(counts: torch.Tensor, dtype: torch.dtype, ties: bool = False) -> tupl
         atom = counts > 64 * counts.sum(-1, keepdim=True) / counts.shape[-1]
         below = torch.where(atom, below + (width - 1) / 2, below)
         width = torch.where(atom, 0, width)
-    return below, width
+    return below.flatten(), width.flatten()
 
 
 def _rank(pos: torch.Tensor, below: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-    """Fractional rank of values at bin coordinates ``pos``: the values in the bins below plus the value's
-    linear position in its own bin (``pos`` is overwritten)."""
-    idx = pos.long().clamp_(0, below.shape[-1] - 1)
-    return below.gather(1, idx).addcmul_(pos.sub_(idx).clamp_(0, 1), width.gather(1, idx))
+    """Fractional rank of values at bin coordinates ``pos`` (``(R, n)``): the values in the bins below plus the
+    value's linear position in its own bin (``pos`` is overwritten)."""
+    idx = _flat_bins(pos, below.numel() // pos.shape[0]).flatten()
+    frac = pos.frac_().clamp_(0, 1)  # coordinates are non-negative: the fractional part is the position in the bin
+    rank = below.index_select(0, idx).view_as(pos)
+    return rank.addcmul_(frac, width.index_select(0, idx).view_as(pos))
