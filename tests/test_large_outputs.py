@@ -87,7 +87,7 @@ def test_large_resolutions_get_at_most_large_passes(zebra):
 @pytest.mark.needs_weights
 def test_precision(monkeypatch, zebra):
     """bfloat16 runs the networks under autocast (a different sample of the same quality); auto keeps float32
-    below 2048x2048 px; unknown values are refused."""
+    below 1024x1024 px; unknown values are refused."""
     from ottex.core.errors import InputError
 
     seen = []

@@ -101,7 +101,7 @@ MATCH_MODES = ("sort", "chol", "pca", "sym")
 PRECISIONS = ("auto", "float32", "bfloat16")
 #: From this many pixels per image, ``precision="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.nn.networks.bfloat16_is_fast`).
-BFLOAT16_PIXELS = 2048 * 2048
+BFLOAT16_PIXELS = 1024 * 1024
 DEFAULT_CONTENT_STRENGTH = 0.7
 #: Above 1 the deep features are pulled past the content's (an extrapolation); 2 is far beyond any useful setting.
 MAX_CONTENT_STRENGTH = 2.0
@@ -204,7 +204,7 @@ class OTOptions(Options):
         "1, 4, 5: sharper structures), cd16x (about 2x faster), wct-vgg19")
     precision: str = option(
         "auto", choices=PRECISIONS, help="arithmetic of the encoders and decoders: float32, bfloat16 (about 1.5x "
-        "faster where the CPU has bfloat16 units, features within 1 %), auto: bfloat16 from 2048x2048 px on such "
+        "faster where the CPU has bfloat16 units, features within 1 %), auto: bfloat16 from 1024x1024 px on such "
         "CPUs, else float32")
     schedule: OTSchedule | None = option(None, cli=False, help="full control of the coarse-to-fine schedule")
     tile: bool = option(False, tasks=(SYNTHESIS,), help="tileable output: wraps around seamlessly")
@@ -338,7 +338,7 @@ def synthesize(
         precision: arithmetic of the encoders and decoders: ``"float32"``,
             ``"bfloat16"`` (about 1.5x faster on CPUs with bfloat16 units; a
             different sample of the same quality) or ``"auto"`` (default:
-            bfloat16 at resolutions from 2048x2048 px where it is fast).
+            bfloat16 at resolutions from 1024x1024 px where it is fast).
         mix: texture mixing: the weight of each style (normalised; default equal).
             The output is cut into regions by a random smooth mask, one per
             style with an area proportional to its weight; every region takes
