@@ -60,7 +60,7 @@ from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
-from ..nn.networks import load_feature_extractor
+from ..nn.networks import VGGFeatures, load_feature_extractor
 from .base import Method, Options, label_number, option, parse_ints, register_method
 
 __all__ = [
@@ -440,13 +440,25 @@ def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def _hypercolumns(
-    image: torch.Tensor, feats: dict[str, torch.Tensor], layers: Sequence[str], grid: torch.Tensor
+    image: torch.Tensor,
+    feats: dict[str, torch.Tensor],
+    layers: Sequence[str],
+    grid: torch.Tensor,
+    net: VGGFeatures | None = None,
 ) -> torch.Tensor:
     """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``, contiguous
-    (row-wise norms and gathers of a transposed layout take several times as long)."""
+    (row-wise norms and gathers of a transposed layout take several times as long).
+
+    With ``net``, ``feats`` are its taps without read-outs (``net(x, read_out=False)``) and the read-outs are
+    applied to the looked-up vectors: the same values (a 1x1 affine map commutes with bilinear lookup), without
+    making the wide full-resolution maps of ``cd16x``.
+    """
     cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
             for t in (image, *(feats[k] for k in layers))]
-    return torch.cat(cols, 1)[0, :, 0].T.contiguous()
+    if net is None:
+        return torch.cat(cols, 1)[0, :, 0].T.contiguous()
+    rows = [c[0, :, 0].T for c in cols]
+    return torch.cat([rows[0], *(net.read_out(k, v) for k, v in zip(layers, rows[1:]))], 1)
 
 
 @dataclass
@@ -668,8 +680,9 @@ def _transfer(
         else:
             image = _up(image, hw) + (0 if last else _finest_band(content_s))
         with torch.no_grad():
-            content_feats = net(content_s)
-            regions = _scale_regions(net(style_s), style_s, layers, hw, masks, opts.style_samples, gen, search)
+            content_feats = net(content_s, read_out=False)
+            regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
+                                     gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
     assert image is not None
@@ -700,6 +713,7 @@ def _scale_regions(
     masks: tuple[torch.Tensor, torch.Tensor] | None,
     style_samples: int,
     gen: torch.Generator,
+    net: VGGFeatures | None = None,
     search: torch.dtype | None = None,
 ) -> list[_Region]:
     """The regions of one scale, with their style samples (drawn once per scale; ``search``: the dtype of the
@@ -724,7 +738,7 @@ def _scale_regions(
     regions = []
     for out_k, sty_k in parts:
         idx = _draw(sty_k, style_samples, gen)
-        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
+        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw), net)
         regions.append(_Region(labels_mask=out_k, style=_Cloud.of(hs, "cosine", search),
                                style_rgb=_Cloud.of(hs[:, :3].contiguous(), "palette"), style_moments=_moments(hs)))
     return regions
@@ -732,7 +746,7 @@ def _scale_regions(
 
 def _optimise_scale(
     image: torch.Tensor,
-    net: torch.nn.Module,
+    net: VGGFeatures,
     layers: Sequence[str],
     content_s: torch.Tensor,
     content_feats: dict[str, torch.Tensor],
@@ -757,17 +771,17 @@ def _optimise_scale(
                 r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
-        feats = net(x)
+        feats = net(x, read_out=False)  # the read-outs are applied to the looked-up vectors only
         total = x.new_zeros(())
         parts = torch.zeros(4, device=x.device)
         for r in regions:
             assert r.candidates is not None
             g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
-            hx = _hypercolumns(x, feats, layers, g)
+            hx = _hypercolumns(x, feats, layers, g, net)
             xu = _unit(hx)  # shared by the self-similarity and the relaxed EMD
             if alpha > 0:
                 with torch.no_grad():
-                    cu = _unit(_hypercolumns(content_s, content_feats, layers, g))
+                    cu = _unit(_hypercolumns(content_s, content_feats, layers, g, net))
                 l_c = _self_similarity(xu, cu)
             else:
                 l_c = hx.new_zeros(())
