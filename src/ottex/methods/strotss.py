@@ -227,7 +227,7 @@ class _Cloud:
 
     points: torch.Tensor  # (m, d)
     unit: torch.Tensor  # (m, d) unit rows (cosine cost)
-    search: torch.Tensor  # (m, d): the unit rows (cosine) or the points (palette) in the search dtype
+    search: torch.Tensor | None = None  # (m, d + 1) [-unit, 1] in a narrower dtype, for the cosine search
     sq_norm: torch.Tensor | None = None  # (m,) squared norms (palette cost)
 
     @classmethod
@@ -235,8 +235,10 @@ class _Cloud:
         """``y`` prepared for :func:`_match` with ``cost``; ``dtype``: that of the search (cosine cost only)."""
         unit = _unit(y)
         if cost == "palette":  # 3 columns: nothing to gain from a narrower dtype
-            return cls(points=y, unit=unit, search=y, sq_norm=y.pow(2).sum(1))
-        return cls(points=y, unit=unit, search=unit if dtype is None else unit.to(dtype))
+            return cls(points=y, unit=unit, sq_norm=y.pow(2).sum(1))
+        if dtype is None or dtype == y.dtype:
+            return cls(points=y, unit=unit)
+        return cls(points=y, unit=unit, search=torch.cat([-unit, unit.new_ones(len(unit), 1)], 1).to(dtype))
 
 
 def _nearest(x: torch.Tensor, y: _Cloud, cost: str, x_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -244,16 +246,26 @@ def _nearest(x: torch.Tensor, y: _Cloud, cost: str, x_unit: torch.Tensor) -> tup
 
     ``row_arg[i]``: the ``y`` nearest to ``x_i``; ``col_arg[j]``: the ``x``
     nearest to ``y_j``; ``rows``: whether the row relaxation is the larger.
-    Only the order of the costs matters, so the matrix holds the cost minus 1
-    (cosine: the negated similarity, searched as a maximum) and is never
-    formed with autograd.
+    Only the order of the costs matters, so the cosine search in the clouds'
+    dtype looks for the largest similarities (no ``1 - S`` pass), and the
+    palette matrix is the cost minus 1. In a narrower dtype (``y.search``) the
+    products are ``[x_u, 1] . [-y_u, 1] = 1 - <x_u, y_u>``: the cost itself,
+    accumulated in float32 and rounded once, so the nearest costs keep the
+    dtype's *relative* precision (a similarity near 1 in bfloat16 would be
+    rounded to steps of 0.004).
     """
     with torch.no_grad():
+        if cost == "cosine" and y.search is not None:
+            xs = torch.cat([x_unit.detach(), x_unit.new_ones(len(x_unit), 1)], 1).to(y.search.dtype)
+            c = xs @ y.search.T
+            row_val, row_arg = c.min(1)
+            col_val, col_arg = c.min(0)
+            return row_arg, col_arg, bool(row_val.float().mean() >= col_val.float().mean())
         if cost == "cosine":
-            sim = x_unit.detach().to(y.search.dtype) @ y.search.T
+            sim = x_unit.detach() @ y.unit.T
             row_val, row_arg = sim.max(1)
             col_val, col_arg = sim.max(0)
-            return row_arg, col_arg, bool(row_val.float().mean() <= col_val.float().mean())
+            return row_arg, col_arg, bool(row_val.mean() <= col_val.mean())
         xd = x.detach()
         d = xd.shape[1]
         # RMS part: (|x|^2 + |y|^2 - 2 <x, y>) / d, floored at _EPS (as _rms_distance), then minus the cosine
@@ -547,6 +559,9 @@ class StrotssOptions(Options):
         if self.samples < 2 or self.style_samples < 1:
             raise InputError(f"samples must be at least 2 and style samples at least 1, got {self.samples}, "
                              f"{self.style_samples}", option="samples")
+        if self.match_dtype not in MATCH_DTYPES:
+            raise InputError(f"unknown match dtype '{self.match_dtype}' (choose from {', '.join(MATCH_DTYPES)})",
+                             option="match_dtype")
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
