@@ -193,14 +193,6 @@ def palette_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return cosine_cost(x, y) + _rms_distance(sq, x.shape[1])
 
 
-def _pair_cost(a: torch.Tensor, b: torch.Tensor, cost: str) -> torch.Tensor:
-    """The cost of each row pair ``(a_k, b_k)``: ``(k,)``, consistent with :func:`cosine_cost`/:func:`palette_cost`."""
-    c = 1.0 - (_unit(a) * _unit(b)).sum(-1)
-    if cost == "palette":
-        c = c + _rms_distance((a - b).pow(2).sum(-1), a.shape[1])
-    return c
-
-
 _COSTS = {"cosine": cosine_cost, "palette": palette_cost}
 #: Values of the ``match_dtype`` option: the dtype of the nearest-neighbour search of the relaxed EMD.
 MATCH_DTYPES = ("auto", "float32", "bfloat16")
