@@ -308,3 +308,92 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     with pytest.raises(SystemExit) as exc:  # not a synthesis method: argparse refuses the choice
         main(["synth", str(s), "--method", "strotss", "-q"])
     assert exc.value.code == 2 and "invalid choice: 'strotss'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast paths of a step (issue 17): the same losses, gradients and lookups as the plain definitions
+
+
+def test_unit_rows_backward_matches_autograd_of_the_definition():
+    from ottex.methods.strotss import _EPS, _unit
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(20, 9, generator=g, dtype=torch.float64)
+    x[3] = 0.0  # a row shorter than eps: divided by eps, no radial part
+    x[5] *= 1e-9
+    x.requires_grad_(True)
+    w = torch.randn(20, 9, generator=g, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((_unit(x) * w).sum(), x)
+    plain = x / x.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+    (ref,) = torch.autograd.grad((plain * w).sum(), x)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(_unit(x), plain)
+
+
+def test_search_dtype_choices():
+    from ottex.methods.strotss import search_dtype
+
+    assert search_dtype("float32", "cpu") is None
+    assert search_dtype("bfloat16", "cpu") is torch.bfloat16
+    assert search_dtype("auto", "cpu") in (None, torch.bfloat16)  # bfloat16 only where the CPU has native products
+    assert search_dtype("auto", "cuda") is None  # no device needed to answer
+    with pytest.raises(InputError, match="match dtype"):
+        search_dtype("float16", "cpu")
+    with pytest.raises(InputError, match="match dtype"):
+        strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), match_dtype="int8")
+
+
+@pytest.mark.parametrize("shape", [(300, 120), (120, 300)])  # the row and the column relaxation
+def test_bfloat16_search_finds_the_same_pairs_and_gives_float32_values(shape):
+    from ottex.methods.strotss import _Cloud, _match
+
+    g = torch.Generator().manual_seed(8)
+    n, m = shape
+    k = 60
+    centres = torch.randn(k, 256, generator=g)
+
+    # copies of the centres at relative distances 0.02, 0.07, 0.12, ... (the nearest copy last): nearest neighbours
+    # with costs from 4e-4 up, whose similarities bfloat16 would round to the same step of 0.004 near 1
+    def copies(count: int) -> torch.Tensor:
+        spread = 0.02 + 0.05 * (count // k - 1 - torch.arange(count) // k).float()[:, None]
+        return centres[torch.arange(count) % k] + spread * torch.randn(count, 256, generator=g)
+
+    x, y = copies(n).requires_grad_(True), copies(m)
+    exact = _match(x, _Cloud.of(y, "cosine"))
+    fast = _match(x, _Cloud.of(y, "cosine", torch.bfloat16))
+    assert fast.dtype == torch.float32
+    (g_exact,), (g_fast,) = torch.autograd.grad(exact, x), torch.autograd.grad(fast, x)
+    # measured: one pair of 300 (120) differs, by a cost difference of ~1e-4; a search on bfloat16 similarities
+    # differs in about half of them (value off by ~1e-3)
+    torch.testing.assert_close(fast, exact, rtol=0, atol=2e-6)
+    same_rows = (g_fast - g_exact).abs().amax(1) < 1e-9
+    assert float(same_rows.float().mean()) > 0.97
+    torch.testing.assert_close(exact, relaxed_emd(x, y), rtol=0, atol=1e-6)  # and the public definition
+
+
+@pytest.mark.needs_weights
+def test_read_outs_after_the_lookup_give_the_wide_maps_hypercolumns(content):
+    from ottex.methods.strotss import _hypercolumns, _pixel_grid
+    from ottex.nn.networks import load_feature_extractor
+
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    net = load_feature_extractor("cd16x", layers, pool="max")
+    grid = _pixel_grid(torch.randperm(64 * 96, generator=torch.Generator().manual_seed(9))[:200], (64, 96))
+    wide = _hypercolumns(content, net(content), layers, grid)
+    narrow = _hypercolumns(content, net(content, read_out=False), layers, grid, net)
+    assert wide.shape == narrow.shape == (200, 3 + 64 + 128 + 256 + 512 + 512)
+    assert wide.is_contiguous() and narrow.is_contiguous()
+    torch.testing.assert_close(narrow, wide, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.needs_weights
+def test_seed_repeats_exactly_with_two_threads(content, lava):
+    """The column relaxation's gradient has no scatter-add (whose atomics made 2-thread runs differ by ~1e-5
+    once a last-bit difference flipped a nearest neighbour): same seed, 2 threads, the same image."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = [strotss(content, lava, iterations=3, seed=5, device="cpu", **FAST) for _ in range(3)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(runs[0], r) for r in runs[1:])

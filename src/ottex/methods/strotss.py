@@ -30,6 +30,15 @@ the last scale, where the learning rate is halved. The content weight is the
 user's value times 16 at the coarsest scale and halves at every scale. The
 style example is resized so that its long side is the scale's long side.
 
+Speed (issue 17; the same losses): the hypercolumns are contiguous rows; the
+``cd16x`` read-outs are applied to the looked-up vectors, not to full maps; the
+output's unit rows are computed once per step (with a closed-form backward)
+and the style's once per scale; the nearest-neighbour search of the relaxed
+EMD runs without autograd, in bfloat16 on CPUs with native bfloat16 products
+(``match_dtype``; the matched pairs' costs and gradients stay float32), and
+the column relaxation's gradient is a sum of the style rows per output row
+rather than a gather's scatter-add.
+
 Region guidance: two colour-coded label maps (content and style) whose
 colours correspond (:func:`ottex.masks.load_label_pair`). The losses are then
 computed per region, output positions of one region against the style
@@ -60,7 +69,7 @@ from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import load_label_pair, resample_masks
-from ..nn.networks import load_feature_extractor
+from ..nn.networks import VGGFeatures, load_feature_extractor
 from .base import Method, Options, label_number, option, parse_ints, register_method
 
 __all__ = [
@@ -72,6 +81,8 @@ __all__ = [
     "palette_cost",
     "relaxed_emd",
     "moment_loss",
+    "search_dtype",
+    "MATCH_DTYPES",
     "self_similarity_loss",
     "laplacian_pyramid",
     "reconstruct_pyramid",
@@ -90,9 +101,11 @@ GRID_CELLS = 128 * 128  # output positions are drawn from a strided grid of abou
 GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
 CONTENT_WEIGHT_SCALE = 16.0  # user content weight x 16 at the coarsest scale, halved at each finer one
 #: Two runs with the same seed, settings and device give the same image up to this (largest difference of a pixel
-#: value in [0, 1]). On a CPU with several threads, runs have differed by 1.3e-7 on a loaded 2-core machine (the
-#: last bits of a multi-threaded reduction inside PyTorch's CPU kernels; equal in every run made with one thread);
-#: far below what an 8-bit image file holds (1/255).
+#: value in [0, 1]); far below what an 8-bit image file holds (1/255). On the 2-core CPU of this project same-seed
+#: runs with 1 or 2 threads are equal: the 1.3e-7 (and, once a last bit flipped a nearest neighbour, 1e-5)
+#: differences seen with several threads came from the backward of a row gather (``x[index]``), a scatter-add with
+#: atomics on several CPU threads, which the relaxed EMD no longer uses. The tolerance is what is promised for
+#: other devices and kernels.
 REPEAT_TOLERANCE = 1e-6
 _EPS = 1e-8
 
@@ -101,7 +114,34 @@ _EPS = 1e-8
 # Losses on (N, D) clouds of hypercolumns
 
 
+class _UnitRows(torch.autograd.Function):
+    """``x / max(|x_i|, eps)`` row by row, with the backward in closed form.
+
+    ``g_x = (g - u (g . u)) / |x|`` (the part of ``g`` orthogonal to each unit
+    row; ``g / eps`` for rows shorter than ``eps``): three passes over ``(n, d)``
+    where autograd's division and norm backward take about five times as long.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        norm = x.norm(dim=-1, keepdim=True)
+        short = norm < _EPS
+        norm = norm.clamp_min(_EPS)
+        u = x / norm
+        ctx.save_for_backward(u, norm, short)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        u, norm, short = ctx.saved_tensors
+        radial = (grad * u).sum(-1, keepdim=True).masked_fill_(short, 0.0)
+        return (grad - u * radial) / norm
+
+
 def _unit(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit length (rows shorter than ``_EPS`` divided by ``_EPS``)."""
+    if x.requires_grad:
+        return _UnitRows.apply(x)
     return x / x.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
@@ -153,15 +193,115 @@ def palette_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return cosine_cost(x, y) + _rms_distance(sq, x.shape[1])
 
 
-def _pair_cost(a: torch.Tensor, b: torch.Tensor, cost: str) -> torch.Tensor:
-    """The cost of each row pair ``(a_k, b_k)``: ``(k,)``, consistent with :func:`cosine_cost`/:func:`palette_cost`."""
-    c = 1.0 - (_unit(a) * _unit(b)).sum(-1)
-    if cost == "palette":
-        c = c + _rms_distance((a - b).pow(2).sum(-1), a.shape[1])
-    return c
-
-
 _COSTS = {"cosine": cosine_cost, "palette": palette_cost}
+#: Values of the ``match_dtype`` option: the dtype of the nearest-neighbour search of the relaxed EMD.
+MATCH_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def search_dtype(choice: str, device: torch.device | str) -> torch.dtype | None:
+    """The dtype of the relaxed EMD's nearest-neighbour search for ``choice`` on ``device`` (``None``: the clouds').
+
+    ``"auto"`` is bfloat16 on CPUs whose oneDNN has native bfloat16 matrix
+    products (AVX512-BF16 / AMX: about 2.2x faster than float32 for the 1024 x
+    5000 products of a STROTSS step) and the clouds' own dtype elsewhere (GPUs,
+    older CPUs, where bfloat16 would be emulated). The answer depends only on
+    the machine, so runs with the same seed on one machine repeat.
+
+    Raises:
+        InputError: an unknown choice.
+    """
+    if choice not in MATCH_DTYPES:
+        raise InputError(f"unknown match dtype '{choice}' (choose from {', '.join(MATCH_DTYPES)})",
+                         option="match_dtype")
+    if choice == "bfloat16":
+        return torch.bfloat16
+    if choice == "float32" or torch.device(device).type != "cpu":
+        return None
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        native = False
+    return torch.bfloat16 if native else None
+
+
+@dataclass
+class _Cloud:
+    """A fixed cloud to match against (a region's style samples), with what every step's matching reuses."""
+
+    points: torch.Tensor  # (m, d)
+    unit: torch.Tensor  # (m, d) unit rows (cosine cost)
+    search: torch.Tensor | None = None  # (m, d + 1) [-unit, 1] in a narrower dtype, for the cosine search
+    sq_norm: torch.Tensor | None = None  # (m,) squared norms (palette cost)
+
+    @classmethod
+    def of(cls, y: torch.Tensor, cost: str, dtype: torch.dtype | None = None) -> _Cloud:
+        """``y`` prepared for :func:`_match` with ``cost``; ``dtype``: that of the search (cosine cost only)."""
+        unit = _unit(y)
+        if cost == "palette":  # 3 columns: nothing to gain from a narrower dtype
+            return cls(points=y, unit=unit, sq_norm=y.pow(2).sum(1))
+        if dtype is None or dtype == y.dtype:
+            return cls(points=y, unit=unit)
+        return cls(points=y, unit=unit, search=torch.cat([-unit, unit.new_ones(len(unit), 1)], 1).to(dtype))
+
+
+def _nearest(x: torch.Tensor, y: _Cloud, cost: str, x_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Nearest neighbours both ways (no autograd): ``(row_arg, col_arg, rows)``.
+
+    ``row_arg[i]``: the ``y`` nearest to ``x_i``; ``col_arg[j]``: the ``x``
+    nearest to ``y_j``; ``rows``: whether the row relaxation is the larger.
+    Only the order of the costs matters, so the cosine search in the clouds'
+    dtype looks for the largest similarities (no ``1 - S`` pass), and the
+    palette matrix is the cost minus 1. In a narrower dtype (``y.search``) the
+    products are ``[x_u, 1] . [-y_u, 1] = 1 - <x_u, y_u>``: the cost itself,
+    accumulated in float32 and rounded once, so the nearest costs keep the
+    dtype's *relative* precision (a similarity near 1 in bfloat16 would be
+    rounded to steps of 0.004).
+    """
+    with torch.no_grad():
+        if cost == "cosine" and y.search is not None:
+            xs = torch.cat([x_unit.detach(), x_unit.new_ones(len(x_unit), 1)], 1).to(y.search.dtype)
+            c = xs @ y.search.T
+            row_val, row_arg = c.min(1)
+            col_val, col_arg = c.min(0)
+            return row_arg, col_arg, bool(row_val.float().mean() >= col_val.float().mean())
+        if cost == "cosine":
+            sim = x_unit.detach() @ y.unit.T
+            row_val, row_arg = sim.max(1)
+            col_val, col_arg = sim.max(0)
+            return row_arg, col_arg, bool(row_val.mean() <= col_val.mean())
+        xd = x.detach()
+        d = xd.shape[1]
+        # RMS part: (|x|^2 + |y|^2 - 2 <x, y>) / d, floored at _EPS (as _rms_distance), then minus the cosine
+        c = torch.addmm(y.sq_norm[None] / d, xd, y.points.T, alpha=-2.0 / d).add_(xd.pow(2).sum(1, keepdim=True) / d)
+        c = torch.addmm(c.clamp_(min=_EPS).sqrt_(), x_unit.detach(), y.unit.T, alpha=-1.0)
+        row_val, row_arg = c.min(1)
+        col_val, col_arg = c.min(0)
+        return row_arg, col_arg, bool(row_val.mean() >= col_val.mean())
+
+
+def _match(x: torch.Tensor, y: _Cloud, cost: str = "cosine", x_unit: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`relaxed_emd` of ``x`` against a prepared cloud; ``x_unit``: ``x``'s unit rows if already computed.
+
+    The value and gradient are those of the matched pairs' exact costs (in
+    ``x``'s dtype), whatever the dtype of the search.
+    """
+    xu = _unit(x) if x_unit is None else x_unit
+    row_arg, col_arg, rows = _nearest(x, y, cost, xu)
+    if rows:
+        c = 1.0 - (xu * y.unit[row_arg]).sum(-1)
+        if cost == "palette":
+            c = c + _rms_distance((x - y.points[row_arg]).pow(2).sum(-1), x.shape[1])
+    elif cost == "cosine":
+        # mean_j (1 - <xu[col_arg[j]], yu_j>) = 1 - <xu, pull> / m with pull_i the sum of the y_j whose nearest
+        # is x_i: no (m, d) gather of xu, whose backward (a scatter-add with atomics on several CPU threads)
+        # would make same-seed runs differ in the last bits
+        with torch.no_grad():
+            pull = torch.zeros_like(xu).index_add_(0, col_arg, y.unit)
+        return 1.0 - (xu * pull).sum() / col_arg.numel()
+    else:
+        xm = x.index_select(0, col_arg)  # backward: index_add_, deterministic (indexing's is not, see above)
+        c = 1.0 - (_unit(xm) * y.unit).sum(-1) + _rms_distance((xm - y.points).pow(2).sum(-1), x.shape[1])
+    return c.mean()
 
 
 def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch.Tensor:
@@ -191,14 +331,7 @@ def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch
     """
     if cost not in _COSTS:
         raise InputError(f"unknown cost '{cost}' (choose from {', '.join(_COSTS)})")
-    with torch.no_grad():
-        c = _COSTS[cost](x, y)
-        row_min, row_arg = c.min(1)  # for each x its nearest y
-        col_min, col_arg = c.min(0)  # for each y its nearest x
-        rows = bool(row_min.mean() >= col_min.mean())
-    if rows:
-        return _pair_cost(x, y[row_arg], cost).mean()
-    return _pair_cost(x[col_arg], y, cost).mean()
+    return _match(x, _Cloud.of(y, cost), cost)
 
 
 def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,11 +369,16 @@ def self_similarity_loss(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     Returns:
         Scalar tensor; 0 when both clouds have the same cosine self-similarity.
     """
-    dx = 1.0 - _gram(_unit(x).T)  # = cosine_cost(x, x), with a cheaper backward
-    dc = cosine_cost(c, c)
+    return _self_similarity(_unit(x), _unit(c))
+
+
+def _self_similarity(xu: torch.Tensor, cu: torch.Tensor) -> torch.Tensor:
+    """:func:`self_similarity_loss` from the unit rows of both clouds."""
+    dx = 1.0 - _gram(xu.T)  # = cosine_cost(x, x), with a cheaper backward
+    dc = 1.0 - cu @ cu.T
     dx = dx / dx.sum(0, keepdim=True).clamp_min(_EPS)
     dc = dc / dc.sum(0, keepdim=True).clamp_min(_EPS)
-    return (dx - dc).abs().mean() * x.shape[0]
+    return (dx - dc).abs().mean() * xu.shape[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,12 +455,25 @@ def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def _hypercolumns(
-    image: torch.Tensor, feats: dict[str, torch.Tensor], layers: Sequence[str], grid: torch.Tensor
+    image: torch.Tensor,
+    feats: dict[str, torch.Tensor],
+    layers: Sequence[str],
+    grid: torch.Tensor,
+    net: VGGFeatures | None = None,
 ) -> torch.Tensor:
-    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``."""
+    """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``, contiguous
+    (row-wise norms and gathers of a transposed layout take several times as long).
+
+    With ``net``, ``feats`` are its taps without read-outs (``net(x, read_out=False)``) and the read-outs are
+    applied to the looked-up vectors: the same values (a 1x1 affine map commutes with bilinear lookup), without
+    making the wide full-resolution maps of ``cd16x``.
+    """
     cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
             for t in (image, *(feats[k] for k in layers))]
-    return torch.cat(cols, 1)[0, :, 0].T
+    if net is None:
+        return torch.cat(cols, 1)[0, :, 0].T.contiguous()
+    rows = [c[0, :, 0].T for c in cols]
+    return torch.cat([rows[0], *(net.read_out(k, v) for k, v in zip(layers, rows[1:]))], 1)
 
 
 @dataclass
@@ -330,8 +481,8 @@ class _Region:
     """One region of one scale: where the output is sampled, and the style samples it is compared with."""
 
     labels_mask: torch.Tensor  # (h*w,) bool: output pixels of the region
-    style: torch.Tensor  # (m, D) style hypercolumns
-    style_rgb: torch.Tensor  # (m, 3)
+    style: _Cloud  # (m, D) style hypercolumns, prepared for the cosine relaxed EMD
+    style_rgb: _Cloud  # (m, 3), prepared for the palette loss
     style_moments: tuple[torch.Tensor, torch.Tensor]
     candidates: torch.Tensor | None = None  # flat indices on the current strided grid
 
@@ -381,6 +532,10 @@ class StrotssOptions(Options):
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
     samples: int = option(1024, help="output positions per step (and per region)")
     style_samples: int = option(5000, help="style positions per scale (and per region)")
+    match_dtype: str = option(
+        "auto", choices=MATCH_DTYPES,
+        help="dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
+        "matrix products, else float32); the matched pairs' costs and gradients are float32")
     weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
                           help="loss network weight set: cd16x (relu1_1 ... relu5_1) or vgg19-caffe (relu1_1 ... "
                           "relu3_3)")
@@ -407,6 +562,9 @@ class StrotssOptions(Options):
         if self.samples < 2 or self.style_samples < 1:
             raise InputError(f"samples must be at least 2 and style samples at least 1, got {self.samples}, "
                              f"{self.style_samples}", option="samples")
+        if self.match_dtype not in MATCH_DTYPES:
+            raise InputError(f"unknown match dtype '{self.match_dtype}' (choose from {', '.join(MATCH_DTYPES)})",
+                             option="match_dtype")
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
@@ -426,6 +584,7 @@ def strotss(
     samples: int = 1024,
     style_samples: int = 5000,
     network: str = "cd16x",
+    match_dtype: str = "auto",
     seed: int | None = 0,
     device: str | torch.device | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -455,6 +614,8 @@ def strotss(
         style_samples: style positions per scale (and per region).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1) or
             ``"vgg19-caffe"`` (relu1_1 ... relu3_3).
+        match_dtype: dtype of the relaxed EMD's nearest-neighbour search
+            (:func:`search_dtype`): ``"auto"``, ``"float32"`` or ``"bfloat16"``.
         seed: random seed of the sampled positions (``None``: random); the same
             seed gives the same image up to :data:`REPEAT_TOLERANCE`.
         device: ``auto``, ``cpu``, ``cuda`` or a device.
@@ -478,7 +639,8 @@ def strotss(
         >>> out = strotss(photo, painting, content_mask="c_map.png", style_mask="s_map.png")  # doctest: +SKIP
     """
     opts = StrotssOptions(steps=iterations, lr=lr, samples=samples, style_samples=style_samples, weights=network,
-                          content_weight=content_weight, style_mask=style_mask, content_mask=content_mask)
+                          match_dtype=match_dtype, content_weight=content_weight, style_mask=style_mask,
+                          content_mask=content_mask)
     with run_callbacks(callback, progress=progress, desc="ottex strotss", history=history) as cb:
         return _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
 
@@ -517,6 +679,7 @@ def _transfer(
     for p in net.parameters():
         p.requires_grad_(False)
     gen = make_generator(seed, dev)
+    search = search_dtype(opts.match_dtype, dev)
     sizes = scale_sizes((h, w))
     steps = per_scale(opts.steps, len(sizes))
     report = Reporter("strotss", callback, sizes, steps)
@@ -535,8 +698,9 @@ def _transfer(
         else:
             image = _up(image, hw) + (0 if last else _finest_band(content_s))
         with torch.no_grad():
-            content_feats = net(content_s)
-            regions = _scale_regions(net(style_s), style_s, layers, hw, masks, opts.style_samples, gen)
+            content_feats = net(content_s, read_out=False)
+            regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
+                                     gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
     assert image is not None
@@ -567,8 +731,11 @@ def _scale_regions(
     masks: tuple[torch.Tensor, torch.Tensor] | None,
     style_samples: int,
     gen: torch.Generator,
+    net: VGGFeatures | None = None,
+    search: torch.dtype | None = None,
 ) -> list[_Region]:
-    """The regions of one scale, with their style samples (drawn once per scale)."""
+    """The regions of one scale, with their style samples (drawn once per scale; ``search``: the dtype of the
+    cosine nearest-neighbour search)."""
     s_hw = tuple(style_s.shape[-2:])
     n_out, n_sty = hw[0] * hw[1], s_hw[0] * s_hw[1]
     dev = style_s.device
@@ -589,15 +756,15 @@ def _scale_regions(
     regions = []
     for out_k, sty_k in parts:
         idx = _draw(sty_k, style_samples, gen)
-        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw))
-        regions.append(_Region(labels_mask=out_k, style=hs, style_rgb=hs[:, :3].contiguous(),
-                               style_moments=_moments(hs)))
+        hs = _hypercolumns(style_s, style_feats, layers, _pixel_grid(idx, s_hw), net)
+        regions.append(_Region(labels_mask=out_k, style=_Cloud.of(hs, "cosine", search),
+                               style_rgb=_Cloud.of(hs[:, :3].contiguous(), "palette"), style_moments=_moments(hs)))
     return regions
 
 
 def _optimise_scale(
     image: torch.Tensor,
-    net: torch.nn.Module,
+    net: VGGFeatures,
     layers: Sequence[str],
     content_s: torch.Tensor,
     content_feats: dict[str, torch.Tensor],
@@ -622,19 +789,23 @@ def _optimise_scale(
                 r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
-        feats = net(x)
+        feats = net(x, read_out=False)  # the read-outs are applied to the looked-up vectors only
         total = x.new_zeros(())
         parts = torch.zeros(4, device=x.device)
         for r in regions:
             assert r.candidates is not None
             g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
-            hx = _hypercolumns(x, feats, layers, g)
-            with torch.no_grad():
-                hc = _hypercolumns(content_s, content_feats, layers, g)
-            l_c = self_similarity_loss(hx, hc) if alpha > 0 else hx.new_zeros(())
-            l_r = relaxed_emd(hx, r.style)
+            hx = _hypercolumns(x, feats, layers, g, net)
+            xu = _unit(hx)  # shared by the self-similarity and the relaxed EMD
+            if alpha > 0:
+                with torch.no_grad():
+                    cu = _unit(_hypercolumns(content_s, content_feats, layers, g, net))
+                l_c = _self_similarity(xu, cu)
+            else:
+                l_c = hx.new_zeros(())
+            l_r = _match(hx, r.style, "cosine", xu)
             l_m = moment_loss(hx, r.style_moments)
-            l_p = relaxed_emd(hx[:, :3], r.style_rgb, "palette")
+            l_p = _match(hx[:, :3], r.style_rgb, "palette")
             total = total + (alpha * l_c + l_r + l_m + palette_weight * l_p) / (alpha + 2.0)
             parts += torch.stack([l_c, l_r, l_m, l_p]).detach()
         loss = total / len(regions)
