@@ -86,7 +86,7 @@ def test_large_resolutions_get_at_most_large_passes(zebra):
 
 
 @pytest.mark.needs_weights
-def test_precision(monkeypatch, zebra):
+def test_network_dtype(monkeypatch, zebra):
     """bfloat16 runs the networks under autocast (a different sample of the same quality); auto keeps float32
     below 1024x1024 px; unknown values are refused."""
     from ottex.core.errors import InputError
@@ -101,11 +101,11 @@ def test_precision(monkeypatch, zebra):
 
     monkeypatch.setattr(nets_mod.Encoder, "_forward", spy)
     size = (64, 64)
-    f32 = synthesize(zebra, size, schedule=SMALL, seed=0, precision="float32")
+    f32 = synthesize(zebra, size, schedule=SMALL, seed=0, network_dtype="float32")
     assert torch.bfloat16 not in seen
     assert torch.equal(synthesize(zebra, size, schedule=SMALL, seed=0), f32)  # auto: float32 at this size
     seen.clear()
-    bf16 = synthesize(zebra, size, schedule=SMALL, seed=0, precision="bfloat16")
+    bf16 = synthesize(zebra, size, schedule=SMALL, seed=0, network_dtype="bfloat16")
     assert torch.bfloat16 in seen  # the level visits (the style's statistics are taken in float32)
     assert bf16.dtype == torch.float32 and bf16.shape == f32.shape and float(bf16.min()) >= 0
     assert not torch.equal(bf16, f32)
@@ -113,5 +113,5 @@ def test_precision(monkeypatch, zebra):
     d32, d16 = style_distance_per_layer(f32, style), style_distance_per_layer(bf16, style)
     for layer in d32:
         assert float(d16[layer]) < 1.5 * float(d32[layer]) + 0.02, layer
-    with pytest.raises(InputError, match="precision"):
-        synthesize(zebra, size, precision="float16")
+    with pytest.raises(InputError, match="network dtype"):
+        synthesize(zebra, size, network_dtype="float16")

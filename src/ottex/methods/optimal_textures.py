@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.checks import check_example, check_size
-from ..core.device import make_generator, resolve_device
+from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator, resolve_device
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import (
@@ -53,7 +53,6 @@ from ..nn.networks import (
     Decoder,
     Encoder,
     bfloat16_convolutions,
-    bfloat16_is_fast,
     load_autoencoders,
     min_size_for_level,
 )
@@ -98,9 +97,9 @@ __all__ = [
 ]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
-PRECISIONS = ("auto", "float32", "bfloat16")
-#: From this many pixels per image, ``precision="auto"`` runs the encoders and decoders in bfloat16 where that is
-#: fast (:func:`~ottex.nn.networks.bfloat16_is_fast`).
+NETWORK_DTYPES = DTYPE_CHOICES
+#: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
+#: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
 BFLOAT16_PIXELS = 1024 * 1024
 DEFAULT_CONTENT_STRENGTH = 0.7
 #: Above 1 the deep features are pulled past the content's (an extrapolation); 2 is far beyond any useful setting.
@@ -142,8 +141,8 @@ class OTSchedule:
             no cap). The layout is settled at the coarser resolutions; measured
             on graffiti at 1024 px, two passes instead of four at the finest
             resolution gave the same per-layer style distances (within the
-            spread of two seeds) in 64 % of the time, and at 4096 px the cap is
-            what brings a texture under five minutes (README, "Large outputs").
+            spread of two seeds) in about two thirds of the time (62 s against
+            96 s, one thread, a shared machine); README, "Large outputs".
     """
 
     scales: int | None = None
@@ -202,8 +201,8 @@ class OTOptions(Options):
     weights: str = option(
         DEFAULT_WEIGHTS, metavar="SET", help="encoder/decoder weight set: hybrid (wct-vgg19 at levels 2-3, cd16x at "
         "1, 4, 5: sharper structures), cd16x (about 2x faster), wct-vgg19")
-    precision: str = option(
-        "auto", choices=PRECISIONS, help="arithmetic of the encoders and decoders: float32, bfloat16 (about 1.5x "
+    network_dtype: str = option(
+        "auto", choices=NETWORK_DTYPES, help="dtype of the encoders and decoders: float32, bfloat16 (about 1.5x "
         "faster where the CPU has bfloat16 units, features within 1 %), auto: bfloat16 from 1024x1024 px on such "
         "CPUs, else float32")
     schedule: OTSchedule | None = option(None, cli=False, help="full control of the coarse-to-fine schedule")
@@ -244,9 +243,9 @@ class OTOptions(Options):
                              option="rotations")
         if self.scales is not None and self.scales < 1:
             raise InputError(f"scales must be at least 1, got {self.scales}", option="scales")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"unknown precision '{self.precision}' (choose from {', '.join(PRECISIONS)})",
-                             option="precision")
+        if self.network_dtype not in NETWORK_DTYPES:
+            raise InputError(f"unknown network dtype '{self.network_dtype}' (choose from {', '.join(NETWORK_DTYPES)})",
+                             option="network_dtype")
         if self.mode not in MATCH_MODES:
             raise InputError(f"unknown matching mode '{self.mode}' (choose from {', '.join(MATCH_MODES)})",
                              option="mode")
@@ -292,7 +291,7 @@ def synthesize(
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
-    precision: str = "auto",
+    network_dtype: str = "auto",
     mix: Sequence[float] | None = None,
     mix_variation: float = 0.5,
     style_mask: ImageLike | None = None,
@@ -335,7 +334,7 @@ def synthesize(
         weights_dir: directory searched first for the weights.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
         schedule: full control of the coarse-to-fine schedule.
-        precision: arithmetic of the encoders and decoders: ``"float32"``,
+        network_dtype: dtype of the encoders and decoders: ``"float32"``,
             ``"bfloat16"`` (about 1.5x faster on CPUs with bfloat16 units; a
             different sample of the same quality) or ``"auto"`` (default:
             bfloat16 at resolutions from 1024x1024 px where it is fast).
@@ -381,16 +380,16 @@ def synthesize(
         ours = {"passes": (passes, None), "rotations": (iterations, None), "levels": (levels, None),
                 "pca": (pca, True), "pca_variance": (pca_variance, 0.9), "mode": (mode, "sort"),
                 "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
-                "precision": (precision, "auto"),
+                "network_dtype": (network_dtype, "auto"),
                 "mix": (mix, None), "mix_variation": (mix_variation, 0.5), "style_mask": (style_mask, None),
                 "target_mask": (target_mask, None), "tile": (tile, False)}
         given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
         return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
                                 weights_dir=weights_dir, progress=progress, callback=callback)
     opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
-                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule, precision=precision,
-                     mix=None if mix is None else tuple(mix), mix_variation=mix_variation, style_mask=style_mask,
-                     target_mask=target_mask, tile=tile)
+                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
+                     network_dtype=network_dtype, mix=None if mix is None else tuple(mix),
+                     mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile)
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}", option="batch")
     with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
@@ -434,7 +433,7 @@ def _synthesize(
         guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
                           opts.pca_variance, batch=batch, guide=guide, tile=opts.tile, callback=callback,
-                          precision=opts.precision)
+                          network_dtype=opts.network_dtype)
     if opts.tile:
         return wrap_resize(image, (h, w)).clamp_(0, 1)
     return crop_to(image, (h, w))
@@ -459,7 +458,7 @@ def transfer(
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     schedule: OTSchedule | None = None,
-    precision: str = "auto",
+    network_dtype: str = "auto",
     style_mask: ImageLike | None = None,
     content_mask: ImageLike | None = None,
     preserve_color: bool | str = False,
@@ -484,7 +483,7 @@ def transfer(
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`synthesize`.
         passes, iterations, levels, pca, pca_variance, mode, seed, weights,
-        weights_dir, device, schedule, precision, progress, callback: as in :func:`synthesize`.
+        weights_dir, device, schedule, network_dtype, progress, callback: as in :func:`synthesize`.
         style_mask: label map of the style (colour-coded regions); with
             ``content_mask``, the content's: each region of the content is
             painted with the style of the region of the same colour.
@@ -502,9 +501,9 @@ def transfer(
         >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
     """
     opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
-                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule, precision=precision,
-                     style_mask=style_mask,
-                     content_mask=content_mask, content_strength=content_strength, init=init)
+                     mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
+                     network_dtype=network_dtype, style_mask=style_mask, content_mask=content_mask,
+                     content_strength=content_strength, init=init)
     colors = color_mode(preserve_color)
     with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
         out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
@@ -534,7 +533,7 @@ def _transfer(
     guide = _make_guide([style_img], (h, w), None, 0.0, opts.style_mask, opts.content_mask, "content", seed)
     image = _run_schedule([style_img], (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
                           opts.pca_variance, content=content_img, content_strength=opts.content_strength,
-                          init=opts.init, guide=guide, callback=callback, precision=opts.precision)
+                          init=opts.init, guide=guide, callback=callback, network_dtype=opts.network_dtype)
     return resize(image, (h, w)).clamp_(0, 1)
 
 
@@ -666,7 +665,7 @@ def _run_schedule(
     guide: Guide | None = None,
     tile: bool = False,
     callback: Callback | None = None,
-    precision: str = "auto",
+    network_dtype: str = "auto",
 ) -> torch.Tensor:
     """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
@@ -709,7 +708,7 @@ def _run_schedule(
             image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
                                      wrap=tile)
             # the output's regions at each level's feature resolution (sizes are multiples of 16)
-            half = precision == "bfloat16" or (precision == "auto" and sh * sw >= BFLOAT16_PIXELS
+            half = network_dtype == "bfloat16" or (network_dtype == "auto" and sh * sw >= BFLOAT16_PIXELS
                                                 and bfloat16_is_fast(dev))
             regions = {} if guide is None else {
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}

@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.checks import check_example
-from ..core.device import make_generator
+from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import content_output_size, per_scale, pyramid_sizes
@@ -195,7 +195,7 @@ def palette_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 _COSTS = {"cosine": cosine_cost, "palette": palette_cost}
 #: Values of the ``match_dtype`` option: the dtype of the nearest-neighbour search of the relaxed EMD.
-MATCH_DTYPES = ("auto", "float32", "bfloat16")
+MATCH_DTYPES = DTYPE_CHOICES
 
 
 def search_dtype(choice: str, device: torch.device | str) -> torch.dtype | None:
@@ -215,13 +215,9 @@ def search_dtype(choice: str, device: torch.device | str) -> torch.dtype | None:
                          option="match_dtype")
     if choice == "bfloat16":
         return torch.bfloat16
-    if choice == "float32" or torch.device(device).type != "cpu":
+    if choice == "float32":
         return None
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
-        native = False
-    return torch.bfloat16 if native else None
+    return torch.bfloat16 if bfloat16_is_fast(device) else None
 
 
 @dataclass
