@@ -76,13 +76,15 @@ def _visits_per_scale(style, size, **kwargs) -> list[int]:
 @pytest.mark.needs_weights
 @pytest.mark.filterwarnings("ignore:the .* style example is enlarged")  # the 32 px scale of a 64 px example
 def test_large_resolutions_get_at_most_large_passes(zebra):
-    # three resolutions (32, 64, 128 px); "large" above 48 px here: 6, then 4 capped to 2, 2 passes of 5 levels
-    sched = OTSchedule(scales=3, passes=(6, 4), min_side=32, large_side=48, large_passes=2)
+    # three resolutions (32, 64, 128 px); "large" from 48 px here: 6, then 4 capped to 2, 2 passes of 5 levels
+    sched = OTSchedule(scales=3, passes=(6, 4), min_side=32, large_passes=((48, 2),))
     assert _visits_per_scale(zebra, 128, schedule=sched) == [30, 10, 10]
+    # and one pass from 128 px
+    assert _visits_per_scale(zebra, 128, schedule=sched.replace(large_passes=((48, 2), (128, 1)))) == [30, 10, 5]
     assert _visits_per_scale(zebra, 128, schedule=sched.replace(large_passes=None)) == [30, 20, 20]
     # passes given by the user are run as given
     assert _visits_per_scale(zebra, 128, schedule=sched, passes=(6, 4)) == [30, 20, 20]
-    assert OTSchedule().large_side == 1024 and OTSchedule().large_passes == 2  # 512 and 1024 px runs unchanged
+    assert OTSchedule().large_passes == ((1024, 2), (4096, 1))  # 512 px runs unchanged
 
 
 @pytest.mark.needs_weights

@@ -32,8 +32,9 @@ __all__ = ["binned_sort_match", "BINS"]
 
 #: Default number of histogram bins per row.
 BINS = 1 << 16
-#: Columns processed at once (bounds the temporaries: a few float32/int32/int64 values per column).
-CHUNK = 1 << 22
+#: Values (rows x columns) processed at once: the temporaries of a chunk (a few float32/int32 values per value)
+#: stay in the CPU's cache, which makes the passes about 4x faster than with chunks of millions of values.
+CHUNK = 1 << 19
 
 
 def binned_sort_match(
@@ -41,7 +42,7 @@ def binned_sort_match(
     target: torch.Tensor,
     target_sorted: bool = False,
     bins: int = BINS,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> torch.Tensor:
     """1D optimal transport of every row of ``source`` onto ``target``, ranks read off a binned CDF.
 
@@ -56,7 +57,7 @@ def binned_sort_match(
             (leading dimensions broadcast against the source's), ``M >= 2``.
         target_sorted: ``target`` is already sorted along its last dimension.
         bins: histogram bins per row; more bins, smaller rank errors.
-        chunk: columns processed at once.
+        chunk: columns processed at once (default: :data:`CHUNK` values over the rows).
 
     Returns:
         Tensor shaped like ``source``: every row mapped monotonically onto the
@@ -75,9 +76,11 @@ def binned_sort_match(
         raise InputError(f"source has {source.shape[-2]} rows but target has {target.shape[-2]}")
     if target.shape[-1] < 2:
         raise InputError("the target needs at least 2 samples per row")
+    n, m = source.shape[-1], target.shape[-1]
+    if chunk is None:
+        chunk = max(1, CHUNK // max(1, source.numel() // max(1, n)))
     if bins < 1 or chunk < 1:
         raise InputError(f"bins and chunk must be positive, got {bins} and {chunk}")
-    n, m = source.shape[-1], target.shape[-1]
     tq = (target if target_sorted else sort_values(target)).to(source.dtype)
     tq = tq.expand(*source.shape[:-1], m).reshape(-1, m)
     rows = source.reshape(-1, n)
@@ -113,12 +116,21 @@ def _flat_bins(pos: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 def _histogram(coords: Callable[[int], torch.Tensor], n: int, chunk: int, bins: int) -> torch.Tensor:
-    """``(R, bins)`` counts of the bin coordinates ``coords(s)`` of the columns ``s .. s + chunk``."""
+    """``(R, bins)`` counts of the bin coordinates ``coords(s)`` of the columns ``s .. s + chunk``.
+
+    The counts are added into one table (``index_add_``): the work per chunk is that of its values, not of the
+    ``R * bins`` table (a ``bincount`` per chunk made many-row calls several times slower).
+    """
     counts: torch.Tensor | None = None
+    ones: torch.Tensor | None = None
     for s in range(0, n, chunk):
         pos = coords(s)
-        part = torch.bincount(_flat_bins(pos, bins).flatten(), minlength=pos.shape[0] * bins)
-        counts = part if counts is None else counts.add_(part)
+        if counts is None:
+            counts = torch.zeros(pos.shape[0] * bins, dtype=torch.int64, device=pos.device)
+        idx = _flat_bins(pos, bins).flatten()
+        if ones is None or ones.numel() != idx.numel():
+            ones = torch.ones(idx.numel(), dtype=torch.int64, device=pos.device)
+        counts.index_add_(0, idx, ones)
     assert counts is not None
     return counts.reshape(-1, bins)
 
