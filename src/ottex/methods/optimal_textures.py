@@ -1018,8 +1018,9 @@ def _streamed_sliced_ot(
     whatever their size; only a block's projections are held, never all ``k`` rotated rows. When the target
     has a PCA basis, the steps move the cloud's ``(B, k, N)`` principal coordinates (a fraction ``k / C`` of the
     cloud: 7 of 24 channels at relu1_1), which are added back to the cloud once after all the steps, as in the
-    in-memory path: each block then reads and writes ``k`` rows instead of the whole cloud. The 1D matches read ranks off a binned CDF instead
-    of sorting: the only difference from the in-memory path (measured in README, "Large outputs").
+    in-memory path: each block then reads and writes ``k`` rows instead of the whole cloud. The 1D matches read
+    ranks off a binned CDF instead of sorting: the only difference from the in-memory path (measured in README,
+    "Large outputs").
     """
     basis = target.basis
     n = full.shape[-1]
