@@ -37,12 +37,23 @@ and the style's once per scale; the nearest-neighbour search of the relaxed
 EMD runs without autograd, in bfloat16 on CPUs with native bfloat16 products
 (``match_dtype``; the matched pairs' costs and gradients stay float32), and
 the column relaxation's gradient is a sum of the style rows per output row
-rather than a gather's scatter-add.
+rather than a gather's scatter-add; the moment loss's covariance and its
+gradient are bfloat16 products on such CPUs too (``moment_dtype``: the value
+within 1e-6 relative, the gradient's direction within 1e-5 of float32's).
 
 Region guidance: two colour-coded label maps (content and style) whose
-colours correspond (:func:`ottex.masks.load_label_pair`). The losses are then
-computed per region, output positions of one region against the style
-samples of the same region, and averaged over the regions.
+colours correspond (:func:`ottex.masks.load_label_pair`). The style losses are
+then computed per region, output positions of one region against the style
+samples of the same region (the content loss too: the self-similarity of the
+region's positions), and averaged over the regions. By default
+(``region_samples="each"``) every region gets ``samples`` output positions per
+step, as in the official code, so a step costs about one unguided step per
+region. ``"shared"`` splits the ``samples`` positions over the regions in
+proportion to their area (at least :data:`MIN_REGION_SAMPLES` each): a guided
+run then takes about the time of an unguided one, but fewer positions are
+moved per step and the style comes out weaker (measured on the owls pair at
+512 px: 191 s against 497 s, relu1_1 / relu2_1 / relu3_1 0.1946 / 0.1954 /
+0.2324 against 0.1748 / 0.1689 / 0.2152; README, "Measuring results").
 
 Registered as the method ``"strotss"`` (style transfer only; :class:`StrotssOptions`).
 
@@ -87,6 +98,8 @@ __all__ = [
     "laplacian_pyramid",
     "reconstruct_pyramid",
     "scale_sizes",
+    "MIN_REGION_SAMPLES",
+    "REGION_SAMPLES",
 ]
 
 #: Taps of the loss network per weight set (the paper: VGG-16 relu1_1 ... relu5_3, plus RGB).
@@ -99,6 +112,15 @@ COARSEST_SIDE = 64  # long side of the coarsest scale (for a power-of-two ``size
 PYRAMID_LEVELS = 5  # Laplacian bands of the optimised image (plus the low-pass residual)
 GRID_CELLS = 128 * 128  # output positions are drawn from a strided grid of about this many cells ...
 GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
+#: With region guidance and ``region_samples="shared"``: the fewest output positions a region gets per step (or all
+#: of its positions on the grid, if fewer).
+MIN_REGION_SAMPLES = 128
+#: Values of the ``region_samples`` option.
+REGION_SAMPLES = ("shared", "each")
+#: RMSprop steps per scale: the default (the official code's 250; 200 before issue 17, measured against 250 in README)
+#: and the ``fast`` preset's.
+DEFAULT_STEPS = (250,)
+FAST_STEPS = (100,)
 CONTENT_WEIGHT_SCALE = 16.0  # user content weight x 16 at the coarsest scale, halved at each finer one
 #: Two runs with the same seed, settings and device give the same image up to this (largest difference of a pixel
 #: value in [0, 1]); far below what an 8-bit image file holds (1/255). On the 2-core CPU of this project same-seed
@@ -146,21 +168,37 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Gram(torch.autograd.Function):
-    """``a^T a`` whose backward is one product, ``a (G + G^T)`` (autograd's ``mm`` backward takes two)."""
+    """``a^T a`` whose backward is one product, ``a (G + G^T)`` (autograd's ``mm`` backward takes two).
+
+    With a ``dtype`` (bfloat16), both products take ``a`` rounded to it; oneDNN sums in float32 and the result
+    is rounded once, then returned in ``a``'s dtype.
+    """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        ctx.save_for_backward(a)
-        return a.T @ a
+    def forward(ctx, a: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:  # noqa: ANN001
+        ctx.dtype = dtype
+        if dtype is None:
+            ctx.save_for_backward(a)
+            return a.T @ a
+        low = a.to(dtype)
+        ctx.save_for_backward(low)
+        return (low.T @ low).to(a.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
         (a,) = ctx.saved_tensors
-        return a @ (grad + grad.T)
+        if ctx.dtype is None:
+            return a @ (grad + grad.T), None
+        return (a @ (grad + grad.T).to(ctx.dtype)).to(grad.dtype), None
 
 
-def _gram(a: torch.Tensor) -> torch.Tensor:
-    return _Gram.apply(a) if a.requires_grad else a.T @ a
+def _gram(a: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    if a.requires_grad:
+        return _Gram.apply(a, dtype)
+    if dtype is None:
+        return a.T @ a
+    low = a.to(dtype)
+    return (low.T @ low).to(a.dtype)
 
 
 def cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -198,8 +236,9 @@ _COSTS = {"cosine": cosine_cost, "palette": palette_cost}
 MATCH_DTYPES = DTYPE_CHOICES
 
 
-def search_dtype(choice: str, device: torch.device | str) -> torch.dtype | None:
+def search_dtype(choice: str, device: torch.device | str, option: str = "match_dtype") -> torch.dtype | None:
     """The dtype of the relaxed EMD's nearest-neighbour search for ``choice`` on ``device`` (``None``: the clouds').
+    (Also that of the moment loss's covariance products, ``option="moment_dtype"``.)
 
     ``"auto"`` is bfloat16 on CPUs whose oneDNN has native bfloat16 matrix
     products (AVX512-BF16 / AMX: about 2.2x faster than float32 for the 1024 x
@@ -211,8 +250,8 @@ def search_dtype(choice: str, device: torch.device | str) -> torch.dtype | None:
         InputError: an unknown choice.
     """
     if choice not in MATCH_DTYPES:
-        raise InputError(f"unknown match dtype '{choice}' (choose from {', '.join(MATCH_DTYPES)})",
-                         option="match_dtype")
+        raise InputError(f"unknown {option.replace('_', ' ')} '{choice}' (choose from {', '.join(MATCH_DTYPES)})",
+                         option=option)
     if choice == "bfloat16":
         return torch.bfloat16
     if choice == "float32":
@@ -330,23 +369,27 @@ def relaxed_emd(x: torch.Tensor, y: torch.Tensor, cost: str = "cosine") -> torch
     return _match(x, _Cloud.of(y, cost), cost)
 
 
-def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _moments(x: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     mu = x.mean(0)
-    return mu, _gram(x - mu) / x.shape[0]
+    return mu, _gram(x - mu, dtype) / x.shape[0]
 
 
-def moment_loss(x: torch.Tensor, y: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def moment_loss(
+    x: torch.Tensor, y: torch.Tensor | tuple[torch.Tensor, torch.Tensor], dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Moment matching: ``mean|mu_x - mu_y| + mean|Sigma_x - Sigma_y|`` (covariances divided by ``n``).
 
     Args:
         x: ``(n, d)`` cloud.
         y: ``(m, d)`` cloud, or its precomputed ``(mean, covariance)``.
+        dtype: dtype of the products of ``x``'s covariance and its gradient
+            (e.g. ``torch.bfloat16``; sums in float32); None: ``x``'s.
 
     Returns:
         Scalar tensor.
     """
     mu_y, cov_y = _moments(y) if isinstance(y, torch.Tensor) else y
-    mu_x, cov_x = _moments(x)
+    mu_x, cov_x = _moments(x, dtype)
     return (mu_x - mu_y).abs().mean() + (cov_x - cov_y).abs().mean()
 
 
@@ -522,16 +565,30 @@ class StrotssOptions(Options):
     """Options of STROTSS (``--method strotss``)."""
 
     steps: tuple[int, ...] = option(
-        (200,), parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
+        DEFAULT_STEPS, parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
         deprecated_flags=("--iters", "--iterations"),
-        help="RMSprop steps per scale (long sides 64, 128, 256, 512 px ...), the last repeating; the paper: 250")
+        help="RMSprop steps per scale (long sides 64, 128, 256, 512 px ...), the last repeating (the official code: "
+        "250)")
+    fast: bool = option(False, kind="flag",
+                        help="quicker preset: 100 steps per scale instead of 250 (unless steps are given); about "
+                        "half the time, the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
-    samples: int = option(1024, help="output positions per step (and per region)")
+    samples: int = option(1024, help="output positions per step (with guidance: per region, or split over the "
+                          "regions with --region-samples shared)")
     style_samples: int = option(5000, help="style positions per scale (and per region)")
+    region_samples: str = option(
+        "each", choices=REGION_SAMPLES,
+        help="with region guidance: each (that many output positions in every region, as the official code) or "
+        "shared (split over the regions by area: about the time of an unguided run, 2.6x faster with 5 regions, "
+        "a weaker style)")
     match_dtype: str = option(
         "auto", choices=MATCH_DTYPES,
         help="dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
         "matrix products, else float32); the matched pairs' costs and gradients are float32")
+    moment_dtype: str = option(
+        "auto", choices=MATCH_DTYPES,
+        help="dtype of the products of the moment loss's covariance and its gradient (auto: as match-dtype); sums "
+        "in float32")
     weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
                           help="loss network weight set: cd16x (relu1_1 ... relu5_1) or vgg19-caffe (relu1_1 ... "
                           "relu3_3)")
@@ -550,6 +607,8 @@ class StrotssOptions(Options):
             raise InputError(f"unknown STROTSS network '{self.weights}' (choose from {', '.join(NETWORK_LAYERS)})",
                              option="weights")
         steps = (self.steps,) if isinstance(self.steps, int) else tuple(self.steps)
+        if self.fast and steps == DEFAULT_STEPS:
+            steps = FAST_STEPS
         object.__setattr__(self, "steps", steps)
         if not steps or any(not isinstance(i, int) or i < 1 for i in steps):
             raise InputError(f"steps (iterations per scale) must be at least 1, got {steps}", option="steps")
@@ -558,9 +617,13 @@ class StrotssOptions(Options):
         if self.samples < 2 or self.style_samples < 1:
             raise InputError(f"samples must be at least 2 and style samples at least 1, got {self.samples}, "
                              f"{self.style_samples}", option="samples")
-        if self.match_dtype not in MATCH_DTYPES:
-            raise InputError(f"unknown match dtype '{self.match_dtype}' (choose from {', '.join(MATCH_DTYPES)})",
-                             option="match_dtype")
+        if self.region_samples not in REGION_SAMPLES:
+            raise InputError(f"unknown region sampling '{self.region_samples}' (choose from "
+                             f"{', '.join(REGION_SAMPLES)})", option="region_samples")
+        for name in ("match_dtype", "moment_dtype"):
+            if getattr(self, name) not in MATCH_DTYPES:
+                raise InputError(f"unknown {name.replace('_', ' ')} '{getattr(self, name)}' (choose from "
+                                 f"{', '.join(MATCH_DTYPES)})", option=name)
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
@@ -575,12 +638,15 @@ def strotss(
     content_weight: float = 1.0,
     content_mask: ImageLike | None = None,
     style_mask: ImageLike | None = None,
-    iterations: int | Sequence[int] = 200,
+    iterations: int | Sequence[int] = 250,
+    fast: bool = False,
     lr: float = 2e-3,
     samples: int = 1024,
     style_samples: int = 5000,
+    region_samples: str = "each",
     network: str = "cd16x",
     match_dtype: str = "auto",
+    moment_dtype: str = "auto",
     seed: int | None = 0,
     device: str | torch.device | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -604,14 +670,23 @@ def strotss(
         style_mask: colour-coded region map of the style; the same colour marks
             corresponding regions (see :func:`ottex.image.masks.load_label_pair`).
         iterations: RMSprop steps per scale (a sequence: per scale, coarse to
-            fine, the last value repeating). The official code runs 250.
+            fine, the last value repeating); 250 as the official code.
+        fast: the quicker preset, :data:`FAST_STEPS` per scale (when
+            ``iterations`` is left at its default).
         lr: RMSprop learning rate; halved at the last scale.
-        samples: output positions per step (and per region).
+        samples: output positions per step (with guidance: in every region, or
+            split over the regions; see ``region_samples``).
         style_samples: style positions per scale (and per region).
+        region_samples: with guidance, ``"each"`` (``samples`` positions in
+            every region: the official code) or ``"shared"`` (the ``samples``
+            positions split over the regions by area, at least
+            :data:`MIN_REGION_SAMPLES` each: faster, a weaker style).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1) or
             ``"vgg19-caffe"`` (relu1_1 ... relu3_3).
         match_dtype: dtype of the relaxed EMD's nearest-neighbour search
             (:func:`search_dtype`): ``"auto"``, ``"float32"`` or ``"bfloat16"``.
+        moment_dtype: dtype of the products of the moment loss's covariance and
+            its gradient; the same choices, ``"auto"`` resolved as for ``match_dtype``.
         seed: random seed of the sampled positions (``None``: random); the same
             seed gives the same image up to :data:`REPEAT_TOLERANCE`.
         device: ``auto``, ``cpu``, ``cuda`` or a device.
@@ -634,8 +709,9 @@ def strotss(
         >>> out = strotss(photo, painting, 256, iterations=100)  # doctest: +SKIP
         >>> out = strotss(photo, painting, content_mask="c_map.png", style_mask="s_map.png")  # doctest: +SKIP
     """
-    opts = StrotssOptions(steps=iterations, lr=lr, samples=samples, style_samples=style_samples, weights=network,
-                          match_dtype=match_dtype, content_weight=content_weight, style_mask=style_mask,
+    opts = StrotssOptions(steps=iterations, fast=fast, lr=lr, samples=samples, style_samples=style_samples,
+                          region_samples=region_samples, weights=network, match_dtype=match_dtype,
+                          moment_dtype=moment_dtype, content_weight=content_weight, style_mask=style_mask,
                           content_mask=content_mask)
     with run_callbacks(callback, progress=progress, desc="ottex strotss", history=history) as cb:
         return _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
@@ -676,6 +752,7 @@ def _transfer(
         p.requires_grad_(False)
     gen = make_generator(seed, dev)
     search = search_dtype(opts.match_dtype, dev)
+    moment = search_dtype(opts.moment_dtype, dev, option="moment_dtype")
     sizes = scale_sizes((h, w))
     steps = per_scale(opts.steps, len(sizes))
     report = Reporter("strotss", callback, sizes, steps)
@@ -698,7 +775,8 @@ def _transfer(
             regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
                                      gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
-                                opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report)
+                                opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report,
+                                shared=opts.region_samples == "shared", moment=moment)
     assert image is not None
     report.finish(image)
     return image.clamp_(0, 1)
@@ -771,46 +849,73 @@ def _optimise_scale(
     samples: int,
     gen: torch.Generator,
     report: Reporter,
+    shared: bool = False,
+    moment: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """RMSprop over the Laplacian pyramid of ``image`` for ``steps`` steps; returns the image (no grad)."""
+    """RMSprop over the Laplacian pyramid of ``image`` for ``steps`` steps; returns the image (no grad).
+
+    ``shared``: the ``samples`` positions of a step are split over the regions (:func:`_region_counts`); else
+    every region gets ``samples`` positions. Every loss is per region. With one region both are the same.
+    ``moment``: the dtype of the moment loss's products.
+    """
     hw = tuple(image.shape[-2:])
     bands = [b.detach().clone().requires_grad_(True) for b in laplacian_pyramid(image)]
     opt = torch.optim.RMSprop(bands, lr=lr)
     palette_weight = 1.0 / max(alpha, 1.0)
+    counts: list[int] = []
     for step in range(steps):
         if step % GRID_EVERY == 0:
             grid = _grid_mask(hw, gen, image.device)
             for r in regions:
                 cand = torch.nonzero(r.labels_mask & grid).flatten()
                 r.candidates = cand if cand.numel() else torch.nonzero(r.labels_mask).flatten()
+            counts = _region_counts([r.candidates.numel() for r in regions], samples, shared)
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
         feats = net(x, read_out=False)  # the read-outs are applied to the looked-up vectors only
-        total = x.new_zeros(())
-        parts = torch.zeros(4, device=x.device)
-        for r in regions:
-            assert r.candidates is not None
-            g = _pixel_grid(_draw(r.candidates, samples, gen), hw)
-            hx = _hypercolumns(x, feats, layers, g, net)
-            xu = _unit(hx)  # shared by the self-similarity and the relaxed EMD
-            if alpha > 0:
-                with torch.no_grad():
-                    cu = _unit(_hypercolumns(content_s, content_feats, layers, g, net))
-                l_c = _self_similarity(xu, cu)
-            else:
-                l_c = hx.new_zeros(())
-            l_r = _match(hx, r.style, "cosine", xu)
-            l_m = moment_loss(hx, r.style_moments)
-            l_p = _match(hx[:, :3], r.style_rgb, "palette")
-            total = total + (alpha * l_c + l_r + l_m + palette_weight * l_p) / (alpha + 2.0)
-            parts += torch.stack([l_c, l_r, l_m, l_p]).detach()
-        loss = total / len(regions)
+        idx = [_draw(r.candidates, n, gen) for r, n in zip(regions, counts)]  # type: ignore[arg-type]
+        g = _pixel_grid(torch.cat(idx), hw)  # one lookup for all regions: rows grouped by region
+        hx = _hypercolumns(x, feats, layers, g, net)
+        xu = _unit(hx)  # shared by the self-similarity and the relaxed EMD
+        ends = torch.tensor([len(i) for i in idx]).cumsum(0).tolist()
+        spans = list(zip([0, *ends[:-1]], ends))
+        cu = None
+        if alpha > 0:
+            with torch.no_grad():
+                cu = _unit(_hypercolumns(content_s, content_feats, layers, g, net))
+        l_c = hx.new_zeros(())
+        if cu is not None:  # the self-similarity of each region's positions
+            l_c = sum(_self_similarity(xu[s:e], cu[s:e]) for s, e in spans) / len(spans)
+        style = hx.new_zeros(())
+        parts = torch.zeros(3, device=x.device)
+        for r, (s, e) in zip(regions, spans):
+            l_r = _match(hx[s:e], r.style, "cosine", xu[s:e])
+            l_m = moment_loss(hx[s:e], r.style_moments, moment)
+            l_p = _match(hx[s:e, :3], r.style_rgb, "palette")
+            style = style + l_r + l_m + palette_weight * l_p
+            parts += torch.stack([l_r, l_m, l_p]).detach()
+        loss = (alpha * l_c + style / len(regions)) / (alpha + 2.0)
         loss.backward()
         opt.step()
         value = float(loss.detach())
         named = None
         if report.callback is not None:
-            named = dict(zip(("content", "remd", "moment", "palette"), (parts / len(regions)).tolist()))
+            named = dict(zip(("content", "remd", "moment", "palette"),
+                             [float(l_c.detach()), *(parts / len(regions)).tolist()]))
         report.step(loss=value, parts=named, image=lambda: reconstruct_pyramid(bands).detach().clamp(0, 1))
     with torch.no_grad():
         return reconstruct_pyramid(bands)
+
+
+def _region_counts(available: Sequence[int], samples: int, shared: bool) -> list[int]:
+    """Output positions per region for one step: ``samples`` each, or (``shared``) ``samples`` split in proportion
+    to the regions' ``available`` positions, at least :data:`MIN_REGION_SAMPLES` (or all) each.
+
+    Example:
+        >>> _region_counts([9000, 1000], 1024, shared=True)
+        [922, 128]
+    """
+    if not shared or len(available) == 1:
+        return [samples] * len(available)
+    total = max(1, sum(available))
+    return [min(a, max(MIN_REGION_SAMPLES, round(samples * a / total))) for a in available]
