@@ -997,7 +997,7 @@ def _match(
 #: Columns per chunk of the pointwise maps applied to large feature clouds (temporaries that stay in the CPU cache:
 #: 1 << 15 against 1 << 20 made the streamed steps of a 4096 px relu1_1 cloud 1.3x faster).
 CHUNK_COLUMNS = 1 << 15
-#: Feature clouds with at least this many columns (relu1_1 from 1024x1024 px, relu2_1 from 2048x2048, relu3_1 from
+#: Feature clouds with more columns than this (relu1_1 above 1024x1024 px, relu2_1 above 2048x2048, relu3_1 above
 #: 4096x4096) take their sliced-OT steps streamed (:func:`_streamed_sliced_ot`): memory beyond the cloud itself
 #: bounded by :data:`STREAM_ELEMENTS`, 1D matches by :func:`~ottex.ot.binned_sort_match` in linear time (a 1 M-value
 #: row: 2-5x faster than the exact sort, a mean error of 7e-6 of the target's spread).

@@ -176,28 +176,20 @@ class _Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:  # noqa: ANN001
-        ctx.dtype = dtype
-        if dtype is None:
-            ctx.save_for_backward(a)
-            return a.T @ a
-        low = a.to(dtype)
+        low = a if dtype is None else a.to(dtype)
         ctx.save_for_backward(low)
         return (low.T @ low).to(a.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
-        (a,) = ctx.saved_tensors
-        if ctx.dtype is None:
-            return a @ (grad + grad.T), None
-        return (a @ (grad + grad.T).to(ctx.dtype)).to(grad.dtype), None
+        (low,) = ctx.saved_tensors
+        return (low @ (grad + grad.T).to(low.dtype)).to(grad.dtype), None
 
 
 def _gram(a: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     if a.requires_grad:
         return _Gram.apply(a, dtype)
-    if dtype is None:
-        return a.T @ a
-    low = a.to(dtype)
+    low = a if dtype is None else a.to(dtype)
     return (low.T @ low).to(a.dtype)
 
 
@@ -571,7 +563,7 @@ class StrotssOptions(Options):
         "250)")
     fast: bool = option(False, kind="flag",
                         help="quicker preset: 100 steps per scale instead of 250 (unless steps are given); about "
-                        "half the time, the quality loss is measured in README")
+                        "0.4x the time, the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
     samples: int = option(1024, help="output positions per step (with guidance: per region, or split over the "
                           "regions with --region-samples shared)")
