@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ottex.core.checks import check_image, check_size
+from ottex.core.device import deterministic_backward, repeatable, repeatable_on
 from ottex.core.errors import InputError
 from ottex.core.pyramid import crop_to, per_scale, pyramid_sizes, working_size
 from ottex.image.io import as_image
@@ -46,3 +47,45 @@ def test_input_checks():
     assert as_image(batch, shape="any", dtype=None) is batch
     with pytest.raises(InputError, match=r"\(B, 3, H, W\), got \(3, 4, 4\)"):
         check_image(batch[0], "images", "batch")
+
+
+def _determinism_settings() -> tuple[bool, bool, bool, bool]:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+
+
+def test_repeatable_on_sets_cuda_determinism_for_the_run_only():
+    before = _determinism_settings()
+    with repeatable_on("cpu"):
+        assert _determinism_settings() == before  # CPU kernels repeat: nothing to change
+    with repeatable_on("cuda"):  # the settings only (no CUDA device needed to set them)
+        assert _determinism_settings() == (True, True, True, False)
+    assert _determinism_settings() == before
+    with pytest.raises(ValueError, match="inside"), repeatable_on("cuda"):
+        raise ValueError("inside")
+    assert _determinism_settings() == before  # restored after an error too
+
+
+def test_cuda_determinism_can_be_turned_off(monkeypatch):
+    before = _determinism_settings()
+    monkeypatch.setenv("OTTEX_CUDA_DETERMINISTIC", "0")
+    with repeatable_on("cuda"):
+        assert _determinism_settings() == before
+
+
+def test_deterministic_backward_only_for_cuda_tensors_that_need_a_gradient():
+    x = torch.ones(2, requires_grad=True)
+    with repeatable_on("cuda"):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not deterministic_backward(x)  # a CPU tensor: its kernels repeat anyway
+
+
+def test_repeatable_decorator_resolves_the_device_keyword():
+    @repeatable
+    def run(*, device=None):  # noqa: ANN001, ANN202
+        return _determinism_settings()[0]
+
+    assert run(device="cpu") is torch.are_deterministic_algorithms_enabled()
+    assert run.__name__ == "run"
+    with pytest.raises(InputError, match="device 'tpu' is unknown"):
+        run(device="tpu")

@@ -17,9 +17,12 @@ from ottex.methods import get_method
 from ottex.methods.strotss import (
     MIN_REGION_SAMPLES,
     REPEAT_TOLERANCE,
+    _pixel_grid,
     _region_counts,
+    bilinear_by_products,
     cosine_cost,
     laplacian_pyramid,
+    lookup_by_gathers,
     moment_loss,
     palette_cost,
     reconstruct_pyramid,
@@ -153,6 +156,32 @@ def test_laplacian_pyramid_round_trip(hw):
     assert all(float(b.abs().max()) < 1e-6 for b in flat[:-1])
 
 
+@pytest.mark.parametrize(("hw", "out"), [((43, 64), (86, 128)), ((21, 32), (43, 64)), ((5, 7), (11, 13)),
+                                         ((8, 8), (8, 8)), ((10, 10), (4, 5))])
+def test_bilinear_by_products_is_bilinear_interpolation(hw, out):
+    """The pyramid's CUDA upsampling (products, a backward that repeats): F.interpolate's values and gradient."""
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
+    g = torch.rand(2, 3, *out, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a = bilinear_by_products(x, out)
+    b = F.interpolate(x, size=out, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(a, x, g)[0], torch.autograd.grad(b, x, g)[0], rtol=0, atol=1e-12)
+    assert a.dtype == x.dtype and a.device == x.device
+
+
+@pytest.mark.parametrize("hw", [(43, 64), (21, 32), (5, 8), (1, 1)])
+def test_lookup_by_gathers_is_grid_sample(hw):
+    """The hypercolumn lookup on CUDA (gathers, a backward that repeats): grid_sample's values and gradient."""
+    gen = torch.Generator().manual_seed(0)
+    t = torch.rand(1, 5, *hw, generator=gen, dtype=torch.float64, requires_grad=True)
+    grid = _pixel_grid(torch.randperm(43 * 64, generator=gen)[:50], (43, 64)).double()
+    a = lookup_by_gathers(t, grid)
+    b = F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    g = torch.rand(b.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(a, t, g)[0], torch.autograd.grad(b, t, g)[0], rtol=0, atol=1e-12)
+
+
 def test_scale_sizes():
     # the one pyramid of every method (ottex.core.pyramid): floor halving, so 341 px -> 42 at 1/8 (0.1: 43, rounded)
     assert scale_sizes((341, 512)) == [(42, 64), (85, 128), (170, 256), (341, 512)]
@@ -174,6 +203,24 @@ def content(load_test_image):
 @pytest.fixture(scope="module")
 def lava(load_test_image):
     return load_test_image("style/lava-small.jpg", 128)
+
+
+@pytest.mark.needs_weights
+def test_samples_per_scale(content, lava, monkeypatch):
+    """``samples`` takes one number per scale as ``steps`` does, the last repeating."""
+    import ottex.methods.strotss as st
+
+    seen: list[int] = []
+    real = st._optimise_scale
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append(args[9])  # the positions per step of this scale
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(st, "_optimise_scale", spy)
+    strotss(content, lava, 256, iterations=1, samples=(64, 128), style_samples=256)
+    assert seen == [64, 128, 128]
+    assert get_method("strotss").make_options(samples=512).samples == (512,)
 
 
 @pytest.mark.needs_weights
@@ -301,6 +348,7 @@ def test_accepts_paths(tmp_path, content, images_dir):
         ({"iterations": (3, 0)}, "iterations"),
         ({"lr": 0.0}, "lr"),
         ({"samples": 1}, "samples"),
+        ({"samples": (256, 1)}, "samples"),
         ({"region_samples": "all"}, "unknown region sampling"),
         ({"content_weight": -1.0}, "content weight"),
         ({"size": 32}, "too small"),

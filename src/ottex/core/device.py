@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
 import torch
 
 from .errors import InputError
 
-__all__ = ["resolve_device", "make_generator", "DEVICES", "DTYPE_CHOICES", "bfloat16_is_fast"]
+__all__ = ["resolve_device", "make_generator", "DEVICES", "DTYPE_CHOICES", "bfloat16_is_fast", "repeatable_on",
+           "repeatable", "deterministic_backward", "NONDETERMINISTIC_WARNING"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: The devices ottex runs on, as the error messages list them.
 DEVICES = "auto, cpu, cuda, cuda:N"
@@ -83,3 +94,65 @@ def bfloat16_is_fast(device: torch.device | str) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
+
+
+#: The start of torch's warning for an operation that has no deterministic CUDA implementation (raised as a
+#: warning inside :func:`repeatable_on`; ottex's own code paths avoid such operations on CUDA, and
+#: ``tests/test_cuda.py`` fails on any).
+NONDETERMINISTIC_WARNING = re.compile(r".*does not have a deterministic implementation")
+
+
+@contextlib.contextmanager
+def repeatable_on(device: torch.device | str) -> Iterator[None]:
+    """Make a run on ``device`` repeat bit for bit under a seed; restores torch's settings afterwards.
+
+    On the CPU this changes nothing (its kernels repeat). On CUDA, several kernels that a backward pass uses add
+    with atomics in no fixed order (scatter and ``index_add_``, the backward of an indexing, cuDNN's convolution
+    weight and data gradients), so two runs with the same seed drift apart step by step (measured on an H200:
+    0.03 of the pixel range after 20 steps of STROTSS at 64 px). Inside this context cuDNN picks deterministic
+    convolution algorithms and torch its deterministic versions of those kernels
+    (``torch.use_deterministic_algorithms(True, warn_only=True)``); cuBLAS products repeat on one stream, so the
+    warning torch gives about ``CUBLAS_WORKSPACE_CONFIG`` is silenced. Operations with no deterministic CUDA
+    version still run and warn (:data:`NONDETERMINISTIC_WARNING`); ottex's own backward passes replace theirs
+    while the mode is on (:func:`deterministic_backward`). It costs time: STROTSS at 512 px on an H200, 15 s
+    without, 30 s with (README, "GPU"). ``OTTEX_CUDA_DETERMINISTIC=0`` in the environment turns it off.
+
+    Example:
+        >>> with repeatable_on("cpu"):
+        ...     torch.ones(2).sum().item()
+        2.0
+    """
+    if torch.device(device).type != "cuda" or os.environ.get("OTTEX_CUDA_DETERMINISTIC", "1") == "0":
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*CUBLAS_WORKSPACE_CONFIG")
+            yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+
+
+def deterministic_backward(x: torch.Tensor) -> bool:
+    """Whether an operation on ``x`` must have a backward without atomics: ``x`` is a CUDA tensor that needs a
+    gradient while torch's deterministic mode is on (as inside :func:`repeatable_on`). ottex then uses
+    formulations of reflection padding, bilinear resampling and bilinear lookup whose backward repeats (their
+    CUDA backward passes in torch add with atomics in no fixed order); elsewhere the usual operations."""
+    return x.is_cuda and x.requires_grad and torch.is_grad_enabled() and torch.are_deterministic_algorithms_enabled()
+
+
+def repeatable(fn: F) -> F:
+    """Decorator: run ``fn`` inside :func:`repeatable_on` its ``device`` keyword argument (resolved as
+    :func:`resolve_device` does: ``None``/``"auto"`` is CUDA when available)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with repeatable_on(resolve_device(kwargs.get("device"))):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.checks import check_example, check_size
-from ..core.device import make_generator
+from ..core.device import make_generator, repeatable
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import content_output_size, crop_to, per_scale, pyramid_sizes, style_at, style_factor
@@ -260,6 +260,7 @@ def _check_method(method: str) -> None:
 
 
 def _transfer_with(method: str) -> Callable[..., torch.Tensor]:
+    @repeatable
     def transfer(
         content: ImageLike, style: ImageLike, size: int | tuple[int, int] | None, opts: OptOptions, *,
         seed: int | None = 0,
@@ -278,6 +279,7 @@ def _transfer_with(method: str) -> Callable[..., torch.Tensor]:
 
 
 def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
+    @repeatable
     def synthesize(
         style: ImageLike, size: Sequence[int], opts: OptOptions, *, batch: int = 1, seed: int | None = 0,
         device: str | torch.device | None = None, weights_dir: str | os.PathLike | None = None,

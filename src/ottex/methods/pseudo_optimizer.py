@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from ..core.checks import check_size
-from ..core.device import make_generator
+from ..core.device import make_generator, repeatable
 from ..core.errors import InputError
 from ..core.files import atomic_output, sha256sum
 from ..core.progress import Callback, Reporter
@@ -364,6 +364,7 @@ def _sample(textures: list[torch.Tensor], size: int, batch: int, gen: torch.Gene
     return torch.cat(crops)
 
 
+@repeatable
 def train(
     textures: Sequence[ImageLike],
     output: str | os.PathLike,

@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.checks import check_example
-from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator
+from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, deterministic_backward, make_generator, repeatable
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import content_output_size, per_scale, pyramid_sizes
@@ -422,7 +422,33 @@ def _half(x: torch.Tensor) -> torch.Tensor:
 
 
 def _up(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    if deterministic_backward(x):
+        return bilinear_by_products(x, size)
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _bilinear_weights(n_out: int, n_in: int) -> torch.Tensor:
+    """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as ``F.interpolate`` computes them
+    (``align_corners=False``: source ``(i + 0.5) n_in / n_out - 0.5``, clamped at 0)."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(n_in - 1)
+    frac = src - i0
+    rows = torch.arange(n_out)
+    w = torch.zeros(n_out, n_in, dtype=torch.float64)
+    w.index_put_((rows, i0), 1 - frac, accumulate=True)
+    return w.index_put_((rows, (i0 + 1).clamp_max(n_in - 1)), frac, accumulate=True)
+
+
+def bilinear_by_products(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resampling of ``(*, C, H, W)`` to ``size`` as two matrix products: the values of
+    ``F.interpolate(x, size, mode="bilinear", align_corners=False)`` up to rounding, with a backward that
+    repeats bit for bit on CUDA (``F.interpolate``'s CUDA backward adds with atomics in no fixed order).
+    STROTSS rebuilds its image from the pyramid this way where the backward must repeat
+    (:func:`~ottex.core.device.deterministic_backward`)."""
+    h, w = (int(s) for s in size)
+    wh = _bilinear_weights(h, x.shape[-2]).to(x.device, x.dtype)
+    ww = _bilinear_weights(w, x.shape[-1]).to(x.device, x.dtype)
+    return torch.matmul(torch.matmul(wh, x), ww.T)
 
 
 def laplacian_pyramid(image: torch.Tensor, levels: int = PYRAMID_LEVELS) -> list[torch.Tensor]:
@@ -485,6 +511,33 @@ def _pixel_grid(flat_idx: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return torch.stack([gx, gy], -1).view(1, 1, -1, 2)
 
 
+def _lookup(t: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookup of ``(1, C, h, w)`` at a ``(1, 1, N, 2)`` grid (border padding): ``(1, C, 1, N)``; by
+    :func:`lookup_by_gathers` where the backward must repeat (:func:`~ottex.core.device.deterministic_backward`:
+    ``grid_sample``'s CUDA backward adds with atomics in no fixed order)."""
+    if deterministic_backward(t):
+        return lookup_by_gathers(t, grid)
+    return F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def lookup_by_gathers(t: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)`` for ``t`` of shape
+    ``(1, C, h, w)`` and ``grid`` of shape ``(1, 1, N, 2)``, as four gathers of the neighbouring pixels: the same
+    values up to rounding, with a backward (``index_add_``) that torch's deterministic mode makes repeat on CUDA."""
+    c, h, w = t.shape[1:]
+    g = grid.reshape(-1, 2).to(t.dtype)
+    x = (((g[:, 0] + 1) * w - 1) / 2).clamp(0, w - 1)  # border padding clamps the source coordinates
+    y = (((g[:, 1] + 1) * h - 1) / 2).clamp(0, h - 1)
+    x0, y0 = x.floor().long(), y.floor().long()
+    x1, y1 = (x0 + 1).clamp_max(w - 1), (y0 + 1).clamp_max(h - 1)
+    fx, fy = x - x0, y - y0
+    flat = t.reshape(c, h * w)
+    out = (flat.index_select(1, y0 * w + x0) * ((1 - fx) * (1 - fy))
+           + flat.index_select(1, y0 * w + x1) * (fx * (1 - fy))
+           + flat.index_select(1, y1 * w + x0) * ((1 - fx) * fy) + flat.index_select(1, y1 * w + x1) * (fx * fy))
+    return out.view(1, c, 1, -1)
+
+
 def _hypercolumns(
     image: torch.Tensor,
     feats: dict[str, torch.Tensor],
@@ -499,8 +552,7 @@ def _hypercolumns(
     applied to the looked-up vectors: the same values (a 1x1 affine map commutes with bilinear lookup), without
     making the wide full-resolution maps of ``cd16x``.
     """
-    cols = [F.grid_sample(t, grid.to(t.dtype), mode="bilinear", padding_mode="border", align_corners=False)
-            for t in (image, *(feats[k] for k in layers))]
+    cols = [_lookup(t, grid) for t in (image, *(feats[k] for k in layers))]
     if net is None:
         return torch.cat(cols, 1)[0, :, 0].T.contiguous()
     rows = [c[0, :, 0].T for c in cols]
@@ -565,8 +617,10 @@ class StrotssOptions(Options):
                         help="quicker preset: 100 steps per scale instead of 250 (unless steps are given); about "
                         "0.4x the time, the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
-    samples: int = option(1024, help="output positions per step (with guidance: per region, or split over the "
-                          "regions with --region-samples shared)")
+    samples: tuple[int, ...] = option(
+        (1024,), parse=parse_ints, metavar="N[,N...]",
+        help="output positions per step, per scale as --steps (the last repeating; with guidance: per region, or "
+        "split over the regions with --region-samples shared)")
     style_samples: int = option(5000, help="style positions per scale (and per region)")
     region_samples: str = option(
         "each", choices=REGION_SAMPLES,
@@ -606,9 +660,11 @@ class StrotssOptions(Options):
             raise InputError(f"steps (iterations per scale) must be at least 1, got {steps}", option="steps")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}", option="lr")
-        if self.samples < 2 or self.style_samples < 1:
-            raise InputError(f"samples must be at least 2 and style samples at least 1, got {self.samples}, "
-                             f"{self.style_samples}", option="samples")
+        samples = (self.samples,) if isinstance(self.samples, int) else tuple(self.samples)
+        object.__setattr__(self, "samples", samples)
+        if not samples or any(not isinstance(n, int) or n < 2 for n in samples) or self.style_samples < 1:
+            raise InputError(f"samples must be at least 2 and style samples at least 1, got "
+                             f"{','.join(map(str, samples))}, {self.style_samples}", option="samples")
         if self.region_samples not in REGION_SAMPLES:
             raise InputError(f"unknown region sampling '{self.region_samples}' (choose from "
                              f"{', '.join(REGION_SAMPLES)})", option="region_samples")
@@ -633,7 +689,7 @@ def strotss(
     iterations: int | Sequence[int] = 250,
     fast: bool = False,
     lr: float = 2e-3,
-    samples: int = 1024,
+    samples: int | Sequence[int] = 1024,
     style_samples: int = 5000,
     region_samples: str = "each",
     network: str = "cd16x",
@@ -666,8 +722,9 @@ def strotss(
         fast: the quicker preset, :data:`FAST_STEPS` per scale (when
             ``iterations`` is left at its default).
         lr: RMSprop learning rate; halved at the last scale.
-        samples: output positions per step (with guidance: in every region, or
-            split over the regions; see ``region_samples``).
+        samples: output positions per step, or one number per scale (the last
+            repeating, as ``iterations``); with guidance: in every region, or
+            split over the regions (see ``region_samples``).
         style_samples: style positions per scale (and per region).
         region_samples: with guidance, ``"each"`` (``samples`` positions in
             every region: the official code) or ``"shared"`` (the ``samples``
@@ -709,6 +766,7 @@ def strotss(
         return _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
 
 
+@repeatable
 def _transfer(
     content: ImageLike,
     style: ImageLike,
@@ -747,6 +805,7 @@ def _transfer(
     moment = search_dtype(opts.moment_dtype, dev, option="moment_dtype")
     sizes = scale_sizes((h, w))
     steps = per_scale(opts.steps, len(sizes))
+    samples = per_scale(opts.samples, len(sizes))
     report = Reporter("strotss", callback, sizes, steps)
     image: torch.Tensor | None = None
     for si, hw in enumerate(sizes):
@@ -767,7 +826,7 @@ def _transfer(
             regions = _scale_regions(net(style_s, read_out=False), style_s, layers, hw, masks, opts.style_samples,
                                      gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
-                                opts.lr / 2 if last else opts.lr, steps[si], opts.samples, gen, report,
+                                opts.lr / 2 if last else opts.lr, steps[si], samples[si], gen, report,
                                 shared=opts.region_samples == "shared", moment=moment)
     assert image is not None
     report.finish(image)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.device import deterministic_backward
 from ..core.errors import MissingWeightsError, WeightsError
 from .layout import POOL_AFTER, UPSAMPLE_AFTER, VGG_CONVS, conv_name, level_conv, min_size_for_level, relu_name
 from .weights import WeightSet, get_weight_set, resolve_weight_file
@@ -54,10 +55,21 @@ def pad_for_3x3(x: torch.Tensor, mode: str) -> torch.Tensor:
         return F.pad(x, (1, 1, 1, 1))
     if mode == "reflect" and min(x.shape[-2:]) < 2:
         mode = "replicate"
+    if mode != "circular" and deterministic_backward(x):
+        return _pad_by_slices(x, mode)
     out = F.pad(x, (1, 1, 1, 1), mode=mode)
     if mode == "circular" and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
         out = out.contiguous(memory_format=torch.channels_last)  # circular padding returns channels-first
     return out
+
+
+def _pad_by_slices(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """``F.pad(x, (1, 1, 1, 1), mode)`` for ``"reflect"``/``"replicate"``, put together from slices. The same
+    values; its backward adds each border's gradient with plain additions, where the CUDA backward of
+    ``F.pad``'s reflect and replicate modes adds them with atomics in no fixed order (so runs would not repeat)."""
+    k = 1 if mode == "reflect" else 0
+    x = torch.cat([x[..., :, k:k + 1], x, x[..., :, x.shape[-1] - 1 - k:x.shape[-1] - k]], dim=-1)
+    return torch.cat([x[..., k:k + 1, :], x, x[..., x.shape[-2] - 1 - k:x.shape[-2] - k, :]], dim=-2)
 
 
 _pad = pad_for_3x3
