@@ -64,6 +64,11 @@ def test_repeatable_on_sets_cuda_determinism_for_the_run_only():
     with pytest.raises(ValueError, match="inside"), repeatable_on("cuda"):
         raise ValueError("inside")
     assert _determinism_settings() == before  # restored after an error too
+    with repeatable_on("cuda"):
+        with repeatable_on("cuda"):  # e.g. runs on two GPUs at once
+            pass
+        assert _determinism_settings() == (True, True, True, False)  # the other run still has them
+    assert _determinism_settings() == before
 
 
 def test_cuda_determinism_can_be_turned_off(monkeypatch):

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -104,7 +105,8 @@ NONDETERMINISTIC_WARNING = re.compile(r".*does not have a deterministic implemen
 
 @contextlib.contextmanager
 def repeatable_on(device: torch.device | str) -> Iterator[None]:
-    """Make a run on ``device`` repeat bit for bit under a seed; restores torch's settings afterwards.
+    """Make a run on ``device`` repeat bit for bit under a seed; restores torch's settings afterwards (the last of
+    several runs in this context at once restores them).
 
     On the CPU this changes nothing (its kernels repeat). On CUDA, several kernels that a backward pass uses add
     with atomics in no fixed order (scatter and ``index_add_``, the backward of an indexing, cuDNN's convolution
@@ -112,10 +114,11 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
     0.03 of the pixel range after 20 steps of STROTSS at 64 px). Inside this context cuDNN picks deterministic
     convolution algorithms and torch its deterministic versions of those kernels
     (``torch.use_deterministic_algorithms(True, warn_only=True)``); cuBLAS products repeat on one stream, so the
-    warning torch gives about ``CUBLAS_WORKSPACE_CONFIG`` is silenced. Operations with no deterministic CUDA
-    version still run and warn (:data:`NONDETERMINISTIC_WARNING`); ottex's own backward passes replace theirs
-    while the mode is on (:func:`deterministic_backward`). It costs time: STROTSS at 512 px on an H200, 15 s
-    without, 30 s with (README, "GPU"). ``OTTEX_CUDA_DETERMINISTIC=0`` in the environment turns it off.
+    warning torch gives about ``CUBLAS_WORKSPACE_CONFIG`` is filtered out (one warnings filter, added once).
+    Operations with no deterministic CUDA version still run and warn (:data:`NONDETERMINISTIC_WARNING`); ottex's
+    own backward passes replace theirs while the mode is on (:func:`deterministic_backward`). It costs time:
+    STROTSS at 512 px on an H200 took 15 s before, 30 s with it (README, "GPU"). ``OTTEX_CUDA_DETERMINISTIC=0``
+    in the environment turns it off.
 
     Example:
         >>> with repeatable_on("cpu"):
@@ -125,17 +128,45 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
     if torch.device(device).type != "cuda" or os.environ.get("OTTEX_CUDA_DETERMINISTIC", "1") == "0":
         yield
         return
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    _enter_deterministic()
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*CUBLAS_WORKSPACE_CONFIG")
-            yield
+        yield
     finally:
-        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+        _leave_deterministic()
+
+
+# Runs on several CUDA devices at once (threads of the web app) share torch's process-wide settings: the first run
+# to enter sets them, the last to leave restores them.
+_LOCK = threading.Lock()
+_DEPTH = 0
+_SAVED: tuple[bool, bool, bool, bool] = (False, False, False, False)
+
+
+def _enter_deterministic() -> None:
+    global _DEPTH, _SAVED
+    with _LOCK:
+        if _DEPTH == 0:
+            _SAVED = (torch.are_deterministic_algorithms_enabled(),
+                      torch.is_deterministic_algorithms_warn_only_enabled(),
+                      torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+            # cuBLAS repeats on one stream; its warning (one filter, added once) would only say to set the variable.
+            if not any(f[1] is not None and f[1].pattern == _CUBLAS_WARNING for f in warnings.filters):
+                warnings.filterwarnings("ignore", message=_CUBLAS_WARNING)
+        _DEPTH += 1
+
+
+def _leave_deterministic() -> None:
+    global _DEPTH
+    with _LOCK:
+        _DEPTH -= 1
+        if _DEPTH == 0:
+            torch.use_deterministic_algorithms(_SAVED[0], warn_only=_SAVED[1])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = _SAVED[2], _SAVED[3]
+
+
+_CUBLAS_WARNING = ".*CUBLAS_WORKSPACE_CONFIG"
 
 
 def deterministic_backward(x: torch.Tensor) -> bool:

@@ -63,6 +63,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -421,15 +422,23 @@ def _half(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=(max(h // 2, 1), max(w // 2, 1)), mode="bilinear", align_corners=False)
 
 
+_CPU = torch.device("cpu")
+
+
 def _up(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     if deterministic_backward(x):
         return bilinear_by_products(x, size)
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def _bilinear_weights(n_out: int, n_in: int) -> torch.Tensor:
-    """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as ``F.interpolate`` computes them
-    (``align_corners=False``: source ``(i + 0.5) n_in / n_out - 0.5``, clamped at 0)."""
+@functools.lru_cache(maxsize=64)
+def _bilinear_weights(n_out: int, n_in: int, device: torch.device = _CPU, dtype: torch.dtype = torch.float64
+                      ) -> torch.Tensor:
+    """``(n_out, n_in)`` weights of 1-D bilinear resampling as ``F.interpolate`` computes them
+    (``align_corners=False``: source ``(i + 0.5) n_in / n_out - 0.5``, clamped at 0), made in float64 and kept
+    per size pair, device and dtype (a STROTSS step resamples the same sizes every time)."""
+    if device != _CPU or dtype != torch.float64:
+        return _bilinear_weights(n_out, n_in).to(device, dtype)
     src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
     i0 = src.floor().long().clamp_max(n_in - 1)
     frac = src - i0
@@ -446,8 +455,8 @@ def bilinear_by_products(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     STROTSS rebuilds its image from the pyramid this way where the backward must repeat
     (:func:`~ottex.core.device.deterministic_backward`)."""
     h, w = (int(s) for s in size)
-    wh = _bilinear_weights(h, x.shape[-2]).to(x.device, x.dtype)
-    ww = _bilinear_weights(w, x.shape[-1]).to(x.device, x.dtype)
+    wh = _bilinear_weights(h, x.shape[-2], x.device, x.dtype)
+    ww = _bilinear_weights(w, x.shape[-1], x.device, x.dtype)
     return torch.matmul(torch.matmul(wh, x), ww.T)
 
 
