@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import ottex.core.device as device_module
 from ottex.core.checks import check_image, check_size
 from ottex.core.device import deterministic_backward, repeatable, repeatable_on
 from ottex.core.errors import InputError
@@ -54,7 +55,8 @@ def _determinism_settings() -> tuple[bool, bool, bool, bool]:
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
 
 
-def test_repeatable_on_sets_cuda_determinism_for_the_run_only():
+def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
+    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
     before = _determinism_settings()
     with repeatable_on("cpu"):
         assert _determinism_settings() == before  # CPU kernels repeat: nothing to change
@@ -71,6 +73,18 @@ def test_repeatable_on_sets_cuda_determinism_for_the_run_only():
     assert _determinism_settings() == before
 
 
+def test_repeatable_on_keeps_a_callers_strict_mode(monkeypatch):
+    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with repeatable_on("cuda"):
+            assert torch.are_deterministic_algorithms_enabled()
+            assert not torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
 def test_cuda_determinism_can_be_turned_off(monkeypatch):
     before = _determinism_settings()
     monkeypatch.setenv("OTTEX_CUDA_DETERMINISTIC", "0")
@@ -78,14 +92,15 @@ def test_cuda_determinism_can_be_turned_off(monkeypatch):
         assert _determinism_settings() == before
 
 
-def test_deterministic_backward_only_for_cuda_tensors_that_need_a_gradient():
+def test_deterministic_backward_only_for_cuda_tensors_that_need_a_gradient(monkeypatch):
+    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
     x = torch.ones(2, requires_grad=True)
     with repeatable_on("cuda"):
         assert torch.are_deterministic_algorithms_enabled()
         assert not deterministic_backward(x)  # a CPU tensor: its kernels repeat anyway
 
 
-def test_repeatable_decorator_resolves_the_device_keyword():
+def test_repeatable_decorator_resolves_the_device_keyword(monkeypatch):
     @repeatable
     def run(*, device=None):  # noqa: ANN001, ANN202
         return _determinism_settings()[0]
@@ -94,3 +109,7 @@ def test_repeatable_decorator_resolves_the_device_keyword():
     assert run.__name__ == "run"
     with pytest.raises(InputError, match="device 'tpu' is unknown"):
         run(device="tpu")
+    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    monkeypatch.setattr(device_module, "resolve_device", lambda device: torch.device("cuda"))  # as on a GPU machine
+    assert run(device=None) is True and run(device="cuda") is True
+    assert not torch.are_deterministic_algorithms_enabled()

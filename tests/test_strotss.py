@@ -182,6 +182,14 @@ def test_lookup_by_gathers_is_grid_sample(hw):
     torch.testing.assert_close(torch.autograd.grad(a, t, g)[0], torch.autograd.grad(b, t, g)[0], rtol=0, atol=1e-12)
 
 
+def test_cached_upsampling_weights_survive_inference_mode():
+    with torch.inference_mode():
+        bilinear_by_products(torch.rand(1, 3, 7, 9), (13, 17))
+    x = torch.rand(1, 3, 7, 9, requires_grad=True)
+    bilinear_by_products(x, (13, 17)).sum().backward()  # the cached weights are usable by autograd
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
 def test_scale_sizes():
     # the one pyramid of every method (ottex.core.pyramid): floor halving, so 341 px -> 42 at 1/8 (0.1: 43, rounded)
     assert scale_sizes((341, 512)) == [(42, 64), (85, 128), (170, 256), (341, 512)]
@@ -220,7 +228,46 @@ def test_samples_per_scale(content, lava, monkeypatch):
     monkeypatch.setattr(st, "_optimise_scale", spy)
     strotss(content, lava, 256, iterations=1, samples=(64, 128), style_samples=256)
     assert seen == [64, 128, 128]
-    assert get_method("strotss").make_options(samples=512).samples == (512,)
+    assert get_method("strotss").make_options(samples=512).samples == 512
+
+
+@pytest.mark.needs_weights
+def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch):
+    """The formulations used on CUDA in deterministic mode (padding from slices, upsampling by products, lookup by
+    gathers), forced on the CPU: the same step up to rounding. One step per scale: after a few, RMSprop's first
+    steps (about lr x 10 whatever the gradient's size) turn rounding-level differences of near-zero gradients into
+    visible ones, as any change of rounding does (measured: 1e-3 after one step, 0.09 after three)."""
+    import ottex.methods.strotss as st
+    import ottex.nn.networks as nets
+
+    usual = strotss(content, lava, 128, iterations=1, seed=0, **FAST)
+    def forced(x: torch.Tensor) -> bool:
+        return x.requires_grad and torch.is_grad_enabled()
+
+    monkeypatch.setattr(st, "deterministic_backward", forced)
+    monkeypatch.setattr(nets, "deterministic_backward", forced)
+    calls = {name: 0 for name in ("bilinear_by_products", "lookup_by_gathers", "_pad_by_slices")}
+    for mod, name in ((st, "bilinear_by_products"), (st, "lookup_by_gathers"), (nets, "_pad_by_slices")):
+        real = getattr(mod, name)
+
+        def counted(*a, _real=real, _name=name, **k):  # noqa: ANN002, ANN003, ANN202
+            calls[_name] += 1
+            return _real(*a, **k)
+
+        monkeypatch.setattr(mod, name, counted)
+    forced_run = strotss(content, lava, 128, iterations=1, seed=0, **FAST)
+    assert all(n > 0 for n in calls.values()), calls
+    assert (forced_run - usual).abs().max() < 5e-3 and (forced_run - usual).abs().mean() < 1e-5
+
+
+def test_samples_values_are_kept_as_before_when_one():
+    """One value (also written as a repeat) is stored as a number, as before per-scale samples: the settings records,
+    job keys and output names of default runs do not change."""
+    opts = get_method("strotss").make_options
+    assert opts(samples=(1024, 1024)).samples == 1024 == opts().samples
+    assert opts(samples="1024,2048,2048").samples == (1024, 2048)
+    with pytest.raises(InputError, match="comma-separated ints"):
+        opts(samples="many")
 
 
 @pytest.mark.needs_weights

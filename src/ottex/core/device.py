@@ -128,11 +128,13 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
     if torch.device(device).type != "cuda" or os.environ.get("OTTEX_CUDA_DETERMINISTIC", "1") == "0":
         yield
         return
-    _enter_deterministic()
-    try:
+    entered = False
+    try:  # entered inside the try: an exception raised into the thread (a cancelled web job) cannot leak the count
+        entered = _enter_deterministic()
         yield
     finally:
-        _leave_deterministic()
+        if entered:
+            _leave_deterministic()
 
 
 # Runs on several CUDA devices at once (threads of the web app) share torch's process-wide settings: the first run
@@ -142,19 +144,21 @@ _DEPTH = 0
 _SAVED: tuple[bool, bool, bool, bool] = (False, False, False, False)
 
 
-def _enter_deterministic() -> None:
+def _enter_deterministic() -> bool:
     global _DEPTH, _SAVED
     with _LOCK:
         if _DEPTH == 0:
             _SAVED = (torch.are_deterministic_algorithms_enabled(),
                       torch.is_deterministic_algorithms_warn_only_enabled(),
                       torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            # A caller's strict mode stays strict (an operation without a deterministic kernel then raises).
+            torch.use_deterministic_algorithms(True, warn_only=_SAVED[1] if _SAVED[0] else True)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
             # cuBLAS repeats on one stream; its warning (one filter, added once) would only say to set the variable.
             if not any(f[1] is not None and f[1].pattern == _CUBLAS_WARNING for f in warnings.filters):
                 warnings.filterwarnings("ignore", message=_CUBLAS_WARNING)
         _DEPTH += 1
+        return True
 
 
 def _leave_deterministic() -> None:

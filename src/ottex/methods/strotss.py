@@ -65,6 +65,8 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -436,16 +438,18 @@ def _bilinear_weights(n_out: int, n_in: int, device: torch.device = _CPU, dtype:
                       ) -> torch.Tensor:
     """``(n_out, n_in)`` weights of 1-D bilinear resampling as ``F.interpolate`` computes them
     (``align_corners=False``: source ``(i + 0.5) n_in / n_out - 0.5``, clamped at 0), made in float64 and kept
-    per size pair, device and dtype (a STROTSS step resamples the same sizes every time)."""
-    if device != _CPU or dtype != torch.float64:
-        return _bilinear_weights(n_out, n_in).to(device, dtype)
-    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
-    i0 = src.floor().long().clamp_max(n_in - 1)
-    frac = src - i0
-    rows = torch.arange(n_out)
-    w = torch.zeros(n_out, n_in, dtype=torch.float64)
-    w.index_put_((rows, i0), 1 - frac, accumulate=True)
-    return w.index_put_((rows, (i0 + 1).clamp_max(n_in - 1)), frac, accumulate=True)
+    per size pair, device and dtype (a STROTSS step resamples the same sizes every time). Made outside inference
+    mode, so that a first call inside ``torch.inference_mode()`` leaves nothing in the cache that autograd refuses."""
+    with torch.inference_mode(False):
+        if device != _CPU or dtype != torch.float64:
+            return _bilinear_weights(n_out, n_in).to(device, dtype)
+        src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+        i0 = src.floor().long().clamp_max(n_in - 1)
+        frac = src - i0
+        rows = torch.arange(n_out)
+        w = torch.zeros(n_out, n_in, dtype=torch.float64)
+        w.index_put_((rows, i0), 1 - frac, accumulate=True)
+        return w.index_put_((rows, (i0 + 1).clamp_max(n_in - 1)), frac, accumulate=True)
 
 
 def bilinear_by_products(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -626,8 +630,8 @@ class StrotssOptions(Options):
                         help="quicker preset: 100 steps per scale instead of 250 (unless steps are given); about "
                         "0.4x the time, the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
-    samples: tuple[int, ...] = option(
-        (1024,), parse=parse_ints, metavar="N[,N...]",
+    samples: int | tuple[int, ...] = option(
+        1024, parse=parse_ints, metavar="N[,N...]",
         help="output positions per step, per scale as --steps (the last repeating; with guidance: per region, or "
         "split over the regions with --region-samples shared)")
     style_samples: int = option(5000, help="style positions per scale (and per region)")
@@ -661,7 +665,7 @@ class StrotssOptions(Options):
         if self.weights not in NETWORK_LAYERS:
             raise InputError(f"unknown STROTSS network '{self.weights}' (choose from {', '.join(NETWORK_LAYERS)})",
                              option="weights")
-        steps = (self.steps,) if isinstance(self.steps, int) else tuple(self.steps)
+        steps = _ints(self.steps, "steps")
         if self.fast and steps == DEFAULT_STEPS:
             steps = FAST_STEPS
         object.__setattr__(self, "steps", steps)
@@ -669,9 +673,13 @@ class StrotssOptions(Options):
             raise InputError(f"steps (iterations per scale) must be at least 1, got {steps}", option="steps")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}", option="lr")
-        samples = (self.samples,) if isinstance(self.samples, int) else tuple(self.samples)
-        object.__setattr__(self, "samples", samples)
-        if not samples or any(not isinstance(n, int) or n < 2 for n in samples) or self.style_samples < 1:
+        samples = _ints(self.samples, "samples")
+        while len(samples) > 1 and samples[-1] == samples[-2]:  # the last value repeats anyway
+            samples = samples[:-1]
+        # One value is kept as a number: the settings records and digests of earlier versions (batch job keys,
+        # output names, `ottex info`) stay those of today's default runs.
+        object.__setattr__(self, "samples", samples[0] if len(samples) == 1 else samples)
+        if not samples or min(samples) < 2 or self.style_samples < 1:
             raise InputError(f"samples must be at least 2 and style samples at least 1, got "
                              f"{','.join(map(str, samples))}, {self.style_samples}", option="samples")
         if self.region_samples not in REGION_SAMPLES:
@@ -685,6 +693,19 @@ class StrotssOptions(Options):
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
             raise InputError("region guidance needs both a content mask and a style mask", option="style_mask")
+
+
+def _ints(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
+    """A per-scale setting as a tuple of ints: from an int, ``"100,40"`` or a sequence of ints."""
+    try:
+        if isinstance(value, str):
+            return parse_ints(value)
+        if isinstance(value, numbers.Integral):
+            return (operator.index(value),)
+        return tuple(operator.index(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be an int or comma-separated ints (one per scale), got {value!r}",
+                         option=name) from None
 
 
 def strotss(
@@ -814,7 +835,7 @@ def _transfer(
     moment = search_dtype(opts.moment_dtype, dev, option="moment_dtype")
     sizes = scale_sizes((h, w))
     steps = per_scale(opts.steps, len(sizes))
-    samples = per_scale(opts.samples, len(sizes))
+    samples = per_scale(_ints(opts.samples, "samples"), len(sizes))
     report = Reporter("strotss", callback, sizes, steps)
     image: torch.Tensor | None = None
     for si, hw in enumerate(sizes):
