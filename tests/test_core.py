@@ -56,7 +56,7 @@ def _determinism_settings() -> tuple[bool, bool, bool, bool]:
 
 
 def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
-    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    monkeypatch.delenv("OTTEX_NO_CUDA_DETERMINISM", raising=False)
     before = _determinism_settings()
     with repeatable_on("cpu"):
         assert _determinism_settings() == before  # CPU kernels repeat: nothing to change
@@ -74,7 +74,7 @@ def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
 
 
 def test_repeatable_on_keeps_a_callers_strict_mode(monkeypatch):
-    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    monkeypatch.delenv("OTTEX_NO_CUDA_DETERMINISM", raising=False)
     torch.use_deterministic_algorithms(True)
     try:
         with repeatable_on("cuda"):
@@ -87,13 +87,13 @@ def test_repeatable_on_keeps_a_callers_strict_mode(monkeypatch):
 
 def test_cuda_determinism_can_be_turned_off(monkeypatch):
     before = _determinism_settings()
-    monkeypatch.setenv("OTTEX_CUDA_DETERMINISTIC", "0")
+    monkeypatch.setenv("OTTEX_NO_CUDA_DETERMINISM", "1")
     with repeatable_on("cuda"):
         assert _determinism_settings() == before
 
 
 def test_deterministic_backward_only_for_cuda_tensors_that_need_a_gradient(monkeypatch):
-    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    monkeypatch.delenv("OTTEX_NO_CUDA_DETERMINISM", raising=False)
     x = torch.ones(2, requires_grad=True)
     with repeatable_on("cuda"):
         assert torch.are_deterministic_algorithms_enabled()
@@ -109,7 +109,7 @@ def test_repeatable_decorator_resolves_the_device_keyword(monkeypatch):
     assert run.__name__ == "run"
     with pytest.raises(InputError, match="device 'tpu' is unknown"):
         run(device="tpu")
-    monkeypatch.delenv("OTTEX_CUDA_DETERMINISTIC", raising=False)
+    monkeypatch.delenv("OTTEX_NO_CUDA_DETERMINISM", raising=False)
     monkeypatch.setattr(device_module, "resolve_device", lambda device: torch.device("cuda"))  # as on a GPU machine
     assert run(device=None) is True and run(device="cuda") is True
     assert not torch.are_deterministic_algorithms_enabled()

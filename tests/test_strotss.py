@@ -241,6 +241,7 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
     import ottex.nn.networks as nets
 
     usual = strotss(content, lava, 128, iterations=1, seed=0, **FAST)
+
     def forced(x: torch.Tensor) -> bool:
         return x.requires_grad and torch.is_grad_enabled()
 
@@ -447,7 +448,7 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     assert "--fast" in out and "--region-samples" in out and "--moment-dtype" in out
 
 
-def test_fast_preset_halves_the_default_steps_only():
+def test_fast_preset_replaces_the_default_steps_only():
     from ottex.methods.strotss import DEFAULT_STEPS, FAST_STEPS, StrotssOptions
 
     assert StrotssOptions().steps == DEFAULT_STEPS == (250,)

@@ -97,7 +97,7 @@ def bfloat16_is_fast(device: torch.device | str) -> bool:
         return False
 
 
-#: The start of torch's warning for an operation that has no deterministic CUDA implementation (raised as a
+#: Torch's warning for an operation that has no deterministic CUDA implementation (raised as a
 #: warning inside :func:`repeatable_on`; ottex's own code paths avoid such operations on CUDA, and
 #: ``tests/test_cuda.py`` fails on any).
 NONDETERMINISTIC_WARNING = re.compile(r".*does not have a deterministic implementation")
@@ -117,7 +117,7 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
     warning torch gives about ``CUBLAS_WORKSPACE_CONFIG`` is filtered out (one warnings filter, added once).
     Operations with no deterministic CUDA version still run and warn (:data:`NONDETERMINISTIC_WARNING`); ottex's
     own backward passes replace theirs while the mode is on (:func:`deterministic_backward`). It costs time:
-    STROTSS at 512 px on an H200 took 15 s before, 30 s with it (README, "GPU"). ``OTTEX_CUDA_DETERMINISTIC=0``
+    STROTSS at 512 px on an H200 took 15 s before, 30 s with it (README, "GPU"). ``OTTEX_NO_CUDA_DETERMINISM=1``
     in the environment turns it off.
 
     Example:
@@ -125,7 +125,7 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
         ...     torch.ones(2).sum().item()
         2.0
     """
-    if torch.device(device).type != "cuda" or os.environ.get("OTTEX_CUDA_DETERMINISTIC", "1") == "0":
+    if torch.device(device).type != "cuda" or os.environ.get("OTTEX_NO_CUDA_DETERMINISM"):
         yield
         return
     entered = False
@@ -142,6 +142,7 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
 _LOCK = threading.Lock()
 _DEPTH = 0
 _SAVED: tuple[bool, bool, bool, bool] = (False, False, False, False)
+_CUBLAS_WARNING = ".*CUBLAS_WORKSPACE_CONFIG"
 
 
 def _enter_deterministic() -> bool:
@@ -168,9 +169,6 @@ def _leave_deterministic() -> None:
         if _DEPTH == 0:
             torch.use_deterministic_algorithms(_SAVED[0], warn_only=_SAVED[1])
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = _SAVED[2], _SAVED[3]
-
-
-_CUBLAS_WARNING = ".*CUBLAS_WORKSPACE_CONFIG"
 
 
 def deterministic_backward(x: torch.Tensor) -> bool:

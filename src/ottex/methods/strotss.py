@@ -64,6 +64,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 import operator
@@ -244,14 +245,18 @@ def search_dtype(choice: str, device: torch.device | str, option: str = "match_d
     Raises:
         InputError: an unknown choice.
     """
-    if choice not in MATCH_DTYPES:
-        raise InputError(f"unknown {option.replace('_', ' ')} '{choice}' (choose from {', '.join(MATCH_DTYPES)})",
-                         option=option)
+    _check_dtype_choice(choice, option)
     if choice == "bfloat16":
         return torch.bfloat16
     if choice == "float32":
         return None
     return torch.bfloat16 if bfloat16_is_fast(device) else None
+
+
+def _check_dtype_choice(choice: str, option: str) -> None:
+    if choice not in MATCH_DTYPES:
+        raise InputError(f"unknown {option.replace('_', ' ')} '{choice}' (choose from {', '.join(MATCH_DTYPES)})",
+                         option=option)
 
 
 @dataclass
@@ -669,7 +674,7 @@ class StrotssOptions(Options):
         if self.fast and steps == DEFAULT_STEPS:
             steps = FAST_STEPS
         object.__setattr__(self, "steps", steps)
-        if not steps or any(not isinstance(i, int) or i < 1 for i in steps):
+        if not steps or min(steps) < 1:
             raise InputError(f"steps (iterations per scale) must be at least 1, got {steps}", option="steps")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}", option="lr")
@@ -686,9 +691,7 @@ class StrotssOptions(Options):
             raise InputError(f"unknown region sampling '{self.region_samples}' (choose from "
                              f"{', '.join(REGION_SAMPLES)})", option="region_samples")
         for name in ("match_dtype", "moment_dtype"):
-            if getattr(self, name) not in MATCH_DTYPES:
-                raise InputError(f"unknown {name.replace('_', ' ')} '{getattr(self, name)}' (choose from "
-                                 f"{', '.join(MATCH_DTYPES)})", option=name)
+            _check_dtype_choice(getattr(self, name), name)
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
@@ -958,7 +961,7 @@ def _optimise_scale(
         g = _pixel_grid(torch.cat(idx), hw)  # one lookup for all regions: rows grouped by region
         hx = _hypercolumns(x, feats, layers, g, net)
         xu = _unit(hx)  # shared by the self-similarity and the relaxed EMD
-        ends = torch.tensor([len(i) for i in idx]).cumsum(0).tolist()
+        ends = list(itertools.accumulate(len(i) for i in idx))
         spans = list(zip([0, *ends[:-1]], ends))
         cu = None
         if alpha > 0:
