@@ -139,9 +139,35 @@ def test_bfloat16_products_of_the_moment_loss_stay_close():
     exact, fast = moment_loss(x, y), moment_loss(x, y, dtype=torch.bfloat16)
     assert fast.dtype == torch.float32
     (g_exact,), (g_fast,) = torch.autograd.grad(exact, x), torch.autograd.grad(fast, x)
-    # measured: value within 1.3e-7 relative, gradients' cosine 1.000003 (self-similarity in bfloat16: 0.991, not used)
+    # measured: value within 1.3e-7 relative, gradients' cosine 1.000003
     torch.testing.assert_close(fast, exact, rtol=1e-4, atol=0)
     assert float(F.cosine_similarity(g_fast.flatten(), g_exact.flatten(), dim=0)) > 0.9999
+
+
+def test_bfloat16_products_of_the_self_similarity_stay_close():
+    """similarity_dtype=bfloat16: the value as float32's; the gradient's direction within a few percent (the L1 loss's
+    signs flip for near-equal entries), far less than between two draws of the sampled positions (checked here)."""
+    from ottex.methods.strotss import _self_similarity, _unit
+
+    g = torch.Generator().manual_seed(7)
+    pool = torch.randn(2048, 1475, generator=g).relu()
+    content = pool + 2.0 * torch.randn(2048, 1475, generator=g).relu()
+
+    def loss_and_grad(rows: torch.Tensor, dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = pool.clone().requires_grad_(True)
+        value = _self_similarity(_unit(x[rows]), _unit(content[rows]), dtype)
+        return value, torch.autograd.grad(value, x)[0]
+
+    first, second = torch.arange(0, 1024), torch.arange(512, 1536)  # two draws sharing half their positions
+    exact, g_exact = loss_and_grad(first, None)
+    fast, g_fast = loss_and_grad(first, torch.bfloat16)
+    _, g_other = loss_and_grad(second, None)
+    cos = lambda a, b: float(F.cosine_similarity(a.flatten(), b.flatten(), dim=0))  # noqa: E731
+    assert fast.dtype == torch.float32
+    # measured: value within 7e-4 relative, gradients' cosine 0.997; another draw's 0.44
+    torch.testing.assert_close(fast, exact, rtol=2e-3, atol=0)
+    assert cos(g_fast, g_exact) > 0.99
+    assert cos(g_other, g_exact) < 0.6  # another draw's gradient: far further than bfloat16's rounding
 
 
 @pytest.mark.parametrize("hw", [(43, 64), (85, 128), (37, 21)])
@@ -240,7 +266,8 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
     import ottex.methods.strotss as st
     import ottex.nn.networks as nets
 
-    usual = strotss(content, lava, 128, iterations=1, seed=0, **FAST)
+    exact = dict(network_dtype="float32", similarity_dtype="float32", **FAST)  # bfloat16 rounding would hide them
+    usual = strotss(content, lava, 128, iterations=1, seed=0, **exact)
 
     def forced(x: torch.Tensor) -> bool:
         return x.requires_grad and torch.is_grad_enabled()
@@ -256,7 +283,7 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
             return _real(*a, **k)
 
         monkeypatch.setattr(mod, name, counted)
-    forced_run = strotss(content, lava, 128, iterations=1, seed=0, **FAST)
+    forced_run = strotss(content, lava, 128, iterations=1, seed=0, **exact)
     assert all(n > 0 for n in calls.values()), calls
     assert (forced_run - usual).abs().max() < 5e-3 and (forced_run - usual).abs().mean() < 1e-5
 
@@ -446,6 +473,7 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
         main(["style", "--help"])
     out = capsys.readouterr().out
     assert "--fast" in out and "--region-samples" in out and "--moment-dtype" in out
+    assert "--similarity-dtype" in out and "--network-dtype" in out
 
 
 def test_fast_preset_replaces_the_default_steps_only():
@@ -489,6 +517,38 @@ def test_search_dtype_choices():
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), match_dtype="int8")
     with pytest.raises(InputError, match="moment dtype"):
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), moment_dtype="int8")
+    with pytest.raises(InputError, match="similarity dtype"):
+        strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), similarity_dtype="float16")
+    with pytest.raises(InputError, match="network dtype"):
+        strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), network_dtype="half")
+
+
+@pytest.mark.needs_weights
+def test_network_dtype_runs_the_step_convolutions_in_bfloat16_only(content, lava, monkeypatch):
+    """network_dtype=bfloat16: the convolutions of every step are bfloat16, those of the style's and content's
+    features float32; the first step's loss is the float32 run's up to the rounding of the features."""
+    seen: list[tuple[bool, torch.dtype]] = []
+    real = F.conv2d
+
+    def spy(x, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = real(x, *a, **k)
+        seen.append((torch.is_grad_enabled(), out.dtype))
+        return out
+
+    monkeypatch.setattr(F, "conv2d", spy)
+    h_exact: list[dict] = []
+    h_fast: list[dict] = []
+    strotss(content, lava, 128, iterations=1, seed=0, network_dtype="float32", history=h_exact, **FAST)
+    assert seen and {d for _, d in seen} == {torch.float32}
+    seen.clear()
+    fast = strotss(content, lava, 128, iterations=1, seed=0, network_dtype="bfloat16", history=h_fast, **FAST)
+    assert {d for grad, d in seen if grad} == {torch.bfloat16}  # the steps'
+    assert {d for grad, d in seen if not grad} == {torch.float32}  # the style's and content's features
+    assert fast.dtype == torch.float32
+    # the same positions, the same image: the loss differs by the features' rounding only (an RMSprop step
+    # later, the images differ as after any change of rounding: its first steps are about lr x 10 per pixel)
+    first, first_fast = h_exact[0]["loss"], h_fast[0]["loss"]
+    assert first != first_fast and first_fast == pytest.approx(first, rel=1e-2)
 
 
 @pytest.mark.parametrize("shape", [(300, 120), (120, 300)])  # the row and the column relaxation
