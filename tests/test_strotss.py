@@ -398,6 +398,53 @@ def test_vgg19_caffe_network_and_progress(content, lava, capsys):
 
 
 @pytest.mark.needs_weights
+def test_hybrid_network_takes_each_layer_from_its_part(content, weights_dir):
+    """hybrid: VGG-19's own full-width layers from wct-vgg19 up to relu3_1, cd16x's read-outs at relu4_1 and relu5_1;
+    every tap is the value its part gives alone."""
+    from ottex.methods.strotss import HYBRID_PARTS, NETWORK_LAYERS, loss_network
+    from ottex.nn.networks import load_feature_extractor
+
+    net = loss_network("hybrid", weights_dir)
+    assert not any(p.requires_grad for p in net.parameters())
+    image = content[..., :64, :96]
+    with torch.no_grad():
+        taps = net(image)
+        narrow = net(image, read_out=False)
+    assert tuple(taps) == NETWORK_LAYERS["hybrid"]
+    widths = {k: v.shape[1] for k, v in taps.items()}
+    assert widths == {"relu1_1": 64, "relu1_2": 64, "relu2_1": 128, "relu2_2": 128, "relu3_1": 256, "relu4_1": 512,
+                      "relu5_1": 512}
+    for part, layers in HYBRID_PARTS.items():
+        alone = load_feature_extractor(part, layers, weights_dir=weights_dir, pool="max")
+        with torch.no_grad():
+            ref = alone(image)
+        for k in layers:
+            torch.testing.assert_close(taps[k], ref[k])
+    # the read-outs (cd16x's) after a lookup: the wide values
+    row = narrow["relu4_1"][0, :, 1, 2][None]
+    torch.testing.assert_close(net.read_out("relu4_1", row), taps["relu4_1"][0, :, 1, 2][None], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(net.read_out("relu2_2", narrow["relu2_2"][0, :, 1, 2][None]),
+                               taps["relu2_2"][0, :, 1, 2][None])
+
+
+@pytest.mark.needs_weights
+def test_hybrid_network_runs_and_names_a_missing_part(content, lava, weights_dir, tmp_path, monkeypatch):
+    out = strotss(content, lava, 64, iterations=2, network="hybrid", **FAST)
+    assert out.shape == (1, 3, 43, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
+    import shutil
+
+    from ottex.core.errors import WeightsError
+    from ottex.methods.strotss import loss_network
+
+    shutil.copytree(weights_dir / "cd16x", tmp_path / "w" / "cd16x")  # no wct-vgg19
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "w"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="missing weight file wct-vgg19/vgg_normalised_conv3_1.pth"):
+        loss_network("hybrid", tmp_path / "w")
+
+
+@pytest.mark.needs_weights
 def test_registry_transfer(content, lava):
     fn = get_method("strotss").transfer_fn()  # the keyword-argument entry point of ottex 0.1
     with pytest.warns(DeprecationWarning, match="'iterations' of method 'strotss' is deprecated; use 'steps'"):

@@ -5,7 +5,13 @@ The output image is optimised (RMSprop, over the coefficients of a 5-band
 Laplacian pyramid rather than the pixels) against losses on *hypercolumns*:
 at a random set of output positions (``samples``, 1024 by default, redrawn at
 every step) the features of several layers of the loss network are looked up
-bilinearly and concatenated with the RGB values. The style is a fixed set of
+bilinearly and concatenated with the RGB values. The loss network
+(``network``) is by default ``hybrid``: VGG-19's own full-width relu1_1,
+relu1_2, relu2_1, relu2_2 and relu3_1 (``wct-vgg19``) with ``cd16x``'s relu4_1
+and relu5_1 (the deepest layers this project has weights for): 1667 values per
+position, against the paper's 2179 from nine VGG-16 layers. ``cd16x`` alone
+(relu1_1 ... relu5_1, distilled approximations of VGG-19's) is about 0.6x the
+time with mushier shapes (README). The style is a fixed set of
 hypercolumns drawn from random style positions once per scale
 (``style_samples``, 5000 by default). Per step, with ``alpha`` the content
 weight of the scale:
@@ -97,6 +103,10 @@ __all__ = [
     "StrotssOptions",
     "REPEAT_TOLERANCE",
     "NETWORK_LAYERS",
+    "HYBRID_PARTS",
+    "DEFAULT_NETWORK",
+    "HybridFeatures",
+    "loss_network",
     "cosine_cost",
     "palette_cost",
     "relaxed_emd",
@@ -115,6 +125,15 @@ __all__ = [
 NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
     "cd16x": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
     "vgg19-caffe": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3"),
+    # VGG-19's own full-width layers where this project has them (wct-vgg19, levels 1-3), cd16x's read-outs deeper
+    "hybrid": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu4_1", "relu5_1"),
+}
+#: The default loss network (``cd16x`` before issue 17's fourth session; measured against it in README).
+DEFAULT_NETWORK = "hybrid"
+#: The ``hybrid`` loss network's parts: weight set -> its taps.
+HYBRID_PARTS: dict[str, tuple[str, ...]] = {
+    "wct-vgg19": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"),
+    "cd16x": ("relu4_1", "relu5_1"),
 }
 
 COARSEST_SIDE = 64  # long side of the coarsest scale (for a power-of-two ``size``)
@@ -567,7 +586,7 @@ def _hypercolumns(
     feats: dict[str, torch.Tensor],
     layers: Sequence[str],
     grid: torch.Tensor,
-    net: VGGFeatures | None = None,
+    net: VGGFeatures | HybridFeatures | None = None,
 ) -> torch.Tensor:
     """RGB and features at the grid positions (bilinear lookup in every layer): ``(N, 3 + sum C)``, contiguous
     (row-wise norms and gathers of a transposed layout take several times as long).
@@ -625,6 +644,47 @@ def _check_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str) ->
 
 
 # ---------------------------------------------------------------------------------------------
+# The loss network
+
+
+class HybridFeatures(torch.nn.Module):
+    """Several feature extractors run on the same image as one: their taps merged (each layer from one part), with
+    the ``read_out=False`` / :meth:`read_out` protocol of :class:`~ottex.nn.networks.VGGFeatures`."""
+
+    def __init__(self, parts: Sequence[VGGFeatures]) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleList(parts)
+        self._owner = {layer: part for part in parts for layer in part.layers}
+
+    def forward(self, x: torch.Tensor, read_out: bool = True) -> dict[str, torch.Tensor]:
+        taps: dict[str, torch.Tensor] = {}
+        for part in self.parts:
+            taps.update(part(x, read_out=read_out))
+        return taps
+
+    def read_out(self, layer: str, values: torch.Tensor) -> torch.Tensor:
+        return self._owner[layer].read_out(layer, values)
+
+
+def loss_network(name: str, weights_dir: str | os.PathLike | None = None, device: torch.device | None = None
+                 ) -> VGGFeatures | HybridFeatures:
+    """STROTSS's loss network ``name`` (a key of :data:`NETWORK_LAYERS`) with its taps, frozen.
+
+    Raises:
+        WeightsError: a weight file is missing (the message names it, where it was looked for and how to provide it).
+    """
+    if name == "hybrid":
+        net: VGGFeatures | HybridFeatures = HybridFeatures([
+            load_feature_extractor(part, layers, weights_dir=weights_dir, device=device, pool="max")
+            for part, layers in HYBRID_PARTS.items()])
+    else:
+        net = load_feature_extractor(name, NETWORK_LAYERS[name], weights_dir=weights_dir, device=device, pool="max")
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+# ---------------------------------------------------------------------------------------------
 # The optimisation
 
 
@@ -667,9 +727,10 @@ class StrotssOptions(Options):
         "auto", choices=MATCH_DTYPES,
         help="dtype of the loss network's convolutions at every step (auto: as match-dtype); the style's and "
         "content's features and the hypercolumns stay float32")
-    weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
-                          help="loss network weight set: cd16x (relu1_1 ... relu5_1) or vgg19-caffe (relu1_1 ... "
-                          "relu3_3)")
+    weights: str = option(DEFAULT_NETWORK, metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
+                          help="loss network weight set: hybrid (VGG-19's own relu1_1 ... relu3_1 from wct-vgg19, "
+                          "cd16x's relu4_1, relu5_1: clearer shapes), cd16x (relu1_1 ... relu5_1: about 0.6x the "
+                          "time) or vgg19-caffe (relu1_1 ... relu3_3)")
     content_weight: float = option(
         1.0, help="the content weight (the paper's alpha is this x 16 at the coarsest scale, halved at each finer "
         "one); 0 ignores the content")
@@ -739,7 +800,7 @@ def strotss(
     samples: int | Sequence[int] = 1024,
     style_samples: int = 5000,
     region_samples: str = "each",
-    network: str = "cd16x",
+    network: str = DEFAULT_NETWORK,
     match_dtype: str = "auto",
     moment_dtype: str = "auto",
     similarity_dtype: str = "auto",
@@ -779,7 +840,9 @@ def strotss(
             every region: the official code) or ``"shared"`` (the ``samples``
             positions split over the regions by area, at least
             :data:`MIN_REGION_SAMPLES` each: faster, a weaker style).
-        network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1) or
+        network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1),
+            ``"hybrid"`` (:data:`HYBRID_PARTS`: VGG-19's full-width relu1_1 ...
+            relu3_1 from ``wct-vgg19``, ``cd16x``'s relu4_1 and relu5_1) or
             ``"vgg19-caffe"`` (relu1_1 ... relu3_3).
         match_dtype: dtype of the relaxed EMD's nearest-neighbour search
             (:func:`search_dtype`): ``"auto"``, ``"float32"`` or ``"bfloat16"``.
@@ -853,9 +916,7 @@ def _transfer(
         _check_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style")
         masks = (c_masks, s_masks)
     layers = NETWORK_LAYERS[opts.weights]
-    net = load_feature_extractor(opts.weights, layers, weights_dir=weights_dir, device=dev, pool="max")
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net = loss_network(opts.weights, weights_dir, dev)
     gen = make_generator(seed, dev)
     search = search_dtype(opts.match_dtype, dev)
     moment = search_dtype(opts.moment_dtype, dev, option="moment_dtype")
@@ -915,7 +976,7 @@ def _scale_regions(
     masks: tuple[torch.Tensor, torch.Tensor] | None,
     style_samples: int,
     gen: torch.Generator,
-    net: VGGFeatures | None = None,
+    net: VGGFeatures | HybridFeatures | None = None,
     search: torch.dtype | None = None,
 ) -> list[_Region]:
     """The regions of one scale, with their style samples (drawn once per scale; ``search``: the dtype of the
@@ -948,7 +1009,7 @@ def _scale_regions(
 
 def _optimise_scale(
     image: torch.Tensor,
-    net: VGGFeatures,
+    net: VGGFeatures | HybridFeatures,
     layers: Sequence[str],
     content_s: torch.Tensor,
     content_feats: dict[str, torch.Tensor],
