@@ -79,7 +79,8 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
 
 
 #: Values of the options that pick a computation's dtype (Optimal Textures' ``network_dtype``, STROTSS's
-#: ``match_dtype``): ``"auto"`` is bfloat16 where :func:`bfloat16_is_fast`, else float32.
+#: ``match_dtype``, ``moment_dtype``, ``similarity_dtype`` and ``network_dtype``): ``"auto"`` is bfloat16 where
+#: :func:`bfloat16_is_fast`, else float32 (for Optimal Textures only from 1024 x 1024 px).
 DTYPE_CHOICES = ("auto", "float32", "bfloat16")
 
 

@@ -10,7 +10,7 @@ bilinearly and concatenated with the RGB values. The loss network
 relu1_2, relu2_1, relu2_2 and relu3_1 (``wct-vgg19``) with ``cd16x``'s relu4_1
 and relu5_1 (the deepest layers this project has weights for): 1667 values per
 position, against the paper's 2179 from nine VGG-16 layers. ``cd16x`` alone
-(relu1_1 ... relu5_1, distilled approximations of VGG-19's) is about 0.6x the
+(relu1_1 ... relu5_1, distilled approximations of VGG-19's) takes 0.6-0.7x the
 time with mushier shapes (README). The style is a fixed set of
 hypercolumns drawn from random style positions once per scale
 (``style_samples``, 5000 by default). Per step, with ``alpha`` the content
@@ -80,6 +80,7 @@ import math
 import numbers
 import operator
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,7 @@ import torch.nn.functional as F
 
 from ..core.checks import check_example
 from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, deterministic_backward, make_generator, repeatable
-from ..core.errors import InputError
+from ..core.errors import InputError, MissingWeightsError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import content_output_size, per_scale, pyramid_sizes
 from ..core.resample import resize
@@ -123,10 +124,10 @@ __all__ = [
 
 #: Taps of the loss network per weight set (the paper: VGG-16 relu1_1 ... relu5_3, plus RGB).
 NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
-    "cd16x": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-    "vgg19-caffe": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3"),
     # VGG-19's own full-width layers where this project has them (wct-vgg19, levels 1-3), cd16x's read-outs deeper
     "hybrid": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu4_1", "relu5_1"),
+    "cd16x": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+    "vgg19-caffe": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3"),
 }
 #: The default loss network (``cd16x`` before issue 17's fourth session; measured against it in README).
 DEFAULT_NETWORK = "hybrid"
@@ -649,12 +650,13 @@ def _check_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str) ->
 
 class HybridFeatures(torch.nn.Module):
     """Several feature extractors run on the same image as one: their taps merged (each layer from one part), with
-    the ``read_out=False`` / :meth:`read_out` protocol of :class:`~ottex.nn.networks.VGGFeatures`."""
+    the ``layers``, ``read_out=False`` and :meth:`read_out` protocol of :class:`~ottex.nn.networks.VGGFeatures`."""
 
     def __init__(self, parts: Sequence[VGGFeatures]) -> None:
         super().__init__()
         self.parts = torch.nn.ModuleList(parts)
         self._owner = {layer: part for part in parts for layer in part.layers}
+        self.layers = tuple(self._owner)
 
     def forward(self, x: torch.Tensor, read_out: bool = True) -> dict[str, torch.Tensor]:
         taps: dict[str, torch.Tensor] = {}
@@ -666,22 +668,35 @@ class HybridFeatures(torch.nn.Module):
         return self._owner[layer].read_out(layer, values)
 
 
-def loss_network(name: str, weights_dir: str | os.PathLike | None = None, device: torch.device | None = None
+def loss_network(name: str, weights_dir: str | os.PathLike | None = None, device: torch.device | str | None = None
                  ) -> VGGFeatures | HybridFeatures:
-    """STROTSS's loss network ``name`` (a key of :data:`NETWORK_LAYERS`) with its taps, frozen.
+    """STROTSS's loss network ``name`` (a key of :data:`NETWORK_LAYERS`), frozen; its ``layers`` are the taps the
+    hypercolumns take.
+
+    ``hybrid`` whose ``wct-vgg19`` file is absent falls back to ``cd16x`` alone with a warning naming the file (as
+    the ``hybrid`` set of Optimal Textures does); a corrupt file is an error.
 
     Raises:
-        WeightsError: a weight file is missing (the message names it, where it was looked for and how to provide it).
+        InputError: an unknown name.
+        WeightsError: a weight file is missing or corrupt (the message names it, where it was looked for and how to
+            provide it).
     """
-    if name == "hybrid":
-        net: VGGFeatures | HybridFeatures = HybridFeatures([
-            load_feature_extractor(part, layers, weights_dir=weights_dir, device=device, pool="max")
-            for part, layers in HYBRID_PARTS.items()])
-    else:
-        net = load_feature_extractor(name, NETWORK_LAYERS[name], weights_dir=weights_dir, device=device, pool="max")
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+    if name not in NETWORK_LAYERS:
+        raise InputError(f"unknown STROTSS network '{name}' (choose from {', '.join(NETWORK_LAYERS)})",
+                         option="weights")
+    if name != "hybrid":
+        return load_feature_extractor(name, NETWORK_LAYERS[name], weights_dir=weights_dir, device=device, pool="max")
+    parts = []
+    for part, layers in HYBRID_PARTS.items():
+        try:
+            parts.append(load_feature_extractor(part, layers, weights_dir=weights_dir, device=device, pool="max"))
+        except MissingWeightsError as exc:  # absent only: a corrupt file stays an error
+            if part == "cd16x":
+                raise
+            warnings.warn(f"STROTSS network 'hybrid': {exc}; using cd16x for all layers (relu1_1 ... relu5_1)",
+                          stacklevel=2)
+            return loss_network("cd16x", weights_dir, device)
+    return HybridFeatures(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,15 +736,16 @@ class StrotssOptions(Options):
         "in float32")
     similarity_dtype: str = option(
         "auto", choices=MATCH_DTYPES,
-        help="dtype of the products of the self-similarity matrices and their gradient (auto: as match-dtype); sums "
-        "in float32")
+        help="dtype of the products of the self-similarity matrices and their gradient (auto: bfloat16 on CPUs with "
+        "native bfloat16 products, else float32); sums in float32")
     network_dtype: str = option(
         "auto", choices=MATCH_DTYPES,
-        help="dtype of the loss network's convolutions at every step (auto: as match-dtype); the style's and "
-        "content's features and the hypercolumns stay float32")
+        help="dtype of the loss network's convolutions at every step (auto: bfloat16 at every size on CPUs with "
+        "native bfloat16 products, else float32); the style's and content's features and the hypercolumns stay "
+        "float32")
     weights: str = option(DEFAULT_NETWORK, metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
                           help="loss network weight set: hybrid (VGG-19's own relu1_1 ... relu3_1 from wct-vgg19, "
-                          "cd16x's relu4_1, relu5_1: clearer shapes), cd16x (relu1_1 ... relu5_1: about 0.6x the "
+                          "cd16x's relu4_1, relu5_1: clearer shapes), cd16x (relu1_1 ... relu5_1: 0.6-0.7x the "
                           "time) or vgg19-caffe (relu1_1 ... relu3_3)")
     content_weight: float = option(
         1.0, help="the content weight (the paper's alpha is this x 16 at the coarsest scale, halved at each finer "
@@ -915,13 +931,13 @@ def _transfer(
         _check_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content")
         _check_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style")
         masks = (c_masks, s_masks)
-    layers = NETWORK_LAYERS[opts.weights]
     net = loss_network(opts.weights, weights_dir, dev)
+    layers = net.layers
     gen = make_generator(seed, dev)
     search = search_dtype(opts.match_dtype, dev)
     moment = search_dtype(opts.moment_dtype, dev, option="moment_dtype")
     similarity = search_dtype(opts.similarity_dtype, dev, option="similarity_dtype")
-    network = search_dtype(opts.network_dtype, dev, option="network_dtype")
+    conv_dtype = search_dtype(opts.network_dtype, dev, option="network_dtype")
     sizes = scale_sizes((h, w))
     steps = per_scale(opts.steps, len(sizes))
     samples = per_scale(_ints(opts.samples, "samples"), len(sizes))
@@ -947,7 +963,7 @@ def _transfer(
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], samples[si], gen, report,
                                 shared=opts.region_samples == "shared", moment=moment, similarity=similarity,
-                                network=network)
+                                conv_dtype=conv_dtype)
     assert image is not None
     report.finish(image)
     return image.clamp_(0, 1)
@@ -1023,13 +1039,14 @@ def _optimise_scale(
     shared: bool = False,
     moment: torch.dtype | None = None,
     similarity: torch.dtype | None = None,
-    network: torch.dtype | None = None,
+    conv_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """RMSprop over the Laplacian pyramid of ``image`` for ``steps`` steps; returns the image (no grad).
 
     ``shared``: the ``samples`` positions of a step are split over the regions (:func:`_region_counts`); else
     every region gets ``samples`` positions. Every loss is per region. With one region both are the same.
-    ``moment``: the dtype of the moment loss's products.
+    ``moment``, ``similarity``: the dtypes of the moment loss's and the self-similarity's products; ``conv_dtype``:
+    that of the loss network's convolutions (autocast; the features are made float32 before the lookups).
     """
     hw = tuple(image.shape[-2:])
     bands = [b.detach().clone().requires_grad_(True) for b in laplacian_pyramid(image)]
@@ -1046,10 +1063,12 @@ def _optimise_scale(
         opt.zero_grad(set_to_none=True)
         x = reconstruct_pyramid(bands)
         # the read-outs are applied to the looked-up vectors only
-        with torch.autocast(x.device.type, dtype=network or torch.float32, enabled=network is not None):
+        if conv_dtype is None:
             feats = net(x, read_out=False)
-        if network is not None:
-            feats = {k: v.float() for k, v in feats.items()}
+        else:
+            with torch.autocast(x.device.type, dtype=conv_dtype):
+                low = net(x, read_out=False)
+            feats = {k: v.float() for k, v in low.items()}
         idx = [_draw(r.candidates, n, gen) for r, n in zip(regions, counts)]  # type: ignore[arg-type]
         g = _pixel_grid(torch.cat(idx), hw)  # one lookup for all regions: rows grouped by region
         hx = _hypercolumns(x, feats, layers, g, net)

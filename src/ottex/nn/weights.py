@@ -299,7 +299,8 @@ register_weight_set(
     WeightSet(
         "hybrid",
         "wct-vgg19 at levels 2-3 (full-width VGG-19 features, sharper decoders), cd16x at levels 1, 4, 5; the "
-        "default of Optimal Textures",
+        "default of Optimal Textures (STROTSS's hybrid loss network: wct-vgg19 relu1_1-relu3_1, cd16x relu4_1, "
+        "relu5_1)",
         (),
         parts=((1, ("cd16x",)), (2, ("wct-vgg19", "cd16x")), (3, ("wct-vgg19", "cd16x")), (4, ("cd16x",)),
                (5, ("cd16x",))),
