@@ -61,10 +61,12 @@ region's positions), and averaged over the regions. By default
 step, as in the official code, so a step costs about one unguided step per
 region. ``"shared"`` splits the ``samples`` positions over the regions in
 proportion to their area (at least :data:`MIN_REGION_SAMPLES` each): a guided
-run then takes about the time of an unguided one, but fewer positions are
-moved per step and the style comes out weaker (measured on the owls pair at
-512 px: 191 s against 497 s, relu1_1 / relu2_1 / relu3_1 0.1946 / 0.1954 /
-0.2324 against 0.1748 / 0.1689 / 0.2152; README, "Measuring results").
+run then takes about 1.2x an unguided one's time, but fewer positions are
+moved per step and the petals come out softer (measured on the owls pair at
+512 px with the hybrid network: 396 s against 747 s for ``"each"`` and 336 s
+unguided; relu1_1 / relu2_1 / relu3_1 0.1818 / 0.1508 / 0.1675 against 0.1732 /
+0.1248 / 0.1482; with ``cd16x`` the style was clearly weaker; README,
+"Measuring results").
 
 Registered as the method ``"strotss"`` (style transfer only; :class:`StrotssOptions`).
 
@@ -83,6 +85,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -703,6 +706,11 @@ def loss_network(name: str, weights_dir: str | os.PathLike | None = None, device
 # The optimisation
 
 
+def _dtype_option(help: str) -> Any:  # noqa: A002
+    """An option picking a computation's dtype: ``auto`` (:func:`search_dtype`), ``float32`` or ``bfloat16``."""
+    return option("auto", choices=MATCH_DTYPES, help=help)
+
+
 @dataclass(frozen=True)
 class StrotssOptions(Options):
     """Options of STROTSS (``--method strotss``)."""
@@ -724,25 +732,20 @@ class StrotssOptions(Options):
     region_samples: str = option(
         "each", choices=REGION_SAMPLES,
         help="with region guidance: each (that many output positions in every region, as the official code) or "
-        "shared (split over the regions by area: about the time of an unguided run, 2.6x faster with 5 regions, "
-        "a weaker style)")
-    match_dtype: str = option(
-        "auto", choices=MATCH_DTYPES,
-        help="dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
-        "matrix products, else float32); the matched pairs' costs and gradients are float32")
-    moment_dtype: str = option(
-        "auto", choices=MATCH_DTYPES,
-        help="dtype of the products of the moment loss's covariance and its gradient (auto: as match-dtype); sums "
-        "in float32")
-    similarity_dtype: str = option(
-        "auto", choices=MATCH_DTYPES,
-        help="dtype of the products of the self-similarity matrices and their gradient (auto: bfloat16 on CPUs with "
-        "native bfloat16 products, else float32); sums in float32")
-    network_dtype: str = option(
-        "auto", choices=MATCH_DTYPES,
-        help="dtype of the loss network's convolutions at every step (auto: bfloat16 at every size on CPUs with "
-        "native bfloat16 products, else float32); the style's and content's features and the hypercolumns stay "
+        "shared (split over the regions by area: about 1.2x the time of an unguided run, 1.9x faster than each "
+        "with 5 regions, softer petals)")
+    match_dtype: str = _dtype_option(
+        "dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 matrix "
+        "products, else float32); the matched pairs' costs and gradients are float32")
+    moment_dtype: str = _dtype_option(
+        "dtype of the products of the moment loss's covariance and its gradient (auto: as match-dtype); sums in "
         "float32")
+    similarity_dtype: str = _dtype_option(
+        "dtype of the products of the self-similarity matrices and their gradient (auto: bfloat16 on CPUs with "
+        "native bfloat16 products, else float32); sums in float32")
+    network_dtype: str = _dtype_option(
+        "dtype of the loss network's convolutions at every step (auto: bfloat16 at every size on CPUs with native "
+        "bfloat16 products, else float32); the style's and content's features and the hypercolumns stay float32")
     weights: str = option(DEFAULT_NETWORK, metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
                           help="loss network weight set: hybrid (VGG-19's own relu1_1 ... relu3_1 from wct-vgg19, "
                           "cd16x's relu4_1, relu5_1: clearer shapes), cd16x (relu1_1 ... relu5_1: 0.6-0.7x the "
@@ -855,7 +858,8 @@ def strotss(
         region_samples: with guidance, ``"each"`` (``samples`` positions in
             every region: the official code) or ``"shared"`` (the ``samples``
             positions split over the regions by area, at least
-            :data:`MIN_REGION_SAMPLES` each: faster, a weaker style).
+            :data:`MIN_REGION_SAMPLES` each: about 1.2x an unguided run's time,
+            softer petals).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1),
             ``"hybrid"`` (:data:`HYBRID_PARTS`: VGG-19's full-width relu1_1 ...
             relu3_1 from ``wct-vgg19``, ``cd16x``'s relu4_1 and relu5_1) or
