@@ -125,20 +125,20 @@ __all__ = [
     "REGION_SAMPLES",
 ]
 
+#: The ``hybrid`` loss network's parts: weight set -> its taps (VGG-19's own full-width layers where this project
+#: has them, wct-vgg19 levels 1-3; cd16x's read-outs deeper).
+HYBRID_PARTS: dict[str, tuple[str, ...]] = {
+    "wct-vgg19": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"),
+    "cd16x": ("relu4_1", "relu5_1"),
+}
 #: Taps of the loss network per weight set (the paper: VGG-16 relu1_1 ... relu5_3, plus RGB).
 NETWORK_LAYERS: dict[str, tuple[str, ...]] = {
-    # VGG-19's own full-width layers where this project has them (wct-vgg19, levels 1-3), cd16x's read-outs deeper
-    "hybrid": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu4_1", "relu5_1"),
+    "hybrid": tuple(itertools.chain.from_iterable(HYBRID_PARTS.values())),
     "cd16x": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
     "vgg19-caffe": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3"),
 }
 #: The default loss network (``cd16x`` before issue 17's fourth session; measured against it in README).
 DEFAULT_NETWORK = "hybrid"
-#: The ``hybrid`` loss network's parts: weight set -> its taps.
-HYBRID_PARTS: dict[str, tuple[str, ...]] = {
-    "wct-vgg19": ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1"),
-    "cd16x": ("relu4_1", "relu5_1"),
-}
 
 COARSEST_SIDE = 64  # long side of the coarsest scale (for a power-of-two ``size``)
 PYRAMID_LEVELS = 5  # Laplacian bands of the optimised image (plus the low-pass residual)
@@ -735,11 +735,11 @@ class StrotssOptions(Options):
         "shared (split over the regions by area: about 1.2x the time of an unguided run, 1.9x faster than each "
         "with 5 regions, softer petals)")
     match_dtype: str = _dtype_option(
-        "dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 matrix "
+        "dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
         "products, else float32); the matched pairs' costs and gradients are float32")
     moment_dtype: str = _dtype_option(
-        "dtype of the products of the moment loss's covariance and its gradient (auto: as match-dtype); sums in "
-        "float32")
+        "dtype of the products of the moment loss's covariance and its gradient (auto: bfloat16 on CPUs with "
+        "native bfloat16 products, else float32); sums in float32")
     similarity_dtype: str = _dtype_option(
         "dtype of the products of the self-similarity matrices and their gradient (auto: bfloat16 on CPUs with "
         "native bfloat16 products, else float32); sums in float32")
