@@ -50,9 +50,10 @@ def test_input_checks():
         check_image(batch[0], "images", "batch")
 
 
-def _determinism_settings() -> tuple[bool, bool, bool, bool]:
+def _determinism_settings() -> tuple[bool, bool, bool, bool, bool]:
     return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            torch.utils.deterministic.fill_uninitialized_memory)
 
 
 def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
@@ -61,7 +62,7 @@ def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
     with repeatable_on("cpu"):
         assert _determinism_settings() == before  # CPU kernels repeat: nothing to change
     with repeatable_on("cuda"):  # the settings only (no CUDA device needed to set them)
-        assert _determinism_settings() == (True, True, True, False)
+        assert _determinism_settings() == (True, True, True, False, False)
     assert _determinism_settings() == before
     with pytest.raises(ValueError, match="inside"), repeatable_on("cuda"):
         raise ValueError("inside")
@@ -69,7 +70,7 @@ def test_repeatable_on_sets_cuda_determinism_for_the_run_only(monkeypatch):
     with repeatable_on("cuda"):
         with repeatable_on("cuda"):  # e.g. runs on two GPUs at once
             pass
-        assert _determinism_settings() == (True, True, True, False)  # the other run still has them
+        assert _determinism_settings() == (True, True, True, False, False)  # the other run still has them
     assert _determinism_settings() == before
 
 

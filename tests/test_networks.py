@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ottex.core.errors import WeightsError
-from ottex.nn.networks import _pad_by_slices as pad_by_slices
+from ottex.nn.networks import _pad_repeatable as pad_repeatable
 from ottex.nn.networks import (
     load_autoencoders,
     load_decoder,
@@ -83,13 +83,13 @@ def test_circular_padding_commutes_with_rolls():
     assert torch.allclose(a, b, atol=1e-4)
 
 
-@pytest.mark.parametrize(("mode", "hw"), [("reflect", (5, 7)), ("reflect", (2, 2)), ("replicate", (5, 7)),
-                                          ("replicate", (1, 3))])
-def test_padding_from_slices_is_f_pad(mode, hw):
+@pytest.mark.parametrize(("mode", "hw"), [("reflect", (5, 7)), ("reflect", (2, 2)), ("reflect", (3, 2)),
+                                          ("replicate", (5, 7)), ("replicate", (1, 3)), ("replicate", (1, 1))])
+def test_repeatable_padding_is_f_pad(mode, hw):
     """The CUDA padding of tensors that need a gradient (a backward that repeats): F.pad's values and gradient."""
     x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
     g = torch.rand(2, 3, hw[0] + 2, hw[1] + 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    a, b = pad_by_slices(x, mode), F.pad(x, (1, 1, 1, 1), mode=mode)
+    a, b = pad_repeatable(x, mode), F.pad(x, (1, 1, 1, 1), mode=mode)
     assert torch.equal(a, b)
     torch.testing.assert_close(torch.autograd.grad(a, x, g)[0], torch.autograd.grad(b, x, g)[0], rtol=0, atol=1e-12)
 

@@ -276,8 +276,8 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
 
     monkeypatch.setattr(st, "deterministic_backward", forced)
     monkeypatch.setattr(nets, "deterministic_backward", forced)
-    calls = {name: 0 for name in ("bilinear_by_products", "lookup_by_gathers", "_pad_by_slices")}
-    for mod, name in ((st, "bilinear_by_products"), (st, "lookup_by_gathers"), (nets, "_pad_by_slices")):
+    calls = {name: 0 for name in ("bilinear_by_products", "lookup_by_gathers", "_pad_repeatable")}
+    for mod, name in ((st, "bilinear_by_products"), (st, "lookup_by_gathers"), (nets, "_pad_repeatable")):
         real = getattr(mod, name)
 
         def counted(*a, _real=real, _name=name, **k):  # noqa: ANN002, ANN003, ANN202

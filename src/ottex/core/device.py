@@ -117,9 +117,10 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
     (``torch.use_deterministic_algorithms(True, warn_only=True)``); cuBLAS products repeat on one stream, so the
     warning torch gives about ``CUBLAS_WORKSPACE_CONFIG`` is filtered out (one warnings filter, added once).
     Operations with no deterministic CUDA version still run and warn (:data:`NONDETERMINISTIC_WARNING`); ottex's
-    own backward passes replace theirs while the mode is on (:func:`deterministic_backward`). It costs time:
-    STROTSS at 512 px on an H200 took 15 s before, 30 s with it (README, "GPU"). ``OTTEX_NO_CUDA_DETERMINISM=1``
-    in the environment turns it off.
+    own backward passes replace theirs while the mode is on (:func:`deterministic_backward`), and torch's filling of
+    new tensors with NaN (a check that comes with the mode) is off for the run. It costs time: STROTSS at 512 px
+    took 15 s before, 30 s with it (``cd16x``, an H200), 17 s and 42 s (the hybrid network, an H100; README, "GPU").
+    ``OTTEX_NO_CUDA_DETERMINISM=1`` in the environment turns it off.
 
     Example:
         >>> with repeatable_on("cpu"):
@@ -142,7 +143,7 @@ def repeatable_on(device: torch.device | str) -> Iterator[None]:
 # to enter sets them, the last to leave restores them.
 _LOCK = threading.Lock()
 _DEPTH = 0
-_SAVED: tuple[bool, bool, bool, bool] = (False, False, False, False)
+_SAVED: tuple[bool, bool, bool, bool, bool] = (False, False, False, False, True)
 _CUBLAS_WARNING = ".*CUBLAS_WORKSPACE_CONFIG"
 
 
@@ -152,10 +153,15 @@ def _enter_deterministic() -> bool:
         if _DEPTH == 0:
             _SAVED = (torch.are_deterministic_algorithms_enabled(),
                       torch.is_deterministic_algorithms_warn_only_enabled(),
-                      torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+                      torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                      torch.utils.deterministic.fill_uninitialized_memory)
             # A caller's strict mode stays strict (an operation without a deterministic kernel then raises).
             torch.use_deterministic_algorithms(True, warn_only=_SAVED[1] if _SAVED[0] else True)
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+            # Deterministic mode also fills every new uninitialised tensor with NaN (a check for code that reads
+            # memory it never wrote, which ottex's does not): hundreds of fill kernels per STROTSS step, measured
+            # (README, "GPU"). Off for the run; the values are the same.
+            torch.utils.deterministic.fill_uninitialized_memory = False
             # cuBLAS repeats on one stream; its warning (one filter, added once) would only say to set the variable.
             if not any(f[1] is not None and f[1].pattern == _CUBLAS_WARNING for f in warnings.filters):
                 warnings.filterwarnings("ignore", message=_CUBLAS_WARNING)
@@ -170,6 +176,7 @@ def _leave_deterministic() -> None:
         if _DEPTH == 0:
             torch.use_deterministic_algorithms(_SAVED[0], warn_only=_SAVED[1])
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = _SAVED[2], _SAVED[3]
+            torch.utils.deterministic.fill_uninitialized_memory = _SAVED[4]
 
 
 def deterministic_backward(x: torch.Tensor) -> bool:

@@ -569,8 +569,9 @@ def _lookup(t: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 def lookup_by_gathers(t: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """``F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)`` for ``t`` of shape
-    ``(1, C, h, w)`` and ``grid`` of shape ``(1, 1, N, 2)``, as four gathers of the neighbouring pixels: the same
-    values up to rounding, with a backward (``index_add_``) that torch's deterministic mode makes repeat on CUDA."""
+    ``(1, C, h, w)`` and ``grid`` of shape ``(1, 1, N, 2)``, as one gather of the four neighbouring pixels of each
+    position: the same values up to rounding, with a backward (one ``index_add_``) that torch's deterministic mode
+    makes repeat on CUDA."""
     c, h, w = t.shape[1:]
     g = grid.reshape(-1, 2).to(t.dtype)
     x = (((g[:, 0] + 1) * w - 1) / 2).clamp(0, w - 1)  # border padding clamps the source coordinates
@@ -578,10 +579,9 @@ def lookup_by_gathers(t: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     x0, y0 = x.floor().long(), y.floor().long()
     x1, y1 = (x0 + 1).clamp_max(w - 1), (y0 + 1).clamp_max(h - 1)
     fx, fy = x - x0, y - y0
-    flat = t.reshape(c, h * w)
-    out = (flat.index_select(1, y0 * w + x0) * ((1 - fx) * (1 - fy))
-           + flat.index_select(1, y0 * w + x1) * (fx * (1 - fy))
-           + flat.index_select(1, y1 * w + x0) * ((1 - fx) * fy) + flat.index_select(1, y1 * w + x1) * (fx * fy))
+    idx = torch.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])  # (4, N): one gather, one scatter back
+    wts = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+    out = (t.reshape(c, h * w).index_select(1, idx.view(-1)).view(c, 4, -1) * wts).sum(1)
     return out.view(1, c, 1, -1)
 
 
