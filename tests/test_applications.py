@@ -133,6 +133,15 @@ def test_mask_errors(lava, zebra, tmp_path):
     red[:, 0], green[:, 1] = 1.0, 1.0
     with pytest.raises(InputError, match="not in the style mask"):
         synthesize(lava, (48, 48), style_mask=red, target_mask=green)
+    red_wide = torch.zeros(1, 3, 32, 96)
+    red_wide[:, 0] = 1.0
+    with pytest.raises(InputError, match=r"the target mask \(96x32\) does not match the output \(48x48\)"):
+        synthesize(lava, (48, 48), style_mask=red, target_mask=red_wide)
+    with pytest.raises(InputError, match=r"the style mask \(96x32\) does not match the style image"):
+        synthesize(lava, (48, 48), style_mask=red_wide, target_mask=red)
+    content = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InputError, match=r"content mask \(32x32\) does not match the content image at the output size"):
+        transfer(content, lava, style_mask=red, content_mask=red)
 
 
 # ---------------------------------------------------------------------------------------------- tiling
@@ -163,6 +172,15 @@ def test_tile_wraps_seamlessly(zebra):
 
 
 # ---------------------------------------------------------------------------------------------- colour
+
+
+def test_color_transfer_of_a_one_pixel_image(lava):
+    """A 1-pixel source has one value per channel: it is shifted onto the target's quantile (no segments to
+    interpolate: an index error before)."""
+    px = torch.tensor([0.2, 0.5, 0.7]).view(1, 3, 1, 1)
+    out = color_transfer(px, lava, iterations=3)
+    assert out.shape == (1, 3, 1, 1) and torch.isfinite(out).all()
+    assert 0 <= float(out.min()) and float(out.max()) <= 1 and not torch.equal(out, px)
 
 
 def test_color_transfer_moves_the_colour_distribution(lava, load_test_image):

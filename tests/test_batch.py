@@ -198,6 +198,55 @@ def test_cli_batch_errors_before_any_work(tmp_path, flaky, monkeypatch, capsys):
     assert read_output_key(tmp_path / "o" / "x.png")  # the first row ran; its output in --outdir
 
 
+def _one_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: error: "), err
+    return err[0]
+
+
+def test_cli_manifest_errors_name_the_row_on_one_line(tmp_path, flaky, capsys):
+    flaky.make_inputs(tmp_path, 1, corrupt=False)
+    out = tmp_path / "out"
+    bad = tmp_path / "badsize.csv"
+    bad.write_text("content,style,method,size\nf0.png,f0.png,flaky,32\nf0.png,f0.png,flaky,abc\n")
+    assert main(["batch", "manifest", str(bad), "--outdir", str(out), "-q"]) == 1
+    assert _one_error(capsys) == f"ottex: error: manifest {bad} line 3: size: invalid int value: 'abc'"
+    bad.write_text("content,style,method,preserve_color\nf0.png,f0.png,flaky,bogus\n")
+    assert main(["batch", "manifest", str(bad), "--outdir", str(out), "-q"]) == 1
+    assert _one_error(capsys).startswith(f"ottex: error: manifest {bad} line 2: preserve_color: invalid choice")
+    lines = tmp_path / "bad.jsonl"
+    lines.write_text('{"content": "f0.png", "style": "f0.png", "method": "flaky"}\n{nope\n')
+    assert main(["batch", "manifest", str(lines), "--outdir", str(out), "-q"]) == 1
+    assert _one_error(capsys).startswith(f"ottex: error: manifest {lines} line 2: not JSON")  # no "FILE:"
+    assert not list(out.glob("*.png"))
+
+
+@pytest.mark.parametrize("output", ["../escape.png", "sub/../../escape.png", "{abs}", "..", "."])
+def test_cli_manifest_output_stays_in_outdir(tmp_path, flaky, capsys, output):
+    flaky.make_inputs(tmp_path, 1, corrupt=False)
+    state = tmp_path / "state"
+    state.mkdir()
+    out = tmp_path / "out"
+    name = output.format(abs=tmp_path / "abs.png")
+    (tmp_path / "m.csv").write_text(f"content,style,method,state,output\nf0.png,f0.png,flaky,{state},ok.png\n"
+                                    f"f0.png,f0.png,flaky,{state},{name}\n")
+    assert main(["batch", "manifest", str(tmp_path / "m.csv"), "--outdir", str(out), "-q"]) == 1
+    err = _one_error(capsys)
+    assert f"manifest {tmp_path / 'm.csv'} line 3: output {name} " in err, err
+    assert not (tmp_path / "escape.png").exists() and not (tmp_path / "abs.png").exists()
+    assert flaky.tries(state) == {} and not list(out.glob("*.png"))  # refused before any job ran
+
+
+def test_cli_manifest_takes_no_output_flag(tmp_path, flaky, capsys):
+    flaky.make_inputs(tmp_path, 1, corrupt=False)
+    (tmp_path / "m.csv").write_text("content,style,method\nf0.png,f0.png,flaky\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", "manifest", str(tmp_path / "m.csv"), "--outdir", str(tmp_path / "o"), "-o", "single.png"])
+    assert exc.value.code == 2
+    assert "ottex batch manifest: unrecognized arguments: -o single.png" in _one_error(capsys)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "single.png").exists()
+
+
 @pytest.mark.needs_weights
 def test_cli_batch_ot_frames_and_temporal_stability(tmp_path, load_test_image, capsys):
     from ottex.eval.temporal import temporal_stability

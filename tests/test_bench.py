@@ -12,8 +12,17 @@ from PIL import Image
 from ottex import OTSchedule
 from ottex.app.cli import main
 from ottex.core.errors import InputError, OttexError
-from ottex.eval.bench import markdown_table, parse_sizes, parse_variant, run_benchmark, score_reference
+from ottex.eval import bench
+from ottex.eval.bench import (
+    markdown_table,
+    parse_sizes,
+    parse_variant,
+    run_benchmark,
+    score_reference,
+    variant_options,
+)
 from ottex.image.io import save_image
+from ottex.methods import get_method
 
 pytestmark = pytest.mark.needs_weights
 
@@ -78,9 +87,11 @@ def test_bench_command_json(tmp_path, zebra, capsys):
         (["--reference", "broken"], "NAME=FILE"),
         (["--repeats", "0"], "--repeats"),
         (["--command", "peer=run {style}"], "{output}"),
+        (["--variant", "nopca:pca=maybe"], "--variant: variant nopca: pca takes true or false"),
+        (["--measure-weights", "nope"], "measuring network 'nope'"),
     ],
 )
-def test_bench_command_errors(tmp_path, zebra, capsys, argv, match):
+def test_bench_command_errors(tmp_path, zebra, capsys, no_cases, argv, match):
     style = tmp_path / "z.png"
     save_image(zebra, style)
     assert main(["bench", "--style", str(style), *argv]) == 1
@@ -111,12 +122,67 @@ def test_external_command_is_one_more_case(tmp_path, zebra, weights_dir):
         run_benchmark(style, [], [13], warmup=0, weights_dir=weights_dir, commands={"peer": cmd})
 
 
-def test_parse_variant():
-    assert parse_variant("a:pca=False;mode='sym';iterations=(2, 1);x=abc") == (
-        "a", {"pca": False, "mode": "sym", "iterations": (2, 1), "x": "abc"})
+def test_parse_variant():  # values stay text: each method's options parse them (variant_options)
+    assert parse_variant("a:pca=False;mode='sym';passes=(2, 1);x=abc") == (
+        "a", {"pca": "False", "mode": "'sym'", "passes": "(2, 1)", "x": "abc"})
     for bad in ("nocolon", "n:", "n:pca", "n:1x=2"):
         with pytest.raises(InputError, match="variant"):
             parse_variant(bad)
+
+
+def test_variant_values_are_parsed_by_the_options_own_parsers():
+    ot = get_method("ot")
+    for text, value in (("False", False), ("false", False), ("0", False), ("NO", False), ("yes", True),
+                        ("True", True), ("1", True)):
+        assert variant_options(ot, "v", {"pca": text}) == {"pca": value}
+    got = variant_options(ot, "v", {"passes": "2,1", "mode": "'sym'", "style_scale": "0.5", "rotations": "3",
+                                    "mix": "(0.5,0.5)", "levels": "None", "mix_with": "a.png", "x": "abc"})
+    assert got == {"passes": (2, 1), "mode": "sym", "style_scale": 0.5, "rotations": 3, "mix": (0.5, 0.5),
+                   "levels": None, "mix_with": "a.png", "x": "abc"}  # unknown keys: make_options refuses them
+    assert variant_options(ot, "v", {"passes": "(2, 1)", "iterations": "2", "mix_with": "(a.png, b.png)"}) == {
+        "passes": (2, 1), "iterations": 2, "mix_with": ("a.png", "b.png")}  # a former name too
+    assert variant_options(ot, "v", {"pca": 0, "passes": (3,)}) == {"pca": 0, "passes": (3,)}  # Python values
+    for values, match in (({"pca": "maybe"}, "variant v: pca takes true or false .*got 'maybe'"),
+                          ({"passes": "two"}, "variant v: passes takes comma-separated integers, got 'two'"),
+                          ({"rotations": "1.5"}, "variant v: rotations takes an integer, got '1.5'"),
+                          ({"style_scale": "big"}, "variant v: style_scale takes a number"),
+                          ({"mode": "fancy"}, "variant v: mode takes one of sort, .*got 'fancy'")):
+        with pytest.raises(InputError, match=match):
+            variant_options(ot, "v", values)
+
+
+@pytest.fixture
+def no_cases(monkeypatch):
+    """Fail the test if a benchmark case starts (bad settings must be refused before)."""
+    def run_case(*args, **kwargs):
+        raise AssertionError("a case ran")
+
+    monkeypatch.setattr(bench, "run_case", run_case)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"variants": {"nopca": {"pca": "maybe"}}}, "variant nopca: pca takes true or false"),
+        ({"variants": {"p": {"passes": "0"}}}, "variant p: passes must be at least 1"),
+        ({"sizes": [8]}, "output size 8x8 is too small"),
+        ({"measure": "nope"}, "measuring network 'nope': .*nope"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_case(tmp_path, no_cases, kwargs, match):
+    style = tmp_path / "rgb64.png"
+    Image.new("RGB", (64, 64), (120, 60, 30)).save(style)
+    kwargs = {"sizes": [32], **kwargs}
+    with pytest.raises(OttexError, match=match):
+        run_benchmark(style, ["ot"], warmup=0, device="cpu", **kwargs)
+
+
+def test_transfer_sizes_are_checked_before_any_case(tmp_path, no_cases):
+    style, content = tmp_path / "rgb64.png", tmp_path / "content96x64.png"
+    Image.new("RGB", (64, 64), (120, 60, 30)).save(style)
+    Image.new("RGB", (96, 64), (20, 60, 130)).save(content)
+    with pytest.raises(InputError, match="output size 20x13 is too small"):  # long side 20: 20 wide, 13 high
+        run_benchmark(style, ["ot"], [32, 20], warmup=0, device="cpu", content=content)
 
 
 def test_bench_command_variants(tmp_path, zebra, capsys):

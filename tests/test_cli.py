@@ -184,7 +184,8 @@ def test_cli_adds_flags_to_library_errors(tmp_path, files, capsys, monkeypatch):
     monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
     assert main(["synth", str(style), "--size", "32", "-q", "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "missing weight file" in err and err.endswith("(or pass --weights-dir DIR)")
+    assert "missing weight file" in err and "point --weights-dir or $OTTEX_WEIGHTS at" in err
+    assert "weights_dir" not in err and "(or pass --weights-dir DIR)" not in err  # the flag, said once
 
 
 # ---------------------------------------------------------------------------------------------- before any work
@@ -407,3 +408,117 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out.strip() == f"ottex {__version__}"
+
+
+# ---------------------------------------------------------------------------------------------- command-line syntax
+
+
+@pytest.mark.parametrize("args,message", [
+    (["synth", "{style}", "--size", "abc"],
+     "ottex synth: argument --size: invalid int value: 'abc' (see 'ottex synth --help')"),
+    (["synth", "{style}", "--method", "nope"], "ottex synth: argument --method: invalid choice: 'nope'"),
+    (["style", "{style}", "{style}", "--preserve-color", "bogus"], "ottex style: argument --preserve-color"),
+    (["color", "{style}", "{style}", "--rotations", "abc"], "ottex color: argument --rotations: invalid int value"),
+    (["style", "{style}", "{style}", "--method", "w2", "--tile"],
+     "ottex style: unrecognized arguments: --tile (see 'ottex style --help')"),
+    (["color", "{style}", "{style}", "--size", "64"], "ottex color: unrecognized arguments: --size 64"),
+    (["batch", "synth", "{style}", "--bogus"], "ottex batch synth: unrecognized arguments: --bogus"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+])
+def test_command_line_syntax_errors_are_one_line(tmp_path, style, capsys, args, message):
+    argv = [a.format(style=style) for a in args] + ["-q", "--outdir", str(tmp_path / "out")] * (args != ["nope"])
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("ottex: error: ") and message in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_batch_help_gives_batch_examples_and_no_output_flag_for_manifests(capsys):
+    for kind in ("style", "synth"):
+        with pytest.raises(SystemExit):
+            main(["batch", kind, "--help"])
+        out = capsys.readouterr().out
+        assert f"example: ottex batch {kind} " in out and f"example: ottex {kind} " not in out
+    with pytest.raises(SystemExit):
+        main(["batch", "manifest", "--help"])
+    out = capsys.readouterr().out
+    assert "--outdir" in out and "--output" not in out and "-o " not in out
+
+
+# ---------------------------------------------------------------------------------------------- extra outputs
+
+
+@pytest.mark.parametrize("flag,name,message", [
+    ("--plot", "pl.xyz", "--plot: unknown image format for output"),
+    ("--plot", "adir", "--plot: output {path} is a folder"),
+    ("-o", "adir", "output {path} is a folder"),
+    ("-o", "out.xyz", "unknown image format for output"),
+])
+def test_output_names_are_checked_before_any_work(tmp_path, style, capsys, monkeypatch, flag, name, message):
+    import ottex.methods.optimization as opt
+
+    def computed(*args, **kwargs):
+        raise AssertionError("the run started before the output names were checked")
+
+    monkeypatch.setattr(opt, "_run", computed)
+    (tmp_path / "adir").mkdir()
+    path = tmp_path / name
+    out = ["-o", str(tmp_path / "d2.png")] if flag == "--plot" else []
+    argv = ["synth", str(style), "--size", "32", "--method", "gatys", "--steps", "1", "-q", flag, str(path), *out]
+    for extra in ([], ["--force"]):
+        assert main(argv + extra) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message.format(path=path) in err[0], err
+        assert not (tmp_path / "d2.png").exists()
+
+
+def test_outputs_without_a_settings_record_are_warned_about(tmp_path, files, capsys):
+    style, content = files
+    assert main(["color", str(content), str(style), "--rotations", "2", "-q", "-o", str(tmp_path / "c.bmp")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ottex: warning: ") and "cannot hold the settings record" in err[0]
+    assert main(["color", str(content), str(style), "--rotations", "2", "-q", "-o", str(tmp_path / "c.png")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------------------------------- info, weights
+
+
+def test_settings_record_file_options_by_absolute_paths(tmp_path, monkeypatch):
+    from ottex.app.cli.info import reproduce_command
+    from ottex.exec.local import Job, job_settings
+    from ottex.methods.base import get_method
+
+    monkeypatch.chdir(tmp_path)
+    here = Path.cwd()
+    opts = get_method("ot", "transfer").make_options(style_mask="mask.png", content_mask="sub/cmask.png")
+    job = Job("ot", "transfer", style="s.png", content="c.png", outputs=["o.png"], options=opts)
+    rec = job_settings(job, opts, (32, 48))
+    assert rec["options"]["style_mask"] == str(here / "mask.png")
+    assert rec["options"]["content_mask"] == str(here / "sub" / "cmask.png")
+    argv, _ = reproduce_command(rec, "o.png")
+    assert argv[argv.index("--content-mask") + 1] == str(here / "sub" / "cmask.png")
+    assert argv[argv.index("--style-mask") + 1] == str(here / "mask.png")
+
+
+def test_info_on_a_folder_says_so(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"ottex: error: {tmp_path} is a folder; give the images ottex wrote"
+
+
+@pytest.mark.parametrize("where", ["file", "missing"])
+def test_weights_list_refuses_a_weights_dir_that_is_no_folder(tmp_path, style, capsys, where):
+    folder = style if where == "file" else tmp_path / "nowhere"
+    assert main(["weights", "list", "--weights-dir", str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == f"ottex: error: --weights-dir {folder} is not a folder"
+
+
+def test_weights_fetch_says_when_downloads_are_off(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "emptyw"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    assert main(["weights", "fetch", "cd16x", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing weight file cd16x/" in err[0] and "$OTTEX_OFFLINE is set" in err[0], err

@@ -7,7 +7,7 @@ import torch
 
 import ottex.core.device as device_module
 from ottex.core.checks import check_image, check_size
-from ottex.core.device import deterministic_backward, repeatable, repeatable_on
+from ottex.core.device import deterministic_backward, make_generator, repeatable, repeatable_on
 from ottex.core.errors import InputError
 from ottex.core.pyramid import crop_to, per_scale, pyramid_sizes, working_size
 from ottex.image.io import as_image
@@ -114,3 +114,25 @@ def test_repeatable_decorator_resolves_the_device_keyword(monkeypatch):
     monkeypatch.setattr(device_module, "resolve_device", lambda device: torch.device("cuda"))  # as on a GPU machine
     assert run(device=None) is True and run(device="cuda") is True
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_seeds_are_checked():
+    """A seed is 0 ... 2**63 - 1 on the command line (a batch's seeds seed + i stay within torch's 64 bits; -1 would
+    alias 2**64 - 1); the generator refuses what torch cannot take with a clear error instead of an overflow."""
+    import argparse
+
+    from ottex.app.cli.common import seed_arg
+    from ottex.core.device import MAX_SEED, parse_seed
+
+    assert parse_seed("42") == 42 and parse_seed(MAX_SEED) == MAX_SEED
+    for bad in ("-1", str(MAX_SEED + 1), "abc", "1.5"):
+        with pytest.raises(ValueError, match="a seed is an integer from 0 to"):
+            parse_seed(bad)
+        with pytest.raises(argparse.ArgumentTypeError, match="a seed is an integer from 0 to"):
+            seed_arg(bad)
+    with pytest.raises(InputError, match="seed must be an integer from 0"):
+        make_generator(10**23)
+    with pytest.raises(InputError, match="seed must be an integer from 0"):
+        make_generator(-1)
+    assert torch.equal(torch.rand(3, generator=make_generator(2**64 - 1)),
+                       torch.rand(3, generator=torch.Generator().manual_seed(2**64 - 1)))

@@ -63,6 +63,12 @@ def test_seed_repeats(lava):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_swd_where_a_layer_has_one_style_position(lava):
+    """At 16 px the style's relu5_1 map is one position: its variance was NaN and the image came out black."""
+    out = synthesize_opt(lava, (16, 16), method="swd", settings=FAST, seed=0)
+    assert torch.isfinite(out).all() and float(out.std()) > 0.02
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
@@ -71,6 +77,9 @@ def test_seed_repeats(lava):
         ({"iterations": 0}, "iterations"),
         ({"content_weight": -1.0}, "content weight"),
         ({"init": "zeros"}, "init"),
+        ({"settings": OptSettings(lr=0.0)}, "lr must be positive"),  # 0 was taken as 'the default'
+        ({"settings": OptSettings(optimizer="adam", lr=-1.0)}, "lr must be positive"),
+        ({"settings": OptSettings(network="hybrid")}, "not a loss network of w2, gatys and swd"),
     ],
 )
 def test_bad_arguments(content, lava, kwargs, match):

@@ -300,6 +300,33 @@ def test_samples_values_are_kept_as_before_when_one():
         opts(samples="many")
 
 
+def test_region_samples_auto_is_each_or_shared_with_the_fast_preset():
+    """``auto`` (the default) is ``each``, or ``shared`` in the ``fast`` preset (the preset that meets issue 17's
+    guided time); a value given is kept. Default runs keep an empty settings digest (their output names and batch
+    job keys are those of when ``each`` was the default)."""
+    from ottex.methods.base import settings_digest
+    from ottex.methods.strotss import _shares_region_samples
+
+    opts = get_method("strotss").make_options
+    assert not _shares_region_samples(opts()) and not _shares_region_samples(opts(region_samples="each"))
+    assert _shares_region_samples(opts(fast=True)) and opts(fast=True).steps == (100,)
+    assert not _shares_region_samples(opts(fast=True, region_samples="each"))
+    assert _shares_region_samples(opts(region_samples="shared"))
+    assert settings_digest("strotss", opts()) == ""
+
+
+@pytest.mark.needs_weights
+def test_fast_preset_shares_the_region_samples():
+    """A guided run with ``fast`` (steps given, so only the sampling differs) is the ``shared`` run, not ``each``."""
+    style, style_mask, content_mask = _two_region_inputs()
+    content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    masks = dict(content_mask=content_mask, style_mask=style_mask)
+    kw = dict(iterations=2, seed=0, **FAST, **masks)
+    fast = strotss(content, style, fast=True, **kw)
+    assert torch.equal(fast, strotss(content, style, region_samples="shared", **kw))
+    assert not torch.allclose(fast, strotss(content, style, region_samples="each", **kw), atol=1e-3)
+
+
 @pytest.mark.needs_weights
 def test_shape_range_history_and_schedule(content, lava):
     history: list[dict] = []

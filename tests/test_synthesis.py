@@ -150,3 +150,22 @@ def test_library_errors_name_parameters_not_flags(zebra):
     with pytest.raises(InputError) as info:
         synthesize(zebra, (32, 32), device="cuda")
     assert info.value.option == "device" and "--" not in str(info.value) and "'cpu'" in str(info.value)
+
+
+def test_scales_that_do_not_fit_are_reported(zebra):
+    """``scales`` asks for a number of resolutions; where halving would go under the encoders' least side, fewer are
+    made, and a warning says so (it was silent)."""
+    with pytest.warns(UserWarning, match=r"3 scales asked for, 1 made"):
+        out = synthesize(zebra, (64, 64), schedule=OTSchedule(scales=3), passes=1)
+    assert out.shape == (1, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*scales asked for")
+        synthesize(zebra, (64, 64), schedule=OTSchedule(scales=1), passes=1)
+
+
+def test_a_64px_example_at_16px_is_not_said_to_be_enlarged(zebra):
+    """The example is resized to the relu5_1 encoder's least short side (32 px): from 64 px that is a shrink, which
+    once warned that the example was 'enlarged' and should be larger."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert synthesize(zebra, (16, 16), passes=1).shape == (1, 3, 16, 16)

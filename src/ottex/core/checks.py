@@ -25,6 +25,8 @@ _SHAPES = {"single": "(1, 3, H, W)", "batch": "(B, 3, H, W)", "any": "(*, 3, H, 
 def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
     """``(height, width)`` as two ints, both at least ``min_side``; an int is a square.
 
+    Messages give sizes as width x height (``WxH``), as output names and the rest of ottex do.
+
     Example:
         >>> check_size((64, 96.0)), check_size(64)
         ((64, 96), (64, 64))
@@ -35,9 +37,9 @@ def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int
         raise InputError(f"size must be an int or (height, width), got {size!r}", option="size")
     h, w = int(size[0]), int(size[1])
     if h <= 0 or w <= 0:
-        raise InputError(f"output size must be positive, got {h}x{w}", option="size")
+        raise InputError(f"output size must be positive, got {w}x{h}", option="size")
     if min(h, w) < min_side:
-        raise InputError(f"output size {h}x{w} is too small: both sides must be at least {min_side} px",
+        raise InputError(f"output size {w}x{h} is too small: both sides must be at least {min_side} px",
                          option="size")
     return h, w
 

@@ -15,8 +15,8 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["resolve_device", "make_generator", "DEVICES", "DTYPE_CHOICES", "bfloat16_is_fast", "repeatable_on",
-           "repeatable", "deterministic_backward", "NONDETERMINISTIC_WARNING"]
+__all__ = ["resolve_device", "make_generator", "parse_seed", "MAX_SEED", "DEVICES", "DTYPE_CHOICES",
+           "bfloat16_is_fast", "repeatable_on", "repeatable", "deterministic_backward", "NONDETERMINISTIC_WARNING"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,14 +62,40 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+#: The largest seed a command takes: a batch's seeds ``seed, seed + 1, ...`` and the seeds derived from them stay
+#: within torch's 64-bit seeds (negative seeds would alias large ones: -1 is 2**64 - 1 to torch).
+MAX_SEED = 2**63 - 1
+
+
+def parse_seed(text: str | int) -> int:
+    """A seed from the command line or a form: an integer from 0 to :data:`MAX_SEED`.
+
+    Raises:
+        ValueError: not an integer, or out of that range (argparse reports it as the option's error).
+
+    Example:
+        >>> parse_seed("42")
+        42
+    """
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed is an integer from 0 to {MAX_SEED}, got {text!r}")
+    return seed
+
+
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
-    """A :class:`torch.Generator` on ``device`` seeded with ``seed`` (None: a random seed).
+    """A :class:`torch.Generator` on ``device`` seeded with ``seed`` (None: a random seed; else 0 to 2**64 - 1).
 
     Example:
         >>> a = torch.rand(2, generator=make_generator(0))
         >>> torch.equal(a, torch.rand(2, generator=make_generator(0)))
         True
     """
+    if seed is not None and not 0 <= int(seed) < 2**64:
+        raise InputError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed}", option="seed")
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()

@@ -96,7 +96,8 @@ def check_writable(folder: str | os.PathLike) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".ottex-write-check.", dir=d)
     except OSError as exc:
-        raise InputError(f"cannot write to output folder {d}: {exc.strerror or exc}", option="outputs") from None
+        raise InputError(f"cannot write to output folder {d} (creating a file there failed: {exc.strerror or exc})",
+                         option="outputs") from None
     os.close(fd)
     os.unlink(tmp)
 

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ __all__ = [
     "crop_to",
     "content_output_size",
     "style_factor",
+    "network_factor",
     "style_at",
 ]
 
@@ -163,6 +165,42 @@ def style_factor(style_hw: Sequence[int], size: Sequence[int], style_scale: floa
     if style_scale is None:
         return min(1.0, factor)
     return factor * style_scale
+
+
+def network_factor(
+    style_hw: Sequence[int], factor: float, min_short: int, network: str = "the network"
+) -> float:
+    """``factor``, raised where it would resize a style example below the least short side a network needs.
+
+    The example is then resized to a ``min_short`` px short side instead (its details come out coarser than
+    asked). For an example larger than that this is still a shrink, and nothing is said; only where the example
+    itself is smaller, so that it is enlarged beyond its own size (its details blur), a :class:`UserWarning`
+    says so.
+
+    Args:
+        style_hw: ``(height, width)`` of the example.
+        factor: the resize factor asked for (:func:`style_factor`, times the scale's share).
+        min_short: the least short side ``network`` takes, in px.
+        network: the network in the warning, e.g. ``"the relu5_1 encoder"``.
+
+    Returns:
+        ``factor``, or ``min_short / short side`` where that is larger.
+
+    Example:
+        >>> network_factor((64, 64), 0.25, 32)  # 16 px would be too small: 32 px, still a shrink
+        0.5
+        >>> network_factor((64, 64), 1.0, 32)
+        1.0
+    """
+    h, w = int(style_hw[0]), int(style_hw[1])
+    short = min(h, w)
+    if short * factor >= min_short:
+        return factor
+    raised = min_short / short
+    if raised > 1:
+        warnings.warn(f"the {w}x{h} px style example is enlarged to a {min_short} px short side, the least "
+                      f"{network} needs; use a larger example for sharper details", stacklevel=3)
+    return raised
 
 
 def style_at(style: torch.Tensor, factor: float, min_side: int = MULTIPLE) -> torch.Tensor:

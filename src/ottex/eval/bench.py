@@ -29,22 +29,30 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..core.checks import check_size
 from ..core.device import resolve_device
 from ..core.errors import InputError, OttexError
 from ..core.files import atomic_output
-from ..core.pyramid import crop_to
+from ..core.pyramid import content_output_size, crop_to
 from ..core.resample import resize
 from ..image.io import load_image, save_image
-from ..methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
-from .metrics import content_distance, style_at_output_scale, style_distance_per_layer
+from ..methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods
+from .metrics import (
+    DEFAULT_MEASURE_LAYERS,
+    content_distance,
+    measuring_network,
+    style_at_output_scale,
+    style_distance_per_layer,
+)
 
 __all__ = [
     "BenchRecord",
@@ -58,6 +66,7 @@ __all__ = [
     "resolve_methods",
     "parse_sizes",
     "parse_variant",
+    "variant_options",
 ]
 
 
@@ -309,9 +318,11 @@ def run_benchmark(
             a ``content_distance`` (:func:`~ottex.metrics.content_distance`).
         variants: settings to compare, ``{name: options}``: each method runs with
             its defaults and once per variant with ``options`` updated by it,
-            labelled ``method[name]``. ``mix_with`` (a path or a tuple of paths)
-            makes a synthesis variant mix ``style`` with those examples
-            (``mix`` sets the weights); it is scored against ``style``.
+            labelled ``method[name]``. Values given as text (as
+            :func:`parse_variant` returns them) are converted by each method's
+            own option parsers (:func:`variant_options`). ``mix_with`` (a path
+            or a tuple of paths) makes a synthesis variant mix ``style`` with
+            those examples (``mix`` sets the weights); it is scored against ``style``.
         method_options: option values of one method each, ``{method: options}``
             (under ``options`` and the variants), e.g. ``{"po": {"model": "zebra.pt"}}``.
         commands: external programs run as extra cases, ``{name: command line}``
@@ -322,22 +333,37 @@ def run_benchmark(
         One :class:`BenchRecord` per case.
 
     Raises:
-        InputError: an unknown method, one that does not do the task, or an
-            option (or variant) that a method does not have, before any case runs.
+        InputError: an unknown method, one that does not do the task, an
+            option (or variant) that a method does not have or a value it does
+            not take, an output size too small for the methods, or an unknown
+            measuring network, before any case runs.
     """
     task = SYNTHESIS if content is None else TRANSFER
     per_method = method_options or {}
+    all_variants = {"": {}, **(variants or {})}
+    settings: dict[tuple[str, str], dict] = {}  # (method, variant) -> the options of its cases
     for name in methods:  # every method and option is checked before a child process starts
         m = get_method(name, task)
-        for opts in ({}, *(variants or {}).values()):
-            m.make_options({k: v for k, v in {**per_method.get(name, {}), **(options or {}), **opts}.items()
-                            if k != "mix_with"})
+        for vname, vopts in all_variants.items():
+            opts = {**per_method.get(name, {}), **(options or {}), **variant_options(m, vname, vopts)}
+            try:
+                m.make_options({k: v for k, v in opts.items() if k != "mix_with"})
+            except InputError as exc:
+                if not vname:
+                    raise
+                raise InputError(f"variant {vname}: {exc}", option="variant") from None
+            settings[name, vname] = opts
     style_img = load_image(style)
     content_img = None if content is None else load_image(content)
+    _check_sizes(sizes, methods, None if content_img is None else tuple(content_img.shape[-2:]))
+    if isinstance(measure, str):  # a bad name or missing weights fail here, not after the first case
+        try:  # the network the scores use (cached): outputs are scored on the CPU
+            measuring_network(measure, DEFAULT_MEASURE_LAYERS, weights_dir, "cpu")
+        except OttexError as exc:
+            raise type(exc)(f"measuring network '{measure}': {exc}", option="measure") from None
     records = []
     for size in sizes:
-        cases = [(f"{m}[{v}]" if v else m, m, None, {**per_method.get(m, {}), **(options or {}), **opts})
-                 for m in methods for v, opts in {"": {}, **(variants or {})}.items()]
+        cases = [(f"{m}[{v}]" if v else m, m, None, settings[m, v]) for m in methods for v in all_variants]
         cases += [(name, name, command, {}) for name, command in (commands or {}).items()]
         for label, method, command, opts in cases:
             res = run_case(method, style, size, repeats=repeats, warmup=warmup, device=device, seed=seed,
@@ -370,6 +396,26 @@ def run_benchmark(
             if on_record is not None:
                 on_record(rec)
     return records
+
+
+def _check_sizes(sizes: Sequence[int], methods: Sequence[str], content_hw: tuple[int, int] | None) -> None:
+    """Refuse output sizes no method can make (every method's own size rule), before any case runs.
+
+    Args:
+        sizes: the benchmark's sizes (square sides; with a content, long sides).
+        methods: the methods run (external commands decide for themselves).
+        content_hw: ``(height, width)`` of the content image of a style transfer, else None.
+
+    Raises:
+        InputError: a size too small, with the output size it would give.
+    """
+    if not methods:
+        return
+    for size in sizes:
+        if content_hw is None:
+            check_size(size)
+        else:
+            content_output_size(content_hw, size)
 
 
 def _crop(image: torch.Tensor, side: int) -> torch.Tensor:
@@ -426,14 +472,17 @@ def write_json(records: Sequence[BenchRecord], path: str | os.PathLike, machine:
         fh.write(text.encode())
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    """``"nopca:pca=False;mode='sym'"`` -> ``("nopca", {"pca": False, "mode": "sym"})``.
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``"nopca:pca=False;passes=2"`` -> ``("nopca", {"pca": "False", "passes": "2"})``.
 
-    Values are Python literals (numbers, booleans, None, tuples, quoted
-    strings); anything else is taken as a plain string.
+    The values stay text: :func:`run_benchmark` converts them for each method
+    with that option's own parser (:func:`variant_options`), so that a value an
+    option does not take is refused, naming the variant and the option, before
+    any case runs.
+
+    Raises:
+        InputError: the text is not ``NAME:key=value[;key=value...]``.
     """
-    import ast  # noqa: PLC0415
-
     name, sep, body = text.partition(":")
     if not sep or not name.strip() or not body.strip():
         raise InputError(f"a variant is NAME:key=value[;key=value...], got '{text}'", option="variant")
@@ -442,11 +491,113 @@ def parse_variant(text: str) -> tuple[str, dict]:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip().isidentifier():
             raise InputError(f"variant {name}: '{pair}' is not key=value", option="variant")
-        try:
-            opts[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            opts[key.strip()] = value.strip()
+        opts[key.strip()] = value.strip()
     return name.strip(), opts
+
+
+_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_NUMBERS: dict[str, tuple[type, str]] = {"int": (int, "an integer"), "float": (float, "a number")}
+
+
+def _unquote(text: str) -> str:
+    """``'sym'`` or ``"sym"`` -> ``sym`` (a quoted string, as Python writes it)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _unbracket(text: str) -> str:
+    """``(0.5,0.5)`` or ``[0.5, 0.5]`` -> ``0.5,0.5`` (a tuple as Python writes it)."""
+    if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
+        text = text[1:-1].strip()
+        return text[:-1] if text.endswith(",") else text  # (1,)
+    return text
+
+
+def _option_value(spec: OptionSpec, text: str) -> Any:
+    """An option's value from text, by the option's own parser, else by its type (as the command line does).
+
+    Raises:
+        ValueError: what the option takes, for the caller's message.
+    """
+    kinds = [k.strip() for k in spec.type.split("|")]
+    text = _unquote(text.strip())
+    if "None" in kinds and text.lower() == "none":
+        return None
+    if "bool" in kinds:
+        if text.lower() not in _BOOLS:
+            raise ValueError("true or false (also yes/no, 1/0)")
+        return _BOOLS[text.lower()]
+    if spec.parse is not None:
+        value = spec.parse(_unbracket(text))
+    elif kinds[0] in _NUMBERS:
+        convert, what = _NUMBERS[kinds[0]]
+        try:
+            value = convert(text)
+        except ValueError:
+            raise ValueError(what) from None
+    elif kinds[0].startswith(("tuple[", "Sequence[")):  # e.g. tuple[str, ...]: comma-separated items
+        item = kinds[0].split("[", 1)[1].split(",")[0].strip(" ]")
+        convert, what = _NUMBERS.get(item, (str, "text"))
+        try:
+            value = tuple(convert(_unquote(v.strip())) for v in _unbracket(text).split(","))
+        except ValueError:
+            raise ValueError(f"comma-separated values, each {what}") from None
+    elif kinds[0] in ("str", "ImageLike", "Path"):
+        value = text
+    else:
+        raise ValueError(f"a {spec.type}, which cannot be given as text")
+    if spec.choices is not None and value not in spec.choices:
+        raise ValueError(f"one of {', '.join(map(str, spec.choices))}")
+    return value
+
+
+def _paths(text: str) -> str | tuple[str, ...]:
+    """``mix_with`` from text: one path, or several (comma-separated, or a tuple as Python writes it)."""
+    paths = tuple(_unquote(p.strip()) for p in _unbracket(_unquote(text.strip())).split(",") if p.strip())
+    return paths[0] if len(paths) == 1 else paths
+
+
+def variant_options(method: Method, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A variant's option values for ``method``, text converted by each option's own parser.
+
+    Text is read as the command line reads the option: by its ``parse`` (e.g.
+    comma-separated integers; a tuple in parentheses is taken too), else by its
+    type: booleans take true/false, yes/no or 1/0 (any case), numbers their
+    type, optional options ``None``; quotes around a string are dropped; a value
+    outside the option's choices is refused. ``mix_with`` takes a path or
+    several. Values that are not text (given from Python) and keys that are no
+    option of the method (:meth:`~ottex.methods.base.Method.make_options` refuses
+    them) are passed on as they are.
+
+    Args:
+        method: the method the variant runs.
+        name: the variant's name, for messages.
+        values: its option values, e.g. from :func:`parse_variant`.
+
+    Returns:
+        The values, converted.
+
+    Raises:
+        InputError: a value an option does not take, naming the variant and the option.
+
+    Example:
+        >>> variant_options(get_method("ot"), "nopca", {"pca": "no", "passes": "(2, 1)"})
+        {'pca': False, 'passes': (2, 1)}
+    """
+    specs = {s.name: s for s in method.option_specs()}
+    specs.update({alias: s for s in list(specs.values()) for alias in s.aliases})
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, str) and key == "mix_with":
+            value = _paths(value)
+        elif isinstance(value, str) and key in specs:
+            try:
+                value = _option_value(specs[key], value)
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"variant {name}: {key} takes {exc}, got '{value}'", option="variant") from None
+        out[key] = value
+    return out
 
 
 def parse_sizes(text: str) -> list[int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ..core.device import resolve_device
 from ..core.errors import Cancelled, ImageError, InputError, OttexError
@@ -37,7 +38,7 @@ from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, Options, get_method, jsonable, option_values
 from .keys import KEY_FIELD, output_key, write_key_sidecar
 
-__all__ = ["Job", "JobResult", "LocalExecutor", "check_outputs_free", "job_settings"]
+__all__ = ["Job", "JobResult", "LocalExecutor", "check_image_name", "check_outputs_free", "job_settings"]
 
 PathLike = str | os.PathLike
 
@@ -101,20 +102,39 @@ class JobResult:
         return self.error is None
 
 
-def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool) -> None:
-    """Before any work: refuse to overwrite an input (ever) or an existing output (unless ``overwrite``), and
-    check that the output folders exist and are writable.
+def check_image_name(path: PathLike) -> None:
+    """Check that an image can be written to ``path``: it is not a folder and its suffix names an image format.
 
     Raises:
-        InputError: an output is an input or its folder is missing or not writable (``option="outputs"``), or it
-            exists (``option="overwrite"``).
+        InputError: ``path`` is a folder, or its suffix is no image format (``option="outputs"``).
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"output {p} is a folder; give a file name", option="outputs")
+    if Image.registered_extensions().get(p.suffix.lower()) is None:
+        raise InputError(f"unknown image format for output {p} (use e.g. .png or .jpg)", option="outputs")
+
+
+def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool,
+                       images: bool = True) -> None:
+    """Before any work: refuse to overwrite an input (ever), a folder, or an existing output (unless
+    ``overwrite``); check that the outputs are named as images (``images``) and that their folders exist and are
+    writable.
+
+    Raises:
+        InputError: an output is an input, a folder or not an image name, or its folder is missing or not writable
+            (``option="outputs"``), or it exists (``option="overwrite"``).
     """
     ins = {Path(p).resolve() for p in inputs}
     for p in map(Path, outputs):
         if p.resolve() in ins:
             raise InputError(f"output {p} is one of the inputs; choose another output name", option="outputs")
+        if p.is_dir():
+            raise InputError(f"output {p} is a folder; give a file name", option="outputs")
         if p.exists() and not overwrite:
             raise InputError(f"output exists: {p}", option="overwrite")
+        if images:
+            check_image_name(p)
     for folder in dict.fromkeys(Path(p).parent for p in outputs):
         check_writable(folder)
 
@@ -132,7 +152,9 @@ def job_settings(
     """What made one output of a job, as a JSON-able record: the method, task, inputs, output size, seed, every
     option value, the batch (and which image of it), colour preservation, device and ottex version.
 
-    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``.
+    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``; so are the
+    options that name files (label maps, trained models: :func:`file_options`), so that the record makes the
+    image again from any folder.
     """
 
     def name(x: object) -> str:
@@ -144,7 +166,7 @@ def job_settings(
         inputs["content"] = name(job.content)
     record: dict[str, Any] = {"ottex": _version(), "method": job.method, "task": job.task, "inputs": inputs,
                               "size": list(size), "requested_size": jsonable(job.size), "seed": job.seed,
-                              "options": option_values(options)}
+                              "options": _absolute_files(job, options)}
     if job.task == SYNTHESIS:
         record["batch"] = job.batch
         if job.batch > 1:
@@ -154,6 +176,27 @@ def job_settings(
     if device is not None:
         record["device"] = str(device)
     return record
+
+
+#: Placeholders of the options that name an input file (besides ``kind="mask"``), e.g. a trained model.
+FILE_METAVARS = ("FILE", "CKPT")
+
+
+def file_options(method: str, task: str) -> list[str]:
+    """The options of a method that name input files: label maps (``kind="mask"``) and files such as a trained
+    model (placeholder ``FILE`` or ``CKPT``)."""
+    specs = get_method(method, task).option_specs(task)
+    return [s.name for s in specs if s.kind == "mask" or s.metavar in FILE_METAVARS]
+
+
+def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
+    """A job's options as JSON values, the files of :func:`file_options` (given as paths) by absolute paths."""
+    values = option_values(options)
+    for name in file_options(job.method, job.task):
+        value = getattr(options, name, None)
+        if isinstance(value, (str, os.PathLike)):
+            values[name] = os.path.abspath(value)
+    return values
 
 
 class LocalExecutor:

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from ..core.errors import InputError
 from .io import load_image
 
 __all__ = [
+    "check_mask_aspect",
     "dominant_colors",
     "quantize_labels",
     "load_label_map",
@@ -123,6 +125,26 @@ def load_label_map(
     image = _mask_image(path, "label map")
     colours = dominant_colors(image, min_fraction)
     return quantize_labels(image, colours), colours
+
+
+def check_mask_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str, against: str) -> None:
+    """Raise a clear error when a label map's aspect ratio is not its image's (within 3 %, for rounded sizes).
+
+    Args:
+        mask_hw: the label map's ``(H, W)``.
+        image_hw: the ``(H, W)`` of the image it labels.
+        what: the map's name in the message (``"style mask"``).
+        against: the image's name in the message (``"style image"``).
+
+    Raises:
+        InputError: the aspect ratios differ.
+
+    Example:
+        >>> check_mask_aspect((64, 96), (128, 192), "content mask", "content image")  # same aspect: no error
+    """
+    (mh, mw), (ih, iw) = (int(v) for v in mask_hw), (int(v) for v in image_hw)
+    if abs(math.log((mh / mw) / (ih / iw))) > 0.03:
+        raise InputError(f"the {what} ({mw}x{mh}) does not match the {against} ({iw}x{ih}): aspect ratios differ")
 
 
 def _mask_image(mask: str | os.PathLike | torch.Tensor, what: str) -> torch.Tensor:

@@ -37,6 +37,7 @@ from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import (
     content_output_size,
     crop_to,
+    network_factor,
     per_scale,
     pyramid_sizes,
     style_at,
@@ -48,7 +49,7 @@ from ..core.runtime import prepare_device, release_free_memory
 from ..image.color import color_mode
 from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
-from ..image.masks import load_label_pair, resample_masks
+from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -586,6 +587,9 @@ def _make_guide(
         if len(styles) > 1 or mix is not None:
             raise InputError("masks and texture mixing cannot be combined: give one style with masks")
         s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        check_mask_aspect(s_masks.shape[-2:], styles[0].shape[-2:], "style mask", "style image")
+        check_mask_aspect(t_masks.shape[-2:], size, f"{target_name} mask",
+                          "output" if target_name == "target" else "content image at the output size")
         s_masks = resample_masks(s_masks, styles[0].shape[-2:])
         return Guide(target=t_masks, style_masks=[s_masks], weights=torch.ones(len(s_masks), 1, device=dev))
     if len(styles) == 1:
@@ -679,6 +683,10 @@ def _run_schedule(
                              padding="circular" if tile else None, strict=False)
     gen = make_generator(seed, dev)
     sizes = pyramid_sizes(size, sched.coarse_side, min_side=sched.min_side, scales=sched.scales)
+    if sched.scales is not None and len(sizes) < sched.scales:
+        warnings.warn(f"{sched.scales} scales asked for, {len(sizes)} made: a further halving of the "
+                      f"{sizes[0][1]}x{sizes[0][0]} px coarsest scale would go under the {sched.min_side} px short "
+                      "side the encoders need", stacklevel=2)
     factors = [style_factor(img.shape[-2:], size, style_scale) for img in style_imgs]
     for img, factor in zip(style_imgs, factors):
         _warn_upsampling(img, factor)
@@ -768,15 +776,9 @@ def _mean_style(styles: Sequence[torch.Tensor], guide: Guide | None) -> torch.Te
 
 
 def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -> float:
-    """``factor``, raised (with a warning) where the example would be too small for the deepest encoder."""
-    need = min_size_for_level(max(levels, default=1))
-    short = min(style.shape[-2:])
-    if short * factor >= need:
-        return factor
-    warnings.warn(f"the {style.shape[-1]}x{style.shape[-2]} px style example is enlarged to a {need} px short side, "
-                  f"the least the relu{max(levels)}_1 encoder needs; use a larger example for sharper details",
-                  stacklevel=2)
-    return need / short
+    """``factor``, raised where the example would be too small for the deepest encoder (:func:`network_factor`)."""
+    deepest = max(levels, default=1)
+    return network_factor(style.shape[-2:], factor, min_size_for_level(deepest), f"the relu{deepest}_1 encoder")
 
 
 def _effective_schedule(

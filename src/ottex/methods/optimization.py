@@ -87,8 +87,13 @@ class OptOptions(Options):
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer '{self.optimizer}' (choose from {', '.join(OPTIMIZERS)})",
                              option="optimizer")
+        if self.lr is not None and not self.lr > 0:
+            raise InputError(f"lr must be positive, got {self.lr}", option="lr")
         if self.content_weight < 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
+        if not get_weight_set(self.weights).taps:
+            raise InputError(f"the weight set '{self.weights}' is not a loss network of w2, gatys and swd (use "
+                             "cd16x, vgg19-caffe or vgg19-torchvision)", option="weights")
         if self.style_scale is not None and self.style_scale <= 0:
             raise InputError(f"style scale must be positive, got {self.style_scale}", option="style_scale")
         check_init(self.init)
@@ -151,7 +156,7 @@ def _optimize(
     optimiser stopped before its planned iterations because it converged (L-BFGS: no further decrease)."""
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if opts.optimizer == "adam":
-        opt = torch.optim.Adam([x], lr=opts.lr or 0.02)
+        opt = torch.optim.Adam([x], lr=0.02 if opts.lr is None else opts.lr)
         for _ in range(iterations):
             opt.zero_grad(set_to_none=True)
             loss = objective(x)
@@ -162,8 +167,8 @@ def _optimize(
             on_eval(float(loss.detach()), x)
         return x.detach(), False
 
-    opt = torch.optim.LBFGS([x], lr=opts.lr or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4,
-                            history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
+    opt = torch.optim.LBFGS([x], lr=1.0 if opts.lr is None else opts.lr, max_iter=iterations,
+                            max_eval=iterations * 5 // 4, history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
                             line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:

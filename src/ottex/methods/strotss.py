@@ -52,21 +52,21 @@ features are made float32 before the lookup, and the style's and content's
 are computed in float32): whole runs with them end at the same distances as
 float32 runs, within one seed's spread, in about 0.8x the time (README).
 
-Region guidance: two colour-coded label maps (content and style) whose
-colours correspond (:func:`ottex.masks.load_label_pair`). The style losses are
-then computed per region, output positions of one region against the style
-samples of the same region (the content loss too: the self-similarity of the
-region's positions), and averaged over the regions. By default
-(``region_samples="each"``) every region gets ``samples`` output positions per
-step, as in the official code, so a step costs about one unguided step per
-region. ``"shared"`` splits the ``samples`` positions over the regions in
-proportion to their area (at least :data:`MIN_REGION_SAMPLES` each): a guided
-run then takes about 1.2x an unguided one's time, but fewer positions are
-moved per step and the petals come out softer (measured on the owls pair at
-512 px with the hybrid network: 396 s against 747 s for ``"each"`` and 336 s
-unguided; relu1_1 / relu2_1 / relu3_1 0.1818 / 0.1508 / 0.1675 against 0.1732 /
-0.1248 / 0.1482; with ``cd16x`` the style was clearly weaker; README,
-"Measuring results").
+Region guidance: two colour-coded label maps (content and style) whose colours
+correspond (:func:`ottex.masks.load_label_pair`). The style losses are then
+computed per region, output positions of one region against the style samples of
+the same region (the content loss too: the self-similarity of the region's
+positions), and averaged over the regions. By default
+(``region_samples="auto"``: ``"each"``) every region gets ``samples`` output
+positions per step, as in the official code, so a step costs about one unguided
+step per region. ``"shared"`` (what ``auto`` means in the ``fast`` preset)
+splits the ``samples`` positions over the regions in proportion to their area
+(at least :data:`MIN_REGION_SAMPLES` each): a guided run then takes about 1.2x
+an unguided one's time, but fewer positions are moved per step and the petals
+come out softer (measured on the owls pair at 512 px with the hybrid network:
+396 s against 747 s for ``"each"`` and 336 s unguided; relu1_1 / relu2_1 /
+relu3_1 0.1818 / 0.1508 / 0.1675 against 0.1732 / 0.1248 / 0.1482; with
+``cd16x`` the style was clearly weaker; README, "Measuring results").
 
 Registered as the method ``"strotss"`` (style transfer only; :class:`StrotssOptions`).
 
@@ -98,7 +98,7 @@ from ..core.pyramid import content_output_size, per_scale, pyramid_sizes
 from ..core.resample import resize
 from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
-from ..image.masks import load_label_pair, resample_masks
+from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..nn.networks import VGGFeatures, load_feature_extractor
 from .base import Method, Options, label_number, option, parse_ints, register_method
 
@@ -147,8 +147,8 @@ GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
 #: With region guidance and ``region_samples="shared"``: the fewest output positions a region gets per step (or all
 #: of its positions on the grid, if fewer).
 MIN_REGION_SAMPLES = 128
-#: Values of the ``region_samples`` option.
-REGION_SAMPLES = ("shared", "each")
+#: Values of the ``region_samples`` option (``auto``: ``each``, or ``shared`` in the ``fast`` preset).
+REGION_SAMPLES = ("auto", "shared", "each")
 #: RMSprop steps per scale: the default (the official code's 250; 200 before issue 17, measured against 250 in README)
 #: and the ``fast`` preset's.
 DEFAULT_STEPS = (250,)
@@ -640,13 +640,6 @@ def _labels(masks: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tor
     return m, torch.where(weight > 0.25, lab, torch.full_like(lab, -1))
 
 
-def _check_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str) -> None:
-    (mh, mw), (ih, iw) = mask_hw, image_hw
-    if abs(math.log((mh / mw) / (ih / iw))) > 0.03:
-        raise InputError(f"the {what} mask ({mw}x{mh}) does not match the {what} image ({iw}x{ih}): "
-                         "aspect ratios differ")
-
-
 # ---------------------------------------------------------------------------------------------
 # The loss network
 
@@ -721,8 +714,9 @@ class StrotssOptions(Options):
         help="RMSprop steps per scale (long sides 64, 128, 256, 512 px ...), the last repeating (the official code: "
         "250)")
     fast: bool = option(False, kind="flag",
-                        help="quicker preset: 100 steps per scale instead of 250 (unless steps are given); about "
-                        "0.4x the time, the quality loss is measured in README")
+                        help="quicker preset: 100 steps per scale instead of 250 (unless steps are given) and, "
+                        "with region guidance, --region-samples shared (unless given); about 0.4x the time "
+                        "unguided, 0.2x guided on a CPU; the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
     samples: int | tuple[int, ...] = option(
         1024, parse=parse_ints, metavar="N[,N...]",
@@ -730,10 +724,10 @@ class StrotssOptions(Options):
         "split over the regions with --region-samples shared)")
     style_samples: int = option(5000, help="style positions per scale (and per region)")
     region_samples: str = option(
-        "each", choices=REGION_SAMPLES,
-        help="with region guidance: each (that many output positions in every region, as the official code) or "
-        "shared (split over the regions by area: about 1.2x the time of an unguided run, 1.9x faster than each "
-        "with 5 regions, softer petals)")
+        "auto", choices=REGION_SAMPLES,
+        help="with region guidance: each (that many output positions in every region, as the official code), "
+        "shared (split over the regions by area: about 1.2x the time of an unguided run on a CPU, 1.9x faster "
+        "than each with 5 regions, softer petals; no faster on a GPU) or auto (each; shared with --fast)")
     match_dtype: str = _dtype_option(
         "dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
         "products, else float32); the matched pairs' costs and gradients are float32")
@@ -818,7 +812,7 @@ def strotss(
     lr: float = 2e-3,
     samples: int | Sequence[int] = 1024,
     style_samples: int = 5000,
-    region_samples: str = "each",
+    region_samples: str = "auto",
     network: str = DEFAULT_NETWORK,
     match_dtype: str = "auto",
     moment_dtype: str = "auto",
@@ -849,17 +843,19 @@ def strotss(
         iterations: RMSprop steps per scale (a sequence: per scale, coarse to
             fine, the last value repeating); 250 as the official code.
         fast: the quicker preset, :data:`FAST_STEPS` per scale (when
-            ``iterations`` is left at its default).
+            ``iterations`` is left at its default) and ``region_samples``
+            ``"shared"`` (when left at ``"auto"``).
         lr: RMSprop learning rate; halved at the last scale.
         samples: output positions per step, or one number per scale (the last
             repeating, as ``iterations``); with guidance: in every region, or
             split over the regions (see ``region_samples``).
         style_samples: style positions per scale (and per region).
         region_samples: with guidance, ``"each"`` (``samples`` positions in
-            every region: the official code) or ``"shared"`` (the ``samples``
+            every region: the official code), ``"shared"`` (the ``samples``
             positions split over the regions by area, at least
-            :data:`MIN_REGION_SAMPLES` each: about 1.2x an unguided run's time,
-            softer petals).
+            :data:`MIN_REGION_SAMPLES` each: about 1.2x an unguided run's time
+            on a CPU, softer petals) or ``"auto"`` (``"each"``; ``"shared"``
+            with ``fast``).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1),
             ``"hybrid"`` (:data:`HYBRID_PARTS`: VGG-19's full-width relu1_1 ...
             relu3_1 from ``wct-vgg19``, ``cd16x``'s relu4_1 and relu5_1) or
@@ -932,8 +928,8 @@ def _transfer(
     masks = None
     if opts.content_mask is not None:
         s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev)
-        _check_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content")
-        _check_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style")
+        check_mask_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content mask", "content image")
+        check_mask_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style mask", "style image")
         masks = (c_masks, s_masks)
     net = loss_network(opts.weights, weights_dir, dev)
     layers = net.layers
@@ -966,7 +962,7 @@ def _transfer(
                                      gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], samples[si], gen, report,
-                                shared=opts.region_samples == "shared", moment=moment, similarity=similarity,
+                                shared=_shares_region_samples(opts), moment=moment, similarity=similarity,
                                 conv_dtype=conv_dtype)
     assert image is not None
     report.finish(image)
@@ -1105,6 +1101,13 @@ def _optimise_scale(
         report.step(loss=value, parts=named, image=lambda: reconstruct_pyramid(bands).detach().clamp(0, 1))
     with torch.no_grad():
         return reconstruct_pyramid(bands)
+
+
+def _shares_region_samples(opts: StrotssOptions) -> bool:
+    """Whether guided steps split their output positions over the regions: ``region_samples`` ``"shared"``, or
+    ``"auto"`` in the ``fast`` preset. (``auto`` stays in the options as given, so the settings records, output
+    names and batch job keys of default runs are those they had when ``each`` was the default.)"""
+    return opts.region_samples == "shared" or (opts.region_samples == "auto" and opts.fast)
 
 
 def _region_counts(available: Sequence[int], samples: int, shared: bool) -> list[int]:

@@ -195,9 +195,11 @@ class SlicedWassersteinLoss(StyleLoss):
         self.generator = generator
         self.targets = {}
         for k, f in style_features.items():
-            f = f.detach()
-            var = f.flatten(2).var(dim=-1).mean().clamp_min(1e-12)
-            self.targets[k] = (f, var)
+            f = f.detach().flatten(2)
+            # One position (a small style example at a deep layer) has no variance: its mean square instead
+            # (the variance of one value is NaN, which made the whole image NaN, saved black).
+            var = f.var(dim=-1).mean() if f.shape[-1] > 1 else f.pow(2).mean()
+            self.targets[k] = (f, var.clamp_min(1e-12))
 
     def layer_loss(self, layer: str, features: torch.Tensor) -> torch.Tensor:
         f, var = self.targets[layer]

@@ -475,8 +475,9 @@ def resolve_weight_file(
         raise MissingWeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); it has no "
                            f"public download: {how}", option="weights_dir")
     if not download or offline:
+        why = f" (not downloaded: ${ENV_OFFLINE} is set)" if offline else ""
         raise MissingWeightsError(f"missing weight file {set_name}/{wf.filename} (looked in {looked}); download it "
-                           f"from {wf.url} or {how}", option="weights_dir")
+                                  f"from {wf.url} or {how}{why}", option="weights_dir")
     dest = cache_dir() / set_name / wf.filename
     try:
         _download(wf.url, dest, progress)

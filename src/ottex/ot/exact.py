@@ -78,6 +78,8 @@ def monotone_map(x: torch.Tensor, source_sorted: torch.Tensor, target_sorted: to
     m = source_sorted.shape[-1]
     tq = quantiles(target_sorted, m, dim=-1).to(x.dtype)
     src = source_sorted.to(x.dtype).contiguous()
+    if m == 1:  # one source value (a 1-pixel image): no segments to interpolate, the shift onto its quantile
+        return tq + (x - src)
     hi = torch.searchsorted(src, x.contiguous()).clamp_(1, max(m - 1, 1))
     lo = hi - 1
     s0, s1 = src.gather(-1, lo), src.gather(-1, hi)

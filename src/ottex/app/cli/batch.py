@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method
 from ...nn.networks import keep_networks
 from . import style, synth
 from .common import add_runtime_options, format_error
+from .parser import Parser, UsageError
 
 __all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
 
@@ -32,7 +35,15 @@ __all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
 REPORT_NAME = "ottex-batch-failures.jsonl"
 _COLLECT = "_ottex_batch_collect"
 _FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
-          "workers": "--workers", "retries": "--retries", "manifest": "FILE", "ray_address": "--ray-address"}
+          "workers": "--workers", "retries": "--retries", "ray_address": "--ray-address"}
+#: Examples of ``ottex batch style`` and ``ottex batch synth`` (their parsers are those of ``ottex style``/``synth``).
+_EXAMPLES = {
+    "style": "example: ottex batch style photos/ lava.jpg zebra.jpg --outdir out/ --size 512",
+    "synth": "example: ottex batch synth 'textures/*.jpg' --size 256 --seed 3 --outdir lib/",
+}
+#: The command-line flags of the manifest fields (for messages about a row).
+_FIELD_FLAGS = {"--size": "size", "--width": "width", "--height": "height", "--seed": "seed", "--batch": "batch",
+                "--output": "output", "--method": "method", "--preserve-color": "preserve_color"}
 _ROW_FIELDS = {"_line", "task", "content", "style", "method", "size", "width", "height", "seed", "batch", "output",
                "preserve_color", "options"}
 
@@ -72,7 +83,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bsub.required = True
     for module in (style, synth):
         module.add_parser(bsub)
-        child = bsub.choices[module.__name__.rsplit(".", 1)[-1]]
+        kind = module.__name__.rsplit(".", 1)[-1]
+        child = bsub.choices[kind]
+        child.epilog = _EXAMPLES[kind]
         add_batch_options(child)
         child.set_defaults(func=_command(child.get_default("func")), batch_runner=run_jobs)
     m = bsub.add_parser(
@@ -81,14 +94,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="One job per CSV row (header line first) or JSON line. Fields: content (style transfer), "
         "style, task (style or synth; default: style when there is a content), method [ot], size (transfer: "
         "long side; synthesis: square side), width and height (synthesis), seed [--seed], batch, "
-        "preserve_color, output (a file name in --outdir; default: named as ottex style/synth name it), options "
+        "preserve_color, output (a file name in --outdir, which it may not leave; default: named as ottex "
+        "style/synth name it), options "
         "(JSONL: an object; CSV: a JSON object or name=value;name=value); any other column is one option of the "
         "method (e.g. content_strength). Relative paths are read from the manifest's folder.",
         epilog="example CSV: content,style,method,size,seed,content_strength  /  "
         "photos/a.jpg,styles/lava.jpg,ot,512,0,0.4",
     )
     m.add_argument("manifest", metavar="FILE", help="the manifest (.csv, or .jsonl for JSON lines)")
-    add_runtime_options(m)
+    add_runtime_options(m, output=False)  # each row names its output (in --outdir)
     add_batch_options(m)
     m.set_defaults(func=_run_manifest, batch_runner=run_jobs)
 
@@ -205,8 +219,9 @@ def _row_options(row: dict[str, Any], where: str) -> dict[str, Any]:
     return opts
 
 
-def _row_argv(row: dict[str, Any], where: str) -> list[str]:
-    """A manifest row as the arguments of ``ottex style`` or ``ottex synth``."""
+def _row_argv(row: dict[str, Any], where: str) -> tuple[list[str], dict[str, str]]:
+    """A manifest row as the arguments of ``ottex style`` or ``ottex synth``, and the row's field of each flag
+    (for messages)."""
     content, styles = row.get("content"), row.get("style")
     task = str(row.get("task") or ("style" if content else "synth"))
     if task not in ("style", "synth"):
@@ -227,6 +242,7 @@ def _row_argv(row: dict[str, Any], where: str) -> list[str]:
         pc = row["preserve_color"]
         argv += ["--preserve-color"] + ([] if pc in (True, "true", "yes", "1", "full") else [str(pc)])
     specs = {s.name: s for s in method.option_specs(TRANSFER if task == "style" else SYNTHESIS) if s.cli}
+    fields = {**_FIELD_FLAGS, **{s.cli_flag: s.name for s in specs.values()}}
     for name, value in _row_options(row, where).items():
         spec = specs.get(name)
         if spec is None:
@@ -237,7 +253,34 @@ def _row_argv(row: dict[str, Any], where: str) -> list[str]:
             argv.append(spec.cli_flag if on else "--no-" + spec.cli_flag[2:])
         else:
             argv += [spec.cli_flag, _flag_value(value)]
-    return argv
+    return argv, fields
+
+
+def _row_output(row: dict[str, Any], outdir: str, where: str) -> None:
+    """A row's ``output``, a file name in ``--outdir``, as its path there.
+
+    Raises:
+        InputError: an absolute path, or a path that leaves ``--outdir``.
+    """
+    raw = row.get("output")
+    if raw in (None, ""):
+        return
+    name = str(raw)
+    if Path(name).is_absolute():
+        raise InputError(f"{where}: output {name} is an absolute path; give a file name in --outdir")
+    normal = os.path.normpath(name)
+    if normal in (".", "..") or normal.startswith(".." + os.sep):
+        raise InputError(f"{where}: output {name} is not a file name in --outdir {outdir}")
+    row["output"] = str(Path(outdir) / normal)
+
+
+def _usage_message(exc: UsageError, fields: dict[str, str]) -> str:
+    """argparse's message about a row's arguments, naming the row's field instead of the flag."""
+    match = re.fullmatch(r"argument ([^:]+): (.*)", exc.message, flags=re.DOTALL)
+    if match is None:
+        return exc.message
+    field = next((fields[f] for f in match.group(1).split("/") if f in fields), None)
+    return f"{field or match.group(1)}: {match.group(2)}"
 
 
 def _run_manifest(args: argparse.Namespace) -> int:
@@ -245,7 +288,7 @@ def _run_manifest(args: argparse.Namespace) -> int:
     rows = read_manifest(args.manifest)
     if not rows:
         raise InputError(f"no jobs in manifest {args.manifest}")
-    parser = argparse.ArgumentParser(prog=f"ottex batch manifest {args.manifest}", add_help=False)
+    parser = Parser(prog=f"ottex batch manifest {args.manifest}", add_help=False)
     sub = parser.add_subparsers(dest="command")
     for module in (style, synth):
         module.add_parser(sub)
@@ -254,16 +297,15 @@ def _run_manifest(args: argparse.Namespace) -> int:
     common += ["--weights-dir", args.weights_dir] if args.weights_dir else []
     common += ["--force"] if args.force else []
     for row in rows:
-        where = f"{args.manifest} line {row['_line']}"
-        if row.get("output") and not Path(str(row["output"])).is_absolute():
-            row["output"] = str(Path(args.outdir) / str(row["output"]))
-        argv = _row_argv(row, where)
+        where = f"manifest {args.manifest} line {row['_line']}"
+        _row_output(row, args.outdir, where)
+        argv, fields = _row_argv(row, where)
         if "--seed" not in argv:
             argv += ["--seed", str(args.seed)]
         try:
             row_args = parser.parse_args([*argv, *common])
-        except SystemExit:  # argparse printed what is wrong
-            raise InputError(f"{where}: bad field (see above): {' '.join(argv)}") from None
+        except UsageError as exc:
+            raise InputError(f"{where}: {_usage_message(exc, fields)}") from None
         row_args.quiet = True
         setattr(row_args, _COLLECT, jobs)
         row_args.batch_runner = run_jobs

@@ -26,7 +26,7 @@ from ...exec.local import check_outputs_free
 from ...image.io import load_image, save_image
 from ...methods.base import SYNTHESIS, TRANSFER, get_method, list_methods
 from ...methods.pseudo_optimizer import load_checkpoint
-from .common import name_value
+from .common import name_value, seed_arg
 
 #: Flags of the errors that name an option (see common.format_error).
 FLAGS = {"sizes": "--sizes", "variant": "--variant", "methods": "--methods", "method": "--methods"}
@@ -73,7 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --sheet or --json file")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda [auto]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run [0]")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of every run [0]")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=run)
 
@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     if args.content:
         load_image(args.content)
     inputs = [args.style] + ([args.content] if args.content else [])
-    check_outputs_free([Path(p) for p in (args.json, args.sheet) if p], inputs, args.force)
+    if args.sheet:
+        check_outputs_free([Path(args.sheet)], inputs, args.force)  # an image: its name is checked too
+    if args.json:
+        check_outputs_free([Path(args.json)], inputs, args.force, images=False)
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     method_options = {}

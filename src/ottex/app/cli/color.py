@@ -14,6 +14,7 @@ from ...exec.local import check_outputs_free
 from ...image.color import color_transfer
 from ...image.io import load_image, save_image
 from .common import add_runtime_options, check_runtime, expand_inputs, one_output, output_paths, run_batch
+from .run import warn_unrecorded
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                     "size": list(out.shape[-2:]), "seed": args.seed,
                     "options": {"rotations": rotations, "regrain": args.regrain}, "device": str(device)}
         save_image(out, path, overwrite=args.force, settings=settings)
+        warn_unrecorded([path])
         if not args.quiet:
             print(f"wrote {path}")
 

@@ -14,6 +14,7 @@ from ... import __version__
 from ...core.errors import Cancelled, OttexError
 from . import batch, bench, color, info, serve, style, synth, train, weights
 from .common import format_error
+from .parser import Parser, UsageError
 
 __all__ = ["run", "build_parser", "COMMANDS"]
 
@@ -23,7 +24,7 @@ COMMANDS = (synth, style, color, train, bench, batch, weights, serve, info)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ottex`` parser, with the methods registered at this moment."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ottex",
         description="Texture synthesis and style transfer through optimal transport.",
         epilog="Run 'ottex COMMAND --help' for the options of a command.",
@@ -41,9 +42,18 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run the sub-command; returns the exit status (see :func:`ottex.app.cli.main`)."""
+    """Parse the command line and run the sub-command; returns the exit status (see :func:`ottex.app.cli.main`).
+
+    Raises:
+        SystemExit: ``--help`` and ``--version`` (status 0), and a command line that does not parse (status 2,
+            after one line ``ottex: error: ottex COMMAND: ... (see 'ottex COMMAND --help')``).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"ottex: error: {exc.one_line()}", file=sys.stderr)
+        raise SystemExit(2) from None
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         warnings.filterwarnings("always", category=DeprecationWarning, module=r"ottex(\.|$)")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ...core.device import resolve_device
+from ...core.device import parse_seed, resolve_device
 from ...core.errors import ImageError, InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
 from ...image.io import IMAGE_SUFFIXES, image_size
@@ -43,12 +43,12 @@ def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str
 
     A message about a runtime parameter that starts with its name (``device 'tpu' is unknown``) gets the flag in
     its place (``--device 'tpu' is unknown``); other messages about a parameter are prefixed with its flag. A
-    missing weight file gets the ``--weights-dir`` hint.
+    missing weight file names ``--weights-dir``.
     """
     msg = str(exc)
     option = getattr(exc, "option", None)
     if isinstance(exc, MissingWeightsError):
-        return f"{msg} (or pass --weights-dir DIR)"
+        return _missing_weights(msg)
     flags = {**RUNTIME_FLAGS, **(getattr(args, "_ottex_flags", {}) if args is not None else {})}
     if option in RUNTIME_FLAGS and msg.startswith(f"{option} "):
         msg = flags[option] + msg[len(option):]
@@ -59,8 +59,26 @@ def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str
     return msg
 
 
-def add_runtime_options(p: argparse.ArgumentParser) -> None:
-    """Options every compute command takes: device, weights folder, seed, output, verbosity."""
+def seed_arg(text: str) -> int:
+    """argparse type of ``--seed``: :func:`~ottex.core.device.parse_seed`, its message as the option's error."""
+    try:
+        return parse_seed(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _missing_weights(msg: str) -> str:
+    """A missing weight file: the library's message with the flag for its ``weights_dir`` parameter (the library
+    says itself when ``$OTTEX_OFFLINE`` kept the file from being downloaded)."""
+    msg = msg.replace("point weights_dir or", "point --weights-dir or")
+    if "--weights-dir" not in msg:
+        msg += " (or pass --weights-dir DIR)"
+    return msg
+
+
+def add_runtime_options(p: argparse.ArgumentParser, output: bool = True) -> None:
+    """Options every compute command takes: device, weights folder, seed, output (``-o``, unless ``output`` is
+    false: for commands that name their outputs otherwise), output folder, verbosity."""
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
     g.add_argument(
@@ -68,8 +86,11 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
     )
-    g.add_argument("--seed", type=int, default=0, help="random seed; same seed + settings + device = same image [0]")
-    g.add_argument("-o", "--output", metavar="FILE", help="output image (default: named from inputs and settings)")
+    g.add_argument("--seed", type=seed_arg, default=0,
+                   help="random seed, 0 to 2**63-1; same seed + settings + device = same image [0]")
+    if output:
+        g.add_argument("-o", "--output", metavar="FILE",
+                       help="output image (default: named from inputs and settings)")
     g.add_argument("--outdir", metavar="DIR", default=".",
                    help="folder for automatically named outputs, created if needed [.]")
     g.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")

@@ -139,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     records = {}
     for path in args.images:
+        if Path(path).is_dir():
+            print(f"ottex: error: {path} is a folder; give the images ottex wrote", file=sys.stderr)
+            status = 1
+            continue
         try:
             record = read_settings(path)
         except ImageError as exc:

@@ -4,21 +4,37 @@ one line per written file or failure."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from ... import __version__
 from ...core.errors import InputError
 from ...core.progress import LossHistory, ProgressEvent, TqdmProgress, combine_callbacks
 from ...eval.report import plot_history, require_matplotlib
-from ...exec.local import Job, JobResult, LocalExecutor, check_outputs_free
+from ...exec.local import Job, JobResult, LocalExecutor, check_image_name, check_outputs_free
 from ...image.io import save_image
 from ...methods.base import Method
 from .common import report_results
 
-__all__ = ["add_plot_option", "check_plot", "run_method_jobs"]
+__all__ = ["add_plot_option", "check_plot", "check_plot_name", "run_method_jobs", "warn_unrecorded"]
+
+#: The image formats that hold the settings record (:func:`ottex.image.io.save_image`).
+RECORDING_FORMATS = ("PNG", "JPEG")
+
+
+def warn_unrecorded(paths: Sequence[str | Path]) -> None:
+    """Warn (one line for all) when outputs are in a format that cannot hold the settings record (BMP, TIFF, WebP,
+    GIF)."""
+    formats = Image.registered_extensions()
+    lost = [Path(p) for p in paths if formats.get(Path(p).suffix.lower(), "PNG") not in RECORDING_FORMATS]
+    if lost:
+        more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+        warnings.warn(f"{lost[0]}{more}: {lost[0].suffix} files cannot hold the settings record (PNG and JPEG do); "
+                      "ottex info will not tell how they were made", UserWarning, stacklevel=2)
 
 
 def add_plot_option(p: argparse.ArgumentParser) -> None:
@@ -81,12 +97,26 @@ class _Intermediates:
             self._write(self.last, self._scale_suffix(event.scale, event.scales))
 
 
+def check_plot_name(plot: str | Path) -> None:
+    """``--plot FILE``: an image name, not a folder (whether it is free is checked with the outputs).
+
+    Raises:
+        InputError: a folder, or a suffix that is no image format.
+    """
+    try:
+        check_image_name(plot)
+    except InputError as exc:
+        raise InputError(f"--plot: {exc}") from None
+
+
 def check_plot(args: argparse.Namespace, method: Method) -> None:
-    """``--plot``: the method must have a loss, and matplotlib must be there (checked before any work)."""
+    """``--plot``: the method must have a loss, the file an image name (not a folder), and matplotlib must be
+    there (checked before any work; whether the file is free is checked with the outputs)."""
     if not args.plot:
         return
     if not method.reports_loss:
         raise InputError(f"--plot does not apply to --method {method.name} (it has no loss to plot)")
+    check_plot_name(args.plot)
     try:
         require_matplotlib()
     except InputError:
@@ -130,6 +160,7 @@ def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs
     def on_result(result: JobResult) -> None:
         if not result.ok:
             return
+        warn_unrecorded(result.outputs)
         if not args.quiet:
             for path in result.outputs:
                 print(f"wrote {path}")

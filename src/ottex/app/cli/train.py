@@ -10,7 +10,8 @@ from ...core.errors import InputError
 from ...core.progress import TqdmProgress
 from ...eval.report import plot_history
 from ...methods.pseudo_optimizer import LR_SCHEDULES, VARIANTS, TrainOptions, load_checkpoint, train
-from .common import expand_inputs
+from .common import expand_inputs, seed_arg
+from .run import check_plot_name
 
 #: Flags of the errors that name an option (see common.format_error).
 FLAGS = {"variant": "--variant", "size": "--size", "style_side": "--style-side", "steps": "--steps",
@@ -52,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE", help="write the loss curve (PNG) at the end")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation, crops and noise [0]")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the initialisation, crops and noise [0]")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
     p.set_defaults(func=run)
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.resolve() in {Path(t).resolve() for t in textures}:
         raise InputError(f"the output {out} is one of the textures")
+    if args.plot:
+        check_plot_name(args.plot)
     if args.plot and Path(args.plot).exists() and not args.force:
         raise InputError(f"output exists: {args.plot}", option="overwrite")
     resume = out.exists() and not args.restart

@@ -20,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    dirs = search_dirs(args.weights_dir)  # every action: a --weights-dir that is not a folder is an error
     if args.action == "where":
-        for d in search_dirs(args.weights_dir):
+        for d in dirs:
             print(d)
         return 0
     if args.action == "list":
