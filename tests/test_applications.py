@@ -140,8 +140,12 @@ def test_mask_errors(lava, zebra, tmp_path):
     with pytest.raises(InputError, match=r"the style mask \(96x32\) does not match the style image"):
         synthesize(lava, (48, 48), style_mask=red_wide, target_mask=red)
     content = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(InputError, match=r"content mask \(32x32\) does not match the content image at the output size"):
+    with pytest.raises(InputError, match=r"the content mask \(32x32\) does not match the content image \(64x48\)"):
         transfer(content, lava, style_mask=red, content_mask=red)
+    # an output of another aspect (the content stretched to it): the content's mask is stretched with it
+    red_43 = torch.zeros(1, 3, 24, 32)
+    red_43[:, 0] = 1.0
+    assert transfer(content, lava, (32, 32), style_mask=red, content_mask=red_43, passes=1).shape == (1, 3, 32, 32)
 
 
 # ---------------------------------------------------------------------------------------------- tiling

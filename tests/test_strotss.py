@@ -261,10 +261,10 @@ def test_samples_per_scale(content, lava, monkeypatch):
 
 @pytest.mark.needs_weights
 def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch):
-    """The formulations used on CUDA in deterministic mode (padding from slices, upsampling by products, lookup by
-    gathers), forced on the CPU: the same step up to rounding. One step per scale: after a few, RMSprop's first
-    steps (about lr x 10 whatever the gradient's size) turn rounding-level differences of near-zero gradients into
-    visible ones, as any change of rounding does (measured: 1e-3 after one step, 0.09 after three)."""
+    """The formulations used on CUDA in deterministic mode (padding with its own backward, upsampling by products,
+    lookup by gathers), forced on the CPU: the same step up to rounding. One step per scale: after a few, RMSprop's
+    first steps (about lr x 10 whatever the gradient's size) turn rounding-level differences of near-zero gradients
+    into visible ones, as any change of rounding does (measured: 1e-3 after one step, 0.09 after three)."""
     import ottex.methods.strotss as st
     import ottex.nn.networks as nets
 
@@ -301,15 +301,17 @@ def test_samples_values_are_kept_as_before_when_one():
 
 
 def test_region_samples_auto_is_each_or_shared_with_the_fast_preset():
-    """``auto`` (the default) is ``each``, or ``shared`` in the ``fast`` preset (the preset that meets issue 17's
-    guided time); a value given is kept. Default runs keep an empty settings digest (their output names and batch
-    job keys are those of when ``each`` was the default)."""
+    """``auto`` (the default) is ``each``, or ``shared`` in the ``fast`` preset on a CPU (the preset that meets issue
+    17's guided time; on a GPU ``shared`` is no faster); a value given is kept. Default runs keep an empty settings
+    digest (their output names are those of when ``each`` was the default)."""
     from ottex.methods.base import settings_digest
     from ottex.methods.strotss import _shares_region_samples
 
     opts = get_method("strotss").make_options
     assert not _shares_region_samples(opts()) and not _shares_region_samples(opts(region_samples="each"))
     assert _shares_region_samples(opts(fast=True)) and opts(fast=True).steps == (100,)
+    assert not _shares_region_samples(opts(fast=True), "cuda") and _shares_region_samples(opts(fast=True), "cpu")
+    assert _shares_region_samples(opts(region_samples="shared"), "cuda")
     assert not _shares_region_samples(opts(fast=True, region_samples="each"))
     assert _shares_region_samples(opts(region_samples="shared"))
     assert settings_digest("strotss", opts()) == ""

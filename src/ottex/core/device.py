@@ -78,7 +78,7 @@ def parse_seed(text: str | int) -> int:
         42
     """
     try:
-        seed = int(text)
+        seed = int(text) if isinstance(text, (str, int)) and not isinstance(text, bool) else -1
     except ValueError:
         seed = -1
     if not 0 <= seed <= MAX_SEED:
@@ -95,7 +95,8 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
         True
     """
     if seed is not None and not 0 <= int(seed) < 2**64:
-        raise InputError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed}", option="seed")
+        raise InputError(f"seed must be an integer from 0 to 2**64 - 1 (commands: 0 to {MAX_SEED}), got {seed}",
+                         option="seed")
     gen = torch.Generator(device=device)
     if seed is None:
         gen.seed()

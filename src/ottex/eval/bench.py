@@ -399,7 +399,8 @@ def run_benchmark(
 
 
 def _check_sizes(sizes: Sequence[int], methods: Sequence[str], content_hw: tuple[int, int] | None) -> None:
-    """Refuse output sizes no method can make (every method's own size rule), before any case runs.
+    """Refuse output sizes too small for any method (the common size checks; a method's own larger minimum, such as
+    STROTSS's 64 px long side, is still found in its case), before any case runs.
 
     Args:
         sizes: the benchmark's sizes (square sides; with a content, long sides).

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
 from ..core.device import resolve_device
 from ..core.errors import Cancelled, ImageError, InputError, OttexError
 from ..core.files import check_writable
 from ..core.progress import Callback
 from ..image.color import color_mode
-from ..image.io import load_image, save_image
+from ..image.io import load_image, output_format, save_image
 from ..methods.base import SYNTHESIS, Options, get_method, jsonable, option_values
 from .keys import KEY_FIELD, output_key, write_key_sidecar
 
@@ -111,8 +110,10 @@ def check_image_name(path: PathLike) -> None:
     p = Path(path)
     if p.is_dir():
         raise InputError(f"output {p} is a folder; give a file name", option="outputs")
-    if Image.registered_extensions().get(p.suffix.lower()) is None:
-        raise InputError(f"unknown image format for output {p} (use e.g. .png or .jpg)", option="outputs")
+    try:
+        output_format(p)
+    except ImageError as exc:
+        raise InputError(str(exc), option="outputs") from None
 
 
 def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool,

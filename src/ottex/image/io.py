@@ -28,6 +28,7 @@ from ..core.resample import resize, resize_long_side
 __all__ = [
     "load_image",
     "save_image",
+    "output_format",
     "as_image",
     "image_size",
     "read_settings",
@@ -138,6 +139,22 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 SETTINGS_KEY = "ottex"
 
 
+def output_format(path: str | os.PathLike) -> str:
+    """Pillow's format name for writing ``path``, from its suffix (``"PNG"`` for ``x.png``).
+
+    Raises:
+        ImageError: the suffix names no image format (``option="outputs"``).
+
+    Example:
+        >>> output_format("wall.JPG")
+        'JPEG'
+    """
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ImageError(f"unknown image format for output {path} (use e.g. .png or .jpg)", option="outputs")
+    return fmt
+
+
 def save_image(
     image: torch.Tensor | Image.Image,
     path: str | os.PathLike,
@@ -171,9 +188,7 @@ def save_image(
     p = Path(path)
     if p.exists() and not overwrite:
         raise ImageError(f"output exists: {p}", option="overwrite")
-    fmt = Image.registered_extensions().get(p.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"unknown image format for output {p} (use e.g. .png or .jpg)")
+    fmt = output_format(p)
     if not p.parent.exists():
         raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)

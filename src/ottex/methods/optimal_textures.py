@@ -533,7 +533,8 @@ def _transfer(
     h, w = content_output_size(content_img.shape[-2:], size)
     sched = opts.effective_schedule(TRANSFER)
     style_img = check_example(as_image(style, dev, "style"))
-    guide = _make_guide([style_img], (h, w), None, 0.0, opts.style_mask, opts.content_mask, "content", seed)
+    guide = _make_guide([style_img], (h, w), None, 0.0, opts.style_mask, opts.content_mask, "content", seed,
+                        labelled_hw=content_img.shape[-2:])
     image = _run_schedule([style_img], (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
                           opts.pca_variance, content=content_img, content_strength=opts.content_strength,
                           init=opts.init, guide=guide, callback=callback, network_dtype=opts.network_dtype)
@@ -578,8 +579,10 @@ def _make_guide(
     target_mask: ImageLike | None,
     target_name: str,
     seed: int | None,
+    labelled_hw: Sequence[int] | None = None,
 ) -> Guide | None:
-    """The region guidance of a run from the mixing and mask arguments (None: a plain run)."""
+    """The region guidance of a run from the mixing and mask arguments (None: a plain run). ``labelled_hw``: the
+    size of the image the target mask labels (the content, for a transfer; default: the output ``size``)."""
     dev = styles[0].device
     if (style_mask is None) != (target_mask is None):
         raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask", option="style_mask")
@@ -588,8 +591,8 @@ def _make_guide(
             raise InputError("masks and texture mixing cannot be combined: give one style with masks")
         s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
         check_mask_aspect(s_masks.shape[-2:], styles[0].shape[-2:], "style mask", "style image")
-        check_mask_aspect(t_masks.shape[-2:], size, f"{target_name} mask",
-                          "output" if target_name == "target" else "content image at the output size")
+        check_mask_aspect(t_masks.shape[-2:], labelled_hw or size, f"{target_name} mask",
+                          "output" if labelled_hw is None else f"{target_name} image")
         s_masks = resample_masks(s_masks, styles[0].shape[-2:])
         return Guide(target=t_masks, style_masks=[s_masks], weights=torch.ones(len(s_masks), 1, device=dev))
     if len(styles) == 1:

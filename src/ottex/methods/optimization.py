@@ -39,7 +39,7 @@ from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..nn.losses import STYLE_LOSSES, content_loss, make_style_loss
 from ..nn.networks import load_feature_extractor
-from ..nn.weights import get_weight_set
+from ..nn.weights import WEIGHT_SETS, get_weight_set
 from .base import TRANSFER, Method, Options, label_number, option, parse_ints, register_method
 from .common import INITS, check_init, next_scale_image
 
@@ -92,8 +92,9 @@ class OptOptions(Options):
         if self.content_weight < 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if not get_weight_set(self.weights).taps:
-            raise InputError(f"the weight set '{self.weights}' is not a loss network of w2, gatys and swd (use "
-                             "cd16x, vgg19-caffe or vgg19-torchvision)", option="weights")
+            usable = ", ".join(n for n in WEIGHT_SETS if WEIGHT_SETS[n].taps)
+            raise InputError(f"the weight set '{self.weights}' is not a loss network of w2, gatys and swd (use one "
+                             f"of {usable})", option="weights")
         if self.style_scale is not None and self.style_scale <= 0:
             raise InputError(f"style scale must be positive, got {self.style_scale}", option="style_scale")
         check_init(self.init)

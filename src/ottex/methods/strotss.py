@@ -59,7 +59,7 @@ the same region (the content loss too: the self-similarity of the region's
 positions), and averaged over the regions. By default
 (``region_samples="auto"``: ``"each"``) every region gets ``samples`` output
 positions per step, as in the official code, so a step costs about one unguided
-step per region. ``"shared"`` (what ``auto`` means in the ``fast`` preset)
+step per region. ``"shared"`` (what ``auto`` means in the ``fast`` preset on a CPU)
 splits the ``samples`` positions over the regions in proportion to their area
 (at least :data:`MIN_REGION_SAMPLES` each): a guided run then takes about 1.2x
 an unguided one's time, but fewer positions are moved per step and the petals
@@ -147,7 +147,7 @@ GRID_EVERY = 10  # ... whose random offset is redrawn every this many steps
 #: With region guidance and ``region_samples="shared"``: the fewest output positions a region gets per step (or all
 #: of its positions on the grid, if fewer).
 MIN_REGION_SAMPLES = 128
-#: Values of the ``region_samples`` option (``auto``: ``each``, or ``shared`` in the ``fast`` preset).
+#: Values of the ``region_samples`` option (``auto``: ``each``, or ``shared`` in the ``fast`` preset on a CPU).
 REGION_SAMPLES = ("auto", "shared", "each")
 #: RMSprop steps per scale: the default (the official code's 250; 200 before issue 17, measured against 250 in README)
 #: and the ``fast`` preset's.
@@ -715,8 +715,8 @@ class StrotssOptions(Options):
         "250)")
     fast: bool = option(False, kind="flag",
                         help="quicker preset: 100 steps per scale instead of 250 (unless steps are given) and, "
-                        "with region guidance, --region-samples shared (unless given); about 0.4x the time "
-                        "unguided, 0.2x guided on a CPU; the quality loss is measured in README")
+                        "with region guidance on a CPU, --region-samples shared (unless given); about 0.4x the "
+                        "time unguided, 0.2x guided on a CPU; the quality loss is measured in README")
     lr: float = option(2e-3, help="RMSprop learning rate; halved at the last scale")
     samples: int | tuple[int, ...] = option(
         1024, parse=parse_ints, metavar="N[,N...]",
@@ -727,7 +727,7 @@ class StrotssOptions(Options):
         "auto", choices=REGION_SAMPLES,
         help="with region guidance: each (that many output positions in every region, as the official code), "
         "shared (split over the regions by area: about 1.2x the time of an unguided run on a CPU, 1.9x faster "
-        "than each with 5 regions, softer petals; no faster on a GPU) or auto (each; shared with --fast)")
+        "than each with 5 regions, softer petals; no faster on a GPU) or auto (each; shared with --fast on a CPU)")
     match_dtype: str = _dtype_option(
         "dtype of the relaxed EMD's nearest-neighbour search (auto: bfloat16 on CPUs with native bfloat16 "
         "products, else float32); the matched pairs' costs and gradients are float32")
@@ -843,8 +843,8 @@ def strotss(
         iterations: RMSprop steps per scale (a sequence: per scale, coarse to
             fine, the last value repeating); 250 as the official code.
         fast: the quicker preset, :data:`FAST_STEPS` per scale (when
-            ``iterations`` is left at its default) and ``region_samples``
-            ``"shared"`` (when left at ``"auto"``).
+            ``iterations`` is left at its default) and, on a CPU,
+            ``region_samples`` ``"shared"`` (when left at ``"auto"``).
         lr: RMSprop learning rate; halved at the last scale.
         samples: output positions per step, or one number per scale (the last
             repeating, as ``iterations``); with guidance: in every region, or
@@ -855,7 +855,7 @@ def strotss(
             positions split over the regions by area, at least
             :data:`MIN_REGION_SAMPLES` each: about 1.2x an unguided run's time
             on a CPU, softer petals) or ``"auto"`` (``"each"``; ``"shared"``
-            with ``fast``).
+            with ``fast`` on a CPU).
         network: loss network weight set: ``"cd16x"`` (relu1_1 ... relu5_1),
             ``"hybrid"`` (:data:`HYBRID_PARTS`: VGG-19's full-width relu1_1 ...
             relu3_1 from ``wct-vgg19``, ``cd16x``'s relu4_1 and relu5_1) or
@@ -962,7 +962,7 @@ def _transfer(
                                      gen, net, search)
         image = _optimise_scale(image, net, layers, content_s, content_feats, regions, alpha,
                                 opts.lr / 2 if last else opts.lr, steps[si], samples[si], gen, report,
-                                shared=_shares_region_samples(opts), moment=moment, similarity=similarity,
+                                shared=_shares_region_samples(opts, dev), moment=moment, similarity=similarity,
                                 conv_dtype=conv_dtype)
     assert image is not None
     report.finish(image)
@@ -1103,11 +1103,14 @@ def _optimise_scale(
         return reconstruct_pyramid(bands)
 
 
-def _shares_region_samples(opts: StrotssOptions) -> bool:
+def _shares_region_samples(opts: StrotssOptions, device: torch.device | str = "cpu") -> bool:
     """Whether guided steps split their output positions over the regions: ``region_samples`` ``"shared"``, or
-    ``"auto"`` in the ``fast`` preset. (``auto`` stays in the options as given, so the settings records, output
-    names and batch job keys of default runs are those they had when ``each`` was the default.)"""
-    return opts.region_samples == "shared" or (opts.region_samples == "auto" and opts.fast)
+    ``"auto"`` in the ``fast`` preset on a CPU (on a GPU the per-region work is cheap: ``shared`` was no faster
+    there and its style weaker, README "GPU"). ``auto`` stays in the options as given, so the settings records and
+    output names of default runs are those they had when ``each`` was the default."""
+    if opts.region_samples != "auto":
+        return opts.region_samples == "shared"
+    return opts.fast and torch.device(device).type == "cpu"
 
 
 def _region_counts(available: Sequence[int], samples: int, shared: bool) -> list[int]:

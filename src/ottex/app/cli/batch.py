@@ -257,17 +257,19 @@ def _row_argv(row: dict[str, Any], where: str) -> tuple[list[str], dict[str, str
 
 
 def _row_output(row: dict[str, Any], outdir: str, where: str) -> None:
-    """A row's ``output``, a file name in ``--outdir``, as its path there.
+    """A row's ``output``: a file name in ``--outdir`` (as its path there), or an absolute path (kept).
 
     Raises:
-        InputError: an absolute path, or a path that leaves ``--outdir``.
+        InputError: a relative path that leaves ``--outdir`` (``..``; on Windows also ``C:x`` or ``\\x``).
     """
     raw = row.get("output")
     if raw in (None, ""):
         return
     name = str(raw)
     if Path(name).is_absolute():
-        raise InputError(f"{where}: output {name} is an absolute path; give a file name in --outdir")
+        return
+    if Path(name).drive or Path(name).root:
+        raise InputError(f"{where}: output {name} is neither a file name in --outdir nor an absolute path")
     normal = os.path.normpath(name)
     if normal in (".", "..") or normal.startswith(".." + os.sep):
         raise InputError(f"{where}: output {name} is not a file name in --outdir {outdir}")
