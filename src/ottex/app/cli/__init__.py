@@ -8,14 +8,16 @@ there are no tracebacks for bad input. Library messages name parameters; this
 package adds the flag at fault and hints such as "use --force to overwrite".
 
 This module imports nothing heavy: :func:`main` imports the commands (and
-torch) inside its Ctrl-C guard, so an interrupt while the command starts is
-one line (``ottex: interrupted``, exit status 130), like one during a run.
+torch) with Ctrl-C held back until they are loaded, so an interrupt while the
+command starts is one line (``ottex: interrupted``, exit status 130), like one
+during a run.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -24,12 +26,34 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ottex`` command. Returns the exit status."""
     try:
-        from .command import run  # noqa: PLC0415 - the commands and torch load inside the Ctrl-C guard
-
+        run = _load_commands()
         return run(argv)
     except KeyboardInterrupt:
         print("ottex: interrupted", file=sys.stderr)
         return 130
+
+
+def _load_commands() -> Callable[[Sequence[str] | None], int]:
+    """Import the commands (and torch) with Ctrl-C held back until the imports are done, then raised.
+
+    A ``KeyboardInterrupt`` raised inside an extension module's import (numpy's, under torch's) can surface as an
+    ``ImportError`` traceback, or be swallowed so that the command runs on (both seen in an audit, at about 0.3 s
+    after the start); held back, it is one ``ottex: interrupted``. Outside the main thread (no signal handlers
+    there) the imports run as they are.
+    """
+    held: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        from .command import run  # noqa: PLC0415 - the commands and torch load inside the Ctrl-C guard
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+    return run
 
 
 def __getattr__(name: str) -> Any:
