@@ -278,3 +278,17 @@ def test_cli_batch_ot_frames_and_temporal_stability(tmp_path, load_test_image, c
     s = temporal_stability(sorted(frames.glob("*.png")), made)
     assert 0 < s["input_change"] and 0 < s["output_change"]
     assert main(argv[:-1]) == 0 and "3 skipped" in capsys.readouterr().out
+
+
+def test_cli_manifest_yes_no_options_take_the_same_words_as_the_web_form(tmp_path, flaky, capsys):
+    """A yes/no option in a manifest row: true/false, yes/no, on/off or 1/0; anything else was silently 'no'."""
+    from ottex.methods.base import parse_bool
+
+    assert [parse_bool(w) for w in ("TRUE", "on", "1", "No", "off", "0")] == [True, True, True, False, False, False]
+    with pytest.raises(ValueError, match="true or false"):
+        parse_bool("maybe")
+    flaky.make_inputs(tmp_path, 1, corrupt=False)
+    (tmp_path / "m.csv").write_text("style,task,method,pca\nf0.png,synth,ot,maybe\n")
+    assert main(["batch", "manifest", str(tmp_path / "m.csv"), "--outdir", str(tmp_path / "o"), "-q"]) == 1
+    err = _one_error(capsys)
+    assert f"manifest {tmp_path / 'm.csv'} line 2: pca takes true or false" in err, err

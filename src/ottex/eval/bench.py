@@ -45,7 +45,7 @@ from ..core.files import atomic_output
 from ..core.pyramid import content_output_size, crop_to
 from ..core.resample import resize
 from ..image.io import load_image, save_image
-from ..methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods
+from ..methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods, parse_bool
 from .metrics import (
     DEFAULT_MEASURE_LAYERS,
     content_distance,
@@ -496,7 +496,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name.strip(), opts
 
 
-_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _NUMBERS: dict[str, tuple[type, str]] = {"int": (int, "an integer"), "float": (float, "a number")}
 
 
@@ -526,9 +525,7 @@ def _option_value(spec: OptionSpec, text: str) -> Any:
     if "None" in kinds and text.lower() == "none":
         return None
     if "bool" in kinds:
-        if text.lower() not in _BOOLS:
-            raise ValueError("true or false (also yes/no, 1/0)")
-        return _BOOLS[text.lower()]
+        return parse_bool(text)
     if spec.parse is not None:
         value = spec.parse(_unbracket(text))
     elif kinds[0] in _NUMBERS:

@@ -71,6 +71,8 @@ __all__ = [
     "list_methods",
     "label_number",
     "parse_ints",
+    "parse_bool",
+    "BOOL_WORDS",
     "parse_floats",
 ]
 
@@ -250,6 +252,28 @@ class TransferFn(Protocol):
         seed: int | None,
         device: str | torch.device | None, weights_dir: str | None, callback: Callback | None,
     ) -> torch.Tensor: ...
+
+
+#: The words a yes/no option takes as text (case-insensitive): the web form, manifest rows and bench variants.
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def parse_bool(value: object) -> bool:
+    """A yes/no option's value: a bool as it is, or one of :data:`BOOL_WORDS` (any case).
+
+    Raises:
+        ValueError: with what the text should be, for the front end's message.
+
+    Example:
+        >>> parse_bool("No"), parse_bool(True)
+        (False, True)
+    """
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in BOOL_WORDS:
+        raise ValueError("true or false (also yes/no, on/off, 1/0)")
+    return BOOL_WORDS[word]
 
 
 def parse_ints(text: str) -> tuple[int, ...]:

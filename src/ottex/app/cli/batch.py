@@ -23,7 +23,7 @@ from ...core.progress import TqdmProgress
 from ...exec.batch import BatchLocal, BatchProgress, JobOutcome, read_manifest, run_batch
 from ...exec.local import Job
 from ...exec.ray_executor import KEPT_NETWORKS, RayExecutor
-from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method
+from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, parse_bool
 from ...nn.networks import keep_networks
 from . import style, synth
 from .common import add_runtime_options, format_error
@@ -249,7 +249,10 @@ def _row_argv(row: dict[str, Any], where: str) -> tuple[list[str], dict[str, str
             raise InputError(f"{where}: method {method_name} has no option '{name}' (its options: "
                              f"{', '.join(specs)})")
         if spec.type.startswith("bool"):
-            on = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            try:
+                on = parse_bool(value)
+            except ValueError as exc:
+                raise InputError(f"{where}: {name} takes {exc}, got {str(value)[:40]!r}") from None
             argv.append(spec.cli_flag if on else "--no-" + spec.cli_flag[2:])
         else:
             argv += [spec.cli_flag, _flag_value(value)]

@@ -29,7 +29,7 @@ from ...core.checks import MIN_SIDE
 from ...core.errors import InputError
 from ...exec.local import Job
 from ...image.color import COLOR_MODES, color_transfer
-from ...methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods
+from ...methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods, parse_bool
 from .uploads import NotFound, UploadStore
 
 __all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED"]
@@ -234,14 +234,11 @@ def _option_value(spec: OptionSpec, raw: Any, uploads: UploadStore) -> tuple[Any
     if widget == "mask":
         return raw, str(_upload(uploads, raw, name))
     if widget == "bool":
-        if isinstance(raw, bool):
-            return raw, raw
-        text = str(raw).strip().lower()
-        if text in ("true", "on", "1", "yes"):
-            return True, True
-        if text in ("false", "off", "0", "no"):
-            return False, False
-        raise InputError(f"{name} is on or off, got {str(raw)[:40]!r}", option=name)
+        try:
+            on = parse_bool(raw)
+        except ValueError:
+            raise InputError(f"{name} is on or off, got {str(raw)[:40]!r}", option=name) from None
+        return on, on
     if widget == "choice":
         if raw not in spec.choices:
             raise InputError(f"{name} must be one of {', '.join(map(str, spec.choices))}, got {str(raw)[:40]!r}",
