@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex.core.errors import ImageError
+from ottex.core.errors import ImageError, InputError
 from ottex.core.resample import resize, resize_long_side
 from ottex.image.io import load_image, save_image
 
@@ -102,3 +102,46 @@ def test_outputs_respect_the_umask(tmp_path, umask, mode):
         assert stat.S_IMODE(p.stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_image_tensors_are_checked_and_converted_as_pytorch_users_expect():
+    """uint8 tensors are 0-255 (divided by 255); a 0-255 float image, NaN values and other integer dtypes are clear
+    errors (they gave black, white or NaN images before); the layout of the input does not matter."""
+    from ottex.image.io import as_image
+
+    img = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    u8 = (img * 255).round().to(torch.uint8)
+    torch.testing.assert_close(as_image(u8), u8.float() / 255)
+    with pytest.raises(InputError, match=r"style values must be in \[0, 1\], got .*a 0-255 image\? divide it by 255"):
+        as_image(img * 255, what="style")
+    with pytest.raises(InputError, match="content has NaN or infinite values"):
+        as_image(img.clone().fill_(float("nan")), what="content")
+    with pytest.raises(InputError, match="int64 tensor: give floats in"):
+        as_image(u8.long())
+    as_image(img * 1.0005 - 0.0001)  # rounding of earlier computations: within the tolerance
+    cl = as_image(img.contiguous(memory_format=torch.channels_last))
+    assert cl.is_contiguous() and torch.equal(cl, img)
+
+
+def test_save_image_checks_its_tensor(tmp_path):
+    """uint8 tensors are written as they are; wrong shapes, empty and NaN images are one-line ImageErrors (they failed
+    inside Pillow, or were written black)."""
+    u8 = torch.randint(0, 256, (1, 3, 6, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    save_image(u8, tmp_path / "u8.png")
+    assert torch.equal((load_image(tmp_path / "u8.png") * 255).round().to(torch.uint8), u8)
+    for bad, match in ((torch.rand(1, 1, 4, 4), "RGB tensor of shape"), (torch.rand(1, 3, 0, 4), "empty"),
+                       (torch.full((1, 3, 4, 4), float("nan")), "NaN"), (torch.rand(4, 4), "RGB tensor of shape")):
+        with pytest.raises(ImageError, match=match):
+            save_image(bad, tmp_path / "bad.png")
+        assert not (tmp_path / "bad.png").exists()
+
+
+def test_load_image_refuses_integer_dtypes_and_absent_devices(tmp_path):
+    """``dtype=torch.uint8`` quantised every pixel to 0 or 1; ``device="cuda"`` failed inside torch (an
+    AssertionError) where the methods give an InputError."""
+    save_image(torch.rand(1, 3, 4, 4), tmp_path / "a.png")
+    with pytest.raises(InputError, match="must be a floating dtype"):
+        load_image(tmp_path / "a.png", dtype=torch.uint8)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA device"):
+            load_image(tmp_path / "a.png", device="cuda")

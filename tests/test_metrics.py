@@ -134,3 +134,15 @@ def test_style_distance_compares_at_the_outputs_detail_scale(images_dir):
     assert style_distance(texture, style, style_scale=0.5) > d  # details half as large: further
     per = style_distance_per_layer(texture, style)
     assert sum(per.values()) / len(per) == pytest.approx(d)
+
+
+def test_metrics_take_images_as_the_methods_do(zebra):
+    """float64 and uint8 (0-255) images are scored as the float32 image they are (a dtype error inside a convolution
+    before); NaN values are a clear error (NaN distances before)."""
+    style = zebra[..., :48, :48]
+    ref = style_distance(zebra, style)
+    assert style_distance(zebra.double(), style) == pytest.approx(ref, rel=1e-5)
+    u8 = (zebra * 255).round().to(torch.uint8)
+    assert style_distance(u8, style) == pytest.approx(style_distance(u8.float() / 255, style), rel=1e-6)
+    with pytest.raises(InputError, match="image has NaN or infinite values"):
+        style_distance(zebra.clone().fill_(float("nan")), style)

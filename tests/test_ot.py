@@ -233,3 +233,21 @@ def test_pca_basis_keeps_requested_variance():
     assert pca_basis(y, 1.0)[1].shape == (4, 4)
     with pytest.raises(InputError):
         pca_basis(y, 0.0)
+
+
+def test_distances_compare_integer_samples_as_numbers_and_check_their_columns():
+    """uint8 samples were subtracted in uint8 (wrapping around: 63 where 26 is right); a 1-column cloud was silently
+    broadcast over 3; p = 0 divided by zero; mixed float dtypes and bad directions failed inside torch."""
+    a = torch.randint(0, 255, (5, 3), dtype=torch.uint8, generator=gen(0))
+    b = torch.randint(0, 255, (7, 3), dtype=torch.uint8, generator=gen(1))
+    torch.testing.assert_close(wasserstein_1d(a, b), wasserstein_1d(a.float(), b.float()))
+    x, y = torch.rand(20, 3, generator=gen(2)), torch.rand(30, 3, generator=gen(3))
+    for bad_y, kwargs, match in ((y[:, :1], {}, "x has 3 columns but y has 1"), (y, {"p": 0.0}, "at least 1"),
+                                 (y, {"n_projections": 0}, "n_projections"),
+                                 (y, {"directions": torch.rand(2, 4)}, r"directions must be \(C, P\)")):
+        with pytest.raises(InputError, match=match):
+            sliced_wasserstein_distance(x, bad_y, **kwargs)
+    with pytest.raises(InputError, match="u has 3 columns but v has 2"):
+        wasserstein_1d(x, y[:, :2])
+    mixed = sliced_wasserstein_distance(x, y.double(), generator=gen(4))
+    assert mixed.dtype == torch.float64

@@ -721,3 +721,16 @@ def test_seed_repeats_exactly_with_two_threads(content, lava):
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(runs[0], r) for r in runs[1:])
+
+
+def test_the_0_1_module_path_does_not_hide_the_function():
+    """``import ottex.strotss`` (a 0.1 path) set the package attribute to a module, so ``ottex.strotss(...)`` then
+    raised 'module object is not callable'."""
+    import ottex
+    import ottex.strotss as old_path
+    from ottex.strotss import StrotssOptions
+
+    assert StrotssOptions is get_method("strotss").options and old_path.DEFAULT_NETWORK == "hybrid"
+    assert callable(ottex.strotss)
+    with pytest.raises(InputError, match="too small"):
+        ottex.strotss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), 32)

@@ -12,7 +12,8 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud"]
+__all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud",
+           "check_clouds"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
@@ -89,6 +90,40 @@ def check_example(image: torch.Tensor, what: str = "style") -> torch.Tensor:
         raise InputError(f"{name} is {w}x{h} px: too small to take {purpose} from (at least {MIN_EXAMPLE_SIDE} px "
                          "a side)", option=what)
     return image
+
+
+def check_clouds(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y"),
+                 p: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two sample clouds ``(*, N, C)`` and ``(*, M, C)`` compared column by column, in one floating dtype.
+
+    Integer clouds become the default float dtype (their differences would wrap around: uint8 255 - 1 ...), and
+    two float dtypes their promotion (as torch's arithmetic would).
+
+    Args:
+        x: first cloud.
+        y: second cloud.
+        names: their names in messages.
+        p: an order that must be at least 1, if given.
+
+    Returns:
+        ``(x, y)``, converted where needed.
+
+    Raises:
+        InputError: a cloud has no samples or the wrong shape, their numbers of columns differ, or ``p < 1``.
+
+    Example:
+        >>> check_clouds(torch.zeros(2, 3, dtype=torch.uint8), torch.rand(4, 3))[0].dtype
+        torch.float32
+    """
+    check_cloud(x, names[0])
+    check_cloud(y, names[1])
+    if x.shape[-1] != y.shape[-1]:
+        raise InputError(f"{names[0]} has {x.shape[-1]} columns but {names[1]} has {y.shape[-1]}")
+    if p is not None and not p >= 1:
+        raise InputError(f"the order p must be at least 1, got {p}")
+    floats = [t.dtype for t in (x, y) if t.is_floating_point()]
+    dtype = torch.promote_types(*floats) if len(floats) == 2 else (floats[0] if floats else torch.get_default_dtype())
+    return x.to(dtype), y.to(dtype)
 
 
 def check_cloud(x: torch.Tensor, name: str) -> None:

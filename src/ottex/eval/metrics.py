@@ -47,10 +47,10 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_image
 from ..core.errors import InputError
 from ..core.pyramid import style_at, style_factor
 from ..core.resample import resize
+from ..image.io import as_image
 from ..nn.losses import gram_matrix
 from ..nn.networks import VGGFeatures, load_feature_extractor
 from ..ot import random_directions, sliced_wasserstein_distance, subsample
@@ -122,8 +122,8 @@ def style_distance_per_layer(
     rescale: bool = True,
 ) -> dict[str, float]:
     """Normalised sliced Wasserstein distance per layer (see module docstring and :func:`style_distance`)."""
-    check_image(image, "image", "batch")
-    check_image(style, "style", "batch")
+    image = as_image(image, what="image", shape="batch")
+    style = as_image(style, what="style", shape="batch")
     if rescale:
         style = style_at_output_scale(style, tuple(image.shape[-2:]), style_scale)
     net = network if isinstance(network, VGGFeatures) else measuring_network(network, layers, weights_dir, image.device)
@@ -212,8 +212,8 @@ def gram_distance(
     Returns:
         The loss (0 for identical Gram matrices).
     """
-    check_image(image, "image", "batch")
-    check_image(style, "style", "batch")
+    image = as_image(image, what="image", shape="batch")
+    style = as_image(style, what="style", shape="batch")
     net = _net(network, tuple(layers), weights_dir, image.device)
     fi, fs = net(image), net(style.to(image.device))
     return float(sum((gram_matrix(fi[k]) - gram_matrix(fs[k])).pow(2).mean() for k in layers))
@@ -280,8 +280,8 @@ def feature_mse(
 
 def _content_features(image, content, network, layer, weights_dir) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
     """Features at ``layer`` of the image (resized to the content's size) and of the content."""
-    check_image(image, "image", "batch")
-    check_image(content, "content", "batch")
+    image = as_image(image, what="image", shape="batch")
+    content = as_image(content, what="content", shape="batch")
     net = _net(network, (layer,), weights_dir, image.device)
     content = content.to(image.device)
     if image.shape[-2:] != content.shape[-2:]:
@@ -300,7 +300,7 @@ def diversity(
 
     Averaged over the pairs and over ``layers``; 0 when all samples are equal.
     """
-    check_image(images, "images", "batch")
+    images = as_image(images, what="images", shape="batch")
     if images.shape[0] < 2:
         raise InputError(f"diversity needs at least 2 samples, got {images.shape[0]}")
     net = _net(network, tuple(layers), weights_dir, images.device)
@@ -320,7 +320,7 @@ def seam_error(image: torch.Tensor) -> float:
         >>> seam_error(ramp) > 10
         True
     """
-    check_image(image, "image", "batch")
+    image = as_image(image, what="image", shape="batch")
     dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
     dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
     ex = (image[..., :, 0] - image[..., :, -1]).abs().mean()

@@ -21,7 +21,8 @@ import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from ..core.checks import check_image
-from ..core.errors import ImageError
+from ..core.device import resolve_device
+from ..core.errors import ImageError, InputError
 from ..core.files import atomic_output
 from ..core.resample import resize, resize_long_side
 
@@ -80,12 +81,17 @@ def load_image(
 
     Raises:
         ImageError: missing, unreadable, corrupt or empty image.
+        InputError: a dtype that is not floating, or a device that is not there.
 
     Example:
         >>> img = load_image("style.jpg")  # doctest: +SKIP
         >>> img.shape  # doctest: +SKIP
         torch.Size([1, 3, 512, 512])
     """
+    if not dtype.is_floating_point:
+        raise InputError(f"load_image gives floats in [0, 1]: dtype must be a floating dtype, got {dtype}")
+    if device is not None:
+        device = resolve_device(device)  # a clear error for a CUDA device that is not there
     p = Path(path)
     if not p.exists():
         raise ImageError(f"image not found: {p}")
@@ -127,10 +133,19 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` tensor in ``[0, 1]`` -> 8-bit RGB Pillow image."""
+    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or image.shape[-3] != 3:
+        got = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ImageError(f"an image to write is an RGB tensor of shape (1, 3, H, W) or (3, H, W), got {got}")
     if image.dim() == 4:
         if image.shape[0] != 1:
             raise ImageError(f"to_pil takes one image, got a batch of {image.shape[0]}")
         image = image[0]
+    if min(image.shape[-2:]) == 0:
+        raise ImageError(f"an image to write is empty: {tuple(image.shape)}")
+    if image.dtype == torch.uint8:  # 0-255 already
+        return Image.fromarray(image.detach().permute(1, 2, 0).cpu().numpy(), "RGB")
+    if image.is_floating_point() and not bool(torch.isfinite(image).all()):
+        raise ImageError("an image to write has NaN or infinite values")
     arr = (image.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB")
 
@@ -260,19 +275,48 @@ def as_image(
     Returns:
         The image tensor.
 
+    A ``uint8`` tensor is taken as 0-255 (as torchvision's ``ToTensor`` does) and divided by 255; the result is
+    in the standard (contiguous) memory layout, so that a channels-last or transposed input gives the same image.
+
     Raises:
-        InputError: a tensor of the wrong shape.
+        InputError: a tensor of the wrong shape, of an integer dtype other than ``uint8``, with NaN or infinite
+            values, or with values outside ``[0, 1]`` (a 0-255 float image, say).
         ImageError: a file that cannot be read.
 
     Example:
         >>> as_image(torch.rand(3, 8, 8), what="style").shape
         torch.Size([1, 3, 8, 8])
+        >>> as_image(torch.full((3, 2, 2), 255, dtype=torch.uint8)).max().item()
+        1.0
     """
     if isinstance(image, (str, os.PathLike)):
         return load_image(image, device=device, dtype=dtype or torch.float32)
     check_image(image, what, shape, path_ok=True)
+    if image.dtype == torch.uint8:
+        image = image.to(dtype or torch.float32) / 255.0
+    _check_values(image, what)
     if shape == "single" and image.dim() == 3:
         image = image.unsqueeze(0)
     if device is None and dtype is None:
         return image
-    return image.to(device=device, dtype=dtype)
+    return image.to(device=device, dtype=dtype).contiguous(memory_format=torch.contiguous_format)
+
+
+#: How far outside ``[0, 1]`` an image tensor's values may lie (rounding of earlier computations) before
+#: :func:`as_image` refuses it.
+RANGE_TOLERANCE = 1e-3
+
+
+def _check_values(image: torch.Tensor, what: str) -> None:
+    """Refuse a non-float tensor, NaN or infinite values, and values outside ``[0, 1]``."""
+    if not image.is_floating_point():
+        raise InputError(f"{what} is a {str(image.dtype).replace('torch.', '')} tensor: give floats in [0, 1] "
+                         "(or uint8 in 0-255)", option=what)
+    if image.numel() == 0:
+        return
+    if not bool(torch.isfinite(image).all()):
+        raise InputError(f"{what} has NaN or infinite values", option=what)
+    lo, hi = (float(v) for v in torch.aminmax(image.detach()))
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        hint = ": a 0-255 image? divide it by 255" if hi > 2 else ""
+        raise InputError(f"{what} values must be in [0, 1], got {lo:.4g} ... {hi:.4g}{hint}", option=what)

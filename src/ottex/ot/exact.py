@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.checks import check_cloud
+from ..core.checks import check_cloud, check_clouds
 from ..core.errors import InputError
 from .sorting import argsort, quantiles, sort_values
 
@@ -104,9 +104,12 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, p: float = 2.0) -> torch.Te
 
     Returns:
         ``(*, C)``: ``W_p`` per column (not raised to ``p``).
+
+    Raises:
+        InputError: a cloud is empty or not ``(*, N, C)``, the numbers of columns differ, or ``p < 1``. (Integer
+            samples are compared as floats.)
     """
-    check_cloud(u, "u")
-    check_cloud(v, "v")
+    u, v = check_clouds(u, v, ("u", "v"), p)
     n, m = u.shape[-2], v.shape[-2]
     # Sort with the sample dimension last: contiguous sorts are much faster on CPU.
     us = sort_values(u.transpose(-1, -2))

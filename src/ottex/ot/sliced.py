@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.checks import check_clouds
+from ..core.errors import InputError
 from .exact import sort_match, wasserstein_1d
 
 __all__ = ["random_rotation", "random_directions", "sliced_match", "sliced_wasserstein_distance"]
@@ -103,9 +105,20 @@ def sliced_wasserstein_distance(
 
     Returns:
         ``(*)`` distance.
+
+    Raises:
+        InputError: the clouds are empty, not ``(*, N, C)`` or of different numbers of columns, ``p < 1``, fewer
+            than one direction, or directions of another number of rows. (Integer samples are compared as floats,
+            two float dtypes in their promotion.)
     """
+    x, y = check_clouds(x, y, ("x", "y"), p)
     if directions is None:
+        if n_projections < 1:
+            raise InputError(f"n_projections must be at least 1, got {n_projections}")
         directions = random_directions(x.shape[-1], n_projections, generator, device=x.device, dtype=x.dtype)
+    elif directions.dim() != 2 or directions.shape[0] != x.shape[-1]:
+        raise InputError(f"directions must be (C, P) with C = {x.shape[-1]} columns, got {tuple(directions.shape)}")
+    directions = directions.to(x.dtype)
     px, py = x @ directions, y @ directions
     w = wasserstein_1d(px, py, p)
     if normalize:
