@@ -164,3 +164,19 @@ def test_a_taken_name_is_refused(grey):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert register_method(grey) is grey  # the same method again (a re-import) is fine
+
+
+def test_make_options_refuses_values_of_the_wrong_kind():
+    """``pca="no"`` was stored as the string and taken as true; ``rotations="2"`` failed with "'<' not supported";
+    numpy's scalars are numbers like Python's."""
+    from ottex.core.errors import InputError
+
+    m = ottex.get_method("ot")
+    with pytest.raises(InputError, match=r"option 'pca' of method 'ot' takes true or false, got 'no'"):
+        m.make_options(pca="no")
+    with pytest.raises(InputError, match=r"option 'rotations' of method 'ot' takes an integer, got '2'"):
+        m.make_options(rotations="2")
+    with pytest.raises(InputError, match="takes a number"):
+        m.make_options(content_strength="0.5")
+    opts = m.make_options(pca=np.bool_(False), rotations=np.int64(3), content_strength=np.float32(0.5), scales=None)
+    assert opts.pca == False and opts.rotations == 3  # noqa: E712 - numpy's bool compares equal

@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import numbers
 import pkgutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -276,6 +277,27 @@ def parse_bool(value: object) -> bool:
     return BOOL_WORDS[word]
 
 
+def _check_value_type(spec: OptionSpec, value: Any, method: str) -> None:
+    """Refuse a value of the wrong kind for a yes/no, integer or number option (a string "no" for a yes/no option
+    was taken as true; "2" for an integer failed deep inside with a comparison error).
+
+    Raises:
+        InputError: naming the option, what it takes and what it got.
+    """
+    kinds = {k.strip() for k in spec.type.split("|")}
+    if value is None and "None" in kinds:
+        return
+    plain = kinds - {"None"}
+    ok = {  # numpy's scalars count (numbers.Integral / Real; numpy.bool_ for yes/no)
+        "bool": lambda v: isinstance(v, bool) or (type(v).__module__ == "numpy" and "bool" in type(v).__name__),
+        "int": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+    }
+    if len(plain) == 1 and (kind := next(iter(plain))) in ok and not ok[kind](value):
+        what = {"bool": "true or false", "int": "an integer", "float": "a number"}[kind]
+        raise InputError(f"option '{spec.name}' of method '{method}' takes {what}, got {value!r}", option=spec.name)
+
+
 def parse_ints(text: str) -> tuple[int, ...]:
     """``"100,40"`` -> ``(100, 40)`` (the command-line form of per-scale and per-level settings).
 
@@ -401,6 +423,7 @@ class Method:
             if key not in specs:
                 raise InputError(f"method '{self.name}' has no option '{key}' (its options: {', '.join(specs)})",
                                  option=key)
+            _check_value_type(specs[key], value, self.name)
             kwargs[key] = value
         try:
             return dataclasses.replace(base, **kwargs) if base is not None else self.options(**kwargs)
