@@ -359,3 +359,13 @@ def test_cli_color_regrains_unless_asked_not_to(tmp_path, images_dir, capsys):
     assert _gradient_error(load_image(on), photo) < 0.5 * _gradient_error(load_image(off), photo)
     assert read_settings(off)["options"] == {"rotations": 20, "regrain": False}
     assert main(["info", str(off)]) == 0 and "--no-regrain" in capsys.readouterr().out
+
+
+def test_color_transfer_checks_its_counts(lava):
+    """``samples=0`` failed inside torch (an index error), ``samples=-1`` silently dropped a sample, a fractional
+    ``iterations`` raised a TypeError from range()."""
+    photo = lava[..., :16, :16]
+    for kwargs, match in (({"samples": 0}, "samples must be an integer of at least 1"),
+                          ({"samples": -1}, "samples must be"), ({"iterations": 2.5}, "iterations must be")):
+        with pytest.raises(InputError, match=match):
+            color_transfer(photo, lava, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,3 +137,11 @@ def test_seeds_are_checked():
         make_generator(-1)
     assert torch.equal(torch.rand(3, generator=make_generator(2**64 - 1)),
                        torch.rand(3, generator=torch.Generator().manual_seed(2**64 - 1)))
+
+
+def test_generator_seeds_are_integers():
+    """``seed=1.5`` was silently the image of seed 1."""
+    for bad in (1.5, True, "3"):
+        with pytest.raises(InputError, match="seed must be an integer"):
+            make_generator(bad)
+    assert torch.equal(torch.rand(2, generator=make_generator(np.int64(3))), torch.rand(2, generator=make_generator(3)))

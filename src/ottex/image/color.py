@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import torch
@@ -85,15 +86,17 @@ def color_transfer(
         Tensor shaped like ``source`` in ``[0, 1]``, on its device.
 
     Raises:
-        InputError: a bad image argument or ``iterations < 1``.
+        InputError: a bad image argument, ``iterations`` not an integer of at least 1, or ``samples`` not an
+            integer of at least 1.
 
     Example:
         >>> src, tgt = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 40, 24) * 0.5
         >>> color_transfer(src, tgt, iterations=5).shape
         torch.Size([1, 3, 32, 32])
     """
-    if iterations < 1:
-        raise InputError(f"iterations must be at least 1, got {iterations}")
+    for name, value in (("iterations", iterations), ("samples", samples)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise InputError(f"{name} must be an integer of at least 1, got {value!r}", option=name)
     src = as_image(source, None, "source", shape="any", dtype=None)
     tgt = as_image(target, src.device, "target", shape="any", dtype=None).to(src)
     gen = make_generator(seed, src.device)
