@@ -180,3 +180,18 @@ def test_make_options_refuses_values_of_the_wrong_kind():
         m.make_options(content_strength="0.5")
     opts = m.make_options(pca=np.bool_(False), rotations=np.int64(3), content_strength=np.float32(0.5), scales=None)
     assert opts.pca == False and opts.rotations == 3  # noqa: E712 - numpy's bool compares equal
+
+
+def test_options_of_the_other_task_are_refused_in_a_run():
+    """A transfer-only option given to a synthesis (or the reverse) was ignored when the options came as a mapping;
+    the command line refused it already."""
+    from ottex.core.errors import InputError
+
+    m = ottex.get_method("ot")
+    style, content = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 48)
+    with pytest.raises(InputError, match="option 'content_strength' of method 'ot' does not apply to synthesis"):
+        m.synthesize(style, 32, {"passes": 1, "content_strength": 0.3})
+    with pytest.raises(InputError, match="option 'tile' of method 'ot' does not apply to transfer"):
+        m.transfer(content, style, 32, {"passes": 1, "tile": True})
+    with pytest.raises(InputError, match="does not apply to synthesis"):
+        ottex.synthesize(style, 32, passes=1, content_mask=style)

@@ -430,6 +430,21 @@ class Method:
         except TypeError as exc:  # e.g. a missing required field
             raise InputError(f"options of method '{self.name}': {exc}") from None
 
+    def _options_for(self, values: Mapping[str, Any] | None, task: str) -> Any:
+        """:meth:`make_options` for a run of ``task``: an option given that applies only to the other task is an
+        error (it was ignored: ``content_strength`` in a synthesis, ``tile`` in a transfer), as on the command line.
+        """
+        if values is not None and not isinstance(values, Mapping):
+            return self.make_options(values)
+        specs = {s.name: s for s in self.option_specs()}
+        alias_of = {a: s.name for s in specs.values() for a in s.aliases}
+        for key in values or {}:
+            spec = specs.get(alias_of.get(key, key))
+            if spec is not None and task not in spec.tasks:
+                raise InputError(f"option '{key}' of method '{self.name}' does not apply to {task} (only to "
+                                 f"{', '.join(spec.tasks)})", option=key)
+        return self.make_options(values)
+
     def label(self, options: Any, task: str) -> str:
         """A short summary of the settings for automatic output names."""
         return self._label(options, task) if self._label is not None else self.name
@@ -460,7 +475,7 @@ class Method:
             Cancelled: ``callback`` asked the run to stop.
         """
         self.check_task(SYNTHESIS)
-        opts = options if isinstance(options, self.options) else self.make_options(options)
+        opts = options if isinstance(options, self.options) else self._options_for(options, SYNTHESIS)
         if batch < 1:
             raise InputError(f"batch must be at least 1, got {batch}", option="batch")
         return self._synthesize(style, check_size(size), opts, batch=batch, seed=seed, device=device,
@@ -491,7 +506,7 @@ class Method:
         """
         self.check_task(TRANSFER)
         colors = color_mode(preserve_color)
-        opts = options if isinstance(options, self.options) else self.make_options(options)
+        opts = options if isinstance(options, self.options) else self._options_for(options, TRANSFER)
         out = self._transfer(content, style, size, opts, seed=seed, device=device,
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         if colors is not None:
@@ -508,7 +523,7 @@ class Method:
         def fn(style: Any, size: int | Sequence[int] = (512, 512), *, seed: int | None = 0, device: Any = None,
                weights_dir: Any = None, progress: bool = False, batch: int = 1, **options: Any) -> torch.Tensor:
             with TqdmProgress(f"ottex synth ({self.name})", disable=not progress) as bar:
-                return self.synthesize(style, size, self.make_options(options), batch=batch, seed=seed,
+                return self.synthesize(style, size, options, batch=batch, seed=seed,
                                        device=device, weights_dir=weights_dir, callback=bar if progress else None)
 
         return fn
@@ -521,7 +536,7 @@ class Method:
                weights_dir: Any = None, progress: bool = False, preserve_color: bool | str = False,
                **options: Any) -> torch.Tensor:
             with TqdmProgress(f"ottex style ({self.name})", disable=not progress) as bar:
-                return self.transfer(content, style, size, self.make_options(options), seed=seed, device=device,
+                return self.transfer(content, style, size, options, seed=seed, device=device,
                                      weights_dir=weights_dir, preserve_color=preserve_color,
                                      callback=bar if progress else None)
 
