@@ -6,6 +6,7 @@ in library terms (parameter names, no command-line flags).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from .errors import InputError
 
 __all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud",
-           "check_clouds"]
+           "check_clouds", "is_integer"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
@@ -21,6 +22,16 @@ MIN_SIDE = 16
 MIN_EXAMPLE_SIDE = 8
 
 _SHAPES = {"single": "(1, 3, H, W)", "batch": "(B, 3, H, W)", "any": "(*, 3, H, W)"}
+
+
+def is_integer(value: object) -> bool:
+    """Whether ``value`` is an integer (numpy's too), not a bool, float or string.
+
+    Example:
+        >>> is_integer(3), is_integer(3.0), is_integer(True)
+        (True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import numbers
 import os
 import re
 import threading
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from .checks import is_integer
 from .errors import InputError
 
 __all__ = ["resolve_device", "make_generator", "parse_seed", "MAX_SEED", "DEVICES", "DTYPE_CHOICES",
@@ -95,7 +95,7 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
         >>> torch.equal(a, torch.rand(2, generator=make_generator(0)))
         True
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64):
+    if seed is not None and not (is_integer(seed) and 0 <= seed < 2**64):
         raise InputError(f"seed must be an integer from 0 to 2**64 - 1 (commands: 0 to {MAX_SEED}), got {seed}",
                          option="seed")
     gen = torch.Generator(device=device)

@@ -520,7 +520,7 @@ def _option_value(spec: OptionSpec, text: str) -> Any:
     Raises:
         ValueError: what the option takes, for the caller's message.
     """
-    kinds = [k.strip() for k in spec.type.split("|")]
+    kinds = spec.kinds
     text = _unquote(text.strip())
     if "None" in kinds and text.lower() == "none":
         return None
@@ -561,7 +561,7 @@ def variant_options(method: Method, name: str, values: Mapping[str, Any]) -> dic
 
     Text is read as the command line reads the option: by its ``parse`` (e.g.
     comma-separated integers; a tuple in parentheses is taken too), else by its
-    type: booleans take true/false, yes/no or 1/0 (any case), numbers their
+    type: booleans take :data:`~ottex.methods.base.BOOL_WORDS`, numbers their
     type, optional options ``None``; quotes around a string are dropped; a value
     outside the option's choices is refused. ``mix_with`` takes a path or
     several. Values that are not text (given from Python) and keys that are no

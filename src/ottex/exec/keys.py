@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
 from ..core.errors import ImageError
 from ..core.files import atomic_output, sha256sum
-from ..image.io import SETTINGS_KEY, read_settings, save_image
+from ..image.io import SETTINGS_KEY, holds_settings, read_settings, save_image
 from ..methods.base import get_method
 
 __all__ = ["job_key", "output_key", "read_output_key", "save_keyed", "file_digest", "KEY_FIELD"]
@@ -118,16 +117,12 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + _SIDECAR)
 
 
-def _stores_settings(path: Path) -> bool:
-    return Image.registered_extensions().get(path.suffix.lower()) in ("PNG", "JPEG")
-
-
 def read_output_key(path: str | os.PathLike) -> str | None:
     """The key recorded with an output file (None if it has none or cannot be read)."""
     p = Path(path)
     if not p.is_file():
         return None
-    if _stores_settings(p):
+    if holds_settings(p):
         try:
             record = read_settings(p)
         except ImageError:
@@ -142,7 +137,7 @@ def write_key_sidecar(path: str | os.PathLike, key: str) -> None:
     """For formats that cannot hold the settings record (BMP, TIFF, WebP): the key in ``<name>.ottex-key``,
     written atomically after the image (an image without it is not done)."""
     p = Path(path)
-    if _stores_settings(p):
+    if holds_settings(p):
         return
     try:
         with atomic_output(_sidecar(p)) as fh:

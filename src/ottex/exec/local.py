@@ -108,12 +108,16 @@ def check_image_name(path: PathLike) -> None:
         InputError: ``path`` is a folder, or its suffix is no image format (``option="outputs"``).
     """
     p = Path(path)
-    if p.is_dir():
-        raise InputError(f"output {p} is a folder; give a file name", option="outputs")
+    _refuse_folder(p)
     try:
         output_format(p)
     except ImageError as exc:
         raise InputError(str(exc), option="outputs") from None
+
+
+def _refuse_folder(p: Path) -> None:
+    if p.is_dir():
+        raise InputError(f"output {p} is a folder; give a file name", option="outputs")
 
 
 def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], overwrite: bool,
@@ -130,8 +134,7 @@ def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], 
     for p in map(Path, outputs):
         if p.resolve() in ins:
             raise InputError(f"output {p} is one of the inputs; choose another output name", option="outputs")
-        if p.is_dir():
-            raise InputError(f"output {p} is a folder; give a file name", option="outputs")
+        _refuse_folder(p)
         if p.exists() and not overwrite:
             raise InputError(f"output exists: {p}", option="overwrite")
         if images:

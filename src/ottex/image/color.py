@@ -21,12 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 import os
 
 import torch
 import torch.nn.functional as F
 
+from ..core.checks import is_integer
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.resample import resize
@@ -95,7 +95,7 @@ def color_transfer(
         torch.Size([1, 3, 32, 32])
     """
     for name, value in (("iterations", iterations), ("samples", samples)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        if not is_integer(value) or value < 1:
             raise InputError(f"{name} must be an integer of at least 1, got {value!r}", option=name)
     src = as_image(source, None, "source", shape="any", dtype=None)
     tgt = as_image(target, src.device, "target", shape="any", dtype=None).to(src)

@@ -30,6 +30,7 @@ __all__ = [
     "load_image",
     "save_image",
     "output_format",
+    "holds_settings",
     "as_image",
     "image_size",
     "read_settings",
@@ -152,6 +153,20 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 #: Key of the settings record in a PNG text chunk (in a JPEG: the comment holds the record).
 SETTINGS_KEY = "ottex"
+
+
+#: The formats whose files hold the settings record (a PNG text chunk, a JPEG comment).
+RECORDING_FORMATS = ("PNG", "JPEG")
+
+
+def holds_settings(path: str | os.PathLike) -> bool:
+    """Whether an image written to ``path`` keeps the settings record (its format is one of :data:`RECORDING_FORMATS`).
+
+    Example:
+        >>> holds_settings("a.png"), holds_settings("a.webp")
+        (True, False)
+    """
+    return Image.registered_extensions().get(Path(path).suffix.lower()) in RECORDING_FORMATS
 
 
 def output_format(path: str | os.PathLike) -> str:

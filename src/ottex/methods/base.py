@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..core.checks import check_size
+from ..core.checks import check_size, is_integer
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, TqdmProgress
 from ..image.color import color_mode
@@ -124,6 +124,11 @@ class OptionSpec:
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The alternatives of :attr:`type`: ``("float", "None")`` for ``"float | None"``."""
+        return tuple(k.strip() for k in self.type.split("|"))
 
 
 def option(
@@ -284,13 +289,12 @@ def _check_value_type(spec: OptionSpec, value: Any, method: str) -> None:
     Raises:
         InputError: naming the option, what it takes and what it got.
     """
-    kinds = {k.strip() for k in spec.type.split("|")}
-    if value is None and "None" in kinds:
+    if value is None and "None" in spec.kinds:
         return
-    plain = kinds - {"None"}
+    plain = set(spec.kinds) - {"None"}
     ok = {  # numpy's scalars count (numbers.Integral / Real; numpy.bool_ for yes/no)
         "bool": lambda v: isinstance(v, bool) or (type(v).__module__ == "numpy" and "bool" in type(v).__name__),
-        "int": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        "int": is_integer,
         "float": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
     }
     if len(plain) == 1 and (kind := next(iter(plain))) in ok and not ok[kind](value):
@@ -404,6 +408,12 @@ class Method:
         Raises:
             InputError: an unknown option, or a value its options refuse.
         """
+        return self._options(values, changes, None, stacklevel=3)
+
+    def _options(self, values: Mapping[str, Any] | Any, changes: Mapping[str, Any], task: str | None,
+                 stacklevel: int) -> Any:
+        """:meth:`make_options`; with a ``task``, an option given that applies only to the other task is an error
+        (it was ignored: ``content_strength`` in a synthesis, ``tile`` in a transfer), as on the command line."""
         if isinstance(values, self.options):
             base, values = values, {}
         elif values is None or isinstance(values, Mapping):
@@ -418,32 +428,20 @@ class Method:
         for key, value in given.items():
             if key in alias_of:
                 warnings.warn(f"option '{key}' of method '{self.name}' is deprecated; use '{alias_of[key]}'",
-                              DeprecationWarning, stacklevel=2)
+                              DeprecationWarning, stacklevel=stacklevel)
                 key = alias_of[key]
             if key not in specs:
                 raise InputError(f"method '{self.name}' has no option '{key}' (its options: {', '.join(specs)})",
                                  option=key)
+            if task is not None and task not in specs[key].tasks:
+                raise InputError(f"option '{key}' of method '{self.name}' does not apply to {task} (only to "
+                                 f"{', '.join(specs[key].tasks)})", option=key)
             _check_value_type(specs[key], value, self.name)
             kwargs[key] = value
         try:
             return dataclasses.replace(base, **kwargs) if base is not None else self.options(**kwargs)
         except TypeError as exc:  # e.g. a missing required field
             raise InputError(f"options of method '{self.name}': {exc}") from None
-
-    def _options_for(self, values: Mapping[str, Any] | None, task: str) -> Any:
-        """:meth:`make_options` for a run of ``task``: an option given that applies only to the other task is an
-        error (it was ignored: ``content_strength`` in a synthesis, ``tile`` in a transfer), as on the command line.
-        """
-        if values is not None and not isinstance(values, Mapping):
-            return self.make_options(values)
-        specs = {s.name: s for s in self.option_specs()}
-        alias_of = {a: s.name for s in specs.values() for a in s.aliases}
-        for key in values or {}:
-            spec = specs.get(alias_of.get(key, key))
-            if spec is not None and task not in spec.tasks:
-                raise InputError(f"option '{key}' of method '{self.name}' does not apply to {task} (only to "
-                                 f"{', '.join(spec.tasks)})", option=key)
-        return self.make_options(values)
 
     def label(self, options: Any, task: str) -> str:
         """A short summary of the settings for automatic output names."""
@@ -475,7 +473,7 @@ class Method:
             Cancelled: ``callback`` asked the run to stop.
         """
         self.check_task(SYNTHESIS)
-        opts = options if isinstance(options, self.options) else self._options_for(options, SYNTHESIS)
+        opts = options if isinstance(options, self.options) else self._options(options, {}, SYNTHESIS, stacklevel=4)
         if batch < 1:
             raise InputError(f"batch must be at least 1, got {batch}", option="batch")
         return self._synthesize(style, check_size(size), opts, batch=batch, seed=seed, device=device,
@@ -506,7 +504,7 @@ class Method:
         """
         self.check_task(TRANSFER)
         colors = color_mode(preserve_color)
-        opts = options if isinstance(options, self.options) else self._options_for(options, TRANSFER)
+        opts = options if isinstance(options, self.options) else self._options(options, {}, TRANSFER, stacklevel=4)
         out = self._transfer(content, style, size, opts, seed=seed, device=device,
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         if colors is not None:

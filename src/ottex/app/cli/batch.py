@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="One job per CSV row (header line first) or JSON line. Fields: content (style transfer), "
         "style, task (style or synth; default: style when there is a content), method [ot], size (transfer: "
         "long side; synthesis: square side), width and height (synthesis), seed [--seed], batch, "
-        "preserve_color, output (a file name in --outdir, which it may not leave; default: named as ottex "
+        "preserve_color, output (a file name in --outdir, or an absolute path; default: named as ottex "
         "style/synth name it), options "
         "(JSONL: an object; CSV: a JSON object or name=value;name=value); any other column is one option of the "
         "method (e.g. content_strength). Relative paths are read from the manifest's folder.",
@@ -271,11 +271,9 @@ def _row_output(row: dict[str, Any], outdir: str, where: str) -> None:
     name = str(raw)
     if Path(name).is_absolute():
         return
-    if Path(name).drive or Path(name).root:
-        raise InputError(f"{where}: output {name} is neither a file name in --outdir nor an absolute path")
     normal = os.path.normpath(name)
-    if normal in (".", "..") or normal.startswith(".." + os.sep):
-        raise InputError(f"{where}: output {name} is not a file name in --outdir {outdir}")
+    if Path(name).drive or Path(name).root or normal in (".", "..") or normal.startswith(".." + os.sep):
+        raise InputError(f"{where}: output {name} is not a file name in --outdir {outdir} (nor an absolute path)")
     row["output"] = str(Path(outdir) / normal)
 
 

@@ -9,28 +9,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from ... import __version__
 from ...core.errors import InputError
 from ...core.progress import LossHistory, ProgressEvent, TqdmProgress, combine_callbacks
 from ...eval.report import plot_history, require_matplotlib
 from ...exec.local import Job, JobResult, LocalExecutor, check_image_name, check_outputs_free
-from ...image.io import save_image
+from ...image.io import holds_settings, save_image
 from ...methods.base import Method
 from .common import report_results
 
 __all__ = ["add_plot_option", "check_plot", "check_plot_name", "run_method_jobs", "warn_unrecorded"]
 
-#: The image formats that hold the settings record (:func:`ottex.image.io.save_image`).
-RECORDING_FORMATS = ("PNG", "JPEG")
-
-
 def warn_unrecorded(paths: Sequence[str | Path]) -> None:
     """Warn (one line for all) when outputs are in a format that cannot hold the settings record (BMP, TIFF, WebP,
     GIF)."""
-    formats = Image.registered_extensions()
-    lost = [Path(p) for p in paths if formats.get(Path(p).suffix.lower(), "PNG") not in RECORDING_FORMATS]
+    lost = [Path(p) for p in paths if not holds_settings(p)]
     if lost:
         more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
         warnings.warn(f"{lost[0]}{more}: {lost[0].suffix} files cannot hold the settings record (PNG and JPEG do); "
