@@ -32,6 +32,32 @@ images may differ in size (distributions of features are compared, not pixels).
   image resized to the content's size (Gatys' content loss).
 * :func:`diversity`: mean L1 distance between the feature maps (measuring
   layers) of every pair of samples, e.g. outputs made with different seeds.
+* :func:`patch_distance_per_scale` / :func:`patch_distance`: a network-free
+  measure of the multi-scale pixel-patch distribution (the statistic GPDM,
+  Elnekave & Weiss 2022, matches): at each scale of a pyramid (full size, 1/2,
+  1/4; antialiased resizes) every ``patch x patch`` RGB patch is a point of
+  ``3 patch^2`` dimensions; the two patch clouds are compared like
+  :func:`style_distance` compares feature clouds (``P`` fixed random unit
+  directions from ``seed``, exact 1D W2 per direction divided by the style's
+  standard deviation along it, root mean square over directions). Keys
+  ``patch7@1``, ``patch7@1/2``, ``patch7@1/4``; the distance is their mean.
+  The style is resized to the output's detail scale first, as in
+  :func:`style_distance`.
+* :func:`orientation_distance`: where edges point. The structure tensor of the
+  luminance (Sobel gradients, Gaussian window of ``sigma`` px) gives each pixel
+  an orientation in ``[0, 180)`` degrees and a weight, its gradient energy times
+  its coherence ``(l1 - l2) / (l1 + l2)``; the weighted orientation histograms
+  (``bins`` bins) of the two images are compared by the 1-Wasserstein distance
+  on the circle, in degrees. Straight stripes give one sharp peak, bricks and
+  tiles two peaks 90 degrees apart; stripes turned by 30 degrees score about 30,
+  stripes broken into blobs spread their mass and score by how far it spreads.
+* :func:`autocorrelation_distance`: long-range layout. The normalised
+  autocorrelation of the luminance (zero-padded FFT, each lag divided by its
+  overlap count and by the variance) on the lags up to a quarter of the smaller
+  image's short side, for both images; the distance is the mean absolute
+  difference over those lags (0: same correlations; values near 1 are far).
+  Straight stripes correlate all along their direction, a checkerboard at every
+  multiple of its cell, with alternating signs; blobs lose both.
 * :func:`seam_error`: how visible the wrap-around edges of a tileable image
   are: the mean absolute difference between the last and first column (and
   row) divided by the mean absolute difference between neighbouring columns
@@ -51,6 +77,7 @@ from ..core.errors import InputError
 from ..core.pyramid import style_at, style_factor
 from ..core.resample import resize
 from ..image.io import as_image
+from ..image.patches import autocorrelation, orientation_histogram
 from ..nn.losses import gram_matrix
 from ..nn.networks import VGGFeatures, load_feature_extractor
 from ..ot import random_directions, sliced_wasserstein_distance, subsample
@@ -67,6 +94,11 @@ __all__ = [
     "feature_mse",
     "diversity",
     "seam_error",
+    "patch_distance",
+    "patch_distance_per_scale",
+    "orientation_distance",
+    "autocorrelation_distance",
+    "structure_scores",
     "measuring_network",
     "DEFAULT_MEASURE_LAYERS",
 ]
@@ -326,3 +358,157 @@ def seam_error(image: torch.Tensor) -> float:
     ex = (image[..., :, 0] - image[..., :, -1]).abs().mean()
     ey = (image[..., 0, :] - image[..., -1, :]).abs().mean()
     return float((ex + ey) / (dx + dy).clamp_min(1e-8))
+
+
+def _measured_pair(image: torch.Tensor, style: torch.Tensor, style_scale: float | None, rescale: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    image = as_image(image, what="image", shape="batch")
+    style = as_image(style, what="style", shape="batch").to(image.device)
+    if rescale:
+        style = style_at_output_scale(style, tuple(image.shape[-2:]), style_scale)
+    return image, style
+
+
+@torch.no_grad()
+def patch_distance_per_scale(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    patch: int = 7,
+    scales: int = 3,
+    n_directions: int = 128,
+    seed: int = 0,
+    max_samples: int = 65536,
+    *,
+    style_scale: float | None = None,
+    rescale: bool = True,
+) -> dict[str, float]:
+    """Normalised sliced Wasserstein distance of ``patch x patch`` pixel patches, per pyramid scale.
+
+    See the module docstring. Scales at which either image is smaller than a patch are left out.
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example (resized to the result's detail scale unless ``rescale=False``).
+        patch: side of the square patches, in pixels (odd or even).
+        scales: pyramid scales: 1 (full size only), 2 (and half size), 3 (and a quarter) ...
+        n_directions: fixed random directions (from ``seed``).
+        seed: seed of the directions and of the subsampling.
+        max_samples: patches per image and scale beyond which the clouds are subsampled.
+        style_scale, rescale: as in :func:`style_distance`.
+
+    Returns:
+        ``{"patch7@1": d, "patch7@1/2": d, ...}``.
+
+    Example:
+        >>> img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> patch_distance_per_scale(img, img)["patch7@1"]
+        0.0
+        >>> patch_distance_per_scale(img, img.flip(-1).roll(9, -2))["patch7@1"] < 0.1  # same patches, moved
+        True
+    """
+    if patch < 1 or scales < 1:
+        raise InputError(f"patch and scales must be at least 1, got {patch} and {scales}")
+    image, style = _measured_pair(image, style, style_scale, rescale)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    dirs = random_directions(3 * patch * patch, n_directions, gen).to(image.device)
+    out: dict[str, float] = {}
+    for s in range(scales):
+        f = 2**s
+        hi, wi = image.shape[-2] // f, image.shape[-1] // f
+        hs, ws = style.shape[-2] // f, style.shape[-1] // f
+        if min(hi, wi, hs, ws) < patch:
+            break
+        xi = F.unfold(resize(image[:1], (hi, wi)), patch)[0].T
+        xs = F.unfold(resize(style[:1], (hs, ws)), patch)[0].T
+        xi, xs = (subsample(x, max_samples, torch.Generator().manual_seed(seed), dim=0) for x in (xi, xs))
+        out[f"patch{patch}@1" + ("" if f == 1 else f"/{f}")] = float(
+            sliced_wasserstein_distance(xi, xs, directions=dirs, normalize=True))
+    if not out:
+        raise InputError(f"the images are smaller than one {patch}x{patch} patch")
+    return out
+
+
+def patch_distance(image: torch.Tensor, style: torch.Tensor, **kwargs: object) -> float:
+    """Mean over scales of :func:`patch_distance_per_scale` (same arguments).
+
+    Example:
+        >>> img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> patch_distance(img, torch.full_like(img, 0.5)) > 1  # noise against a flat image
+        True
+    """
+    per = patch_distance_per_scale(image, style, **kwargs)
+    return sum(per.values()) / len(per)
+
+
+@torch.no_grad()
+def orientation_distance(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    bins: int = 90,
+    sigma: float = 2.0,
+    *,
+    style_scale: float | None = None,
+    rescale: bool = True,
+) -> float:
+    """Circular 1-Wasserstein distance, in degrees, between the orientation histograms (see module docstring).
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example (resized to the result's detail scale unless ``rescale=False``).
+        bins: histogram bins over ``[0, 180)`` degrees.
+        sigma: standard deviation of the structure tensor's Gaussian window, in pixels.
+        style_scale, rescale: as in :func:`style_distance`.
+
+    Returns:
+        The distance in degrees, between 0 and 90.
+
+    Example:
+        >>> from ottex.eval.textures import stripes
+        >>> 27 < orientation_distance(stripes(64, angle=90), stripes(64, angle=60), rescale=False) < 33
+        True
+    """
+    image, style = _measured_pair(image, style, style_scale, rescale)
+    hi, hs = orientation_histogram(image[:1], bins, sigma)[0], orientation_histogram(style[:1], bins, sigma)[0]
+    diff = torch.cumsum(hi - hs, 0)
+    # W1 on the circle: the cumulative difference minus its median, in absolute value, summed (bins of 180/bins deg)
+    return round(float((diff - diff.median()).abs().sum() * 180.0 / bins), 4)
+
+
+@torch.no_grad()
+def autocorrelation_distance(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    radius: int | None = None,
+    *,
+    style_scale: float | None = None,
+    rescale: bool = True,
+) -> float:
+    """Mean absolute difference of the normalised luminance autocorrelations (see module docstring).
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` style example (resized to the result's detail scale unless ``rescale=False``).
+        radius: largest lag in pixels (default: a quarter of the smaller of the two short sides).
+        style_scale, rescale: as in :func:`style_distance`.
+
+    Example:
+        >>> from ottex.eval.textures import checkerboard
+        >>> autocorrelation_distance(checkerboard(64, cell=8), checkerboard(64, cell=8).roll(3, -1)) < 0.05
+        True
+        >>> autocorrelation_distance(checkerboard(64, cell=8), checkerboard(64, cell=12)) > 0.3
+        True
+    """
+    image, style = _measured_pair(image, style, style_scale, rescale)
+    r = radius or max(1, min(min(image.shape[-2:]), min(style.shape[-2:])) // 4)
+    return float((autocorrelation(image, r) - autocorrelation(style, r)).abs().mean())
+
+
+def structure_scores(image: torch.Tensor, style: torch.Tensor, *, style_scale: float | None = None
+                     ) -> dict[str, float]:
+    """The network-free measures of a result in one dict: :func:`patch_distance_per_scale`'s scales, their mean
+    ``patch``, ``orientation`` (:func:`orientation_distance`, degrees) and ``autocorr``
+    (:func:`autocorrelation_distance`)."""
+    per = patch_distance_per_scale(image, style, style_scale=style_scale)
+    return {**per, "patch": sum(per.values()) / len(per),
+            "orientation": orientation_distance(image, style, style_scale=style_scale),
+            "autocorr": autocorrelation_distance(image, style, style_scale=style_scale)}

@@ -1,13 +1,17 @@
 """Optimal Textures (Risser 2020): texture synthesis by sliced optimal transport of VGG features.
 
 No back-propagation. For each resolution of a coarse-to-fine schedule and each
-pass, for each level ``relu5_1 -> relu1_1``: encode the current image with that
-level's encoder, move its feature cloud onto the style's, and decode back to
-pixels. The move is the closed-form Gaussian OT (Monge) map, which carries the
-style's mean and covariance, followed by repeated {random rotation, exact 1D
-optimal transport of every marginal, rotation back} (optionally inside the
-style's PCA subspace), which carries the full distribution. With
-``OTSchedule(gaussian=None)`` the move is pure sliced OT, as in the paper.
+pass, for each level (``relu3_1 -> relu1_1`` in synthesis, ``relu5_1 -> relu1_1``
+in style transfer): encode the current image with that level's encoder, move its
+feature cloud onto the style's, and decode back to pixels. A synthesis starts
+from a *layout* rather than from noise: sliced OT of the example's 7x7 pixel
+patches, coarse to fine up to 128 px (:func:`ottex.image.patches.patch_layout`),
+which keeps stripes straight and lattices regular where per-position feature
+matching alone breaks them into blobs (docs/structure.md). The move is the
+closed-form Gaussian OT (Monge) map, which carries the style's mean and
+covariance, followed by repeated {random rotation, exact 1D optimal transport
+of every marginal, rotation back} (optionally inside the style's PCA subspace),
+which carries the full distribution. With ``OTSchedule(gaussian=None)`` the move is pure sliced OT, as in the paper.
 
 Feature clouds are kept channels-first, ``(B, C, N)``, so that the sorts run on
 contiguous memory; the whole batch shares each random rotation.
@@ -50,6 +54,7 @@ from ..image.color import color_mode
 from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
+from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -87,6 +92,7 @@ __all__ = [
     "OTSchedule",
     "OTOptions",
     "TRANSFER_SCHEDULE",
+    "NOISE_SCHEDULE",
     "Guide",
     "MATCH_MODES",
     "DEFAULT_CONTENT_STRENGTH",
@@ -98,6 +104,7 @@ __all__ = [
 ]
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
+LAYOUTS = ("auto", "on", "off")
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -137,6 +144,10 @@ class OTSchedule:
         min_side: smallest short side of the coarsest resolution.
         max_style_samples: the style cloud of each level is randomly
             subsampled to this many feature vectors.
+        layout_iterations: patch sliced-OT rotations per scale of the layout stage that starts a synthesis
+            (:func:`~ottex.image.patches.patch_layout`); 0: start from noise, as the paper does. Style
+            transfer and region-guided runs start from the content or noise.
+        layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller).
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
             gets at most ``passes`` passes (None: no cap). The layout is settled
@@ -150,9 +161,9 @@ class OTSchedule:
     """
 
     scales: int | None = None
-    passes: tuple[int, ...] = (6, 4)
-    levels: tuple[int, ...] = (5, 4, 3, 2, 1)
-    fine_levels: tuple[int, ...] = (5, 4, 3, 2, 1)
+    passes: tuple[int, ...] = (2, 1)
+    levels: tuple[int, ...] = (3, 2, 1)
+    fine_levels: tuple[int, ...] = (3, 2, 1)
     iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 1, 3: 1, 2: 2, 1: 4})
     fine_iterations: dict[int, int] = field(default_factory=lambda: {5: 0, 4: 0, 3: 1, 2: 2, 1: 4})
     gaussian: str | None = "sym"
@@ -160,17 +171,24 @@ class OTSchedule:
     coarse_side: int = 256
     max_style_samples: int = 1 << 14
     large_passes: tuple[tuple[int, int], ...] | None = ((1024, 2), (4096, 1))
+    layout_iterations: int = 30
+    layout_side: int = 128
 
     def replace(self, **changes: object) -> OTSchedule:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
 
+#: The schedule of ottex 0.1's synthesis (and of Risser 2020, with the Gaussian map added): from noise, six passes
+#: over relu5_1 ... relu1_1 at the coarsest resolution, four at each finer one. Runs with ``layout="off"`` (or
+#: ``"auto"`` and an example that is not structured), and region-guided or mixed syntheses (whose regions have no
+#: layout stage), use it.
+NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(5, 4, 3, 2, 1), layout_iterations=0)
 #: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
 #: layout comes from the pull at every match, so the extra fine passes change the per-layer style and content
 #: distances by a few per cent either way (README, "Style transfer against the replication") while costing
 #: 30 % of the time at 512 px and 40 % at 1024 px (rocket + lava, quiet 2-core CPU).
-TRANSFER_SCHEDULE = OTSchedule(passes=(6, 2))
+TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2))
 
 
 @dataclass(frozen=True)
@@ -183,12 +201,19 @@ class OTOptions(Options):
 
     passes: tuple[int, ...] | None = option(
         None, parse=parse_ints, metavar="N[,N...]",
-        help="passes over the levels per resolution, coarse to fine, the last repeating [6,4; style transfer 6,2]")
+        help="passes over the levels per resolution, coarse to fine, the last repeating [synthesis 2,1; without "
+        "layout 6,4; style transfer 6,2]")
     rotations: int | None = option(
         None, aliases=("iterations",), deprecated_flags=("--iterations",),
         help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
     levels: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="L[,L...]", help="VGG levels to match, deepest first [5,4,3,2,1]")
+        None, parse=parse_ints, metavar="L[,L...]",
+        help="VGG levels to match, deepest first [synthesis 3,2,1; without layout and in style transfer 5,4,3,2,1]")
+    layout: str = option(
+        "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
+        "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "
+        "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
+        "examples whose edges run along one or two directions or that repeat")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -257,19 +282,31 @@ class OTOptions(Options):
         if not 0 <= self.content_strength <= MAX_CONTENT_STRENGTH:
             raise InputError(f"content strength must be between 0 and {MAX_CONTENT_STRENGTH:g}, got "
                              f"{self.content_strength:g}", option="content_strength")
+        if self.layout not in LAYOUTS:
+            raise InputError(f"unknown layout '{self.layout}' (choose from {', '.join(LAYOUTS)})", option="layout")
         check_init(self.init)
 
-    def effective_schedule(self, task: str = SYNTHESIS) -> OTSchedule:
-        """The schedule these options run for ``task``: ``schedule`` (or the task's default,
-        :data:`TRANSFER_SCHEDULE` for style transfer) with the fields above applied."""
-        sched = self.schedule or (TRANSFER_SCHEDULE if task == TRANSFER else OTSchedule())
+    def effective_schedule(self, task: str = SYNTHESIS, structured: bool = True) -> OTSchedule:
+        """The schedule these options run for ``task``: ``schedule``, or the task's default (for synthesis
+        :class:`OTSchedule`'s with a layout stage when ``layout`` is ``"on"``, or ``"auto"`` and the example is
+        ``structured``, else :data:`NOISE_SCHEDULE`; :data:`TRANSFER_SCHEDULE` for style transfer), with the
+        fields above applied."""
+        if self.schedule is not None:
+            sched = self.schedule
+        elif task == TRANSFER:
+            sched = TRANSFER_SCHEDULE
+        elif self.layout == "on" or (self.layout == "auto" and structured):
+            sched = OTSchedule()
+        else:
+            sched = NOISE_SCHEDULE
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
 
 
 def _label(opts: OTOptions, task: str) -> str:
-    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}"
+    layout = f"_layout{opts.layout}" if task == SYNTHESIS and opts.layout != "auto" else ""
+    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}"
     return f"tile_{settings}" if task == SYNTHESIS and opts.tile else settings
 
 
@@ -300,6 +337,7 @@ def synthesize(
     style_mask: ImageLike | None = None,
     target_mask: ImageLike | None = None,
     tile: bool = False,
+    layout: str = "auto",
     progress: bool = False,
     callback: Callback | None = None,
     method: str = "ot",
@@ -353,6 +391,13 @@ def synthesize(
             ``target_mask``, the label map of the output: each output region takes
             its statistics from the example's pixels of the same colour.
         target_mask: label map of the output (resampled to ``size``).
+        layout: ``"on"``: start from a layout made by sliced OT of the
+            example's 7x7 pixel patches, then match relu3_1 ... relu1_1 (keeps
+            stripes, bricks, tiles and grids straight); ``"off"``: from noise
+            with relu5_1 ... relu1_1 (:data:`NOISE_SCHEDULE`, ottex 0.1's
+            synthesis: keeps large irregular shapes such as letters whole);
+            ``"auto"`` (default): ``"on"`` for structured examples
+            (:func:`~ottex.image.patches.is_structured`).
         tile: make a tileable texture (circular padding in the networks and
             periodic resampling): the output wraps around seamlessly. Sides
             that are not multiples of 16 are made at the next multiple and
@@ -385,14 +430,15 @@ def synthesize(
                 "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
                 "network_dtype": (network_dtype, "auto"),
                 "mix": (mix, None), "mix_variation": (mix_variation, 0.5), "style_mask": (style_mask, None),
-                "target_mask": (target_mask, None), "tile": (tile, False)}
+                "target_mask": (target_mask, None), "tile": (tile, False), "layout": (layout, "auto")}
         given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
         return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
                                 weights_dir=weights_dir, progress=progress, callback=callback)
     opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, mix=None if mix is None else tuple(mix),
-                     mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile)
+                     mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile,
+                     layout=layout)
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}", option="batch")
     with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
@@ -428,10 +474,12 @@ def _synthesize(
     """The ``"ot"`` method's synthesis (the registry's contract; see :func:`synthesize`)."""
     h, w = check_size(size)
     dev = prepare_device(device)
-    sched = opts.effective_schedule()
     styles = [check_example(as_image(s, dev, "style")) for s in _as_list(style)]
     guide = _make_guide(styles, (h, w), opts.mix, opts.mix_variation, opts.style_mask, opts.target_mask, "target",
                         seed)
+    # regions (masks, mixing) have no layout stage: they start from noise with the deep levels
+    sched = (opts if guide is None else opts.replace(layout="off")).effective_schedule(
+        structured=opts.layout == "auto" and guide is None and is_structured(styles[0]))
     if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
         guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
@@ -719,8 +767,11 @@ def _run_schedule(
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
-                                     wrap=tile)
+            if image is None and sched.layout_iterations > 0 and guide is None and content is None:
+                image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile)
+            else:
+                image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
+                                         wrap=tile)
             # the output's regions at each level's feature resolution (sizes are multiples of 16)
             half = network_dtype == "bfloat16" or (network_dtype == "auto" and sh * sw >= BFLOAT16_PIXELS
                                                 and bfloat16_is_fast(dev))
@@ -769,6 +820,17 @@ def _scale_targets(
         cloud = _barycenter_cloud(clouds, guide.weights[k].tolist(), sched.max_style_samples, MIX_ITERATIONS, gen)
         out.append(_target_from_cloud(cloud, pca, pca_variance, sched.max_style_samples, gen))
     return out
+
+
+def _layout(style: torch.Tensor, factor: float, size: tuple[int, int], sched: OTSchedule, batch: int,
+            gen: torch.Generator, tile: bool) -> torch.Tensor:
+    """The image the first resolution starts from: :func:`~ottex.image.patches.patch_layout` at a long side of at
+    most ``sched.layout_side`` (the style at the detail scale ``factor`` of ``size``), resized to ``size``."""
+    s = min(1.0, sched.layout_side / max(size))
+    small = (max(LAYOUT_MIN_SIDE, round(size[0] * s)), max(LAYOUT_MIN_SIDE, round(size[1] * s)))
+    example = style_at(style, factor * small[0] / size[0])
+    image = patch_layout(example, small, sched.layout_iterations, batch=batch, generator=gen, wrap=tile)
+    return wrap_resize(image, size) if tile else resize(image, size)
 
 
 def _mean_style(styles: Sequence[torch.Tensor], guide: Guide | None) -> torch.Tensor:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 
 from ..core.checks import check_example, check_size
 from ..core.device import make_generator, repeatable
-from ..core.errors import InputError
+from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, Reporter, run_callbacks
 from ..core.pyramid import content_output_size, crop_to, per_scale, pyramid_sizes, style_at, style_factor
 from ..core.resample import resize
@@ -228,15 +229,52 @@ def _run(
         image = next_scale_image(image, (sh, sw), style_s, content_s, opts.init, batch, gen)
         objective = _objective(net, style_loss, content_layer, content_target, c_norm, opts.content_weight)
 
-        def on_eval(value: float, x: torch.Tensor) -> None:
+        losses: list[float] = []
+
+        def on_eval(value: float, x: torch.Tensor, losses: list[float] = losses) -> None:
+            losses.append(value)
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        image, converged = _optimize(image, objective, iters[si], opts, on_eval)
-        if converged:
+        runs = _runs(iters[si], style_loss, opts)
+        for n in runs:
+            if hasattr(style_loss, "redraw"):
+                style_loss.redraw()
+            image, converged = _optimize(image, objective, n, opts, on_eval)
+        if converged and len(runs) == 1:
             report.note(f"converged at step {report.step_in_scale}")
+        if si == 0 and (content_img is None or opts.init == "noise"):
+            _check_progress(method, losses, (sh, sw))
     assert image is not None
     report.finish(image)
     return image
+
+
+#: L-BFGS iterations per run of a loss with random directions (``swd``): the directions are drawn anew for each
+#: run and fixed within it, so that the line search sees one objective. Heitz et al. (2021) make 20 runs of 64
+#: function evaluations at 256 px.
+LBFGS_RUN_STEPS = 50
+#: From noise, the first scale's loss must fall below this fraction of its first value, else the run is an error
+#: rather than a noise image written as a result.
+NOISE_LOSS_FRACTION = 0.5
+
+
+def _runs(steps: int, style_loss: torch.nn.Module, opts: OptOptions) -> list[int]:
+    """The optimiser runs of one scale: one of ``steps``, or runs of :data:`LBFGS_RUN_STEPS` with L-BFGS and a
+    loss whose directions are redrawn per run."""
+    if opts.optimizer != "lbfgs" or not hasattr(style_loss, "redraw"):
+        return [steps]
+    return [min(LBFGS_RUN_STEPS, steps - s) for s in range(0, steps, LBFGS_RUN_STEPS)]
+
+
+def _check_progress(method: str, losses: Sequence[float], size: tuple[int, int]) -> None:
+    """Refuse a first scale from noise whose loss did not fall (the optimiser stalled: the image is still noise)."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if not finite or min(finite) > NOISE_LOSS_FRACTION * finite[0]:
+        first = f"{finite[0]:.4g}" if finite else "nan"
+        best = f"{min(finite):.4g}" if finite else "nan"
+        raise OttexError(f"{method}: the optimisation did not converge at the {size[1]}x{size[0]} px scale (loss "
+                         f"{first} -> {best} in {len(losses)} evaluations), so no result was written; try more steps "
+                         "or optimizer adam")
 
 
 def _objective(

@@ -11,8 +11,12 @@ have shape ``(B, C, H, W)``; statistics are per image of the batch.
 * :func:`gram_loss` (Gatys et al. 2016): squared Frobenius distance of Gram
   matrices ``F F^T / (H W)`` (:func:`gram_matrix`, also used by the metrics).
 * :func:`sliced_wasserstein_loss` (Heitz et al. 2021): random orthonormal
-  directions (as many as channels, redrawn at each call), exact 1D W2 by
-  sorting, the style's sorted projections resampled to the image's count.
+  directions (as many as channels), exact 1D W2 by sorting, the style's sorted
+  projections resampled to the image's count. :class:`SlicedWassersteinLoss`
+  keeps its directions until :meth:`~SlicedWassersteinLoss.redraw` is called,
+  so that an L-BFGS run sees one deterministic objective (Heitz et al. draw new
+  directions for each of their L-BFGS runs); before the first ``redraw`` it
+  draws new ones at every call (a stochastic loss, for Adam).
 * :func:`content_loss`: mean squared feature difference.
 
 Every layer's loss is divided by a constant of the target (its total variance,
@@ -114,7 +118,10 @@ def gram_loss(features: torch.Tensor, gram_s: torch.Tensor) -> torch.Tensor:
 
 
 def sliced_wasserstein_loss(
-    features: torch.Tensor, style_features: torch.Tensor, generator: torch.Generator | None = None
+    features: torch.Tensor,
+    style_features: torch.Tensor,
+    generator: torch.Generator | None = None,
+    rotation: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sliced W2^2 between the feature clouds along ``C`` random orthonormal directions; ``(B,)``.
 
@@ -122,11 +129,18 @@ def sliced_wasserstein_loss(
         features: ``(B, C, H, W)`` (differentiable).
         style_features: ``(1, C, h, w)`` or ``(B, C, h, w)`` targets (sizes may differ).
         generator: source of the random directions.
+        rotation: ``(C, C)`` orthonormal directions (columns) to use instead of random ones.
+
+    Example:
+        >>> f = torch.rand(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> float(sliced_wasserstein_loss(f, f.flip(-1))) < 1e-12  # the same values in another place
+        True
     """
     c = features.shape[1]
-    rot = random_rotation(c, generator, device=features.device, dtype=features.dtype)
+    rot = random_rotation(c, generator, device=features.device, dtype=features.dtype) if rotation is None else \
+        rotation.to(features.dtype)
     px = rot.T @ features.flatten(2)  # (B, C, N)
-    ps = sort_values((rot.T @ style_features.flatten(2)).detach())
+    ps = sort_values((rot.T @ style_features.flatten(2).to(features.dtype)).detach())
     target = quantiles(ps, px.shape[-1], dim=-1)
     sx = px.gather(-1, argsort(px.detach(), dim=-1))  # sorted, differentiable; the fast sort finds the order
     return (sx - target).pow(2).mean(dim=(-2, -1))
@@ -188,22 +202,32 @@ class GramLoss(StyleLoss):
 
 
 class SlicedWassersteinLoss(StyleLoss):
-    """:func:`sliced_wasserstein_loss` per layer, divided by the style's total variance over ``C``."""
+    """:func:`sliced_wasserstein_loss` per layer, divided by the style's total variance over ``C``.
+
+    The directions are fixed from one :meth:`redraw` to the next (one deterministic objective for an L-BFGS
+    run); before the first ``redraw``, every call draws new ones.
+    """
 
     def __init__(self, style_features: Mapping[str, torch.Tensor], generator: torch.Generator | None = None) -> None:
         super().__init__(style_features)
         self.generator = generator
+        self.rotations: dict[str, torch.Tensor] = {}
         self.targets = {}
         for k, f in style_features.items():
-            f = f.detach().flatten(2)
+            f = f.detach().flatten(2)[0]  # (C, N)
             # One position (a small style example at a deep layer) has no variance: its mean square instead
             # (the variance of one value is NaN, which made the whole image NaN, saved black).
             var = f.var(dim=-1).mean() if f.shape[-1] > 1 else f.pow(2).mean()
             self.targets[k] = (f, var.clamp_min(1e-12))
 
+    def redraw(self) -> None:
+        """Draw new random directions for every layer; they stay until the next call."""
+        for k, (f, _) in self.targets.items():
+            self.rotations[k] = random_rotation(f.shape[0], self.generator, device=f.device, dtype=f.dtype)
+
     def layer_loss(self, layer: str, features: torch.Tensor) -> torch.Tensor:
         f, var = self.targets[layer]
-        return sliced_wasserstein_loss(features, f, self.generator) / var
+        return sliced_wasserstein_loss(features, f[None], self.generator, self.rotations.get(layer)) / var
 
 
 #: Style losses by method name.

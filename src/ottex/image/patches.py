@@ -1,0 +1,291 @@
+"""Sliced optimal transport of pixel patches: the layout stage of Optimal Textures' synthesis.
+
+Per-position feature matching (the levels of :mod:`ottex.methods.optimal_textures`) carries the local look of a
+texture but has no notion of where things are relative to each other: long straight stripes come out as blobs,
+checkerboards and brick walls lose their lattice. Matching the distribution of *patches* couples neighbouring
+pixels: every ``p x p`` RGB patch of the image is a point of ``3 p^2`` dimensions; one step rotates that cloud by a
+random orthonormal basis, replaces every marginal by the example's (exact 1D OT, :func:`~ottex.ot.sort_match`),
+rotates back and puts each pixel back as the mean of the moved patches that cover it. Run coarse to fine on a
+pyramid that starts where one patch spans a good part of the image, the steps settle the layout (the statistic
+GPDM, Elnekave & Weiss 2022, optimises by gradient descent; here each step is a closed-form projection, as in
+Optimal Textures).
+
+* :func:`patch_sliced_ot`: ``iterations`` such steps on one image.
+* :func:`patch_layout`: a new image of a given size, from noise, coarse to fine.
+
+Example:
+    >>> from ottex.eval.textures import stripes
+    >>> out = patch_layout(stripes(64, period=8, angle=90), (48, 48), generator=torch.Generator().manual_seed(0))
+    >>> out.shape
+    torch.Size([1, 3, 48, 48])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..core.errors import InputError
+from ..core.resample import resize, wrap_resize
+from ..ot import random_rotation, sort_match, sort_values, subsample
+
+__all__ = [
+    "patch_sliced_ot",
+    "patch_layout",
+    "layout_sizes",
+    "orientation_histogram",
+    "autocorrelation",
+    "structure_strength",
+    "is_structured",
+    "LAYOUT_PATCH",
+    "LAYOUT_MIN_SIDE",
+    "LAYOUT_FACTOR",
+    "STRUCTURED",
+]
+
+#: Side of the patches, in pixels.
+LAYOUT_PATCH = 7
+#: Short side of the coarsest image of :func:`patch_layout`'s pyramid: a 7 px patch spans close to half of it, so
+#: long stripes come out straight.
+LAYOUT_MIN_SIDE = 16
+#: Ratio of neighbouring sides of the pyramid (GPDM's 0.75: a patch of one scale overlaps the next one's well).
+LAYOUT_FACTOR = 0.75
+#: Style patches kept per scale (randomly subsampled beyond).
+MAX_STYLE_PATCHES = 1 << 15
+
+
+def _pad(image: torch.Tensor, p: int, wrap: bool) -> torch.Tensor:
+    return F.pad(image, (p, p, p, p), mode="circular" if wrap else "reflect")
+
+
+def patch_sliced_ot(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    iterations: int = 10,
+    patch: int = LAYOUT_PATCH,
+    generator: torch.Generator | None = None,
+    wrap: bool = False,
+) -> torch.Tensor:
+    """Move the ``patch x patch`` patches of ``image`` towards the example's by sliced OT, ``iterations`` times.
+
+    Args:
+        image: ``(B, C, H, W)`` image (any range; the result is not clamped).
+        style: ``(1, C, H', W')`` example with at least one patch.
+        iterations: random rotations (each: project every patch, match every marginal exactly, rotate back,
+            average the overlapping patches).
+        patch: odd side of the patches.
+        generator: source of the rotations and of the subsample of the style's patches.
+        wrap: the image wraps around (tileable): its patches cross the borders; otherwise they are reflected.
+
+    Returns:
+        ``(B, C, H, W)``.
+
+    Raises:
+        InputError: an even or too large patch for the example.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> img, sty = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 20, 20, generator=g)
+        >>> patch_sliced_ot(img, sty, 2, patch=3, generator=g).shape
+        torch.Size([1, 3, 16, 16])
+    """
+    if patch < 1 or patch % 2 == 0:
+        raise InputError(f"patch must be an odd number of pixels, got {patch}", option="patch")
+    if min(style.shape[-2:]) < patch:
+        raise InputError(f"the {style.shape[-1]}x{style.shape[-2]} px example is smaller than one {patch}x{patch} "
+                         "patch", option="patch")
+    b, c, h, w = image.shape
+    p = patch // 2
+    target = subsample(F.unfold(style[:1].to(image), patch)[0], MAX_STYLE_PATCHES, generator)  # (D, M)
+    d = target.shape[0]
+    hp, wp = h + 2 * p, w + 2 * p
+    cover = F.fold(torch.ones(1, d, h * w, dtype=image.dtype, device=image.device), (hp, wp), patch)
+    for _ in range(iterations):
+        u = F.unfold(_pad(image, p, wrap), patch)  # (B, D, N)
+        rot = random_rotation(d, generator, device=image.device, dtype=image.dtype)
+        u = rot @ sort_match(rot.T @ u, sort_values(rot.T @ target), target_sorted=True, dim=-1)
+        folded = F.fold(u, (hp, wp), patch)
+        if wrap:  # what fell on the padding belongs to the other side
+            folded = _wrap_fold(folded, p)
+            image = folded / _wrap_fold(cover, p)
+        else:
+            image = (folded / cover)[..., p : p + h, p : p + w]
+    return image
+
+
+def _wrap_fold(x: torch.Tensor, p: int) -> torch.Tensor:
+    """A folded ``(B, C, H + 2p, W + 2p)`` map -> ``(B, C, H, W)`` with the padding added to the opposite sides."""
+    if p == 0:
+        return x
+    x = x.clone()
+    x[..., p : 2 * p, :] += x[..., -p:, :]
+    x[..., -2 * p : -p, :] += x[..., :p, :]
+    x[..., :, p : 2 * p] += x[..., :, -p:]
+    x[..., :, -2 * p : -p] += x[..., :, :p]
+    return x[..., p:-p, p:-p]
+
+
+def layout_sizes(size: tuple[int, int], min_side: int = LAYOUT_MIN_SIDE, factor: float = LAYOUT_FACTOR
+                 ) -> list[tuple[int, int]]:
+    """The pyramid of :func:`patch_layout`, coarse to fine: ``size`` shrunk by ``factor`` while the short side
+    stays at least ``min_side``.
+
+    Example:
+        >>> layout_sizes((64, 128))
+        [(36, 72), (48, 96), (64, 128)]
+    """
+    h, w = size
+    out = [(h, w)]
+    s = 1.0
+    while min(h, w) * s * factor >= min_side:
+        s *= factor
+        out.append((max(1, round(h * s)), max(1, round(w * s))))
+    return out[::-1]
+
+
+def patch_layout(
+    style: torch.Tensor,
+    size: tuple[int, int],
+    iterations: int = 10,
+    patch: int = LAYOUT_PATCH,
+    batch: int = 1,
+    generator: torch.Generator | None = None,
+    wrap: bool = False,
+    min_side: int = LAYOUT_MIN_SIDE,
+    factor: float = LAYOUT_FACTOR,
+) -> torch.Tensor:
+    """A new ``size`` image whose patches at every scale follow the example's: :func:`patch_sliced_ot` coarse to
+    fine on :func:`layout_sizes`, from noise of the example's mean and spread.
+
+    Args:
+        style: ``(1, 3, H', W')`` example at the detail scale of ``size`` (the pyramid shrinks it with the image).
+        size: ``(height, width)`` of the result.
+        iterations: rotations per scale.
+        patch: odd side of the patches.
+        batch: images made at once (different noise, shared rotations).
+        generator: source of the noise and the rotations.
+        wrap: make a tileable layout.
+        min_side: short side of the coarsest scale.
+        factor: ratio of neighbouring sides.
+
+    Returns:
+        ``(batch, 3, height, width)`` clamped to ``[0, 1]``.
+    """
+    sizes = layout_sizes(size, min_side, factor)
+    sh, sw = style.shape[-2:]
+    image = None
+    for h, w in sizes:
+        f = h / size[0]
+        example = resize(style, (max(patch, round(sh * f)), max(patch, round(sw * f))))
+        if image is None:
+            mean = example.mean(dim=(-2, -1), keepdim=True)
+            spread = example.std(dim=(-2, -1), keepdim=True)
+            noise = torch.randn(batch, style.shape[1], h, w, generator=generator, device=generator.device
+                                if generator is not None else style.device, dtype=style.dtype).to(style.device)
+            image = mean + spread * noise
+        else:
+            image = wrap_resize(image, (h, w)) if wrap else F.interpolate(image, size=(h, w), mode="bilinear",
+                                                                          align_corners=False)
+        image = patch_sliced_ot(image, example, iterations, patch, generator, wrap)
+    assert image is not None
+    return image.clamp_(0, 1)
+
+
+def _luma(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` -> ``(B, 1, H, W)`` Rec. 601 luminance."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device)
+    return (image * w[:, None, None]).sum(dim=-3, keepdim=True)
+
+
+def orientation_histogram(image: torch.Tensor, bins: int = 90, sigma: float = 2.0) -> torch.Tensor:
+    """Where the edges of an image run: ``(B, bins)`` histograms over ``[0, 180)`` degrees (each sums to 1).
+
+    The structure tensor of the luminance (Sobel gradients, Gaussian window of ``sigma`` px) gives each pixel the
+    direction of its edge (across its dominant gradient) and a weight, its gradient energy times its coherence,
+    ``sqrt((Jxx - Jyy)^2 + 4 Jxy^2)``.
+
+    Example:
+        >>> from ottex.eval.textures import stripes
+        >>> int(orientation_histogram(stripes(64, angle=90), bins=4).argmax())  # the [90, 135) degrees bin
+        2
+    """
+    y = _luma(image)
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=y.dtype, device=y.device) / 8
+    g = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), torch.stack([sobel, sobel.T])[:, None])
+    gx, gy = g[:, :1], g[:, 1:]
+    t = torch.cat([gx * gx, gx * gy, gy * gy], dim=1)
+    r = max(1, int(3 * sigma))
+    x = torch.arange(-r, r + 1, dtype=y.dtype, device=y.device)
+    g1 = torch.exp(-x.pow(2) / (2 * sigma**2))
+    g1 = g1 / g1.sum()
+    t = F.pad(t, (r, r, r, r), mode="replicate")
+    t = F.conv2d(t, g1.view(1, 1, 1, -1).expand(3, 1, 1, -1).contiguous(), groups=3)
+    t = F.conv2d(t, g1.view(1, 1, -1, 1).expand(3, 1, -1, 1).contiguous(), groups=3)
+    jxx, jxy, jyy = t[:, 0], t[:, 1], t[:, 2]
+    weight = torch.sqrt((jxx - jyy).pow(2) + 4 * jxy.pow(2))
+    theta = (0.5 * torch.atan2(2 * jxy, jxx - jyy) + torch.pi / 2) % torch.pi
+    idx = (theta / torch.pi * bins).long().clamp_(0, bins - 1).flatten(1)
+    hist = torch.zeros(image.shape[0], bins, dtype=y.dtype, device=y.device)
+    hist.scatter_add_(1, idx, weight.flatten(1))
+    return hist / hist.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def autocorrelation(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """Normalised autocorrelation of the first image's luminance on the lags ``[-radius, radius]^2``.
+
+    Zero-padded FFT; each lag divided by its overlap count and by the variance (lag 0 is 1).
+
+    Returns:
+        ``(2 radius + 1, 2 radius + 1)``, lag ``(0, 0)`` at the centre.
+
+    Example:
+        >>> from ottex.eval.textures import stripes
+        >>> a = autocorrelation(stripes(64, period=8, angle=90, colors=((0, 0, 0), (1, 1, 1))), 4)
+        >>> round(float(a[0, 4]), 2), round(float(a[4, 0]), 2)  # along the stripes 1; half a period across -1
+        (1.0, -1.0)
+    """
+    y = _luma(image[:1])[0, 0].double()
+    h, w = y.shape
+    y = y - y.mean()
+    fh, fw = 2 * h, 2 * w
+    corr = torch.fft.irfft2(torch.fft.rfft2(y, s=(fh, fw)).abs().pow(2), s=(fh, fw))
+    ones = torch.fft.rfft2(torch.ones_like(y), s=(fh, fw))
+    count = torch.fft.irfft2(ones.abs().pow(2), s=(fh, fw)).round().clamp_min(1)
+    corr = torch.fft.fftshift(corr / count)
+    c0 = corr[fh // 2, fw // 2].clamp_min(1e-12)
+    return (corr[fh // 2 - radius : fh // 2 + radius + 1, fw // 2 - radius : fw // 2 + radius + 1] / c0).to(
+        image.dtype)
+
+
+#: :func:`is_structured`'s threshold on both statistics of :func:`structure_strength`.
+STRUCTURED = 0.5
+
+
+def structure_strength(image: torch.Tensor) -> tuple[float, float]:
+    """Two numbers in ``[0, 1]`` that say how strongly structured an example is.
+
+    * ``orientation``: the share of the edge weight of :func:`orientation_histogram` (36 bins of 5 degrees) in its
+      4 largest bins: near 1 when the edges run along one or two directions (stripes, planks, bricks, tiles),
+      about 0.2 for edges in every direction (graffiti, lava, gravel).
+    * ``repeat``: the largest absolute autocorrelation (:func:`autocorrelation`) at lags from an eighth to a quarter
+      of the short side: near 1 for patterns that repeat (checkerboards, dot grids, weaves), below 0.4 for
+      irregular ones.
+
+    Example:
+        >>> from ottex.eval.textures import checkerboard
+        >>> [round(v, 2) for v in structure_strength(checkerboard(64, cell=8))]
+        [1.0, 1.0]
+    """
+    hist = orientation_histogram(image[:1], 36)[0]
+    orientation = float(hist.sort(descending=True).values[:4].sum())
+    r = max(4, min(image.shape[-2:]) // 4)
+    a = autocorrelation(image, r).abs()
+    lag = torch.arange(-r, r + 1, device=a.device).abs()
+    far = torch.maximum(lag[:, None], lag[None, :]) >= r // 2
+    return orientation, min(1.0, float(a[far].max()))
+
+
+def is_structured(image: torch.Tensor) -> bool:
+    """Whether either statistic of :func:`structure_strength` reaches :data:`STRUCTURED` (0.5): the examples whose
+    synthesis starts from a :func:`patch_layout` when ``layout="auto"``."""
+    return max(structure_strength(image)) >= STRUCTURED
