@@ -364,3 +364,16 @@ def test_float32_gaussian_distance_never_negative():
     d = gaussian_wasserstein_distance(m, c, m, c)
     assert d.item() >= 0 and torch.isfinite(d.sqrt())
     assert d.item() < 1e-4 * c.trace().item()
+
+
+def test_cloud_functions_refuse_bad_clouds_with_input_errors():
+    """mean_cov of a 1-D tensor, pca_basis of an empty cloud and sliced_match of mismatched clouds raised raw
+    IndexError / TypeError / RuntimeError; mixed dtypes failed inside torch's matmul."""
+    with pytest.raises(InputError, match=r"shape \(\*, N, C\)"):
+        mean_cov(torch.randn(5))
+    with pytest.raises(InputError, match="no samples"):
+        pca_basis(torch.randn(0, 3))
+    with pytest.raises(InputError, match="source has 3 columns but target has 2"):
+        sliced_match(torch.randn(10, 3), torch.randn(10, 2))
+    out = sliced_match(torch.randn(10, 3), torch.randn(12, 3, dtype=torch.float64), generator=gen(0))
+    assert out.dtype == torch.float64 and out.shape == (10, 3)

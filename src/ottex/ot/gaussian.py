@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.checks import check_clouds, check_gaussians
+from ..core.checks import check_cloud, check_clouds, check_gaussians
 from ..core.errors import InputError
 
 __all__ = [
@@ -20,7 +20,12 @@ __all__ = [
 
 
 def mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean ``(*, C)`` and (biased, 1/N) covariance ``(*, C, C)`` of a ``(*, N, C)`` cloud."""
+    """Mean ``(*, C)`` and (biased, 1/N) covariance ``(*, C, C)`` of a ``(*, N, C)`` cloud.
+
+    Raises:
+        InputError: ``x`` is not ``(*, N, C)`` or has no samples.
+    """
+    check_cloud(x, "x")
     mu = x.mean(dim=-2)
     n = x.shape[-2]
     step = 1 << 20  # large clouds are centred chunk by chunk: no full-size temporary

@@ -71,9 +71,12 @@ def sliced_match(
         generator: random generator for the rotations.
 
     Returns:
-        ``(*, N, C)`` moved samples.
+        ``(*, N, C)`` moved samples (integer samples as floats, two float dtypes in their promotion).
+
+    Raises:
+        InputError: a cloud is empty or not ``(*, N, C)``, or the numbers of columns differ.
     """
-    x = source
+    x, target = check_clouds(source, target, ("source", "target"))
     for _ in range(iterations):
         rot = random_rotation(x.shape[-1], generator, device=x.device, dtype=x.dtype)
         x = sort_match(x @ rot, target @ rot) @ rot.T
