@@ -251,3 +251,129 @@ def test_distances_compare_integer_samples_as_numbers_and_check_their_columns():
         wasserstein_1d(x, y[:, :2])
     mixed = sliced_wasserstein_distance(x, y.double(), generator=gen(4))
     assert mixed.dtype == torch.float64
+
+
+# ---------------------------------------------------------------- issue 28: edge cases found against POT
+
+
+def test_orders_inf_and_large_are_right_in_float32():
+    """p = inf was accepted and gave 1.0 whatever the clouds; p = 60 overflowed float32 (NaN)."""
+    u = torch.randn(300, 3, generator=gen(0), dtype=torch.float64) * 10
+    v = torch.rand(200, 3, generator=gen(1), dtype=torch.float64) * 4
+    # W_inf: the largest gap between the quantile functions, on the merged grid of their breakpoints
+    t = torch.cat([torch.arange(1, 301) / 300, torch.arange(1, 201) / 200]).double().unique()
+    mid = (t - torch.diff(t, prepend=t.new_zeros(1)) / 2)
+    gaps = u.sort(0).values[(mid * 300).long()] - v.sort(0).values[(mid * 200).long()]
+    torch.testing.assert_close(wasserstein_1d(u, v, p=float("inf")), gaps.abs().amax(0))
+    for p in (60.0, 200.0):
+        exact = wasserstein_1d(u, v, p=p)
+        assert torch.isfinite(exact).all() and (exact <= gaps.abs().amax(0) + 1e-9).all()
+        torch.testing.assert_close(wasserstein_1d(u.float(), v.float(), p=p), exact.float(), rtol=1e-5, atol=0)
+    dirs = torch.nn.functional.normalize(torch.randn(3, 16, generator=gen(2), dtype=torch.float64), dim=0)
+    per_dir = wasserstein_1d(u @ dirs, v @ dirs, p=float("inf"))
+    assert sliced_wasserstein_distance(u, v, p=float("inf"), directions=dirs) == per_dir.max()
+    sw60 = sliced_wasserstein_distance(u.float(), v.float(), p=60.0, directions=dirs.float())
+    assert sw60.item() == pytest.approx(sliced_wasserstein_distance(u, v, p=60.0, directions=dirs).item(), rel=1e-5)
+    with pytest.raises(InputError, match="at least 1"):
+        wasserstein_1d(u, v, p=float("nan"))
+
+
+def test_sort_match_integer_samples_with_unequal_sizes():
+    """Integer clouds with N != M raised NotImplementedError from lerp (wasserstein_1d converted them)."""
+    x = torch.randint(0, 50, (40, 3), generator=gen(0))
+    y = torch.randint(0, 9, (25, 3), generator=gen(1), dtype=torch.int32)
+    z = sort_match(x, y)
+    assert z.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(z, sort_match(x.float(), y.float()))
+    torch.testing.assert_close(sort_match(x.T, y.T, dim=-1), sort_match(x.float(), y.float()).T)
+
+
+def test_sort_match_layouts_identical_on_large_clouds():
+    """The (N, C) layout is matched through its (C, N) transpose (contiguous sorts): identical results, ties too."""
+    x = (torch.randn(5000, 3, generator=gen(0)) * 4).round()  # many ties
+    y = torch.rand(3000, 3, generator=gen(1))
+    a = sort_match(x, y)
+    assert a.is_contiguous() and a.shape == x.shape
+    assert torch.equal(a, sort_match(x.T.contiguous(), y.T.contiguous(), dim=-1).T)
+    x64 = torch.randn(6000, 4, generator=gen(2), dtype=torch.float64)  # no ties: the map is unique
+    y64 = torch.rand(4000, 4, generator=gen(3), dtype=torch.float64)
+    ref = torch.empty_like(x64).scatter_(0, x64.argsort(0), quantiles(y64.sort(0).values, 6000))
+    assert torch.equal(sort_match(x64, y64), ref)
+    with pytest.raises(InputError, match="dim must be"):
+        sort_match(x, y, dim=0)
+
+
+def test_sort_match_mixed_dtypes_promote():
+    z = sort_match(torch.randn(30, 2), torch.randn(20, 2, dtype=torch.float64))
+    assert z.dtype == torch.float64
+
+
+def test_normalized_sliced_distance_one_sample_or_constant_target():
+    """normalize=True gave NaN for a one-sample target and 1.25e8 for a constant one (std floored at 1e-8)."""
+    x = torch.randn(400, 3, generator=gen(0))
+    dirs = torch.nn.functional.normalize(torch.randn(3, 32, generator=gen(1)), dim=0)
+    one = sliced_wasserstein_distance(x, x[:1], directions=dirs, normalize=True)
+    const = sliced_wasserstein_distance(x, torch.ones(50, 3), directions=dirs, normalize=True)
+    for d in (one, const):
+        assert torch.isfinite(d) and 0.5 < d < 5  # a distance of a unit cloud to a point, over their joint spread
+    # scale-free, as with a spread target
+    const10 = sliced_wasserstein_distance(x * 10, torch.ones(50, 3) * 10, directions=dirs, normalize=True)
+    assert const10.item() == pytest.approx(const.item(), rel=1e-4)
+    assert sliced_wasserstein_distance(torch.ones(5, 3), torch.ones(7, 3), directions=dirs, normalize=True) == 0
+
+
+def test_gaussian_functions_refuse_non_psd_and_mismatched_inputs():
+    """A negative-definite covariance gave 0.0 (or a negative distance) silently; mismatched sizes raised raw
+    torch errors; mixed dtypes failed inside torch."""
+    z2, eye2 = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    for bad in (-eye2, torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)):  # negative-, in-definite
+        with pytest.raises(InputError, match="not positive semi-definite"):
+            gaussian_wasserstein_distance(z2, bad, z2, eye2)
+        with pytest.raises(InputError, match="not positive semi-definite"):
+            gaussian_wasserstein_distance(z2, eye2, z2, bad)
+        for method in ("sym", "chol", "pca"):
+            with pytest.raises(InputError, match="not positive semi-definite"):
+                gaussian_mapping(z2, bad, z2, eye2, method=method)
+            with pytest.raises(InputError, match="not positive semi-definite"):
+                gaussian_mapping(z2, eye2, z2, bad, method=method)
+        with pytest.raises(InputError, match="not positive semi-definite"):
+            sqrtm_psd(bad)
+    # rounding below zero is not refused
+    c = mean_cov(torch.randn(3, 5, generator=gen(0)))[1]  # rank 2 in 5-D, float32
+    assert gaussian_wasserstein_distance(torch.zeros(5), c, torch.zeros(5), c) >= 0
+    z3 = torch.zeros(3)
+    for args in ((z3, torch.eye(2), z2, eye2), (z2, torch.eye(3), z2, eye2), (z2, eye2, z3, torch.eye(3)),
+                 (z2, torch.ones(2, 3), z2, eye2)):
+        with pytest.raises(InputError):
+            gaussian_wasserstein_distance(*args)
+        with pytest.raises(InputError):
+            gaussian_mapping(*args)
+    with pytest.raises(InputError, match="xs has 2 columns but xt has 3"):
+        bures_wasserstein_mapping(torch.randn(10, 2), torch.randn(10, 3))
+    d = gaussian_wasserstein_distance(torch.zeros(2), torch.eye(2), z2, 4 * eye2)
+    assert d.dtype == torch.float64 and d.item() == pytest.approx(2.0)
+    a, b = gaussian_mapping(torch.zeros(2), torch.eye(2), z2 + 1, 4 * eye2)
+    assert a.dtype == b.dtype == torch.float64
+    torch.testing.assert_close(a, 2 * eye2, rtol=1e-5, atol=1e-6)
+
+
+def test_float32_gaussian_distance_never_negative():
+    """float32 self-distance was -5.9e-3 at 64-D (trace 4e3) and its square root NaN; clamped at 0 as POT does."""
+    x = torch.randn(5000, 64, generator=gen(0)) @ torch.randn(64, 64, generator=gen(1))
+    m, c = mean_cov(x)
+    d = gaussian_wasserstein_distance(m, c, m, c)
+    assert d.item() >= 0 and torch.isfinite(d.sqrt())
+    assert d.item() < 1e-4 * c.trace().item()
+
+
+def test_cloud_functions_refuse_bad_clouds_with_input_errors():
+    """mean_cov of a 1-D tensor, pca_basis of an empty cloud and sliced_match of mismatched clouds raised raw
+    IndexError / TypeError / RuntimeError; mixed dtypes failed inside torch's matmul."""
+    with pytest.raises(InputError, match=r"shape \(\*, N, C\)"):
+        mean_cov(torch.randn(5))
+    with pytest.raises(InputError, match="no samples"):
+        pca_basis(torch.randn(0, 3))
+    with pytest.raises(InputError, match="source has 3 columns but target has 2"):
+        sliced_match(torch.randn(10, 3), torch.randn(10, 2))
+    out = sliced_match(torch.randn(10, 3), torch.randn(12, 3, dtype=torch.float64), generator=gen(0))
+    assert out.dtype == torch.float64 and out.shape == (10, 3)

@@ -80,3 +80,17 @@ def test_constant_row_stays_finite():
 def test_errors(source, target, kwargs, match):
     with pytest.raises(InputError, match=match):
         binned_sort_match(source, target, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_refuses_nan_and_infinite_values(bad):
+    """A NaN in the source crashed with 'index -9223372036854775808 is out of bounds'."""
+    x = torch.randn(2, 1000, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(2, 50, generator=torch.Generator().manual_seed(1))
+    x[0, 5] = bad
+    with pytest.raises(InputError, match="source holds NaN or infinite values"):
+        binned_sort_match(x, y)
+    x[0, 5] = 0
+    y[1, 3] = bad
+    with pytest.raises(InputError, match="target holds NaN or infinite values"):
+        binned_sort_match(x, y)

@@ -14,7 +14,7 @@ import torch
 from .errors import InputError
 
 __all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud",
-           "check_clouds", "is_integer"]
+           "check_clouds", "check_gaussians", "is_integer"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
@@ -132,9 +132,63 @@ def check_clouds(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x"
         raise InputError(f"{names[0]} has {x.shape[-1]} columns but {names[1]} has {y.shape[-1]}")
     if p is not None and not p >= 1:
         raise InputError(f"the order p must be at least 1, got {p}")
-    floats = [t.dtype for t in (x, y) if t.is_floating_point()]
-    dtype = torch.promote_types(*floats) if len(floats) == 2 else (floats[0] if floats else torch.get_default_dtype())
+    dtype = _common_float(x, y)
     return x.to(dtype), y.to(dtype)
+
+
+def check_gaussians(mean1: torch.Tensor, cov1: torch.Tensor, mean2: torch.Tensor, cov2: torch.Tensor,
+                    names: tuple[str, str] = ("1", "2")) -> tuple[torch.Tensor, ...]:
+    """Two Gaussians, means ``(*, C)`` and covariances ``(*, C, C)`` of one dimension ``C``, in one floating dtype.
+
+    Integer tensors become the default float dtype, several float dtypes their promotion (as in
+    :func:`check_clouds`); leading batch dimensions must broadcast.
+
+    Args:
+        mean1: first mean.
+        cov1: first covariance.
+        mean2: second mean.
+        cov2: second covariance.
+        names: the suffixes of the four names in messages (``mean1``, ``cov1`` ...).
+
+    Returns:
+        ``(mean1, cov1, mean2, cov2)``, converted where needed.
+
+    Raises:
+        InputError: a covariance is not square, a mean does not match its covariance, the two dimensions differ,
+            or the batch dimensions do not broadcast.
+
+    Example:
+        >>> m, c = torch.zeros(3), torch.eye(3)
+        >>> check_gaussians(m, c, m.double(), c)[1].dtype
+        torch.float64
+    """
+    tensors = (mean1, cov1, mean2, cov2)
+    for k, (mean, cov) in enumerate(((mean1, cov1), (mean2, cov2))):
+        if cov.dim() < 2 or cov.shape[-1] != cov.shape[-2]:
+            raise InputError(f"cov{names[k]} must have shape (*, C, C), got {tuple(cov.shape)}")
+        if mean.dim() < 1 or mean.shape[-1] != cov.shape[-1]:
+            raise InputError(f"mean{names[k]} must have shape (*, C) with C = {cov.shape[-1]} (the size of "
+                             f"cov{names[k]}), got {tuple(mean.shape)}")
+    if cov1.shape[-1] != cov2.shape[-1]:
+        raise InputError(f"the Gaussians have {cov1.shape[-1]} and {cov2.shape[-1]} dimensions")
+    try:
+        torch.broadcast_shapes(mean1.shape[:-1], cov1.shape[:-2], mean2.shape[:-1], cov2.shape[:-2])
+    except RuntimeError:
+        raise InputError(f"the batch dimensions of the Gaussians do not broadcast: {tuple(mean1.shape)}, "
+                         f"{tuple(cov1.shape)}, {tuple(mean2.shape)}, {tuple(cov2.shape)}") from None
+    dtype = _common_float(*tensors)
+    return tuple(t.to(dtype) for t in tensors)
+
+
+def _common_float(*tensors: torch.Tensor) -> torch.dtype:
+    """The promotion of the floating dtypes among ``tensors`` (the default float dtype when none is floating)."""
+    floats = [t.dtype for t in tensors if t.is_floating_point()]
+    if not floats:
+        return torch.get_default_dtype()
+    dtype = floats[0]
+    for other in floats[1:]:
+        dtype = torch.promote_types(dtype, other)
+    return dtype
 
 
 def check_cloud(x: torch.Tensor, name: str) -> None:

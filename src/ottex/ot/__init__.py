@@ -10,7 +10,8 @@ Contents:
       torch elsewhere), :func:`subsample`, :func:`quantiles`;
     * :mod:`~ottex.ot.exact`, exact 1D OT: :func:`sort_match` (quantile
       matching of every column), :func:`wasserstein_1d`, :func:`monotone_map`
-      (the fitted 1D map applied to new samples);
+      (the fitted 1D map applied to new samples), :func:`power_mean` (the
+      order-``p`` mean of the distances, without overflow; ``p = inf`` too);
     * :mod:`~ottex.ot.binned`: :func:`binned_sort_match`, the same matching for
       rows too long to sort (ranks from a binned CDF: linear time, bounded memory);
     * :mod:`~ottex.ot.sliced`: :func:`random_rotation`, :func:`sliced_match`,
@@ -31,7 +32,7 @@ Example:
 from __future__ import annotations
 
 from .binned import binned_sort_match
-from .exact import monotone_map, sort_match, wasserstein_1d
+from .exact import monotone_map, power_mean, sort_match, wasserstein_1d
 from .gaussian import (
     apply_mapping,
     bures_wasserstein_mapping,
@@ -54,6 +55,7 @@ __all__ = [
     "binned_sort_match",
     "wasserstein_1d",
     "monotone_map",
+    "power_mean",
     "random_rotation",
     "random_directions",
     "sliced_match",

@@ -63,6 +63,10 @@ def binned_sort_match(
         Tensor shaped like ``source``: every row mapped monotonically onto the
         target's distribution.
 
+    Raises:
+        InputError: the shapes do not match, the target has fewer than 2 samples per row, ``bins`` or ``chunk``
+            is not positive, or a row holds NaN or infinite values (they have no rank in a binned CDF).
+
     Example:
         >>> x = torch.randn(2, 100_000)
         >>> y = torch.rand(2, 5000) * 4
@@ -84,7 +88,10 @@ def binned_sort_match(
     tq = (target if target_sorted else sort_values(target)).to(source.dtype)
     tq = tq.expand(*source.shape[:-1], m).reshape(-1, m)
     rows = source.reshape(-1, n)
-    lo, hi = rows.amin(dim=-1, keepdim=True), rows.amax(dim=-1, keepdim=True)
+    lo, hi = rows.amin(dim=-1, keepdim=True), rows.amax(dim=-1, keepdim=True)  # NaN where a row holds one
+    for name, ends in (("source", torch.cat([lo, hi], -1)), ("target", tq[:, [0, -1]])):  # sorted: NaN last
+        if not bool(torch.isfinite(ends).all()):
+            raise InputError(f"the {name} holds NaN or infinite values")
     # values -> coarse bin coordinates in [0, bins); the top value lands just inside the last bin
     scale = (bins * (1 - 1e-6)) / (hi - lo).double()
     scale = torch.where(torch.isfinite(scale.to(source.dtype)), scale, 0).to(source.dtype)  # constant rows: bin 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ..core.checks import check_cloud, check_clouds
+from ..core.checks import check_clouds
 from ..core.errors import InputError
 from .sorting import argsort, quantiles, sort_values
 
-__all__ = ["sort_match", "monotone_map", "wasserstein_1d"]
+__all__ = ["sort_match", "monotone_map", "wasserstein_1d", "power_mean"]
 
 
 def sort_match(
@@ -24,17 +26,28 @@ def sort_match(
     between the two 1D empirical distributions. ``N != M`` is allowed; the
     target quantiles are then interpolated.
 
+    Whatever ``dim``, the values are sorted along the contiguous last dimension
+    (an ``(N, C)`` cloud is sorted through its ``(C, N)`` transpose, NumPy's
+    vectorised sorts on CPU): 1 M x 3 float32 samples matched in a fraction of
+    the time of a sort across the strided sample dimension. Both layouts give
+    identical results.
+
     Args:
         source: ``(*, N, C)`` samples to move.
         target: ``(*, M, C)`` samples of the target distribution (leading
             dimensions broadcast against the source's).
         target_sorted: ``target`` is already sorted along ``dim``.
-        dim: the sample dimension; ``-1`` takes channels-first ``(*, C, N)``
-            clouds, which sort faster on CPU.
+        dim: the sample dimension, ``-2`` or ``-1``; ``-1`` takes channels-first ``(*, C, N)``
+            clouds (no transposed copies).
 
     Returns:
-        Tensor shaped like ``source`` with, column by column, the target's
-        distribution and the source's ordering.
+        Tensor shaped like ``source`` (and with its memory layout) with, column by column, the target's
+        distribution and the source's ordering (among equal source values, any order). Integer samples are
+        matched as floats, two float dtypes in their promotion.
+
+    Raises:
+        InputError: a cloud is empty or of the wrong shape, the numbers of columns differ, or ``dim`` is not
+            ``-2`` or ``-1``.
 
     Example:
         >>> x = torch.randn(1000, 4)
@@ -43,15 +56,22 @@ def sort_match(
         >>> z.shape
         torch.Size([1000, 4])
     """
-    check_cloud(source, "source")
-    check_cloud(target, "target")
-    cdim = -1 if dim == -2 else -2
-    if source.shape[cdim] != target.shape[cdim]:
-        raise InputError(f"source has {source.shape[cdim]} channels but target has {target.shape[cdim]}")
-    tq = quantiles(target if target_sorted else sort_values(target, dim), source.shape[dim], dim)
-    tq = tq.to(source.dtype).expand_as(source)
-    order = argsort(source, dim)
-    return torch.empty_like(source).scatter_(dim, order, tq)
+    if dim not in (-1, -2):
+        raise InputError(f"dim must be -2 (samples in rows) or -1 (samples in columns), got {dim}")
+    if dim == -2:  # rows of samples: match the transposed (*, C, N) views, whose sorts are contiguous
+        src, tgt = check_clouds(source, target, ("source", "target"))
+        out = torch.empty_like(src)
+        _match_rows(src.transpose(-1, -2), tgt.transpose(-1, -2), target_sorted, out.transpose(-1, -2))
+        return out
+    src, tgt = check_clouds(source.transpose(-1, -2), target.transpose(-1, -2), ("source", "target"))
+    src, tgt = src.transpose(-1, -2), tgt.transpose(-1, -2)
+    return _match_rows(src, tgt, target_sorted, torch.empty_like(src))
+
+
+def _match_rows(src: torch.Tensor, tgt: torch.Tensor, target_sorted: bool, out: torch.Tensor) -> torch.Tensor:
+    """:func:`sort_match` of ``(*, C, N)`` rows onto ``(*, C, M)`` ones (any strides), written into ``out``."""
+    tq = quantiles(tgt if target_sorted else sort_values(tgt), src.shape[-1], -1).expand_as(src)
+    return out.scatter_(-1, argsort(src), tq)
 
 
 def monotone_map(x: torch.Tensor, source_sorted: torch.Tensor, target_sorted: torch.Tensor) -> torch.Tensor:
@@ -100,7 +120,9 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, p: float = 2.0) -> torch.Te
     Args:
         u: ``(*, N, C)`` samples.
         v: ``(*, M, C)`` samples.
-        p: order of the distance (``>= 1``).
+        p: order of the distance (``>= 1``; ``math.inf`` gives ``W_inf``, the largest gap between the two
+            quantile functions). Large orders do not overflow: the gaps are scaled by the largest before the
+            power.
 
     Returns:
         ``(*, C)``: ``W_p`` per column (not raised to ``p``).
@@ -115,7 +137,7 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, p: float = 2.0) -> torch.Te
     us = sort_values(u.transpose(-1, -2))
     vs = sort_values(v.transpose(-1, -2))
     if n == m:
-        return (us - vs).abs().pow(p).mean(dim=-1).pow(1.0 / p)
+        return power_mean((us - vs).abs(), p)
     dev = u.device
     f64 = torch.float64
     t = torch.cat([torch.arange(1, n + 1, device=dev, dtype=f64) / n,
@@ -125,5 +147,32 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, p: float = 2.0) -> torch.Te
     mid = t - width / 2
     iu = (mid * n).floor().long().clamp_(0, n - 1)
     iv = (mid * m).floor().long().clamp_(0, m - 1)
-    diff = (us.index_select(-1, iu) - vs.index_select(-1, iv)).abs().pow(p)
-    return (diff * width.to(diff.dtype)).sum(dim=-1).pow(1.0 / p)
+    keep = width > 0  # breakpoints shared by both grids leave empty segments
+    diff = (us.index_select(-1, iu[keep]) - vs.index_select(-1, iv[keep])).abs()
+    return power_mean(diff, p, width[keep].to(diff.dtype))
+
+
+def power_mean(values: torch.Tensor, p: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``(sum_i w_i v_i^p)^(1/p)`` over the last dimension of non-negative ``values``, for any order ``p >= 1``.
+
+    The values are divided by their largest before the power and the result multiplied back, so that large
+    orders neither overflow nor underflow (``p = 60`` overflowed float32); ``p = inf`` is the largest value.
+
+    Args:
+        values: ``(*, K)`` non-negative values.
+        p: the order.
+        weights: ``(K,)`` weights summing to one (default: uniform).
+
+    Returns:
+        ``(*)`` means.
+
+    Example:
+        >>> power_mean(torch.tensor([3.0, 4.0]), 2) ** 2
+        tensor(12.5000)
+    """
+    if math.isinf(p):
+        return values.amax(dim=-1)
+    top = values.detach().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(values.dtype).tiny)
+    powers = (values / top).pow(p)
+    mean = powers.mean(dim=-1) if weights is None else (powers * weights).sum(dim=-1)
+    return top.squeeze(-1) * mean.pow(1.0 / p)

@@ -6,7 +6,7 @@ import torch
 
 from ..core.checks import check_clouds
 from ..core.errors import InputError
-from .exact import sort_match, wasserstein_1d
+from .exact import power_mean, sort_match, wasserstein_1d
 
 __all__ = ["random_rotation", "random_directions", "sliced_match", "sliced_wasserstein_distance"]
 
@@ -71,9 +71,12 @@ def sliced_match(
         generator: random generator for the rotations.
 
     Returns:
-        ``(*, N, C)`` moved samples.
+        ``(*, N, C)`` moved samples (integer samples as floats, two float dtypes in their promotion).
+
+    Raises:
+        InputError: a cloud is empty or not ``(*, N, C)``, or the numbers of columns differ.
     """
-    x = source
+    x, target = check_clouds(source, target, ("source", "target"))
     for _ in range(iterations):
         rot = random_rotation(x.shape[-1], generator, device=x.device, dtype=x.dtype)
         x = sort_match(x @ rot, target @ rot) @ rot.T
@@ -97,11 +100,14 @@ def sliced_wasserstein_distance(
         x: ``(*, N, C)`` samples.
         y: ``(*, M, C)`` samples.
         n_projections: number of random directions (ignored if ``directions`` is given).
-        p: order.
+        p: order (``>= 1``; ``math.inf``: the largest ``W_inf`` over the directions).
         generator: random generator for the directions.
         directions: ``(C, P)`` fixed unit directions.
         normalize: divide each direction's distance by the standard deviation of
-            ``y`` along it (scale-free comparison between layers).
+            ``y`` along it (scale-free comparison between layers). Where ``y`` does
+            not vary along a direction (one sample, a constant cloud), the standard
+            deviation of ``x`` and ``y`` together is used instead; where neither
+            varies the distance is zero.
 
     Returns:
         ``(*)`` distance.
@@ -122,5 +128,16 @@ def sliced_wasserstein_distance(
     px, py = x @ directions, y @ directions
     w = wasserstein_1d(px, py, p)
     if normalize:
-        w = w / py.std(dim=-2).clamp_min(1e-8)
-    return w.pow(p).mean(dim=-1).pow(1.0 / p)
+        w = w / _spread(px, py)
+    return power_mean(w, p)
+
+
+def _spread(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of the ``(*, M, P)`` projections ``py`` per direction; where they do not vary (beyond
+    rounding) that of ``px`` and ``py`` together; the smallest positive number where neither varies."""
+    n, m = px.shape[-2], py.shape[-2]
+    sy = py.std(dim=-2, correction=1 if m > 1 else 0)
+    rounding = 64 * torch.finfo(py.dtype).eps * py.abs().amax(dim=-2)
+    lead = torch.broadcast_shapes(px.shape[:-2], py.shape[:-2])
+    both = torch.cat([px.expand(*lead, n, px.shape[-1]), py.expand(*lead, m, py.shape[-1])], dim=-2).std(dim=-2)
+    return torch.where(sy > rounding, sy, both).clamp_min(torch.finfo(py.dtype).tiny)
