@@ -163,6 +163,10 @@ def host_names(host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
                 names += [info[4][0] for info in socket.getaddrinfo(name, None)]
             except OSError:
                 pass
+        if host in ("0.0.0.0", "::"):  # every address: at least the one the machine reaches the network by
+            with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("192.0.2.1", 9))  # a documentation address: nothing is sent
+                names.append(probe.getsockname()[0])
     names += list(extra)
     out = []
     for n in names:
@@ -195,6 +199,12 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _cookie(scope: Scope) -> str:
+    """The token's cookie: one per port (cookies do not tell the ports of a host apart)."""
+    server = scope.get("server") or (None, None)
+    return f"{TOKEN_COOKIE}_{server[1]}" if server[1] else TOKEN_COOKIE
+
+
 class _Guard:
     """Security headers on every response; only the allowed host names are answered, requests that change
     something must come from this server's page, and with a token every request must carry it."""
@@ -224,7 +234,7 @@ class _Guard:
             if scope["path"] == "/" and "token=" in scope.get("query_string", b"").decode("latin-1"):
                 # the access link: keep the token as a cookie, and take it out of the address bar
                 response = RedirectResponse("/", status_code=303)
-                response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+                response.set_cookie(_cookie(scope), self.token, httponly=True, samesite="strict")
                 await response(scope, receive, self._secure(send))
                 return
         origin = headers.get("origin")
@@ -241,7 +251,7 @@ class _Guard:
             return headers["x-ottex-token"]
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == TOKEN_COOKIE:
+            if name == _cookie(scope):
                 return value
         for part in scope.get("query_string", b"").decode("latin-1").split("&"):
             name, _, value = part.partition("=")
