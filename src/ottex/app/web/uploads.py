@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -82,6 +84,25 @@ class UploadInfo:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
+
+
+def _give_back_memory() -> None:
+    """Return the freed memory of a decode to the system (glibc keeps freed blocks of tens of megabytes in its
+    heaps otherwise: a server that decoded a few large images would hold their size for good)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _display_name(name: str | None) -> str:
@@ -176,7 +197,10 @@ class UploadStore:
             raise ImageError(f"{name}: {fmt} images are not taken here (use PNG, JPEG, WebP, BMP or TIFF)",
                              option="upload")
         with self._decodes:  # a bounded number at a time: each may cost up to its pixels x 4 bytes
-            thumb, (width, height) = self._decode(tmp, name)
+            try:
+                thumb, (width, height) = self._decode(tmp, name)
+            finally:
+                _give_back_memory()
         upload_id = secrets.token_hex(16)
         final = self.folder / f"{upload_id}{FORMATS[fmt]}"
         thumb.save(self.folder / f"{upload_id}.thumb.jpg", format="JPEG", quality=88)
