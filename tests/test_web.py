@@ -821,7 +821,9 @@ def test_a_model_is_a_name_in_the_models_folder_never_a_path(client):
     assert model["widget"] == "choice" and model["choices"] == ["zebra.pt"]
     job = submit(client, {**base, "options": {"model": "zebra.pt"}})
     assert job["settings"]["options"]["model"] == "zebra.pt"  # the name is recorded, not the server's path
-    client.post(f"/api/jobs/{job['id']}/cancel")
+    failed = finish(client, job["id"])
+    assert failed["status"] == "failed" and failed["option"] == "model", failed
+    assert failed["error"].startswith("models/zebra.pt") and str(models.parent) not in failed["error"], failed
 
 
 def test_wrong_types_huge_numbers_and_deep_nesting_are_400(client):

@@ -191,6 +191,8 @@ def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_i
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']")
         assert in_view(page, "#run", 800) and not page.is_visible("#opt-passes")  # Run in view, options folded
+        start = shot(page, "serve-desktop-start.png", tmp_path)
+        assert page.input_value("#size-preset") == "512x512"  # the default size is a preset
 
         page.set_input_files("#style-input", str(style))
         page.wait_for_selector("#style-thumbs .upload img")
@@ -276,7 +278,7 @@ def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_i
         page.select_option("#size-preset", "1920x1080")
         page.check("#aspect-lock")
         page.fill("#width", "960")
-        assert page.input_value("#height") == "540"
+        assert page.input_value("#height") == "540" and page.input_value("#size-preset") == ""
 
         # presets: saved, changed, chosen again
         page.fill("#opt-steps", "7")
@@ -331,7 +333,7 @@ def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_i
         assert in_view(page, "#run", 844)
         mobile = shot(page, "serve-phone.png", tmp_path)
         phone.close()
-    print("\nscreenshots:", desktop, side, compare, mobile)
+    print("\nscreenshots:", start, desktop, side, compare, mobile)
 
 
 def _parse(app, data):

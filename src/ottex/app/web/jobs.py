@@ -305,6 +305,9 @@ class JobQueue:
         self.max_queued = int(max_queued)
         self.keep_unfinished = int(keep_unfinished)
         self.parse = parse
+        #: (folder, how it is shown) of the server's folders, left out of the messages of failed runs
+        self.private_folders: list[tuple[str, str]] = [(str(Path(workdir).resolve()), ""),
+                                                       (str(Path(workdir)), "")]
         self._interruptible: dict[str, int] = {}  # run id -> its worker thread, while the method runs
         self._interrupt_lock = threading.Lock()
         self._previews: collections.deque[WebJob] = collections.deque()  # finished runs still holding one
@@ -481,6 +484,13 @@ class JobQueue:
         self.touch()
         return job
 
+    def redact(self, message: str) -> str:
+        """A run's message without the server's folders (``uploads/...``, ``models/...`` are enough to say which
+        file; where the server keeps them is not the page's business)."""
+        for folder, shown in self.private_folders:
+            message = message.replace(folder.rstrip("/") + "/", shown).replace(folder, shown.rstrip("/") or ".")
+        return message
+
     def _interrupt(self, job_id: str) -> None:
         with self._interrupt_lock:
             thread_id = self._interruptible.get(job_id)
@@ -629,7 +639,7 @@ class JobQueue:
         except Cancelled:
             status = "cancelled"
         except OttexError as exc:
-            error, option = str(exc), exc.option
+            error, option = self.redact(str(exc)), exc.option
         except MemoryError:
             error = "out of memory: try a smaller size"
         except Exception as exc:  # noqa: BLE001 - a failed run must not stop the server; the log has the traceback

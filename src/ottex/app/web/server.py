@@ -732,6 +732,7 @@ def create_app(config: ServerConfig) -> Starlette:
     app.state.uploads = uploads
     app.state.config = config
     app.state.models = models
+    queue.private_folders[:0] = [(str(models.resolve()), "models/"), (str(models), "models/")]
     return app
 
 

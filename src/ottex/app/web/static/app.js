@@ -263,7 +263,10 @@ async function loadSettings(record, scroll = true) {
   state.task = record.task;
   document.querySelectorAll("input[name=task]").forEach((r) => { r.checked = r.value === record.task; });
   taskChanged();
-  if (record.method) { $("#method").value = record.method; methodChanged(); }
+  if (record.method && [...$("#method").options].some((o) => o.value === record.method)) {
+    $("#method").value = record.method;
+    methodChanged();
+  }
   const info = async (id) => (id ? { id, name: "", ...(await api(`/api/uploads/${id}/info`).catch(() => ({ gone: true }))) } : null);
   state.uploads.style = (await Promise.all((record.style || []).map(info))).filter((u) => u && !u.gone);
   state.uploads.content = await info(record.content);
@@ -284,6 +287,7 @@ async function loadSettings(record, scroll = true) {
     else input.value = Array.isArray(value) ? value.join(",") : value;
   }
   if (Object.keys(record.options || {}).length) $("#options").open = true;
+  if (state.syncSize) state.syncSize();
   if (scroll) $(".form-scroll").scrollTo({ top: 0, behavior: "smooth" });
   saveForm();
 }
@@ -722,15 +726,23 @@ function setUpSizes() {
   const w = $("#width");
   const h = $("#height");
   const remember = () => { aspect = Number(w.value) / Number(h.value) || null; };
+  const sync = () => {  // the preset that the size is, if any
+    const size = `${w.value}x${h.value}`;
+    $("#size-preset").value = [...$("#size-preset").options].some((o) => o.value === size) ? size : "";
+  };
+  state.syncSize = sync;
   lock.addEventListener("change", remember);
   w.addEventListener("input", () => {
     $("#size-preset").value = "";
     if (lock.checked && aspect && Number(w.value) > 0) h.value = Math.max(16, Math.round(Number(w.value) / aspect));
+    sync();
   });
   h.addEventListener("input", () => {
     $("#size-preset").value = "";
     if (lock.checked && aspect && Number(h.value) > 0) w.value = Math.max(16, Math.round(Number(h.value) * aspect));
+    sync();
   });
+  sync();
   $("#size-preset").addEventListener("change", (e) => {
     const value = e.target.value;
     if (!value) return;
