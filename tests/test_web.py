@@ -568,10 +568,13 @@ def test_serve_command_help_and_errors(capsys, monkeypatch, tmp_path):
         main(["serve", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--host", "--port", "--device", "--workdir", "--max-upload-mb", "--max-upload-megapixels"):
+    for flag in ("--host", "--port", "--device", "--workdir", "--max-upload-mb", "--max-upload-megapixels",
+                 "--allow-host", "--no-token", "--models-dir", "--max-queue", "--keep-uploads-days"):
         assert flag in out
     assert main(["serve", "--port", "70000", "--workdir", str(tmp_path)]) == 1
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
+    assert main(["serve", "--max-queue", "0", "--workdir", str(tmp_path)]) == 1
+    assert "--max-queue must be at least 1" in capsys.readouterr().err
     if not __import__("torch").cuda.is_available():
         assert main(["serve", "--device", "cuda", "--port", "0", "--workdir", str(tmp_path)]) == 1
         assert "no CUDA device" in capsys.readouterr().err
@@ -585,7 +588,8 @@ def test_serve_command_help_and_errors(capsys, monkeypatch, tmp_path):
 def test_serve_prints_its_url_warns_off_loopback_and_stops_on_ctrl_c(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from ottex.app.cli import main; sys.exit(main())",
                              "serve", "--host", "0.0.0.0", "--port", "0", "--workdir", str(tmp_path / "w"),
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--device", "cpu", "--allow-host", "studio.example"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         port = re.search(r"http://[^:/]+:(\d+)/\?token=([\w-]+) ", line)
@@ -599,6 +603,8 @@ def test_serve_prints_its_url_warns_off_loopback_and_stops_on_ctrl_c(tmp_path):
             assert c.get("/api/status", headers={"host": "evil.example"}).status_code == 400  # DNS rebinding
             assert c.get("/api/status", headers={"host": "my-laptop.local"}).status_code == 400
             assert c.get("/api/status", headers={"host": "my-laptop.local", "x-ottex-token": token}).status_code == 400
+            assert c.get("/api/status", headers={"host": "studio.example:8000", "x-ottex-token": token}).status_code \
+                == 200  # --allow-host
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
@@ -832,7 +838,8 @@ def test_wrong_types_huge_numbers_and_deep_nesting_are_400(client):
     cases = [({**base, "method": ["ot"]}, "method"), ({**base, "task": {"a": 1}}, "task"),
              ({**base, "width": 10**400}, "width"), ({**base, "seed": 10**30}, "seed"),
              ({**base, "width": [64]}, "width"), ({**base, "style": {"id": style}}, "style"),
-             ({**base, "options": [1, 2]}, "options"), ({**base, "options": {"steps": {"a": 1}}}, "steps")]
+             ({**base, "options": [1, 2]}, "options"), ({**base, "options": {"steps": {"a": 1}}}, "steps"),
+             ({**base, "options": {"steps": 10**400}}, "steps"), ({**base, "options": {"mix": [1, 10**400]}}, "mix")]
     for settings, option in cases:
         r = client.post("/api/jobs", content=json.dumps(settings), headers={"content-type": "application/json"})
         assert r.status_code == 400, (settings, r.text)

@@ -332,8 +332,8 @@ def _check_shape(value: Any, depth: int = 0, where: str | None = None) -> None:
     if depth > MAX_JSON_DEPTH:
         raise InputError(f"{where or 'the request'}: nested too deeply", option=where)
     if isinstance(value, dict):
-        for k, v in value.items():
-            _check_shape(v, depth + 1, where if where is not None else str(k)[:40])
+        for k, v in value.items():  # named by the top-level key, or by the option's name
+            _check_shape(v, depth + 1, str(k)[:40] if where in (None, "options") else where)
     elif isinstance(value, list):
         if len(value) > 256:
             raise InputError(f"{where or 'the request'}: too many values ({len(value)})", option=where)
