@@ -65,13 +65,17 @@ def test_texture_progress_gallery_download_cancel_in_chromium(server, browser, t
     assert page.locator("#method option").all_text_contents()[:4] == ["ot", "w2", "gatys", "swd"]
     assert page.input_value("#opt-weights") == "hybrid"  # the registry's default, with its help below
     assert "weight set" in page.text_content("[data-option=weights] .help")
+    assert page.eval_on_selector("#opt-weights", "el => [el.tagName, [...el.options].map(o => o.value)]") == \
+        ["SELECT", ["hybrid", "cd16x", "wct-vgg19"]]  # a choice list, not a free text box
+    assert not page.is_visible("#opt-passes")  # the advanced options are folded
+    page.click("#options summary")
 
     # upload a style and start a 64 px run (fast weights; passes enough to watch it form)
     page.set_input_files("#style-input", str(style))
     page.wait_for_selector("#style-thumbs .upload img")
     page.fill("#width", "64")
     page.fill("#height", "64")
-    page.fill("#opt-weights", "cd16x")
+    page.select_option("#opt-weights", "cd16x")
     page.fill("#opt-passes", "12")
     page.click("#run")
     text = progress_between(page)
@@ -117,7 +121,7 @@ def test_texture_progress_gallery_download_cancel_in_chromium(server, browser, t
     job = app.state.queue.get(second)
     assert job.status == "cancelled" and job.progress["done"] < job.progress["total"]
     assert sorted(p.name for p in app.state.queue.results.iterdir()) == \
-        sorted(f"{job_id}{s}" for s in (".json", ".png", ".thumb.jpg"))  # the cancelled run left nothing
+        sorted([f"{job_id}{s}" for s in (".json", ".png", ".thumb.jpg")] + [f"{second}.json"])  # its record only
 
     # run the first again with a new seed; then its settings back into the form
     first = page.locator(f"#gallery .card[data-id='{job_id}']")
@@ -145,3 +149,194 @@ def test_texture_progress_gallery_download_cancel_in_chromium(server, browser, t
     # the only error the browser saw: the refused upload's response
     assert len(problems) == 1 and "400" in problems[0], problems
     context.close()
+
+
+@pytest.fixture()
+def sleepy():
+    import web_fakes
+    from ottex.methods.base import register_method, unregister_method
+
+    register_method(web_fakes.METHOD, replace=True)
+    yield web_fakes.METHOD
+    unregister_method("sleepy")
+
+
+def in_view(page, selector, height):
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def shot(page, name, tmp_path):
+    """A screenshot in ``$OTTEX_SCREENSHOTS`` (a folder; else the test's temporary folder)."""
+    folder = os.environ.get("OTTEX_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    page.screenshot(path=path, full_page=False)
+    return path
+
+
+def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_image):
+    """Run and progress in view at 1280x800, options folded, variations, ETA, dates, star, delete, the view
+    (side by side, before/after, keys), results back in as inputs (button and drag), earlier uploads, size presets
+    and aspect lock, presets, the form kept on reload, paging, TIFF thumbnails, and a phone-sized page."""
+    app = create_app(ServerConfig(tmp_path / "serve", devices=["cpu"], preview_interval=0.1))
+    style, content = tmp_path / "zebra.png", tmp_path / "scan.tif"
+    to_pil(load_test_image("style/zebra.jpg", 96)).save(style)
+    to_pil(load_test_image("style/zebra.jpg", 80)).save(content, format="TIFF")
+    with ServerThread(app) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        problems = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        assert in_view(page, "#run", 800) and not page.is_visible("#opt-passes")  # Run in view, options folded
+        start = shot(page, "serve-desktop-start.png", tmp_path)
+        assert page.input_value("#size-preset") == "512x512"  # the default size is a preset
+
+        page.set_input_files("#style-input", str(style))
+        page.wait_for_selector("#style-thumbs .upload img")
+        page.select_option("#method", "sleepy")
+        page.click("#options summary")
+        page.fill("#opt-steps", "60")
+        page.fill("#opt-delay", "0.03")
+        page.select_option("#size-preset", "256x256")
+        assert (page.input_value("#width"), page.input_value("#height")) == ("256", "256")
+        page.fill("#variations", "3")
+        assert in_view(page, "#run", 800)  # still in view with the options open
+        page.focus("#seed")
+        page.keyboard.press("Control+Enter")  # the shortcut runs
+        page.wait_for_selector("#running .job", timeout=20_000)
+        assert in_view(page, "#running .job", 800)  # the progress is in view after Run
+        first_text = page.text_content("#running .progress-text")
+        assert "estimating" in first_text or "left" in first_text or first_text == "starting", first_text
+        progress_between(page)
+        page.wait_for_function("() => /about .* left/.test(document.querySelector('#running .progress-text')"
+                               ".textContent)", timeout=20_000)
+        desktop = shot(page, "serve-desktop-running.png", tmp_path)
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card[data-status=done]').length == 3",
+                               timeout=60_000)
+        seeds = sorted(j["settings"]["seed"] for j in app.state.queue.finished())
+        assert seeds == [0, 1, 2]
+        meta = page.text_content("#gallery .card .card-meta")
+        assert "today" in meta, meta  # the date, not only the time
+
+        # the view: style beside the result, before/after, keys
+        page.click("#gallery .card[data-status=done] .thumb-link")
+        page.wait_for_selector("#lightbox:not([hidden]) #lightbox-side figure.result img")
+        assert page.locator("#lightbox-side figure").count() == 2  # the style and the result
+        page.wait_for_function("() => [...document.querySelectorAll('#lightbox-side img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
+        side = shot(page, "serve-view-side-by-side.png", tmp_path)
+        label = page.text_content("#lightbox-label")
+        page.keyboard.press("ArrowRight")
+        assert page.text_content("#lightbox-label") != label
+        page.keyboard.press("b")
+        assert page.is_visible("#lightbox-compare") and not page.is_visible("#lightbox-side")
+        page.fill("#compare-slider", "30")
+        compare = shot(page, "serve-view-before-after.png", tmp_path)
+        page.keyboard.press("s")  # star from the view
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card.starred').length == 1")
+        page.keyboard.press("Escape")
+        assert not page.is_visible("#lightbox")
+
+        # star filter and delete
+        page.check("#starred-only")
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card').length == 1")
+        page.uncheck("#starred-only")
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card').length == 3")
+        doomed = page.get_attribute("#gallery .card:not(.starred)", "data-id")
+        page.click(f"#gallery .card[data-id='{doomed}'] .delete")
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card').length == 2")
+        assert not list(app.state.queue.results.glob(f"{doomed}*"))
+
+        # a result back in: as the content (a style transfer), by button; as the style, by dragging it
+        before = page.get_attribute("#style-thumbs .upload", "data-id")
+        page.click("#gallery .card[data-status=done] .as-content")
+        page.wait_for_selector("#content-thumbs .upload img")
+        assert page.is_checked("input[name=task][value=transfer]")
+        page.drag_and_drop("#gallery .card[data-status=done] img.thumb", "#style-drop")
+        page.wait_for_function(f"() => {{ const u = document.querySelector('#style-thumbs .upload');"
+                               f" return u && u.dataset.id !== '{before}'; }}", timeout=10_000)
+        assert page.text_content("#style-thumbs .upload .name").startswith("result_")
+
+        # a TIFF content: its thumbnail shows (the server's JPEG)
+        page.set_input_files("#content-input", str(content))
+        page.wait_for_function("() => { const i = document.querySelector('#content-thumbs .upload img');"
+                               " return i && i.complete && i.naturalWidth > 0 && i.src.endsWith('/thumb'); }")
+        tiff_id = page.get_attribute("#content-thumbs .upload", "data-id")
+
+        # earlier uploads: the first style picked again
+        page.click("#content-drop .earlier")
+        page.wait_for_selector("#earlier:not([hidden]) #earlier-thumbs .upload")
+        assert page.locator("#earlier-thumbs .upload").count() == 4  # style, two results, the TIFF
+        page.click(f"#earlier-thumbs .upload[data-id='{before}']")
+        assert page.get_attribute("#content-thumbs .upload", "data-id") == before and page.is_hidden("#earlier")
+
+        # size presets and the aspect lock (back to textures)
+        page.check("input[name=task][value=synthesis]")
+        page.select_option("#size-preset", "1920x1080")
+        page.check("#aspect-lock")
+        page.fill("#width", "960")
+        assert page.input_value("#height") == "540" and page.input_value("#size-preset") == ""
+
+        # presets: saved, changed, chosen again
+        page.fill("#opt-steps", "7")
+        page.click("#presets-box summary")
+        page.fill("#preset-name", "quick draft")
+        page.click("#preset-save")
+        page.fill("#opt-steps", "99")
+        page.fill("#width", "320")
+        page.select_option("#preset", "quick draft")
+        page.wait_for_function("() => document.querySelector('#opt-steps').value === '7'")
+        assert page.input_value("#width") == "960"
+
+        # the form is kept on reload
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_function("() => document.querySelector('#width').value === '960'")
+        assert page.input_value("#method") == "sleepy" and page.input_value("#opt-steps") == "7"
+        assert page.get_attribute("#style-thumbs .upload", "data-id") != before  # the dragged-in result
+        assert page.input_value("#variations") == "3"
+        assert tiff_id  # uploaded above
+
+        # paging: 24 at a time, More for the rest
+        style_id = app.state.uploads.recent()[0][-1].id
+        quick = {"task": "synthesis", "method": "sleepy", "style": [style_id], "width": 16, "height": 16,
+                 "options": {"steps": 1}}
+        ids = []
+        for n in (16, 9):
+            made = app.state.queue.submit_many([_parse(app, {**quick, "seed": 100 + n + k}) for k in range(n)])
+            ids += [j.id for j in made]
+        for job_id in ids:
+            app.state.queue.wait(job_id, 60)
+        page.wait_for_function("() => document.querySelector('#gallery-count').textContent === '(24 of 27)'",
+                               timeout=20_000)
+        assert page.locator("#gallery .card").count() == 24 and page.is_visible("#gallery-more")
+        page.click("#gallery-more")
+        page.wait_for_function("() => document.querySelectorAll('#gallery .card').length == 27")
+        assert page.is_hidden("#gallery-more")
+        page.click("#show-keys")
+        assert page.is_visible("#keys") and "Ctrl+Enter" in page.text_content("#keys")
+        page.keyboard.press("Escape")
+        assert problems == [], problems
+        context.close()
+
+        # a phone: Run stays in view at the foot of the screen
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = phone.new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        assert in_view(page, "#run", 844)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # down to the gallery
+        page.wait_for_function("() => window.scrollY > 500")
+        assert in_view(page, "#run", 844)
+        mobile = shot(page, "serve-phone.png", tmp_path)
+        phone.close()
+    print("\nscreenshots:", start, desktop, side, compare, mobile)
+
+
+def _parse(app, data):
+    from ottex.app.web.forms import parse_settings
+
+    return parse_settings(data, app.state.uploads, app.state.config.max_output_pixels)

@@ -15,6 +15,12 @@ records its message (a library error's own; anything else: a generic one, the tr
 the worker goes on with the next. The networks the methods build are kept between runs
 (:func:`ottex.nn.networks.keep_networks`).
 
+Every run has a record, ``results/<id>.json``, written when it is queued and at each change of state, so a
+restarted server finds its runs again: finished ones as they were, queued ones queued again (their settings
+checked again by ``parse``), and one that was running when the server was killed as failed, saying so. The queue
+holds at most ``max_queued`` runs, and only the newest ``keep_unfinished`` failed or cancelled runs are kept;
+finished runs can be deleted and starred.
+
 Example:
     >>> queue = JobQueue(tmp, UploadStore(tmp), devices=["cpu"])  # doctest: +SKIP
     >>> queue.start(); job = queue.submit(settings)  # doctest: +SKIP
@@ -26,15 +32,17 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +60,8 @@ from ...nn.networks import keep_networks, kept_networks
 from .forms import COLOR, RunSettings
 from .uploads import NotFound, UploadStore
 
-__all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "Interrupted", "JOB_ID", "STATES", "FINISHED"]
+__all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "Interrupted", "QueueFull", "JOB_ID", "STATES",
+           "FINISHED", "finite"]
 
 log = logging.getLogger("ottex.serve")
 
@@ -61,6 +70,32 @@ STATES = ("queued", "running", "done", "failed", "cancelled")
 #: Finished runs whose last preview is kept (the others' are dropped).
 KEEP_PREVIEWS = 4
 FINISHED = ("done", "failed", "cancelled")
+DEFAULT_MAX_QUEUED = 50
+DEFAULT_KEEP_UNFINISHED = 50
+#: What a run that was running when its server was killed says after a restart.
+INTERRUPTED = "the server stopped while this ran (run it again)"
+
+
+class QueueFull(InputError):
+    """The queue holds as many runs as the server takes."""
+
+
+def finite(value: object) -> object:
+    """``value`` with every float that is not finite (NaN, infinities) replaced by None, in lists and dicts too:
+    JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _read_record(path: Path) -> dict:
+    """A run's record; a number JSON has not (``NaN``: written by servers before this check) is read as its
+    text, so the run shows (and a re-run is refused with a message) instead of breaking every listing."""
+    return json.loads(path.read_text(), parse_constant=str)
 
 
 class Interrupted(Cancelled):
@@ -78,20 +113,26 @@ class EtaEstimator:
 
     A step is taken to cost in proportion to the pixels of its scale; the scales not reached yet are taken to be
     twice the previous one's sides (the pyramid every method uses) and to share the run's remaining steps
-    evenly. The rate is the run's own so far: elapsed time over the work done.
+    evenly. The rate is measured from the first step on: the time before it (inputs read, networks built) is
+    paid once and says nothing of the steps, so it is left out, and no estimate is given before the work of
+    ``min_steps`` steps has been timed (one step says little: the first ones are the slowest).
 
     Example:
         >>> eta = EtaEstimator()
         >>> ev = lambda scale, step, done, size: ProgressEvent("m", "step", scale, 2, size, step, 10, done, 20)
-        >>> eta.update(ev(0, 5, 5, (8, 8)), elapsed=1.0)  # 5 of 10 steps at 8x8, then 10 at 16x16 (4x each)
-        9.0
+        >>> eta.update(ev(0, 1, 1, (8, 8)), elapsed=3.0)  # 3 s before the first step: not a rate
+        >>> eta.update(ev(0, 5, 5, (8, 8)), elapsed=4.0)  # 4 steps in 1 s; 5 more at 8x8, 10 at 16x16 (4x each)
+        11.25
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_steps: int = 2) -> None:
         self._scales: dict[int, tuple[float, int]] = {}  # scale -> (pixels, planned steps)
+        self._start: tuple[float, float] | None = None  # (work done, elapsed) at the first event with a step
+        self.min_steps = min_steps
+        self._steps = 0
 
     def update(self, event: ProgressEvent, elapsed: float) -> float | None:
-        """Seconds left after ``event``, ``elapsed`` seconds into the run (None until a step is done)."""
+        """Seconds left after ``event``, ``elapsed`` seconds into the run (None until enough steps are timed)."""
         area = float(event.size[0] * event.size[1])
         self._scales[event.scale] = (area, event.steps)
         if event.kind == "done":
@@ -100,12 +141,19 @@ class EtaEstimator:
         done_work = sum(a * n for s, (a, n) in self._scales.items() if s < event.scale) + step * area
         if done_work <= 0 or elapsed <= 0:
             return None
+        if self._start is None:
+            self._start = (done_work, elapsed)
+            return None
+        self._steps += 1
+        timed_work, timed = done_work - self._start[0], elapsed - self._start[1]
+        if self._steps < self.min_steps or timed_work <= 0 or timed <= 0:
+            return None
         later_scales = event.scales - 1 - event.scale
         later_steps = max(0, event.total - (event.done - step + event.steps))
         remaining = (event.steps - step) * area
         if later_scales > 0:
             remaining += sum(later_steps / later_scales * area * 4**k for k in range(1, later_scales + 1))
-        return elapsed / done_work * remaining
+        return timed / timed_work * remaining
 
 
 @dataclass
@@ -144,13 +192,15 @@ class WebJob:
     progress_count: int = 0
     cancel_requested: bool = False
     size: tuple[int, int] | None = None  # (width, height) of the result
+    starred: bool = False
+    requeue: bool = False  # cancelled by the server's stop: queued again by the next server
 
     def summary(self, position: int | None = None) -> dict:
         """The run as JSON for the page (URLs of its result when done)."""
         out = {"id": self.id, "status": self.status, "label": self.label, "settings": self.record,
                "created": self.created, "started": self.started, "finished": self.finished, "seconds": self.seconds,
                "startup": self.startup, "device": self.device, "error": self.error, "option": self.error_option,
-               "progress": self.progress, "position": position}
+               "progress": self.progress, "position": position, "starred": self.starred}
         if self.status == "done":
             base = f"/api/jobs/{self.id}"
             out["result"] = {"image": f"{base}/image", "thumb": f"{base}/thumb", "settings": f"{base}/settings",
@@ -188,7 +238,7 @@ class Watcher:
         eta = self.eta.update(event, elapsed)
         progress = {"kind": event.kind, "scale": event.scale, "scales": event.scales, "size": list(event.size),
                     "step": event.step, "steps": event.steps, "done": event.done, "total": event.total,
-                    "unit": event.unit, "loss": event.loss, "elapsed": round(elapsed, 3),
+                    "unit": event.unit, "loss": finite(event.loss), "elapsed": round(elapsed, 3),
                     "eta": None if eta is None else round(eta, 3), "preview": self.job.preview_count or None}
         if event.image is not None:
             self.job.preview = _jpeg(event.image, self.side)
@@ -222,6 +272,9 @@ class JobQueue:
         thumb_side: long side of the results' thumbnails, in px.
         keep_networks_limit: networks kept built between runs (0: none).
         interrupt_after: seconds a cancelled run has to stop at a progress event before it is interrupted.
+        max_queued: runs waiting at most (more are refused with :class:`QueueFull`).
+        keep_unfinished: failed and cancelled runs kept (the oldest go first).
+        parse: checks the settings of a queued run found on disk (``record -> RunSettings``; None: such runs fail).
     """
 
     def __init__(
@@ -235,6 +288,9 @@ class JobQueue:
         thumb_side: int = 256,
         keep_networks_limit: int = 64,
         interrupt_after: float = 0.5,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        keep_unfinished: int = DEFAULT_KEEP_UNFINISHED,
+        parse: Callable[[dict], RunSettings] | None = None,
     ) -> None:
         self.results = Path(workdir) / "results"
         self.results.mkdir(parents=True, exist_ok=True)
@@ -246,6 +302,12 @@ class JobQueue:
         self.thumb_side = int(thumb_side)
         self.keep_networks_limit = int(keep_networks_limit)
         self.interrupt_after = float(interrupt_after)
+        self.max_queued = int(max_queued)
+        self.keep_unfinished = int(keep_unfinished)
+        self.parse = parse
+        #: (folder, how it is shown) of the server's folders, left out of the messages of failed runs
+        self.private_folders: list[tuple[str, str]] = [(str(Path(workdir).resolve()), ""),
+                                                       (str(Path(workdir)), "")]
         self._interruptible: dict[str, int] = {}  # run id -> its worker thread, while the method runs
         self._interrupt_lock = threading.Lock()
         self._previews: collections.deque[WebJob] = collections.deque()  # finished runs still holding one
@@ -256,7 +318,7 @@ class JobQueue:
         self._stopping = False
         self.revision = 0  # bumped when a run changes state or is added
         self.progress_revision = 0  # bumped on every progress event too
-        self._load_finished()
+        self._load()
 
     # -- state ------------------------------------------------------------------------------------------------
 
@@ -286,11 +348,32 @@ class JobQueue:
             queued = [j.summary(position=i) for i, j in enumerate(self._queue)]
         return running + queued
 
-    def finished(self) -> list[dict]:
-        """The finished runs, newest first, as JSON."""
+    def finished(self, offset: int = 0, limit: int | None = None, status: str | None = None,
+                 starred: bool = False) -> list[dict]:
+        """The finished runs, newest first, as JSON: ``limit`` of them from ``offset`` (all: None), of one
+        ``status`` only, or the starred ones only."""
+        return [j.summary() for j in self._finished(status, starred)[offset:None if limit is None else offset + limit]]
+
+    def count_finished(self, status: str | None = None, starred: bool = False) -> int:
+        return len(self._finished(status, starred))
+
+    def _finished(self, status: str | None, starred: bool) -> list[WebJob]:
         with self._cond:
-            jobs = [j for j in self._jobs.values() if j.status in FINISHED]
-        return [j.summary() for j in sorted(jobs, key=lambda j: j.finished or j.created, reverse=True)]
+            jobs = [j for j in self._jobs.values() if j.status in FINISHED and (status is None or j.status == status)
+                    and (j.starred or not starred)]
+        return sorted(jobs, key=lambda j: j.finished or j.created, reverse=True)
+
+    def uploads_in_use(self) -> set[str]:
+        """Upload ids that runs of this server name (inputs, masks): not to be cleaned away."""
+        with self._cond:
+            records = [j.record for j in self._jobs.values()]
+        ids: set[str] = set()
+        for rec in records:
+            ids.update(v for v in rec.get("style") or [] if isinstance(v, str))
+            if isinstance(rec.get("content"), str):
+                ids.add(rec["content"])
+            ids.update(v for v in (rec.get("options") or {}).values() if isinstance(v, str))
+        return ids
 
     def status(self) -> dict:
         """Devices, counts of queued, running and finished runs, networks kept built."""
@@ -306,21 +389,87 @@ class JobQueue:
 
     def submit(self, settings: RunSettings) -> WebJob:
         """Queue a run of checked settings; returns it."""
-        job = WebJob(secrets.token_hex(8), settings, settings.to_json(), settings.label())
+        return self.submit_many([settings])[0]
+
+    def submit_many(self, runs: Sequence[RunSettings]) -> list[WebJob]:
+        """Queue several runs (variations) at once, all or none.
+
+        Raises:
+            QueueFull: the queue would hold more than ``max_queued`` runs.
+        """
+        jobs = [WebJob(secrets.token_hex(8), s, s.to_json(), s.label()) for s in runs]
         with self._cond:
             if self._stopping:
                 raise OttexError("the server is stopping")
-            self._jobs[job.id] = job
-            self._queue.append(job)
+            if len(self._queue) + len(jobs) > self.max_queued:
+                raise QueueFull(f"the queue is full: this server keeps at most {self.max_queued} runs waiting "
+                                f"({len(self._queue)} are); wait for some to finish, or cancel some", option="queue")
+            for job in jobs:
+                self._jobs[job.id] = job
+                self._queue.append(job)
+        for job in jobs:
+            self._save(job)
+        self.touch()
+        return jobs
+
+    def delete(self, job_id: str) -> None:
+        """Remove a finished run: from the gallery and from disk (its image, thumbnail and record).
+
+        Raises:
+            InputError: no such run, or it is not finished (cancel it first).
+        """
+        job = self.get(job_id)
+        with self._cond:
+            if job.status not in FINISHED:
+                raise InputError(f"run {job_id} is {job.status}: cancel it before deleting it", option="job")
+            self._jobs.pop(job.id, None)
+        for suffix in (".png", ".thumb.jpg", ".json"):
+            (self.results / f"{job.id}{suffix}").unlink(missing_ok=True)
+        self.touch()
+
+    def star(self, job_id: str, starred: bool) -> WebJob:
+        """Mark a finished run as a favourite (or not); kept in its record."""
+        job = self.get(job_id)
+        if job.status not in FINISHED:
+            raise InputError(f"run {job_id} is not finished yet", option="job")
+        job.starred = bool(starred)
+        self._save(job)
         self.touch()
         return job
+
+    def _record(self, job: WebJob) -> dict:
+        return {"id": job.id, "status": job.status, "label": job.label, "settings": job.record,
+                "created": job.created, "started": job.started, "finished": job.finished, "seconds": job.seconds,
+                "startup": job.startup, "device": job.device, "error": job.error, "option": job.error_option,
+                "size": list(job.size) if job.size else None, "starred": job.starred, "ottex": __version__}
+
+    def _save(self, job: WebJob) -> None:
+        """Write the run's record (atomically: a killed server leaves the old one or the new one)."""
+        path = self.results / f"{job.id}.json"
+        tmp = path.with_suffix(".json.tmp")
+        try:
+            tmp.write_text(json.dumps(finite(self._record(job)), indent=2, allow_nan=False))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write the record of run %s: %s", job.id, exc)
+
+    def _trim(self) -> None:
+        """Forget the oldest failed and cancelled runs beyond ``keep_unfinished`` (and their records)."""
+        with self._cond:
+            spare = sorted((j for j in self._jobs.values() if j.status in ("failed", "cancelled")),
+                           key=lambda j: j.finished or j.created, reverse=True)[self.keep_unfinished:]
+            for job in spare:
+                self._jobs.pop(job.id, None)
+        for job in spare:
+            (self.results / f"{job.id}.json").unlink(missing_ok=True)
 
     def cancel(self, job_id: str) -> WebJob:
         """Cancel a queued run (at once) or a running one (at its next progress event, or interrupted after
         ``interrupt_after`` seconds); nothing is written."""
         job = self.get(job_id)
         with self._cond:
-            if job.status == "queued":
+            queued = job.status == "queued"
+            if queued:
                 self._queue.remove(job)
                 job.status = "cancelled"
                 job.finished = time.time()
@@ -329,8 +478,18 @@ class JobQueue:
                 timer = threading.Timer(self.interrupt_after, self._interrupt, (job.id,))
                 timer.daemon = True
                 timer.start()
+        if queued:
+            self._save(job)
+            self._trim()
         self.touch()
         return job
+
+    def redact(self, message: str) -> str:
+        """A run's message without the server's folders (``uploads/...``, ``models/...`` are enough to say which
+        file; where the server keeps them is not the page's business)."""
+        for folder, shown in self.private_folders:
+            message = message.replace(folder.rstrip("/") + "/", shown).replace(folder, shown.rstrip("/") or ".")
+        return message
 
     def _interrupt(self, job_id: str) -> None:
         with self._interrupt_lock:
@@ -364,23 +523,46 @@ class JobQueue:
             raise InputError(f"run {job_id} made no image ({job.status})", option="job")
         return self.results / f"{job.id}{ {'image': '.png', 'thumb': '.thumb.jpg', 'settings': '.json'}[what]}"
 
-    def _load_finished(self) -> None:
-        """The results of earlier servers in the same folder join the gallery."""
+    def _load(self) -> None:
+        """The runs of earlier servers in the same folder: finished ones join the gallery, queued ones wait for
+        :meth:`start`, one that was running when its server was killed is failed (saying so)."""
         for meta in sorted(self.results.glob("*.json")):
             job_id = meta.stem
-            if not JOB_ID.fullmatch(job_id) or not (self.results / f"{job_id}.png").is_file():
+            if not JOB_ID.fullmatch(job_id):
                 continue
             try:
-                record = json.loads(meta.read_text())
-                job = WebJob(job_id, None, record["settings"], record["label"], status="done",
-                             created=record["created"], started=record.get("started"), finished=record["finished"],
-                             seconds=record.get("seconds"), startup=record.get("startup"),
-                             device=record.get("device"),
+                record = _read_record(meta)
+                status = record.get("status", "done")
+                if status not in STATES or (status == "done" and not (self.results / f"{job_id}.png").is_file()):
+                    continue
+                job = WebJob(job_id, None, record["settings"], record["label"], status=status,
+                             created=record["created"], started=record.get("started"),
+                             finished=record.get("finished"), seconds=record.get("seconds"),
+                             startup=record.get("startup"), device=record.get("device"), error=record.get("error"),
+                             error_option=record.get("option"), starred=bool(record.get("starred")),
                              size=tuple(record["size"]) if record.get("size") else None)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("skipping unreadable result record %s: %s", meta, exc)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("skipping unreadable run record %s: %s", meta, exc)
                 continue
+            if status == "running":
+                job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
+                self._save(job)
             self._jobs[job_id] = job
+        for tmp in self.results.glob("*.json.tmp"):
+            tmp.unlink(missing_ok=True)
+        pending = sorted((j for j in self._jobs.values() if j.status == "queued"), key=lambda j: j.created)
+        for job in pending:
+            try:
+                if self.parse is None:
+                    raise InputError("its settings cannot be checked again here")
+                job.settings = self.parse(job.record)
+            except OttexError as exc:
+                job.status, job.finished = "failed", time.time()
+                job.error, job.error_option = f"not run again after a restart: {exc}", exc.option
+                self._save(job)
+                continue
+            self._queue.append(job)
+        self._trim()
 
     # -- workers ----------------------------------------------------------------------------------------------
 
@@ -400,10 +582,12 @@ class JobQueue:
         """Cancel the running runs, drop the queue, stop the workers and free the kept networks."""
         with self._cond:
             self._stopping = True
-            for job in list(self._queue):
+            for job in list(self._queue):  # their records stay "queued": the next server runs them
                 job.status, job.finished = "cancelled", time.time()
             self._queue.clear()
             running = [job.id for job in self._jobs.values() if job.status == "running"]
+            for job_id in running:
+                self._jobs[job_id].requeue = True
             self._cond.notify_all()
         for job_id in running:
             self.cancel(job_id)  # at its next step, or interrupted
@@ -422,6 +606,7 @@ class JobQueue:
                     return
                 job = self._queue.popleft()
                 job.status, job.started, job.device = "running", time.time(), str(device)
+            self._save(job)
             self.touch()
             self._run(job, device)
 
@@ -454,7 +639,7 @@ class JobQueue:
         except Cancelled:
             status = "cancelled"
         except OttexError as exc:
-            error, option = str(exc), exc.option
+            error, option = self.redact(str(exc)), exc.option
         except MemoryError:
             error = "out of memory: try a smaller size"
         except Exception as exc:  # noqa: BLE001 - a failed run must not stop the server; the log has the traceback
@@ -467,7 +652,7 @@ class JobQueue:
             with self._interrupt_lock:
                 self._interruptible.pop(job.id, None)
             if status != "done":
-                for p in (output, output.with_suffix(".thumb.jpg"), output.with_suffix(".json")):
+                for p in (output, output.with_suffix(".thumb.jpg")):
                     p.unlink(missing_ok=True)
             with self._cond:
                 job.status, job.error, job.error_option = status, error, option
@@ -476,6 +661,13 @@ class JobQueue:
                 self._previews.append(job)
                 if len(self._previews) > KEEP_PREVIEWS:
                     self._previews.popleft().preview = None
+            if job.requeue and status == "cancelled":  # stopped with its server: the next one runs it again
+                self._save(dataclasses.replace(job, status="queued", started=None, finished=None, device=None))
+            elif status == "done":
+                self._save(job)
+            else:
+                self._save(job)
+                self._trim()
             self.touch()
 
     def _color(self, settings: RunSettings, device: torch.device, output: Path) -> None:
@@ -491,9 +683,4 @@ class JobQueue:
             thumb = img.convert("RGB")
             thumb.thumbnail((self.thumb_side, self.thumb_side))
         thumb.save(output.with_suffix(".thumb.jpg"), format="JPEG", quality=90)
-        record = {"id": job.id, "label": job.label, "settings": job.record, "created": job.created,
-                  "started": job.started, "finished": time.time(), "seconds": job.seconds, "startup": job.startup,
-                  "device": job.device,
-                  "size": list(size), "ottex": __version__}
-        output.with_suffix(".json").write_text(json.dumps(record, indent=2))
         return size

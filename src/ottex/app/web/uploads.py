@@ -3,9 +3,13 @@ names.
 
 An upload is written to a temporary file while its bytes are counted (more than ``max_bytes`` stops it), its
 header is read for the pixel count (more than ``max_pixels`` is refused before anything is decoded, which is what
-stops a decompression bomb: a few kilobytes that claim gigapixels), then it is decoded with
-:func:`ottex.image.io.load_image` (the loader of the command line) and kept as ``uploads/<id>.<format>`` with a
-random 32-hex-digit id. The user's file name is kept for display only, never as a path.
+stops a decompression bomb: a few kilobytes that claim gigapixels), then it is decoded once by Pillow, as bytes
+(no float copy: a 40-megapixel image costs at most its own pixels, and at most ``max_decodes`` images are decoded
+at a time), and a small JPEG thumbnail is made from it with the command line's colour conversion (every mode the
+loader takes). The file is kept as ``uploads/<id>.<format>`` with a random 32-hex-digit id, next to its record
+(``<id>.json``) and thumbnail (``<id>.thumb.jpg``: what the page shows, whatever the format). The user's file name
+is kept for display only, never as a path. Temporary files left by a killed server, and uploads older than
+``keep_seconds`` that no run needs, are removed by :meth:`UploadStore.clean`.
 
 Example:
     >>> store = UploadStore(tmp, max_bytes=1 << 20, max_pixels=10**6)  # doctest: +SKIP
@@ -16,19 +20,24 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ...core.errors import ImageError, InputError
-from ...image.io import load_image
+from ...image.io import _to_rgb_array
 
 __all__ = ["UploadInfo", "UploadStore", "TooLarge", "NotFound", "UPLOAD_ID", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS"]
 
@@ -36,6 +45,12 @@ __all__ = ["UploadInfo", "UploadStore", "TooLarge", "NotFound", "UPLOAD_ID", "DE
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
+#: Images decoded at once (each costs up to its pixels in bytes, x4 for 16-bit and float modes).
+DEFAULT_MAX_DECODES = 2
+#: Long side of the thumbnails the page shows.
+THUMB_SIDE = 256
+#: Temporary files older than this (seconds) are a killed upload's.
+STALE_TEMP_SECONDS = 600
 #: Formats kept (Pillow's names -> suffix); others are refused.
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
 
@@ -71,6 +86,25 @@ class UploadInfo:
         return asdict(self)
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
+
+
+def _give_back_memory() -> None:
+    """Return the freed memory of a decode to the system (glibc keeps freed blocks of tens of megabytes in its
+    heaps otherwise: a server that decoded a few large images would hold their size for good)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def _display_name(name: str | None) -> str:
     """The user's file name, for display: its last component, printable characters only, at most 80."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -89,14 +123,19 @@ class UploadStore:
         workdir: the server's work folder.
         max_bytes: largest file accepted.
         max_pixels: largest image accepted (width x height, as the file's header states it).
+        max_decodes: images decoded at the same time (the others wait their turn).
+        keep_seconds: uploads older than this that no run needs are removed by :meth:`clean` (None: kept).
     """
 
     def __init__(self, workdir: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_decodes: int = DEFAULT_MAX_DECODES,
+                 keep_seconds: float | None = None) -> None:
         self.folder = Path(workdir) / "uploads"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self.max_pixels = int(max_pixels)
+        self.keep_seconds = keep_seconds
+        self._decodes = threading.BoundedSemaphore(max(1, int(max_decodes)))
 
     # -- writing --------------------------------------------------------------------------------------------
 
@@ -157,18 +196,72 @@ class UploadStore:
         if fmt not in FORMATS:
             raise ImageError(f"{name}: {fmt} images are not taken here (use PNG, JPEG, WebP, BMP or TIFF)",
                              option="upload")
-        try:
-            image = load_image(tmp)  # the command line's loader: every mode it converts, every error it gives
-        except ImageError as exc:
-            message = str(exc).replace(f" {tmp}", "").replace(str(tmp), "the upload")
-            raise ImageError(f"{name}: {message}", option="upload") from None
-        height, width = image.shape[-2:]
+        with self._decodes:  # a bounded number at a time: each may cost up to its pixels x 4 bytes
+            try:
+                thumb, (width, height) = self._decode(tmp, name)
+            finally:
+                _give_back_memory()
         upload_id = secrets.token_hex(16)
         final = self.folder / f"{upload_id}{FORMATS[fmt]}"
+        thumb.save(self.folder / f"{upload_id}.thumb.jpg", format="JPEG", quality=88)
         os.replace(tmp, final)
         info = UploadInfo(upload_id, name, int(width), int(height), fmt, size)
         (self.folder / f"{upload_id}.json").write_text(json.dumps(info.to_json()))
         return info
+
+    def _decode(self, path: Path, name: str) -> tuple[Image.Image, tuple[int, int]]:
+        """Decode the whole image once (a truncated or corrupt file fails here, as in the loader), as Pillow's
+        bytes, never as floats; returns its thumbnail (RGB, converted as the loader converts) and its size after
+        the EXIF orientation."""
+        try:
+            with Image.open(path) as img:
+                img.load()
+                img.thumbnail((THUMB_SIDE, THUMB_SIDE), reducing_gap=None)  # the big decoded copy goes here
+                small = ImageOps.exif_transpose(img) or img
+                rgb = _to_rgb_array(small)
+                with Image.open(path) as header:  # the size after the EXIF orientation, from the header again
+                    w, h = header.size
+                    if header.getexif().get(0x0112) in (5, 6, 7, 8):
+                        w, h = h, w
+        except UnidentifiedImageError:
+            raise ImageError(f"{name}: not an image file (or an unsupported format)", option="upload") from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            message = str(exc).replace(str(path), "the upload")
+            raise ImageError(f"{name}: cannot read the image ({message})", option="upload") from None
+        if w == 0 or h == 0 or rgb.size == 0:
+            raise ImageError(f"{name}: the image has no pixels", option="upload")
+        thumb = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        return thumb, (w, h)
+
+    # -- cleaning ---------------------------------------------------------------------------------------------
+
+    def clean(self, keep: Collection[str] = (), now: float | None = None) -> int:
+        """Remove temporary files of uploads that never finished (a killed server's), and uploads older than
+        ``keep_seconds`` whose id is not in ``keep`` (those that runs still need); returns how many went."""
+        now = time.time() if now is None else now
+        gone = 0
+        for tmp in self.folder.glob(".upload-*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                    tmp.unlink()
+                    gone += 1
+            except OSError:
+                pass
+        if self.keep_seconds is None:
+            return gone
+        for meta in self.folder.glob("*.json"):
+            upload_id = meta.stem
+            if not UPLOAD_ID.fullmatch(upload_id) or upload_id in keep:
+                continue
+            try:
+                if now - meta.stat().st_mtime <= self.keep_seconds:
+                    continue
+            except OSError:
+                continue
+            for p in self.folder.glob(f"{upload_id}.*"):
+                p.unlink(missing_ok=True)
+            gone += 1
+        return gone
 
     def _header(self, path: Path, name: str) -> tuple[str, tuple[int, int]]:
         """Format and size from the file's header alone (nothing decoded), refusing images over the limit."""
@@ -210,3 +303,31 @@ class UploadStore:
         self.path(upload_id)
         meta = self.folder / f"{upload_id}.json"
         return UploadInfo(**json.loads(meta.read_text()))
+
+    def thumb(self, upload_id: str) -> Path:
+        """The JPEG thumbnail of an upload (made again from the image if missing: uploads of older servers)."""
+        path = self.path(upload_id)
+        thumb = self.folder / f"{upload_id}.thumb.jpg"
+        if not thumb.is_file():
+            with self._decodes:
+                small, _ = self._decode(path, "upload")
+            small.save(thumb, format="JPEG", quality=88)
+        return thumb
+
+    def recent(self, offset: int = 0, limit: int = 50) -> tuple[list[UploadInfo], int]:
+        """The uploads, newest first: ``(a page of them, how many in all)``."""
+        metas = []
+        for meta in self.folder.glob("*.json"):
+            if UPLOAD_ID.fullmatch(meta.stem):
+                try:
+                    metas.append((meta.stat().st_mtime, meta))
+                except OSError:
+                    pass
+        metas.sort(reverse=True)
+        out = []
+        for _, meta in metas[offset:offset + limit]:
+            try:
+                out.append(UploadInfo(**json.loads(meta.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return out, len(metas)

@@ -11,7 +11,14 @@ const state = {
   masks: {},               // option name -> upload info
   finishedCount: -1,
   running: new Map(),      // job id -> element
+  galleryLimit: 24,        // results shown (More adds a page)
+  gallery: [],             // the finished runs shown, newest first
+  earlier: { role: "style", offset: 0 },
+  view: null,              // index in state.gallery of the result in the lightbox
+  restoring: false,
 };
+const STORE = "ottex.form";        // the form, kept across reloads (localStorage)
+const PRESETS = "ottex.presets";   // named settings
 
 // ---------------------------------------------------------------------------------------------------------
 // Talking to the server
@@ -233,7 +240,7 @@ function optionValues() {
 }
 
 function settings() {
-  const s = { task: state.task, style: state.uploads.style.map((u) => u.id), seed: Number($("#seed").value || 0) };
+  const s = { task: state.task, style: state.uploads.style.map((u) => u.id), seed: $("#seed").value === "" ? 0 : $("#seed").value };
   if (state.task !== "synthesis") s.content = state.uploads.content ? state.uploads.content.id : null;
   if (state.task === "color") {
     s.rotations = $("#rotations").value;
@@ -252,14 +259,18 @@ function settings() {
 }
 
 // Put a recorded run's settings back into the form ("Edit" in the gallery).
-async function loadSettings(record) {
+async function loadSettings(record, scroll = true) {
   state.task = record.task;
   document.querySelectorAll("input[name=task]").forEach((r) => { r.checked = r.value === record.task; });
   taskChanged();
-  if (record.method) { $("#method").value = record.method; methodChanged(); }
-  const info = async (id) => (id ? { id, name: "", ...(await api(`/api/uploads/${id}/info`).catch(() => ({}))) } : null);
-  state.uploads.style = await Promise.all((record.style || []).map(info));
+  if (record.method && [...$("#method").options].some((o) => o.value === record.method)) {
+    $("#method").value = record.method;
+    methodChanged();
+  }
+  const info = async (id) => (id ? { id, name: "", ...(await api(`/api/uploads/${id}/info`).catch(() => ({ gone: true }))) } : null);
+  state.uploads.style = (await Promise.all((record.style || []).map(info))).filter((u) => u && !u.gone);
   state.uploads.content = await info(record.content);
+  if (state.uploads.content && state.uploads.content.gone) state.uploads.content = null;
   renderUploads("style");
   renderUploads("content");
   for (const key of ["width", "height", "size", "seed", "rotations"]) {
@@ -275,7 +286,10 @@ async function loadSettings(record) {
     else if (opt.widget === "bool") input.checked = !!value;
     else input.value = Array.isArray(value) ? value.join(",") : value;
   }
-  window.scrollTo({ top: 0, behavior: "smooth" });
+  if (Object.keys(record.options || {}).length) $("#options").open = true;
+  if (state.syncSize) state.syncSize();
+  if (scroll) $(".form-scroll").scrollTo({ top: 0, behavior: "smooth" });
+  saveForm();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -289,7 +303,7 @@ function uploadThumb(info, onRemove) {
   const box = document.createElement("div");
   box.className = "upload";
   box.dataset.id = info.id;
-  const img = Object.assign(document.createElement("img"), { src: `/api/uploads/${info.id}`, alt: info.name || "upload" });
+  const img = Object.assign(document.createElement("img"), { src: `/api/uploads/${info.id}/thumb`, alt: info.name || "upload" });
   const name = Object.assign(document.createElement("div"), { className: "name", textContent: info.name || "" });
   if (info.width) name.title = `${info.name} (${info.width}x${info.height})`;
   const remove = Object.assign(document.createElement("button"), { type: "button", className: "remove", textContent: "x", title: "remove" });
@@ -307,6 +321,7 @@ function renderUploads(role) {
       if (role === "style") state.uploads.style = state.uploads.style.filter((u) => u !== info);
       else state.uploads.content = null;
       renderUploads(role);
+      saveForm();
     }));
   }
 }
@@ -327,6 +342,7 @@ async function addFiles(role, files) {
     }
     renderUploads(role);
   }
+  saveForm();
 }
 
 function setUpDrop(role) {
@@ -338,7 +354,9 @@ function setUpDrop(role) {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    if (e.dataTransfer && e.dataTransfer.files.length) addFiles(role, e.dataTransfer.files);
+    const result = e.dataTransfer && e.dataTransfer.getData("application/x-ottex-result");
+    if (result) useResult(result, role);
+    else if (e.dataTransfer && e.dataTransfer.files.length) addFiles(role, e.dataTransfer.files);
   });
 }
 
@@ -361,6 +379,7 @@ function progressText(p) {
   parts.push(`${seconds(p.elapsed)} elapsed`);
   if (p.kind === "done") parts.push("finishing");
   else if (p.eta !== null && p.eta !== undefined) parts.push(`about ${seconds(p.eta)} left`);
+  else parts.push("estimating the time left");
   if (p.loss !== null && p.loss !== undefined) parts.push(`loss ${p.loss.toPrecision(4)}`);
   return parts.join(" · ");
 }
@@ -428,15 +447,22 @@ function renderQueue(active) {
   $("#queue-empty").hidden = list.children.length > 0;
 }
 
-function galleryCard(job) {
+function when(t) {
+  const d = new Date(t * 1000);
+  const sameDay = d.toDateString() === new Date().toDateString();
+  return sameDay ? `today ${d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`
+    : d.toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function galleryCard(job, index) {
   const el = $("#card-template").content.firstElementChild.cloneNode(true);
   el.dataset.id = job.id;
   el.dataset.status = job.status;
   el.classList.add(job.status);
   $(".card-label", el).textContent = job.label;
-  const when = new Date((job.finished || job.created) * 1000).toLocaleTimeString();
   const meta = [job.status === "done" ? `${job.result.width}x${job.result.height}` : job.status, seconds(job.seconds),
-    job.startup !== null && job.startup !== undefined ? `started in ${seconds(job.startup)}` : "", job.device, when];
+    job.startup !== null && job.startup !== undefined ? `started in ${seconds(job.startup)}` : "", job.device,
+    when(job.finished || job.created)];
   $(".card-meta", el).textContent = meta.filter(Boolean).join(" · ");
   const settingsBox = $(".settings", el);
   settingsBox.textContent = JSON.stringify(job.settings, null, 2);
@@ -453,16 +479,38 @@ function galleryCard(job) {
       e.target.disabled = false;
     }
   });
+  const star = $(".star", el);
+  const showStar = () => {
+    star.classList.toggle("on", !!job.starred);
+    el.classList.toggle("starred", !!job.starred);
+    star.innerHTML = job.starred ? "&#9733;" : "&#9734;";
+    star.title = job.starred ? "starred: click to unstar" : "star";
+  };
+  showStar();
+  star.addEventListener("click", () => toggleStar(job).then(showStar));
+  $(".delete", el).addEventListener("click", () => deleteRun(job, el));
   if (job.status === "done") {
-    $(".thumb", el).src = job.result.thumb;
+    const thumb = $(".thumb", el);
+    thumb.src = job.result.thumb;
     $(".thumb-link", el).href = job.result.image;
+    $(".thumb-link", el).addEventListener("click", (e) => { e.preventDefault(); openView(index); });
+    thumb.addEventListener("dragstart", (e) => {
+      e.dataTransfer.setData("application/x-ottex-result", job.id);
+      e.dataTransfer.setData("text/uri-list", new URL(job.result.image, location.href).href);
+      e.dataTransfer.effectAllowed = "copy";
+    });
     if (Math.max(job.result.width, job.result.height) < 200) el.classList.add("small");
     const download = $(".download", el);
     download.href = job.result.image;
     download.setAttribute("download", "");
+    $(".as-style", el).addEventListener("click", () => useResult(job.id, "style"));
+    $(".as-content", el).addEventListener("click", () => useResult(job.id, "content"));
   } else {
     $(".thumb-link", el).remove();
     $(".download", el).remove();
+    $(".as-style", el).remove();
+    $(".as-content", el).remove();
+    $(".rerun", el).hidden = job.status === "cancelled" && !job.settings;
     if (job.error) {
       const box = $(".card-error", el);
       box.textContent = job.error;
@@ -472,12 +520,322 @@ function galleryCard(job) {
   return el;
 }
 
+async function toggleStar(job) {
+  try {
+    const updated = await api(`/api/jobs/${job.id}/star`, { method: "POST", body: { starred: !job.starred } });
+    job.starred = updated.starred;
+  } catch (err) {
+    notice(err.message);
+  }
+}
+
+async function deleteRun(job, el) {
+  try {
+    await api(`/api/jobs/${job.id}`, { method: "DELETE" });
+    el.remove();
+    state.gallery = state.gallery.filter((j) => j.id !== job.id);
+    notice("deleted", 2);
+  } catch (err) {
+    notice(err.message);
+  }
+}
+
+// A result back in as a style or content: the PNG is fetched and uploaded like a file.
+async function useResult(jobId, role) {
+  try {
+    const response = await fetch(`/api/jobs/${jobId}/image`);
+    if (!response.ok) throw new Error(`the result cannot be read (${response.status})`);
+    const blob = await response.blob();
+    const file = new File([blob], `result_${jobId}.png`, { type: "image/png" });
+    if (role === "content" && state.task === "synthesis") {
+      state.task = "transfer";
+      document.querySelectorAll("input[name=task]").forEach((r) => { r.checked = r.value === "transfer"; });
+      taskChanged();
+    }
+    await addFiles(role, [file]);
+    notice(`the result is now the ${role}`, 3);
+  } catch (err) {
+    showError(err.message, role);
+  }
+}
+
+function galleryQuery() {
+  const q = new URLSearchParams({ limit: String(state.galleryLimit) });
+  if ($("#starred-only").checked) q.set("starred", "1");
+  if ($("#hide-unfinished").checked) q.set("status", "done");
+  return q.toString();
+}
+
 async function refreshGallery() {
-  const data = await api("/api/jobs");
+  const data = await api(`/api/jobs?${galleryQuery()}`);
   const gallery = $("#gallery");
   gallery.textContent = "";
-  for (const job of data.finished) gallery.append(galleryCard(job));
+  state.gallery = data.finished;
+  data.finished.forEach((job, i) => gallery.append(galleryCard(job, i)));
   $("#gallery-empty").hidden = data.finished.length > 0;
+  $("#gallery-count").textContent = data.total ? `(${data.finished.length} of ${data.total})` : "";
+  $("#gallery-more").hidden = data.finished.length >= data.total;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The view: a result large, beside its inputs, or before/after
+
+function doneViews() {
+  return state.gallery.map((j, i) => [j, i]).filter(([j]) => j.status === "done");
+}
+
+function openView(index) {
+  const job = state.gallery[index];
+  if (!job || job.status !== "done") return;
+  state.view = index;
+  const s = job.settings;
+  $("#lightbox-label").textContent = job.label;
+  $("#lightbox-meta").textContent = `${job.result.width}x${job.result.height} · ${when(job.finished || job.created)}`;
+  $("#lightbox-download").href = job.result.image;
+  $("#lightbox-star").textContent = job.starred ? "unstar" : "star";
+  const side = $("#lightbox-side");
+  side.textContent = "";
+  const figure = (src, caption, cls = "") => {
+    const f = document.createElement("figure");
+    if (cls) f.className = cls;
+    const img = Object.assign(document.createElement("img"), { src, alt: caption });
+    f.append(img, Object.assign(document.createElement("figcaption"), { textContent: caption }));
+    side.append(f);
+  };
+  for (const id of s.style || []) figure(`/api/uploads/${id}`, s.task === "color" ? "colours from" : "style");
+  if (s.content) figure(`/api/uploads/${s.content}`, s.task === "color" ? "recoloured" : "content");
+  figure(job.result.image, "result", "result");
+  const before = s.content || (s.style || [])[0];
+  $("#compare-before").src = before ? `/api/uploads/${before}` : "";
+  $("#compare-before-label").textContent = s.content ? "content" : "style";
+  $("#compare-after").src = job.result.image;
+  $(".compare-frame").style.setProperty("--aspect", `${job.result.width} / ${job.result.height}`);
+  $("#lightbox").hidden = false;
+}
+
+function closeView() {
+  $("#lightbox").hidden = true;
+  state.view = null;
+}
+
+function stepView(delta) {
+  const views = doneViews();
+  const at = views.findIndex(([, i]) => i === state.view);
+  const next = views[(at + delta + views.length) % views.length];
+  if (next) openView(next[1]);
+}
+
+function toggleCompare() {
+  const compare = $("#lightbox-compare");
+  compare.hidden = !compare.hidden;
+  $("#lightbox-side").hidden = !compare.hidden;
+  $("#lightbox-mode").textContent = compare.hidden ? "before / after" : "side by side";
+}
+
+function setUpView() {
+  $("#lightbox-close").addEventListener("click", closeView);
+  $("#lightbox-prev").addEventListener("click", () => stepView(-1));
+  $("#lightbox-next").addEventListener("click", () => stepView(1));
+  $("#lightbox-mode").addEventListener("click", toggleCompare);
+  $("#lightbox-star").addEventListener("click", async () => {
+    const job = state.gallery[state.view];
+    if (!job) return;
+    await toggleStar(job);
+    $("#lightbox-star").textContent = job.starred ? "unstar" : "star";
+    refreshGallery().catch((err) => notice(err.message));
+  });
+  $("#compare-slider").addEventListener("input", (e) => {
+    $(".compare-frame").style.setProperty("--cut", `${e.target.value}%`);
+  });
+  $("#lightbox").addEventListener("click", (e) => { if (e.target.id === "lightbox") closeView(); });
+  $("#keys-close").addEventListener("click", () => { $("#keys").hidden = true; });
+  $("#show-keys").addEventListener("click", () => { $("#keys").hidden = false; });
+}
+
+function typing(e) {
+  const t = e.target;
+  if (!t) return false;
+  if (t.tagName === "INPUT") return !["range", "checkbox", "radio", "button", "file"].includes(t.type);
+  return t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable;
+}
+
+function onKey(e) {
+  if ((e.ctrlKey || e.metaKey) && e.key === "Enter") {
+    e.preventDefault();
+    $("#run-form").requestSubmit();
+    return;
+  }
+  if (e.key === "Escape") {
+    if (!$("#keys").hidden) $("#keys").hidden = true;
+    else if (!$("#lightbox").hidden) closeView();
+    else if (!$("#earlier").hidden) $("#earlier").hidden = true;
+    return;
+  }
+  if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "?") { $("#keys").hidden = !$("#keys").hidden; return; }
+  if ($("#lightbox").hidden) return;
+  if (e.key === "ArrowLeft") stepView(-1);
+  else if (e.key === "ArrowRight") stepView(1);
+  else if (e.key === "b" || e.key === "B") toggleCompare();
+  else if (e.key === "s" || e.key === "S") $("#lightbox-star").click();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Earlier uploads, sizes, presets, the form kept across reloads
+
+async function showEarlier(role, more = false) {
+  const panel = $("#earlier");
+  if (!more) {
+    state.earlier = { role, offset: 0 };
+    $("#earlier-thumbs").textContent = "";
+  }
+  $("#earlier-title").textContent = `Earlier uploads: click one to use it as the ${role}`;
+  panel.hidden = false;
+  try {
+    const data = await api(`/api/uploads?offset=${state.earlier.offset}&limit=24`);
+    for (const info of data.uploads) {
+      const box = uploadThumb(info, () => {});
+      $(".remove", box).remove();
+      box.title = `${info.name} (${info.width}x${info.height})`;
+      box.addEventListener("click", () => pickEarlier(info));
+      $("#earlier-thumbs").append(box);
+    }
+    state.earlier.offset += data.uploads.length;
+    $("#earlier-more").hidden = state.earlier.offset >= data.total;
+    if (!data.total) $("#earlier-thumbs").textContent = "No uploads yet.";
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+function pickEarlier(info) {
+  const role = state.earlier.role;
+  const method = currentMethod();
+  const many = role === "style" && state.task === "synthesis" && method && method.mixes;
+  if (role === "content") state.uploads.content = info;
+  else if (many) state.uploads.style.push(info);
+  else state.uploads.style = [info];
+  renderUploads(role);
+  if (!many) $("#earlier").hidden = true;
+  saveForm();
+}
+
+function setUpSizes() {
+  let aspect = null;
+  const lock = $("#aspect-lock");
+  const w = $("#width");
+  const h = $("#height");
+  const remember = () => { aspect = Number(w.value) / Number(h.value) || null; };
+  const sync = () => {  // the preset that the size is, if any
+    const size = `${w.value}x${h.value}`;
+    $("#size-preset").value = [...$("#size-preset").options].some((o) => o.value === size) ? size : "";
+  };
+  state.syncSize = sync;
+  lock.addEventListener("change", remember);
+  w.addEventListener("input", () => {
+    $("#size-preset").value = "";
+    if (lock.checked && aspect && Number(w.value) > 0) h.value = Math.max(16, Math.round(Number(w.value) / aspect));
+    sync();
+  });
+  h.addEventListener("input", () => {
+    $("#size-preset").value = "";
+    if (lock.checked && aspect && Number(h.value) > 0) w.value = Math.max(16, Math.round(Number(h.value) * aspect));
+    sync();
+  });
+  sync();
+  $("#size-preset").addEventListener("change", (e) => {
+    const value = e.target.value;
+    if (!value) return;
+    if (value === "style") {
+      const info = state.uploads.style[0];
+      if (!info || !info.width) { showError("give a style image first: its aspect is used", "style"); e.target.value = ""; return; }
+      const long = 512;
+      const r = info.width / info.height;
+      w.value = Math.max(16, Math.round(r >= 1 ? long : long * r));
+      h.value = Math.max(16, Math.round(r >= 1 ? long / r : long));
+    } else {
+      const [pw, ph] = value.split("x");
+      w.value = pw;
+      h.value = ph;
+    }
+    remember();
+    saveForm();
+  });
+}
+
+function presets() {
+  try { return JSON.parse(localStorage.getItem(PRESETS) || "{}"); } catch (err) { return {}; }
+}
+
+function renderPresets() {
+  const select = $("#preset");
+  const chosen = select.value;
+  select.textContent = "";
+  select.append(new Option("choose a preset", ""));
+  for (const name of Object.keys(presets()).sort()) select.append(new Option(name, name));
+  select.value = chosen in presets() ? chosen : "";
+}
+
+function setUpPresets() {
+  renderPresets();
+  $("#preset-save").addEventListener("click", () => {
+    const name = $("#preset-name").value.trim();
+    if (!name) { showError("give the preset a name", "preset-name"); return; }
+    const all = presets();
+    const s = settings();
+    delete s.style;
+    delete s.content;
+    all[name] = s;
+    localStorage.setItem(PRESETS, JSON.stringify(all));
+    $("#preset-name").value = "";
+    renderPresets();
+    $("#preset").value = name;
+    notice(`preset "${name}" saved`, 3);
+  });
+  $("#preset").addEventListener("change", (e) => {
+    const s = presets()[e.target.value];
+    if (s) loadSettings({ ...s, style: state.uploads.style.map((u) => u.id), content: state.uploads.content && state.uploads.content.id }, false)
+      .catch((err) => showError(err.message));
+  });
+  $("#preset-delete").addEventListener("click", () => {
+    const all = presets();
+    delete all[$("#preset").value];
+    localStorage.setItem(PRESETS, JSON.stringify(all));
+    renderPresets();
+  });
+}
+
+function saveForm() {
+  if (state.restoring || !state.schema) return;
+  try {
+    localStorage.setItem(STORE, JSON.stringify({ settings: settings(), variations: $("#variations").value,
+      options_open: $("#options").open, lock: $("#aspect-lock").checked }));
+  } catch (err) { /* private mode: the form is simply not kept */ }
+  countChanged();
+}
+
+async function restoreForm() {
+  let kept = null;
+  try { kept = JSON.parse(localStorage.getItem(STORE) || "null"); } catch (err) { kept = null; }
+  if (!kept || !kept.settings) return;
+  state.restoring = true;
+  try {
+    await loadSettings(kept.settings, false);
+    $("#variations").value = kept.variations || 1;
+    $("#options").open = !!kept.options_open;
+    $("#aspect-lock").checked = !!kept.lock;
+    $("#aspect-lock").dispatchEvent(new Event("change"));
+  } catch (err) {
+    /* a kept form that no longer fits (a method gone): the defaults */
+  } finally {
+    state.restoring = false;
+  }
+  countChanged();
+}
+
+function countChanged() {
+  const n = Object.keys(optionValues()).length;
+  $("#options-changed").textContent = n ? `(${n} changed)` : "";
 }
 
 function listen() {
@@ -506,9 +864,13 @@ async function submit(e) {
   const button = $("#run");
   button.disabled = true;
   try {
-    const job = await api("/api/jobs", { method: "POST", body: settings() });
+    const body = settings();
+    const variations = Number($("#variations").value || 1);
+    if (variations > 1) body.variations = variations;
+    const job = await api("/api/jobs", { method: "POST", body });
     showError("");
-    notice(`queued: ${job.label}`, 3);
+    notice(variations > 1 ? `queued ${variations} variations: ${job.label} ...` : `queued: ${job.label}`, 3);
+    $("#now").scrollIntoView({ block: "nearest" });
   } catch (err) {
     showError(err.message, err.option);
   } finally {
@@ -529,8 +891,23 @@ async function main() {
   setUpDrop("content");
   $("#method").addEventListener("change", methodChanged);
   $("#run-form").addEventListener("submit", submit);
-  $("#reset-options").addEventListener("click", buildOptions);
-  $("#random-seed").addEventListener("click", () => { $("#seed").value = Math.floor(Math.random() * 2 ** 31); });
+  $("#reset-options").addEventListener("click", () => { buildOptions(); saveForm(); });
+  $("#random-seed").addEventListener("click", () => { $("#seed").value = Math.floor(Math.random() * 2 ** 31); saveForm(); });
+  $("#run-form").addEventListener("input", saveForm);
+  $("#run-form").addEventListener("change", saveForm);
+  $("#options").addEventListener("toggle", saveForm);
+  document.querySelectorAll(".earlier").forEach((b) => b.addEventListener("click", () => showEarlier(b.dataset.role)));
+  $("#earlier-more").addEventListener("click", () => showEarlier(state.earlier.role, true));
+  $("#earlier-close").addEventListener("click", () => { $("#earlier").hidden = true; });
+  $("#gallery-more").addEventListener("click", () => { state.galleryLimit += 24; refreshGallery().catch((err) => notice(err.message)); });
+  for (const id of ["#starred-only", "#hide-unfinished"]) {
+    $(id).addEventListener("change", () => { state.galleryLimit = 24; refreshGallery().catch((err) => notice(err.message)); });
+  }
+  setUpSizes();
+  setUpPresets();
+  setUpView();
+  document.addEventListener("keydown", onKey);
+  await restoreForm();
   listen();
   document.body.dataset.ready = "1";
 }
