@@ -102,7 +102,7 @@ def test_self_similarity_loss_definition():
     other = torch.rand(64, 10, generator=g)
     loss = self_similarity_loss(other, c)
     assert float(loss) > 0.05
-    # the same normalisation as ottex.metrics.self_similarity (columns sum to 1), times n
+    # the same normalisation as ottex.eval.metrics.self_similarity (columns sum to 1), times n
     as_map = lambda f: f.T.reshape(1, 10, 1, 64)  # noqa: E731
     ref = (self_similarity(as_map(other), grid=64) - self_similarity(as_map(c), grid=64)).abs().mean() * 64
     torch.testing.assert_close(loss, ref, rtol=1e-4, atol=1e-6)
@@ -304,7 +304,7 @@ def test_region_samples_auto_is_each_or_shared_with_the_fast_preset():
     """``auto`` (the default) is ``each``, or ``shared`` in the ``fast`` preset on a CPU (the preset that meets issue
     17's guided time; on a GPU ``shared`` is no faster); a value given is kept. Default runs keep an empty settings
     digest (their output names are those of when ``each`` was the default)."""
-    from ottex.methods.base import settings_digest
+    from ottex.methods.options import settings_digest
     from ottex.methods.strotss import _shares_region_samples
 
     opts = get_method("strotss").make_options
@@ -515,9 +515,7 @@ def test_similarity_dtype_reaches_the_self_similarity(content, lava, monkeypatch
 
 @pytest.mark.needs_weights
 def test_registry_transfer(content, lava):
-    fn = get_method("strotss").transfer_fn()  # the keyword-argument entry point of ottex 0.1
-    with pytest.warns(DeprecationWarning, match="'iterations' of method 'strotss' is deprecated; use 'steps'"):
-        out = fn(content, lava, seed=0, device="cpu", weights_dir=None, progress=False, iterations=1, **FAST)
+    out = strotss(content, lava, seed=0, device="cpu", iterations=1, **FAST)
     assert out.shape == content.shape
     again = get_method("strotss").transfer(content, lava, options={"steps": (1,), **FAST}, device="cpu")
     assert torch.equal(out, again)
@@ -571,7 +569,7 @@ def test_bad_masks(load_test_image):
 def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     from PIL import Image
 
-    from ottex.cli import main
+    from ottex.app.cli import main
 
     c, s = tmp_path / "c.jpg", tmp_path / "s.jpg"
     Image.open(images_dir / "content" / "bridge.jpg").resize((96, 64)).save(c)
@@ -721,16 +719,3 @@ def test_seed_repeats_exactly_with_two_threads(content, lava):
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(runs[0], r) for r in runs[1:])
-
-
-def test_the_0_1_module_path_does_not_hide_the_function():
-    """``import ottex.strotss`` (a 0.1 path) set the package attribute to a module, so ``ottex.strotss(...)`` then
-    raised 'module object is not callable'."""
-    import ottex
-    import ottex.strotss as old_path
-    from ottex.strotss import StrotssOptions
-
-    assert StrotssOptions is get_method("strotss").options and old_path.DEFAULT_NETWORK == "hybrid"
-    assert callable(ottex.strotss)
-    with pytest.raises(InputError, match="too small"):
-        ottex.strotss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), 32)

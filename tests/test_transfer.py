@@ -8,10 +8,10 @@ from PIL import Image
 
 from ottex import OTSchedule, transfer
 from ottex.app.cli import main
+from ottex.core.errors import InputError
 from ottex.core.pyramid import style_at, style_factor
-from ottex.errors import InputError
-from ottex.io import save_image
-from ottex.metrics import content_distance, style_distance, style_distance_per_layer
+from ottex.eval.metrics import content_distance, style_distance, style_distance_per_layer
+from ottex.image.io import save_image
 
 pytestmark = pytest.mark.needs_weights
 
