@@ -2,9 +2,9 @@
 
 Every function call that receives the ``argparse.Namespace`` of the command line, or one of its values (an input
 path, the method name, an option's text ...), is recorded by its module; consecutive calls in one module make one
-*stay*; a *move* is a change of layer. A *climb* is a move from a module of one layer to a module of a later layer (``core <- ot <- image <- nn <-
-methods <- eval, exec <- app``): a lower layer handing the arguments back up. The run stops when
-``LocalExecutor.run`` is entered, so no image is made.
+*stay*; a *move* is a change of layer. A *climb* is a move from a module of one layer to a module of a later layer
+(``core <- ot <- image <- nn <- methods <- eval, exec <- app``): a lower layer handing the arguments back up. The
+run stops when ``LocalExecutor.run`` is entered, so no image is made.
 
 Usage:
     PYTHONPATH=src python benchmarks/args_path.py CONTENT STYLE [more ottex style arguments]
