@@ -574,12 +574,12 @@ def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     c, s = tmp_path / "c.jpg", tmp_path / "s.jpg"
     Image.open(images_dir / "content" / "bridge.jpg").resize((96, 64)).save(c)
     Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(s)
-    args = ["style", str(c), str(s), "--method", "strotss", "--iters", "2", "--outdir", str(tmp_path), "-q"]
+    args = ["style", str(c), str(s), "--method", "strotss", "--steps", "2", "--outdir", str(tmp_path), "-q"]
     assert main(args) == 0
-    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --iters 2: a settings hash in the name
+    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --steps 2: a settings hash in the name
     assert Image.open(out).size == (96, 64)
     assert main([*args, "--optimizer", "adam", "--force"]) == 1
-    assert "--optimizer does not apply to --method strotss" in capsys.readouterr().err
+    assert "--optimizer: method 'strotss' has no option 'optimizer'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # not a synthesis method: argparse refuses the choice
         main(["synth", str(s), "--method", "strotss", "-q"])
     assert exc.value.code == 2 and "invalid choice: 'strotss'" in capsys.readouterr().err

@@ -72,8 +72,8 @@ def check_batch(batch: object) -> int:
     return check_int(batch, "batch", low=1)
 
 
-def check_size(size: int | str | Sequence[int | str], min_side: int = MIN_SIDE) -> tuple[int, int]:
-    """``(height, width)`` as two ints, both at least ``min_side``; an int is a square (sides may be text).
+def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """``(height, width)`` as two ints, both at least ``min_side``; an int is a square.
 
     Messages give sizes as width x height (``WxH``), as output names and the rest of ottex do.
 
@@ -81,9 +81,9 @@ def check_size(size: int | str | Sequence[int | str], min_side: int = MIN_SIDE) 
         >>> check_size((64, 96.0)), check_size(64)
         ((64, 96), (64, 64))
     """
-    if isinstance(size, (int, float, str)) and not isinstance(size, bool):
+    if isinstance(size, (int, float)) and not isinstance(size, bool):
         size = (size, size)
-    if isinstance(size, bytes) or not hasattr(size, "__len__") or len(size) != 2:
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
         raise InputError(f"size must be an int or (height, width), got {size!r}", option="size")
     h, w = check_int(size[0], "size"), check_int(size[1], "size")
     if h <= 0 or w <= 0:

@@ -123,16 +123,18 @@ def _check_file(path: Any, name: str, what: str = "file") -> None:
 
 
 def _size(task: str, size: Any, image: ImageInput | None) -> tuple[int, int] | int | None:
-    """The output size: synthesis ``(H, W)`` (an int or text: a square); transfer the long side (None: the
-    content's) or ``(H, W)``; a side given as None follows the aspect of ``image``."""
-    if isinstance(size, (tuple, list)) and len(size) == 2 and None in size:
-        size = fit_size(tuple(None if s is None else check_int(s, "size", low=1) for s in size), image)
+    """The output size: synthesis ``(H, W)`` (an int: a square) [512]; transfer the long side (None: the
+    content's) or ``(H, W)``; sides may be text; a side given as None follows the aspect of ``image``."""
+    if isinstance(size, str):
+        size = None if not size.strip() else check_int(size, "size")
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        size = tuple(None if s is None else check_int(s, "size") for s in size)
+        if None in size:
+            size = fit_size(size, image) if size != (None, None) else None
     if task == TRANSFER:
-        if size is None or (isinstance(size, str) and not size.strip()):
+        if size is None:
             return None
-        if isinstance(size, (tuple, list)):
-            return check_size(size)
-        return check_size(size)[0]
+        return check_size(size) if isinstance(size, tuple) else check_size(size)[0]
     return check_size((512, 512) if size is None else size)
 
 
