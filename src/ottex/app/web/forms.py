@@ -27,7 +27,7 @@ from typing import Any
 from ... import __version__
 from ...core.checks import MIN_SIDE
 from ...core.errors import InputError
-from ...image.color import COLOR_MODES, color_transfer
+from ...image.color import COLOR_MODES, color_mode, color_transfer
 from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
 from ...methods.options import OptionSpec, jsonable
 from ...methods.request import Job, make_job
@@ -319,10 +319,7 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
             mode = "full"
         if _blank(mode) or mode in (False, "off", "none"):
             mode = None
-        if mode is not None and mode not in COLOR_MODES:
-            raise InputError(f"preserve_color must be one of {', '.join(COLOR_MODES)} or empty, got "
-                             f"{str(mode)[:40]!r}", option="preserve_color")
-        settings.preserve_color = mode
+        settings.preserve_color = color_mode(mode)
     job = settings.job(uploads)  # the whole request checked (make_job: styles, mix, files, size, seed) before queueing
     settings.values = {name: getattr(job.options, name) for name in settings.values}
     return settings
