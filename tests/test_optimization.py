@@ -73,7 +73,7 @@ def test_swd_where_a_layer_has_one_style_position(lava):
     "kwargs,match",
     [
         ({"method": "fancy"}, "unknown optimisation method"),
-        ({"settings": OptSettings(optimizer="sgd")}, "unknown optimizer"),
+        ({"settings": OptSettings(optimizer="sgd")}, "optimizer takes one of lbfgs, adam, got 'sgd'"),
         ({"iterations": 0}, "iterations"),
         ({"content_weight": -1.0}, "content weight"),
         ({"init": "zeros"}, "init"),
