@@ -18,7 +18,8 @@ import torch
 
 from ottex.core.device import resolve_device
 from ottex.image.io import as_image
-from ottex.methods.base import Method, Options, option, register_method
+from ottex.methods.base import Method, register_method
+from ottex.methods.options import Options, option
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The layout: one import direction between layers, no module importing another's private names, and the
-import paths of ottex 0.1 still working."""
+top level holding the facade only (the 0.1 module paths are gone)."""
 
 from __future__ import annotations
 
@@ -63,55 +63,31 @@ def test_one_import_direction_and_no_private_imports(path, layer):
             assert not private, f"{path} imports private names {private} from {target}"
 
 
-ALIASES = {
-    "ottex.optimal_textures": "ottex.methods.optimal_textures",
-    "ottex.optimization": "ottex.methods.optimization",
-    "ottex.strotss": "ottex.methods.strotss",
-    "ottex.networks": "ottex.nn.networks",
-    "ottex.weights": "ottex.nn.weights",
-    "ottex.losses": "ottex.nn.losses",
-    "ottex.io": "ottex.image.io",
-    "ottex.color": "ottex.image.color",
-    "ottex.masks": "ottex.image.masks",
-    "ottex.metrics": "ottex.eval.metrics",
-    "ottex.report": "ottex.eval.report",
-    "ottex.bench": "ottex.eval.bench",
-    "ottex.errors": "ottex.core.errors",
-    "ottex.runtime": "ottex.core.runtime",
-    "ottex.cli": "ottex.app.cli",
-}
+#: The top-level modules of ottex 0.1, removed (CHANGELOG.md): the package's top level is the facade only.
+OLD_PATHS = ["ottex.optimal_textures", "ottex.optimization", "ottex.strotss", "ottex.networks", "ottex.weights",
+             "ottex.losses", "ottex.io", "ottex.color", "ottex.masks", "ottex.metrics", "ottex.report", "ottex.bench",
+             "ottex.errors", "ottex.runtime", "ottex.cli", "ottex.po"]
 
 
-@pytest.mark.parametrize("old,new", list(ALIASES.items()))
-def test_old_import_paths_are_the_new_modules(old, new):
-    assert importlib.import_module(old) is importlib.import_module(new)
+@pytest.mark.parametrize("old", OLD_PATHS)
+def test_the_0_1_module_paths_are_gone(old):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(old)
 
 
-def test_public_names_of_0_1_still_import():
+def test_the_top_level_is_the_facade_only():
+    assert sorted(p.name for p in SRC.glob("*.py")) == ["__init__.py", "__main__.py"]
+
+
+def test_public_names_import():
     import ottex
-    from ottex.bench import parse_sizes, run_benchmark  # noqa: F401
-    from ottex.cli import build_parser, main  # noqa: F401
-    from ottex.io import load_image, resize, resize_long_side, save_image  # noqa: F401
-    from ottex.methods import METHODS, Method, get_method  # noqa: F401
-    from ottex.metrics import gram_matrix, style_distance  # noqa: F401
-    from ottex.optimal_textures import (  # noqa: F401
-        MATCH_MODES,
-        Guide,
-        OTSchedule,
-        resolve_device,
-        style_at,
-        style_factor,
-        working_size,
-        wrap_resize,
-    )
-    from ottex.ot import gaussian_wasserstein_distance, sort_match, trace_sqrtm  # noqa: F401
 
     for name in ("synthesize", "transfer", "stylize", "synthesize_opt", "strotss", "color_transfer", "OptSettings",
                  "OTSchedule", "load_image", "save_image", "style_distance", "OttexError", "ImageError",
-                 "InputError", "WeightsError"):
+                 "InputError", "WeightsError", "Job", "make_job"):
         assert hasattr(ottex, name), name
-    assert list(METHODS) == ["ot", "w2", "gatys", "swd", "po", "strotss"]
-    assert METHODS["ot"] is get_method("ot")
+    assert callable(ottex.strotss) and ottex.po.TrainOptions is not None
+    assert [m.name for m in ottex.list_methods()] == ["ot", "w2", "gatys", "swd", "po", "strotss"]
 
 
 def _top_level_imports(path: Path):

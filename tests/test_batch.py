@@ -210,10 +210,11 @@ def test_cli_manifest_errors_name_the_row_on_one_line(tmp_path, flaky, capsys):
     bad = tmp_path / "badsize.csv"
     bad.write_text("content,style,method,size\nf0.png,f0.png,flaky,32\nf0.png,f0.png,flaky,abc\n")
     assert main(["batch", "manifest", str(bad), "--outdir", str(out), "-q"]) == 1
-    assert _one_error(capsys) == f"ottex: error: manifest {bad} line 3: size: invalid int value: 'abc'"
+    assert _one_error(capsys) == f"ottex: error: manifest {bad} line 3: size takes an integer, got 'abc'"
     bad.write_text("content,style,method,preserve_color\nf0.png,f0.png,flaky,bogus\n")
     assert main(["batch", "manifest", str(bad), "--outdir", str(out), "-q"]) == 1
-    assert _one_error(capsys).startswith(f"ottex: error: manifest {bad} line 2: preserve_color: invalid choice")
+    assert _one_error(capsys) == (f"ottex: error: manifest {bad} line 2: preserve_color takes one of full, luminance, "
+                                  "got 'bogus'")
     lines = tmp_path / "bad.jsonl"
     lines.write_text('{"content": "f0.png", "style": "f0.png", "method": "flaky"}\n{nope\n')
     assert main(["batch", "manifest", str(lines), "--outdir", str(out), "-q"]) == 1
@@ -282,7 +283,7 @@ def test_cli_batch_ot_frames_and_temporal_stability(tmp_path, load_test_image, c
 
 def test_cli_manifest_yes_no_options_take_the_same_words_as_the_web_form(tmp_path, flaky, capsys):
     """A yes/no option in a manifest row: true/false, yes/no, on/off or 1/0; anything else was silently 'no'."""
-    from ottex.methods.base import parse_bool
+    from ottex.methods.options import parse_bool
 
     assert [parse_bool(w) for w in ("TRUE", "on", "1", "No", "off", "0")] == [True, True, True, False, False, False]
     with pytest.raises(ValueError, match="true or false"):

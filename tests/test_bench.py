@@ -87,7 +87,7 @@ def test_bench_command_json(tmp_path, zebra, capsys):
         (["--reference", "broken"], "NAME=FILE"),
         (["--repeats", "0"], "--repeats"),
         (["--command", "peer=run {style}"], "{output}"),
-        (["--variant", "nopca:pca=maybe"], "--variant: variant nopca: pca takes true or false"),
+        (["--variant", "nopca:pca=maybe"], "--variant nopca: pca takes true or false"),
         (["--measure-weights", "nope"], "measuring network 'nope'"),
     ],
 )
@@ -139,8 +139,8 @@ def test_variant_values_are_parsed_by_the_options_own_parsers():
                                     "mix": "(0.5,0.5)", "levels": "None", "mix_with": "a.png", "x": "abc"})
     assert got == {"passes": (2, 1), "mode": "sym", "style_scale": 0.5, "rotations": 3, "mix": (0.5, 0.5),
                    "levels": None, "mix_with": "a.png", "x": "abc"}  # unknown keys: make_options refuses them
-    assert variant_options(ot, "v", {"passes": "(2, 1)", "iterations": "2", "mix_with": "(a.png, b.png)"}) == {
-        "passes": (2, 1), "iterations": 2, "mix_with": ("a.png", "b.png")}  # a former name too
+    assert variant_options(ot, "v", {"passes": "(2, 1)", "mix_with": "(a.png, b.png)"}) == {
+        "passes": (2, 1), "mix_with": ("a.png", "b.png")}
     assert variant_options(ot, "v", {"pca": 0, "passes": (3,)}) == {"pca": 0, "passes": (3,)}  # Python values
     for values, match in (({"pca": "maybe"}, "variant v: pca takes true or false .*got 'maybe'"),
                           ({"passes": "two"}, "variant v: passes takes comma-separated integers, got 'two'"),

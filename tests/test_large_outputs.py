@@ -115,5 +115,5 @@ def test_network_dtype(monkeypatch, zebra):
     d32, d16 = style_distance_per_layer(f32, style), style_distance_per_layer(bf16, style)
     for layer in d32:
         assert float(d16[layer]) < 1.5 * float(d32[layer]) + 0.02, layer
-    with pytest.raises(InputError, match="network dtype"):
+    with pytest.raises(InputError, match="network_dtype takes one of"):
         synthesize(zebra, size, network_dtype="float16")

@@ -51,17 +51,17 @@ def test_builtin_methods_and_tasks():
         get_method("nope")
 
 
-def test_make_options_checks_names_values_and_former_names():
+def test_make_options_checks_names_and_values_and_former_names_are_gone():
     ot = get_method("ot")
     assert ot.make_options({"passes": 2}).passes == (2,)
     with pytest.raises(InputError, match="method 'ot' has no option 'steps'"):
         ot.make_options(steps=3)
     with pytest.raises(InputError, match="levels must be among 1-5"):
         ot.make_options(levels=(1, 9))
-    with pytest.warns(DeprecationWarning, match="'iterations' of method 'ot' is deprecated; use 'rotations'"):
-        assert ot.make_options(iterations=2).rotations == 2
-    with pytest.warns(DeprecationWarning, match="use 'steps'"):
-        assert get_method("gatys").make_options(iterations=(5, 2)).steps == (5, 2)
+    with pytest.raises(InputError, match="method 'ot' has no option 'iterations'"):  # the 0.1 name, removed
+        ot.make_options(iterations=2)
+    with pytest.raises(InputError, match="method 'gatys' has no option 'network'"):
+        get_method("gatys").make_options(network="cd16x")
     base = ot.make_options(passes=1)
     assert ot.make_options(base, mode="sym") == base.replace(mode="sym")
     specs = {s.name: s for s in ot.option_specs(SYNTHESIS)}
@@ -96,11 +96,11 @@ def test_registered_method_shows_up_in_the_cli(grey, style_file, tmp_path, capsy
     assert main(["synth", str(style_file), "--method", "grey", "--size", "16", "-q", "--outdir", str(tmp_path)]) == 0
     assert (tmp_path / "s_synth_16x16_grey0p5_s0.png").is_file()  # named by the method's label
     assert main(["synth", str(style_file), "--method", "grey", "--passes", "2", "-q"]) == 1
-    assert "--passes does not apply to --method grey" in capsys.readouterr().err
+    assert "--passes: method 'grey' has no option 'passes'" in capsys.readouterr().err
     assert main(["synth", str(style_file), "--level", "0.3", "-q"]) == 1
-    assert "--level does not apply to --method ot" in capsys.readouterr().err
+    assert "--level: method 'ot' has no option 'level'" in capsys.readouterr().err
     assert main(["synth", str(style_file), "--method", "grey", "--level", "3", "-q"]) == 1
-    assert capsys.readouterr().err.strip() == "ottex: error: --level: level must be in [0, 1], got 3.0"
+    assert capsys.readouterr().err.strip() == "ottex: error: --level must be in [0, 1], got 3.0"
     assert main(["synth", str(style_file), "--method", "grey", "--level", "x", "-q"]) == 1
     assert "--level takes a number, got 'x'" in capsys.readouterr().err
 
@@ -166,18 +166,20 @@ def test_a_taken_name_is_refused(grey):
         assert register_method(grey) is grey  # the same method again (a re-import) is fine
 
 
-def test_make_options_refuses_values_of_the_wrong_kind():
+def test_make_options_reads_text_and_refuses_values_of_the_wrong_kind():
     """``pca="no"`` was stored as the string and taken as true; ``rotations="2"`` failed with "'<' not supported";
-    numpy's scalars are numbers like Python's."""
+    text is now read as every front end reads it; numpy's scalars are numbers like Python's."""
     from ottex.core.errors import InputError
 
     m = ottex.get_method("ot")
-    with pytest.raises(InputError, match=r"option 'pca' of method 'ot' takes true or false, got 'no'"):
-        m.make_options(pca="no")
-    with pytest.raises(InputError, match=r"option 'rotations' of method 'ot' takes an integer, got '2'"):
-        m.make_options(rotations="2")
-    with pytest.raises(InputError, match="takes a number"):
-        m.make_options(content_strength="0.5")
+    opts = m.make_options(pca="no", rotations="2", content_strength="0.5")
+    assert (opts.pca, opts.rotations, opts.content_strength) == (False, 2, 0.5)
+    with pytest.raises(InputError, match=r"^pca takes true or false \(also yes/no, on/off, 1/0\), got 'maybe'$"):
+        m.make_options(pca="maybe")
+    with pytest.raises(InputError, match=r"^rotations takes an integer, got 2.5$"):
+        m.make_options(rotations=2.5)
+    with pytest.raises(InputError, match=r"^content_strength takes a number, got \[0.5\]$"):
+        m.make_options(content_strength=[0.5])
     opts = m.make_options(pca=np.bool_(False), rotations=np.int64(3), content_strength=np.float32(0.5), scales=None)
     assert opts.pca == False and opts.rotations == 3  # noqa: E712 - numpy's bool compares equal
 

@@ -102,7 +102,7 @@ def test_self_similarity_loss_definition():
     other = torch.rand(64, 10, generator=g)
     loss = self_similarity_loss(other, c)
     assert float(loss) > 0.05
-    # the same normalisation as ottex.metrics.self_similarity (columns sum to 1), times n
+    # the same normalisation as ottex.eval.metrics.self_similarity (columns sum to 1), times n
     as_map = lambda f: f.T.reshape(1, 10, 1, 64)  # noqa: E731
     ref = (self_similarity(as_map(other), grid=64) - self_similarity(as_map(c), grid=64)).abs().mean() * 64
     torch.testing.assert_close(loss, ref, rtol=1e-4, atol=1e-6)
@@ -296,7 +296,7 @@ def test_samples_values_are_kept_as_before_when_one():
     opts = get_method("strotss").make_options
     assert opts(samples=(1024, 1024)).samples == 1024 == opts().samples
     assert opts(samples="1024,2048,2048").samples == (1024, 2048)
-    with pytest.raises(InputError, match="comma-separated ints"):
+    with pytest.raises(InputError, match="samples takes comma-separated integers, got 'many'"):
         opts(samples="many")
 
 
@@ -304,7 +304,7 @@ def test_region_samples_auto_is_each_or_shared_with_the_fast_preset():
     """``auto`` (the default) is ``each``, or ``shared`` in the ``fast`` preset on a CPU (the preset that meets issue
     17's guided time; on a GPU ``shared`` is no faster); a value given is kept. Default runs keep an empty settings
     digest (their output names are those of when ``each`` was the default)."""
-    from ottex.methods.base import settings_digest
+    from ottex.methods.options import settings_digest
     from ottex.methods.strotss import _shares_region_samples
 
     opts = get_method("strotss").make_options
@@ -515,9 +515,7 @@ def test_similarity_dtype_reaches_the_self_similarity(content, lava, monkeypatch
 
 @pytest.mark.needs_weights
 def test_registry_transfer(content, lava):
-    fn = get_method("strotss").transfer_fn()  # the keyword-argument entry point of ottex 0.1
-    with pytest.warns(DeprecationWarning, match="'iterations' of method 'strotss' is deprecated; use 'steps'"):
-        out = fn(content, lava, seed=0, device="cpu", weights_dir=None, progress=False, iterations=1, **FAST)
+    out = strotss(content, lava, seed=0, device="cpu", iterations=1, **FAST)
     assert out.shape == content.shape
     again = get_method("strotss").transfer(content, lava, options={"steps": (1,), **FAST}, device="cpu")
     assert torch.equal(out, again)
@@ -540,7 +538,7 @@ def test_accepts_paths(tmp_path, content, images_dir):
         ({"lr": 0.0}, "lr"),
         ({"samples": 1}, "samples"),
         ({"samples": (256, 1)}, "samples"),
-        ({"region_samples": "all"}, "unknown region sampling"),
+        ({"region_samples": "all"}, "region_samples takes one of auto, shared, each"),
         ({"content_weight": -1.0}, "content weight"),
         ({"size": 32}, "too small"),
         ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a content mask and a style mask"),
@@ -571,17 +569,17 @@ def test_bad_masks(load_test_image):
 def test_cli_style_method_strotss(tmp_path, images_dir, capsys):
     from PIL import Image
 
-    from ottex.cli import main
+    from ottex.app.cli import main
 
     c, s = tmp_path / "c.jpg", tmp_path / "s.jpg"
     Image.open(images_dir / "content" / "bridge.jpg").resize((96, 64)).save(c)
     Image.open(images_dir / "style" / "lava-small.jpg").resize((64, 64)).save(s)
-    args = ["style", str(c), str(s), "--method", "strotss", "--iters", "2", "--outdir", str(tmp_path), "-q"]
+    args = ["style", str(c), str(s), "--method", "strotss", "--steps", "2", "--outdir", str(tmp_path), "-q"]
     assert main(args) == 0
-    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --iters 2: a settings hash in the name
+    (out,) = tmp_path.glob("c_s_style_cw1_strotss_s0_*.png")  # --steps 2: a settings hash in the name
     assert Image.open(out).size == (96, 64)
     assert main([*args, "--optimizer", "adam", "--force"]) == 1
-    assert "--optimizer does not apply to --method strotss" in capsys.readouterr().err
+    assert "--optimizer: method 'strotss' has no option 'optimizer'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # not a synthesis method: argparse refuses the choice
         main(["synth", str(s), "--method", "strotss", "-q"])
     assert exc.value.code == 2 and "invalid choice: 'strotss'" in capsys.readouterr().err
@@ -629,13 +627,13 @@ def test_search_dtype_choices():
     assert search_dtype("auto", "cuda") is None  # no device needed to answer
     with pytest.raises(InputError, match="match dtype"):
         search_dtype("float16", "cpu")
-    with pytest.raises(InputError, match="match dtype"):
+    with pytest.raises(InputError, match="match_dtype takes one of"):
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), match_dtype="int8")
-    with pytest.raises(InputError, match="moment dtype"):
+    with pytest.raises(InputError, match="moment_dtype takes one of"):
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), moment_dtype="int8")
-    with pytest.raises(InputError, match="similarity dtype"):
+    with pytest.raises(InputError, match="similarity_dtype takes one of"):
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), similarity_dtype="float16")
-    with pytest.raises(InputError, match="network dtype"):
+    with pytest.raises(InputError, match="network_dtype takes one of"):
         strotss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), network_dtype="half")
 
 
@@ -721,16 +719,3 @@ def test_seed_repeats_exactly_with_two_threads(content, lava):
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(runs[0], r) for r in runs[1:])
-
-
-def test_the_0_1_module_path_does_not_hide_the_function():
-    """``import ottex.strotss`` (a 0.1 path) set the package attribute to a module, so ``ottex.strotss(...)`` then
-    raised 'module object is not callable'."""
-    import ottex
-    import ottex.strotss as old_path
-    from ottex.strotss import StrotssOptions
-
-    assert StrotssOptions is get_method("strotss").options and old_path.DEFAULT_NETWORK == "hybrid"
-    assert callable(ottex.strotss)
-    with pytest.raises(InputError, match="too small"):
-        ottex.strotss(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), 32)

@@ -93,7 +93,7 @@ def test_style_factor():
     [
         ({"size": (0, 64)}, "positive"),
         ({"size": (8, 64)}, "too small"),
-        ({"mode": "fancy"}, "unknown matching mode"),
+        ({"mode": "fancy"}, "mode takes one of sort, chol, pca, sym"),
         ({"batch": 0}, "batch"),
         ({"style_scale": -1}, "style scale"),
         ({"passes": 0}, "passes"),

@@ -263,7 +263,7 @@ def test_bad_settings_are_refused_with_the_setting_named(client):
         ({**base, "method": "nope"}, "method", "unknown method"),
         ({**base, "task": "dance"}, "task", "unknown task"),
         ({**base, "options": {"steps": 0}}, "steps", "at least 1"),
-        ({**base, "options": {"steps": "many"}}, "steps", "whole number"),
+        ({**base, "options": {"steps": "many"}}, "steps", "takes an integer"),
         ({**base, "options": {"content_strength": 0.5}}, "content_strength", "no option"),
         ({**base, "options": {"fail": "sometimes"}}, "fail", "one of"),
         ({**base, "width": 8}, "width", "at least 16"),

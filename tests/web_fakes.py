@@ -15,7 +15,8 @@ from ottex.core.device import make_generator, resolve_device
 from ottex.core.errors import InputError
 from ottex.core.progress import Reporter
 from ottex.image.io import as_image
-from ottex.methods.base import SYNTHESIS, Method, Options, option, register_method
+from ottex.methods.base import Method, register_method
+from ottex.methods.options import SYNTHESIS, Options, option
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ primitives) <- :mod:`ottex.image` (files, colour, label maps) <- :mod:`ottex.nn`
 (weight sets, networks, losses) <- :mod:`ottex.methods` (the :class:`Method`
 contract, its registry, one module per method) <- :mod:`ottex.eval` (metrics,
 reports, benchmark) and :mod:`ottex.exec` (executors) <- :mod:`ottex.app` (the
-command line). The modules of ottex 0.1 (``ottex.optimal_textures``,
-``ottex.metrics``, ``ottex.cli`` ...) remain as aliases of their new homes.
+command line and the web app). A run is one :class:`Job`, built and checked by
+:func:`make_job` from text or Python values; every front end makes one and hands it to an executor.
 
 The public names below are imported on first use (PEP 562), so ``import ottex``
 is quick and the ``ottex`` command can handle a Ctrl-C while torch loads.
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .core.errors import Cancelled, ImageError, InputError, OttexError, WeightsError
     from .core.progress import LossHistory, ProgressEvent, TqdmProgress
     from .eval.metrics import style_distance
-    from .exec.local import Job, LocalExecutor
+    from .exec.local import LocalExecutor
     from .image.color import color_transfer
     from .image.io import load_image, save_image
     from .methods import pseudo_optimizer as po
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .methods.optimal_textures import OTOptions, OTSchedule, synthesize, transfer
     from .methods.optimization import OptOptions, OptSettings, stylize, synthesize_opt
     from .methods.pseudo_optimizer import POOptions
+    from .methods.request import Job, make_job
     from .methods.strotss import StrotssOptions, strotss
 
 #: Public name -> the module that defines it (imported when the name is first used).
@@ -52,7 +53,8 @@ _EXPORTS = {
     "ProgressEvent": ".core.progress",
     "TqdmProgress": ".core.progress",
     "style_distance": ".eval.metrics",
-    "Job": ".exec.local",
+    "Job": ".methods.request",
+    "make_job": ".methods.request",
     "LocalExecutor": ".exec.local",
     "color_transfer": ".image.color",
     "load_image": ".image.io",
@@ -99,6 +101,7 @@ __all__ = [
     "TqdmProgress",
     "LossHistory",
     "Job",
+    "make_job",
     "LocalExecutor",
     "load_image",
     "save_image",
@@ -119,8 +122,8 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
-    if name == "po":  # the Pseudo Optimizer API (train, synthesize, TrainOptions ...): ottex.methods.pseudo_optimizer
-        return importlib.import_module(".po", __name__)
+    if name == "po":  # the Pseudo Optimizer API (train, synthesize, TrainOptions ...)
+        return importlib.import_module(".methods.pseudo_optimizer", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -13,8 +13,8 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_size", "check_image", "check_example", "check_cloud",
-           "check_clouds", "check_gaussians", "is_integer"]
+__all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_int", "check_batch", "check_size", "check_image",
+           "check_example", "check_cloud", "check_clouds", "check_gaussians", "is_integer"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
@@ -34,6 +34,44 @@ def is_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_int(value: object, name: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer setting given as a number or as text (``"3"``; a whole float such as ``3.0`` counts), within
+    ``[low, high]``.
+
+    Raises:
+        InputError: ``"<name> takes an integer, got ..."`` or ``"<name> must be at least ..."`` (``option=name``).
+
+    Example:
+        >>> check_int("3", "batch", low=1), check_int(2.0, "size")
+        (3, 2)
+    """
+    number: object = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not is_integer(number):
+        raise InputError(f"{name} takes an integer, got {str(value)[:40]!r}", option=name)
+    n = int(number)  # type: ignore[call-overload]
+    if low is not None and n < low:
+        raise InputError(f"{name} must be at least {low}, got {n}", option=name)
+    if high is not None and n > high:
+        raise InputError(f"{name} must be at most {high}, got {n}", option=name)
+    return n
+
+
+def check_batch(batch: object) -> int:
+    """The number of images of a run: an integer of at least 1."""
+    return check_int(batch, "batch", low=1)
+
+
 def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int, int]:
     """``(height, width)`` as two ints, both at least ``min_side``; an int is a square.
 
@@ -47,7 +85,7 @@ def check_size(size: int | Sequence[int], min_side: int = MIN_SIDE) -> tuple[int
         size = (size, size)
     if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
         raise InputError(f"size must be an int or (height, width), got {size!r}", option="size")
-    h, w = int(size[0]), int(size[1])
+    h, w = check_int(size[0], "size"), check_int(size[1], "size")
     if h <= 0 or w <= 0:
         raise InputError(f"output size must be positive, got {w}x{h}", option="size")
     if min(h, w) < min_side:

@@ -45,7 +45,8 @@ from ..core.files import atomic_output
 from ..core.pyramid import content_output_size, crop_to
 from ..core.resample import resize
 from ..image.io import load_image, save_image
-from ..methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods, parse_bool
+from ..methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
+from ..methods.options import parse_value
 from .metrics import (
     DEFAULT_MEASURE_LAYERS,
     content_distance,
@@ -315,7 +316,7 @@ def run_benchmark(
         save_dir: if given, outputs are written there as PNG.
         content: content image: the methods' style transfer runs instead of
             synthesis (``size`` is the output's long side) and the records get
-            a ``content_distance`` (:func:`~ottex.metrics.content_distance`).
+            a ``content_distance`` (:func:`~ottex.eval.metrics.content_distance`).
         variants: settings to compare, ``{name: options}``: each method runs with
             its defaults and once per variant with ``options`` updated by it,
             labelled ``method[name]``. Values given as text (as
@@ -496,58 +497,18 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name.strip(), opts
 
 
-_NUMBERS: dict[str, tuple[type, str]] = {"int": (int, "an integer"), "float": (float, "a number")}
-
-
 def _unquote(text: str) -> str:
-    """``'sym'`` or ``"sym"`` -> ``sym`` (a quoted string, as Python writes it)."""
+    """``'a.jpg'`` or ``"a.jpg"`` -> ``a.jpg`` (a string as Python writes it)."""
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
 
 
 def _unbracket(text: str) -> str:
-    """``(0.5,0.5)`` or ``[0.5, 0.5]`` -> ``0.5,0.5`` (a tuple as Python writes it)."""
+    """``(a.jpg, b.jpg)`` -> ``a.jpg, b.jpg`` (a tuple as Python writes it)."""
     if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
-        text = text[1:-1].strip()
-        return text[:-1] if text.endswith(",") else text  # (1,)
+        return text[1:-1].strip().removesuffix(",")
     return text
-
-
-def _option_value(spec: OptionSpec, text: str) -> Any:
-    """An option's value from text, by the option's own parser, else by its type (as the command line does).
-
-    Raises:
-        ValueError: what the option takes, for the caller's message.
-    """
-    kinds = spec.kinds
-    text = _unquote(text.strip())
-    if "None" in kinds and text.lower() == "none":
-        return None
-    if "bool" in kinds:
-        return parse_bool(text)
-    if spec.parse is not None:
-        value = spec.parse(_unbracket(text))
-    elif kinds[0] in _NUMBERS:
-        convert, what = _NUMBERS[kinds[0]]
-        try:
-            value = convert(text)
-        except ValueError:
-            raise ValueError(what) from None
-    elif kinds[0].startswith(("tuple[", "Sequence[")):  # e.g. tuple[str, ...]: comma-separated items
-        item = kinds[0].split("[", 1)[1].split(",")[0].strip(" ]")
-        convert, what = _NUMBERS.get(item, (str, "text"))
-        try:
-            value = tuple(convert(_unquote(v.strip())) for v in _unbracket(text).split(","))
-        except ValueError:
-            raise ValueError(f"comma-separated values, each {what}") from None
-    elif kinds[0] in ("str", "ImageLike", "Path"):
-        value = text
-    else:
-        raise ValueError(f"a {spec.type}, which cannot be given as text")
-    if spec.choices is not None and value not in spec.choices:
-        raise ValueError(f"one of {', '.join(map(str, spec.choices))}")
-    return value
 
 
 def _paths(text: str) -> str | tuple[str, ...]:
@@ -559,14 +520,10 @@ def _paths(text: str) -> str | tuple[str, ...]:
 def variant_options(method: Method, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """A variant's option values for ``method``, text converted by each option's own parser.
 
-    Text is read as the command line reads the option: by its ``parse`` (e.g.
-    comma-separated integers; a tuple in parentheses is taken too), else by its
-    type: booleans take :data:`~ottex.methods.base.BOOL_WORDS`, numbers their
-    type, optional options ``None``; quotes around a string are dropped; a value
-    outside the option's choices is refused. ``mix_with`` takes a path or
-    several. Values that are not text (given from Python) and keys that are no
-    option of the method (:meth:`~ottex.methods.base.Method.make_options` refuses
-    them) are passed on as they are.
+    Text is read and checked by :func:`~ottex.methods.options.parse_value`, as
+    for every front end. ``mix_with`` takes a path or several. Values that are
+    not text (given from Python) and keys that are no option of the method
+    (:meth:`~ottex.methods.base.Method.make_options` refuses them) are passed on as they are.
 
     Args:
         method: the method the variant runs.
@@ -584,16 +541,15 @@ def variant_options(method: Method, name: str, values: Mapping[str, Any]) -> dic
         {'pca': False, 'passes': (2, 1)}
     """
     specs = {s.name: s for s in method.option_specs()}
-    specs.update({alias: s for s in list(specs.values()) for alias in s.aliases})
     out = {}
     for key, value in values.items():
         if isinstance(value, str) and key == "mix_with":
             value = _paths(value)
         elif isinstance(value, str) and key in specs:
             try:
-                value = _option_value(specs[key], value)
-            except (ValueError, TypeError) as exc:
-                raise InputError(f"variant {name}: {key} takes {exc}, got '{value}'", option="variant") from None
+                value = parse_value(specs[key], value)
+            except InputError as exc:
+                raise InputError(f"variant {name}: {exc}", option="variant") from None
         out[key] = value
     return out
 

@@ -1,7 +1,7 @@
 """Running jobs: one method on one set of inputs, written to files; a failing job does not stop the others.
 
-A :class:`Job` says what to run (a registered method, a task, inputs, options,
-seed) and where to write (one path per output image). :class:`LocalExecutor`
+A :class:`~ottex.methods.request.Job` (built and checked by
+:func:`~ottex.methods.request.make_job`) says what to run and where to write. :class:`LocalExecutor`
 runs jobs in this process, one after the other: it refuses to overwrite an
 input (ever) or an existing file (unless the job allows it) before any work,
 loads the inputs on the device, runs the method with a progress callback, and
@@ -11,7 +11,7 @@ stops the whole batch. The command line runs its jobs through it; a Ray
 executor will take the same jobs.
 
 Example:
-    >>> job = Job("ot", "synthesis", style="zebra.jpg", size=(256, 256), outputs=["out.png"])  # doctest: +SKIP
+    >>> job = make_job("synthesis", "ot", style="zebra.jpg", size=256, outputs=["out.png"])  # doctest: +SKIP
     >>> (result,) = LocalExecutor(device="cpu").run([job])  # doctest: +SKIP
     >>> result.ok, result.outputs  # doctest: +SKIP
     (True, [PosixPath('out.png')])
@@ -34,58 +34,15 @@ from ..core.files import check_writable
 from ..core.progress import Callback
 from ..image.color import color_mode
 from ..image.io import load_image, output_format, save_image
-from ..methods.base import SYNTHESIS, Options, get_method, jsonable, option_values
+from ..methods.base import get_method
+from ..methods.options import SYNTHESIS, Options, jsonable, option_values
+from ..methods.request import Job, file_options
+from ..nn.weights import search_dirs
 from .keys import KEY_FIELD, output_key, write_key_sidecar
 
 __all__ = ["Job", "JobResult", "LocalExecutor", "check_image_name", "check_outputs_free", "job_settings"]
 
 PathLike = str | os.PathLike
-
-
-@dataclass
-class Job:
-    """One run of a method.
-
-    Attributes:
-        method: registered method name.
-        task: ``"synthesis"`` or ``"transfer"``.
-        style: the style image (a path or a tensor), or several for methods that mix examples.
-        outputs: where to write: one path per output image (``batch`` of them for synthesis).
-        content: the content image (transfer).
-        size: ``(H, W)`` for synthesis; for transfer the long side (None: the content's) or ``(H, W)``.
-        options: the method's options object, or a mapping of option values.
-        batch: synthesis: images made at once.
-        seed: random seed.
-        preserve_color: transfer: keep the content's colours (True, "full" or "luminance").
-        overwrite: replace existing output files.
-        name: how the job is called in reports (default: its inputs).
-        inputs: other input files (e.g. label maps) that must never be overwritten.
-        key: the job's key (:func:`ottex.exec.keys.job_key`), recorded in its outputs when given.
-    """
-
-    method: str
-    task: str
-    style: PathLike | torch.Tensor | Sequence[PathLike | torch.Tensor]
-    outputs: Sequence[PathLike] = ()
-    content: PathLike | torch.Tensor | None = None
-    size: tuple[int, int] | int | None = None
-    options: Any = None
-    batch: int = 1
-    seed: int | None = 0
-    preserve_color: bool | str = False
-    overwrite: bool = False
-    name: str = ""
-    inputs: Sequence[PathLike] = ()
-    key: str | None = None
-
-    def input_files(self) -> list[PathLike]:
-        """Every input that is a file (never to be overwritten)."""
-        styles = self.style if isinstance(self.style, (list, tuple)) else [self.style]
-        items = [*styles, self.content, *self.inputs]
-        return [p for p in items if isinstance(p, (str, os.PathLike))]
-
-    def label(self) -> str:
-        return self.name or " + ".join(str(p) for p in self.input_files()) or self.method
 
 
 @dataclass
@@ -157,8 +114,8 @@ def job_settings(
     option value, the batch (and which image of it), colour preservation, device and ottex version.
 
     Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``; so are the
-    options that name files (label maps, trained models: :func:`file_options`), so that the record makes the
-    image again from any folder.
+    options that name files (label maps, trained models: :func:`~ottex.methods.request.file_options`), so that the
+    record makes the image again from any folder.
     """
 
     def name(x: object) -> str:
@@ -180,17 +137,6 @@ def job_settings(
     if device is not None:
         record["device"] = str(device)
     return record
-
-
-#: Placeholders of the options that name an input file (besides ``kind="mask"``), e.g. a trained model.
-FILE_METAVARS = ("FILE", "CKPT")
-
-
-def file_options(method: str, task: str) -> list[str]:
-    """The options of a method that name input files: label maps (``kind="mask"``) and files such as a trained
-    model (placeholder ``FILE`` or ``CKPT``)."""
-    specs = get_method(method, task).option_specs(task)
-    return [s.name for s in specs if s.kind == "mask" or s.metavar in FILE_METAVARS]
 
 
 def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
@@ -227,6 +173,7 @@ class LocalExecutor:
         record_extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.device = resolve_device(device)
+        search_dirs(weights_dir)  # a --weights-dir that is no folder is refused before any job
         self.weights_dir = None if weights_dir is None else str(weights_dir)
         self.callback_factory = callback_factory
         self.on_result = on_result
@@ -265,7 +212,7 @@ class LocalExecutor:
             OttexError: the job failed (nothing was written).
         """
         method = get_method(job.method, job.task)
-        options = job.options if isinstance(job.options, method.options) else method.make_options(job.options)
+        options = method.make_options(job.options, job.task)
         outputs = [Path(p) for p in job.outputs]
         check_outputs_free(outputs, job.input_files(), job.overwrite)
         callback = self.callback_factory(job) if self.callback_factory is not None else None

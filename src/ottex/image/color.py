@@ -243,7 +243,7 @@ def color_mode(value: bool | str | None) -> str | None:
     if value is True:
         return "full"
     if value not in COLOR_MODES:
-        raise InputError(f"unknown colour preservation '{value}' (choose from {', '.join(COLOR_MODES)})",
+        raise InputError(f"preserve_color takes one of {', '.join(COLOR_MODES)}, got {value!r}",
                          option="preserve_color")
     return str(value)
 

@@ -72,19 +72,9 @@ from ..ot import (
     sort_values,
     subsample,
 )
-from .base import (
-    SYNTHESIS,
-    TRANSFER,
-    Method,
-    Options,
-    get_method,
-    label_number,
-    option,
-    parse_floats,
-    parse_ints,
-    register_method,
-)
+from .base import Method, get_method, register_method
 from .common import INITS, check_init, next_scale_image
+from .options import SYNTHESIS, TRANSFER, Options, label_number, option, parse_floats, parse_ints
 
 __all__ = [
     "synthesize",
@@ -204,7 +194,7 @@ class OTOptions(Options):
         help="passes over the levels per resolution, coarse to fine, the last repeating [synthesis 2,1; without "
         "layout 6,4; style transfer 6,2]")
     rotations: int | None = option(
-        None, aliases=("iterations",), deprecated_flags=("--iterations",),
+        None,
         help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
     levels: tuple[int, ...] | None = option(
         None, parse=parse_ints, metavar="L[,L...]",

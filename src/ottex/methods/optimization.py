@@ -41,8 +41,9 @@ from ..image.io import ImageLike, as_image
 from ..nn.losses import STYLE_LOSSES, content_loss, make_style_loss
 from ..nn.networks import load_feature_extractor
 from ..nn.weights import WEIGHT_SETS, get_weight_set
-from .base import TRANSFER, Method, Options, label_number, option, parse_ints, register_method
+from .base import Method, register_method
 from .common import INITS, check_init, next_scale_image
+from .options import TRANSFER, Options, label_number, option, parse_ints
 
 __all__ = ["OptSettings", "OptOptions", "stylize", "synthesize_opt", "OPTIMIZERS", "DEFAULT_STYLE_LAYERS"]
 
@@ -56,12 +57,11 @@ class OptOptions(Options):
     """Options of the optimisation methods ``w2``, ``gatys`` and ``swd``."""
 
     steps: tuple[int, ...] = option(
-        (100, 40), parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
-        deprecated_flags=("--iters", "--iterations"),
+        (100, 40), parse=parse_ints, metavar="N[,N...]",
         help="optimiser steps per scale (L-BFGS iterations, Adam steps), coarse to fine, the last repeating")
     optimizer: str = option("lbfgs", choices=OPTIMIZERS, help="optimiser")
     lr: float | None = option(None, help="learning rate [L-BFGS: 1 (step scale), Adam: 0.02]")
-    weights: str = option("cd16x", metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
+    weights: str = option("cd16x", metavar="SET",
                           help="loss network weight set (cd16x, vgg19-caffe, vgg19-torchvision)")
     style_layers: tuple[str, ...] | None = option(
         None, cli=False, help="taps of the loss network for the style loss [relu1_1 ... relu5_1, those the weight "

@@ -69,7 +69,8 @@ from ..image.io import ImageLike, as_image
 from ..nn.networks import VGGFeatures, load_feature_extractor
 from ..nn.pseudo_optimizer import PO_LAYERS, POStage, gram_targets, gram_texture_loss, layer_grams, pseudo_gradients
 from ..nn.weights import get_weight_set
-from .base import Method, Options, option, register_method
+from .base import Method, register_method
+from .options import Options, option
 
 __all__ = [
     "VARIANTS",
@@ -513,7 +514,8 @@ def _version() -> str:
 class POOptions(Options):
     """Options of the ``po`` method (synthesis with a trained Pseudo Optimizer)."""
 
-    model: str | None = option(None, metavar="CKPT", help="trained model (a checkpoint of 'ottex train'); required")
+    model: str | None = option(None, metavar="CKPT", kind="file",
+                               help="trained model (a checkpoint of 'ottex train'); required")
     style_side: int | None = option(
         None, metavar="PX", help="short side the style example is resized to for its Gram targets (detail scale) "
         "[the model's training value]")

@@ -53,7 +53,7 @@ are computed in float32): whole runs with them end at the same distances as
 float32 runs, within one seed's spread, in about 0.8x the time (README).
 
 Region guidance: two colour-coded label maps (content and style) whose colours
-correspond (:func:`ottex.masks.load_label_pair`). The style losses are then
+correspond (:func:`ottex.image.masks.load_label_pair`). The style losses are then
 computed per region, output positions of one region against the style samples of
 the same region (the content loss too: the self-similarity of the region's
 positions), and averaged over the regions. By default
@@ -100,7 +100,8 @@ from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..nn.networks import VGGFeatures, load_feature_extractor
-from .base import Method, Options, label_number, option, parse_ints, register_method
+from .base import Method, register_method
+from .options import Options, label_number, option, parse_ints
 
 __all__ = [
     "strotss",
@@ -428,7 +429,7 @@ def self_similarity_loss(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     ``D^X`` and ``D^C`` are the ``(n, n)`` cosine-distance matrices of the two
     clouds, each column divided by its sum; the loss is the mean absolute
     difference times ``n`` (as the official code; the paper writes ``1/n^2``
-    times the sum). The same normalisation as :func:`ottex.metrics.self_similarity`.
+    times the sum). The same normalisation as :func:`ottex.eval.metrics.self_similarity`.
 
     Args:
         x: ``(n, d)`` output hypercolumns.
@@ -709,8 +710,7 @@ class StrotssOptions(Options):
     """Options of STROTSS (``--method strotss``)."""
 
     steps: tuple[int, ...] = option(
-        DEFAULT_STEPS, parse=parse_ints, metavar="N[,N...]", aliases=("iterations",),
-        deprecated_flags=("--iters", "--iterations"),
+        DEFAULT_STEPS, parse=parse_ints, metavar="N[,N...]",
         help="RMSprop steps per scale (long sides 64, 128, 256, 512 px ...), the last repeating (the official code: "
         "250)")
     fast: bool = option(False, kind="flag",
@@ -740,7 +740,7 @@ class StrotssOptions(Options):
     network_dtype: str = _dtype_option(
         "dtype of the loss network's convolutions at every step (auto: bfloat16 at every size on CPUs with native "
         "bfloat16 products, else float32); the style's and content's features and the hypercolumns stay float32")
-    weights: str = option(DEFAULT_NETWORK, metavar="SET", aliases=("network",), deprecated_flags=("--loss-net",),
+    weights: str = option(DEFAULT_NETWORK, metavar="SET",
                           help="loss network weight set: hybrid (VGG-19's own relu1_1 ... relu3_1 from wct-vgg19, "
                           "cd16x's relu4_1, relu5_1: clearer shapes), cd16x (relu1_1 ... relu5_1: 0.6-0.7x the "
                           "time) or vgg19-caffe (relu1_1 ... relu3_3)")

@@ -12,28 +12,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...core.checks import check_int
 from ...core.errors import InputError
 from ...core.progress import TqdmProgress
 from ...exec.batch import BatchLocal, BatchProgress, JobOutcome, read_manifest, run_batch
-from ...exec.local import Job
 from ...exec.ray_executor import KEPT_NETWORKS, RayExecutor
-from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, parse_bool
+from ...methods.base import SYNTHESIS, TRANSFER
+from ...methods.request import Job, make_job
 from ...nn.networks import keep_networks
 from . import style, synth
 from .common import add_runtime_options, format_error
-from .parser import Parser, UsageError
 
 __all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
 
 #: The report's file name in ``--outdir`` (unless ``--report`` names one).
 REPORT_NAME = "ottex-batch-failures.jsonl"
-_COLLECT = "_ottex_batch_collect"
 _FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
           "workers": "--workers", "retries": "--retries", "ray_address": "--ray-address"}
 #: Examples of ``ottex batch style`` and ``ottex batch synth`` (their parsers are those of ``ottex style``/``synth``).
@@ -41,9 +39,6 @@ _EXAMPLES = {
     "style": "example: ottex batch style photos/ lava.jpg zebra.jpg --outdir out/ --size 512",
     "synth": "example: ottex batch synth 'textures/*.jpg' --size 256 --seed 3 --outdir lib/",
 }
-#: The command-line flags of the manifest fields (for messages about a row).
-_FIELD_FLAGS = {"--size": "size", "--width": "width", "--height": "height", "--seed": "seed", "--batch": "batch",
-                "--output": "output", "--method": "method", "--preserve-color": "preserve_color"}
 _ROW_FIELDS = {"_line", "task", "content", "style", "method", "size", "width", "height", "seed", "batch", "output",
                "preserve_color", "options"}
 
@@ -132,13 +127,9 @@ def _prepare(args: argparse.Namespace) -> None:
         raise InputError(f"cannot make the output folder {outdir}: {exc.strerror}") from None
 
 
-def run_jobs(args: argparse.Namespace, method: Method | None, command: str, jobs: Sequence[Job]) -> int:
+def run_jobs(args: argparse.Namespace, command: str, jobs: Sequence[Job]) -> int:
     """Run the jobs of a batch (or collect them, for a manifest); print failures and a summary. Returns the
     exit status: 0 if every job is done (now or before), 1 if any failed."""
-    collect = getattr(args, _COLLECT, None)
-    if collect is not None:
-        collect.extend(jobs)
-        return 0
     executor = _executor(args)
     progress = BatchProgress(len(jobs), disable=args.quiet)
     report = Path(args.report) if args.report else Path(args.outdir) / REPORT_NAME
@@ -189,13 +180,9 @@ def _executor(args: argparse.Namespace) -> Any:
 # Manifests
 
 
-def _flag_value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def _row_options(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A row's option values (text or JSON values): its ``options`` field (an object; in CSV a JSON object or
+    ``name=value;name=value``) and every other column."""
     opts: dict[str, Any] = {}
     raw = row.get("options")
     if isinstance(raw, dict):
@@ -215,48 +202,13 @@ def _row_options(row: dict[str, Any], where: str) -> dict[str, Any]:
                 opts[name.strip()] = value.strip()
     elif raw is not None:
         raise InputError(f"{where}: options must be an object")
-    opts.update({k: v for k, v in row.items() if k not in _ROW_FIELDS})
+    opts.update({k: v for k, v in row.items() if k not in _ROW_FIELDS and v not in (None, "")})
     return opts
 
 
-def _row_argv(row: dict[str, Any], where: str) -> tuple[list[str], dict[str, str]]:
-    """A manifest row as the arguments of ``ottex style`` or ``ottex synth``, and the row's field of each flag
-    (for messages)."""
-    content, styles = row.get("content"), row.get("style")
-    task = str(row.get("task") or ("style" if content else "synth"))
-    if task not in ("style", "synth"):
-        raise InputError(f"{where}: task must be style or synth, got '{task}'")
-    if not styles:
-        raise InputError(f"{where}: no style")
-    styles = styles if isinstance(styles, list) else [styles]
-    if task == "style" and not content:
-        raise InputError(f"{where}: a style transfer needs a content")
-    method_name = str(row.get("method") or "ot")
-    method = get_method(method_name, TRANSFER if task == "style" else SYNTHESIS)
-    argv = [task, *([str(content)] if task == "style" else []), *map(str, styles), "--method", method_name]
-    for name in ("size", "width", "height", "seed", "batch", "output"):
-        if row.get(name) not in (None, ""):
-            value = row[name]
-            argv += [{"output": "--output"}.get(name, f"--{name}"), str(value)]
-    if row.get("preserve_color") not in (None, "", False, "false", "no", "0"):
-        pc = row["preserve_color"]
-        argv += ["--preserve-color"] + ([] if pc in (True, "true", "yes", "1", "full") else [str(pc)])
-    specs = {s.name: s for s in method.option_specs(TRANSFER if task == "style" else SYNTHESIS) if s.cli}
-    fields = {**_FIELD_FLAGS, **{s.cli_flag: s.name for s in specs.values()}}
-    for name, value in _row_options(row, where).items():
-        spec = specs.get(name)
-        if spec is None:
-            raise InputError(f"{where}: method {method_name} has no option '{name}' (its options: "
-                             f"{', '.join(specs)})")
-        if spec.type.startswith("bool"):
-            try:
-                on = parse_bool(value)
-            except ValueError as exc:
-                raise InputError(f"{where}: {name} takes {exc}, got {str(value)[:40]!r}") from None
-            argv.append(spec.cli_flag if on else "--no-" + spec.cli_flag[2:])
-        else:
-            argv += [spec.cli_flag, _flag_value(value)]
-    return argv, fields
+def _given(row: dict[str, Any], name: str) -> Any:
+    value = row.get(name)
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 def _row_output(row: dict[str, Any], outdir: str, where: str) -> None:
@@ -277,13 +229,43 @@ def _row_output(row: dict[str, Any], outdir: str, where: str) -> None:
     row["output"] = str(Path(outdir) / normal)
 
 
-def _usage_message(exc: UsageError, fields: dict[str, str]) -> str:
-    """argparse's message about a row's arguments, naming the row's field instead of the flag."""
-    match = re.fullmatch(r"argument ([^:]+): (.*)", exc.message, flags=re.DOTALL)
-    if match is None:
-        return exc.message
-    field = next((fields[f] for f in match.group(1).split("/") if f in fields), None)
-    return f"{field or match.group(1)}: {match.group(2)}"
+def _row_jobs(row: dict[str, Any], args: argparse.Namespace, where: str) -> list[Job]:
+    """The jobs of a manifest row: made and checked by :func:`make_job` (as those of ``ottex style``/``synth``),
+    named as those commands name them unless the row names its output."""
+    content, styles = _given(row, "content"), _given(row, "style")
+    task = str(row.get("task") or ("style" if content else "synth"))
+    if task not in ("style", "synth"):
+        raise InputError(f"{where}: task must be style or synth, got '{task}'")
+    if not styles:
+        raise InputError(f"{where}: no style")
+    width, height, size = _given(row, "width"), _given(row, "height"), _given(row, "size")
+    if size is not None and (width is not None or height is not None):
+        raise InputError(f"{where}: give either size or width/height, not both")
+    if width is not None or height is not None:
+        size = (height, width)
+    seed = _given(row, "seed")
+    batch = _given(row, "batch") or 1
+    output = _given(row, "output")
+    common = {"options": _row_options(row, where), "size": size, "overwrite": args.force, "outdir": args.outdir}
+    first = args.seed if seed is None else seed
+    if task == "synth":
+        job = make_job(SYNTHESIS, _given(row, "method") or "ot", style=styles, batch=batch, seed=first, **common)
+        if output is not None:
+            job.outputs = _indexed(Path(output), job.batch)
+        return [job]
+    variations = check_int(batch, "batch", low=1)  # a transfer: one run per seed, as ottex style --batch
+    named = _indexed(Path(output), variations) if output is not None else None
+    seed0 = check_int(first, "seed")
+    return [make_job(TRANSFER, _given(row, "method") or "ot", style=styles, content=content, seed=seed0 + i,
+                     preserve_color=_given(row, "preserve_color"), outputs=[named[i]] if named else (), **common)
+            for i in range(variations)]
+
+
+def _indexed(base: Path, count: int) -> list[Path]:
+    """One output file, or ``NAME_<i>.png`` for each of several."""
+    if count == 1:
+        return [base]
+    return [base.with_name(f"{base.stem}_{i}{base.suffix}") for i in range(count)]
 
 
 def _run_manifest(args: argparse.Namespace) -> int:
@@ -291,31 +273,12 @@ def _run_manifest(args: argparse.Namespace) -> int:
     rows = read_manifest(args.manifest)
     if not rows:
         raise InputError(f"no jobs in manifest {args.manifest}")
-    parser = Parser(prog=f"ottex batch manifest {args.manifest}", add_help=False)
-    sub = parser.add_subparsers(dest="command")
-    for module in (style, synth):
-        module.add_parser(sub)
     jobs: list[Job] = []
-    common = ["--outdir", args.outdir, "--device", args.device]
-    common += ["--weights-dir", args.weights_dir] if args.weights_dir else []
-    common += ["--force"] if args.force else []
     for row in rows:
         where = f"manifest {args.manifest} line {row['_line']}"
         _row_output(row, args.outdir, where)
-        argv, fields = _row_argv(row, where)
-        if "--seed" not in argv:
-            argv += ["--seed", str(args.seed)]
         try:
-            row_args = parser.parse_args([*argv, *common])
-        except UsageError as exc:
-            raise InputError(f"{where}: {_usage_message(exc, fields)}") from None
-        row_args.quiet = True
-        setattr(row_args, _COLLECT, jobs)
-        row_args.batch_runner = run_jobs
-        row_args.plot = None
-        row_args.save_every, row_args.save_scales = None, False
-        try:
-            row_args.func(row_args)
+            jobs += _row_jobs(row, args, where)
         except InputError as exc:
-            raise InputError(f"{where}: {format_error(exc, row_args)}") from None
-    return run_jobs(args, None, "manifest", jobs)
+            raise InputError(f"{where}: {exc}") from None
+    return run_jobs(args, "manifest", jobs)

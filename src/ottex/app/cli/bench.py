@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 from ...core.device import resolve_device
@@ -64,7 +63,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "of 'ottex train'); its training time per step is printed too")
     p.add_argument("--measure-weights", default=None, metavar="SET",
                    help="weight set of the measuring network for the distances [vgg19-caffe]")
-    p.add_argument("--measure", dest="deprecated_measure", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, help="torch threads per case [torch's default]")
     p.add_argument("--json", metavar="FILE", help="also write the records as JSON")
     p.add_argument("--save", metavar="DIR", help="write each case's output image into DIR")
@@ -80,12 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args._ottex_flags = FLAGS
-    measure = args.measure_weights
-    if args.deprecated_measure is not None:
-        warnings.warn("--measure is deprecated and will be removed in the next release; use --measure-weights",
-                      DeprecationWarning, stacklevel=1)
-        measure = measure or args.deprecated_measure
-    measure = measure or "vgg19-caffe"
+    measure = args.measure_weights or "vgg19-caffe"
     sizes = parse_sizes(args.sizes)
     task = SYNTHESIS if args.content is None else TRANSFER
     methods = [m.name for m in resolve_methods(args.methods, task)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 from pathlib import Path
 
 from ... import __version__
@@ -32,18 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regrain", action=argparse.BooleanOptionalAction, default=True,
                    help="Pitie's regraining after the colour map: the source's gradients where the map would stretch "
                    "grain and noise (smooth skies, clean flat areas) [on]")
-    p.add_argument("--iterations", type=int, dest="deprecated_iterations", default=None, help=argparse.SUPPRESS)
     add_runtime_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    rotations = args.rotations
-    if args.deprecated_iterations is not None:
-        warnings.warn("--iterations is deprecated and will be removed in the next release; use --rotations",
-                      DeprecationWarning, stacklevel=1)
-        rotations = args.deprecated_iterations if rotations is None else rotations
-    rotations = 20 if rotations is None else rotations
+    rotations = 20 if args.rotations is None else args.rotations
     sources = expand_inputs([args.source], "source")
     one_output(args, len(sources))
     if rotations < 1:

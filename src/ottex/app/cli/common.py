@@ -9,16 +9,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ...core.device import parse_seed, resolve_device
-from ...core.errors import ImageError, InputError, MissingWeightsError, OttexError
+from ...core.errors import InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
-from ...image.io import IMAGE_SUFFIXES, image_size
+from ...image.io import IMAGE_SUFFIXES
 from ...nn.weights import search_dirs
 
 __all__ = [
     "add_runtime_options",
     "add_size_options",
     "parse_size",
-    "fit_size",
     "check_runtime",
     "output_paths",
     "make_outdir",
@@ -34,23 +33,24 @@ __all__ = [
 HINTS = {
     "overwrite": "use --force to overwrite",
 }
-#: The flags of the runtime parameters (the method options' flags are recorded as they are parsed).
-RUNTIME_FLAGS = {"device": "--device", "weights_dir": "--weights-dir"}
+#: The flags of the parameters of a run (the method options' flags are recorded as they are parsed).
+RUNTIME_FLAGS = {"device": "--device", "weights_dir": "--weights-dir", "size": "--size", "seed": "--seed",
+                 "batch": "--batch", "preserve_color": "--preserve-color", "method": "--method"}
 
 
 def format_error(exc: OttexError, args: argparse.Namespace | None = None) -> str:
     """One line: the library's message with the flag of the parameter at fault, and a command-line hint.
 
-    A message about a runtime parameter that starts with its name (``device 'tpu' is unknown``) gets the flag in
-    its place (``--device 'tpu' is unknown``); other messages about a parameter are prefixed with its flag. A
-    missing weight file names ``--weights-dir``.
+    A message about a parameter that starts with its name (``style_scale takes a finite number, got nan``) gets
+    the flag in its place (``--style-scale takes ...``); other messages about a parameter are prefixed with its
+    flag. A missing weight file names ``--weights-dir``.
     """
     msg = str(exc)
     option = getattr(exc, "option", None)
     if isinstance(exc, MissingWeightsError):
         return _missing_weights(msg)
     flags = {**RUNTIME_FLAGS, **(getattr(args, "_ottex_flags", {}) if args is not None else {})}
-    if option in RUNTIME_FLAGS and msg.startswith(f"{option} "):
+    if option in flags and msg.startswith(f"{option} "):
         msg = flags[option] + msg[len(option):]
     elif option in flags and not msg.startswith(flags[option]):
         msg = f"{flags[option]}: {msg}"
@@ -100,36 +100,21 @@ def add_runtime_options(p: argparse.ArgumentParser, output: bool = True) -> None
 def add_size_options(p: argparse.ArgumentParser, size_help: str, aspect_of: str) -> None:
     """``--size`` and ``--width``/``--height`` (one of them alone keeps the aspect of ``aspect_of``)."""
     g = p.add_argument_group("size")
-    g.add_argument("--size", type=int, help=size_help)
-    g.add_argument("--width", type=int, help=f"output width in px (alone: the height follows {aspect_of}'s aspect)")
-    g.add_argument("--height", type=int, help=f"output height in px (alone: the width follows {aspect_of}'s aspect)")
+    g.add_argument("--size", metavar="PX", help=size_help)
+    g.add_argument("--width", metavar="PX",
+                   help=f"output width in px (alone: the height follows {aspect_of}'s aspect)")
+    g.add_argument("--height", metavar="PX",
+                   help=f"output height in px (alone: the width follows {aspect_of}'s aspect)")
 
 
 def parse_size(args: argparse.Namespace) -> tuple[int | None, int | None] | int | None:
     """``--size N`` -> ``N``; ``--width W``/``--height H`` -> ``(H, W)``, None for a side not given; neither ->
-    None."""
+    None (as text: :func:`~ottex.methods.request.make_job` reads and checks them)."""
     if args.size is not None and (args.width is not None or args.height is not None):
         raise InputError("give either --size or --width/--height, not both")
     if args.width is not None or args.height is not None:
         return args.height, args.width
     return args.size
-
-
-def fit_size(size: tuple[int | None, int | None], image: str | Path | None) -> tuple[int, int]:
-    """``(H, W)`` with a missing side taken from the aspect of ``image`` (a file; read from its header).
-
-    An image that cannot be read gives a square here: its job then fails with the reading error.
-    """
-    h, w = size
-    if h is not None and w is not None:
-        return h, w
-    try:
-        ih, iw = image_size(image) if image is not None else (1, 1)
-    except ImageError:
-        ih, iw = 1, 1
-    if h is None:
-        return max(1, round(w * ih / iw)), w  # type: ignore[operator]
-    return h, max(1, round(h * iw / ih))
 
 
 def check_runtime(args: argparse.Namespace) -> None:

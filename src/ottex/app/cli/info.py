@@ -18,7 +18,8 @@ from typing import Any
 
 from ...core.errors import ImageError, OttexError
 from ...image.io import read_settings
-from ...methods.base import SYNTHESIS, TRANSFER, get_method, option_values
+from ...methods.base import SYNTHESIS, TRANSFER, get_method
+from ...methods.options import option_values
 
 __all__ = ["add_parser", "run", "reproduce_command"]
 

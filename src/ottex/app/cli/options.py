@@ -1,23 +1,21 @@
 """Command-line options made from the method registry: ``--method`` choices, one option group per set of
-methods sharing fields, help with each method's default, checks that an option applies to the chosen method,
-and the former spellings of renamed flags (accepted for one release with a warning).
+methods sharing fields, help with each method's default; and the option values given, as text, for
+:func:`~ottex.methods.request.make_job` (which reads and checks them, as for every front end).
 
-Nothing here knows a particular method: a method registered anywhere shows up in ``--method``, its option
-fields become flags, and its options object is built from what was given.
+Nothing here knows a particular method: a method registered anywhere shows up in ``--method`` and its option
+fields become flags.
 """
 
 from __future__ import annotations
 
 import argparse
-import warnings
 from typing import Any
 
-from ...core.errors import InputError
-from ...methods.base import Method, OptionSpec, get_method, list_methods
+from ...methods.base import Method, list_methods
+from ...methods.options import OptionSpec
 
-__all__ = ["add_method_options", "method_options", "mask_options", "given_flag", "DEPRECATED_PREFIX"]
+__all__ = ["add_method_options", "given_options"]
 
-DEPRECATED_PREFIX = "deprecated_flag:"
 _GIVEN = "_ottex_given"  # namespace attribute: {dest: the option string the user typed}
 
 
@@ -39,11 +37,6 @@ class _RecordBool(argparse.BooleanOptionalAction):
         given = dict(getattr(namespace, _GIVEN, None) or {})
         given[self.dest] = option_string
         setattr(namespace, _GIVEN, given)
-
-
-def given_flag(args: argparse.Namespace, dest: str) -> str | None:
-    """The option string the user typed for ``dest`` (None if not given)."""
-    return (getattr(args, _GIVEN, None) or {}).get(dest)
 
 
 def _fmt_default(value: Any) -> str | None:
@@ -99,7 +92,6 @@ def add_method_options(parser: argparse.ArgumentParser, task: str) -> None:
     groups: dict[tuple[str, ...], list[str]] = {}
     for name, entries in fields.items():
         groups.setdefault(tuple(m.name for m, _ in entries), []).append(name)
-    deprecated: dict[str, list[str]] = {}
     for owners, field_names in groups.items():
         g = parser.add_argument_group(f"options of {', '.join(owners)}")
         for name in field_names:
@@ -110,83 +102,18 @@ def add_method_options(parser: argparse.ArgumentParser, task: str) -> None:
                 g.add_argument(spec.cli_flag, action=_RecordBool, **kwargs)
                 continue
             choices = list(dict.fromkeys(c for _, s in entries for c in (s.choices or ())))
-            if choices:
-                kwargs["choices"] = choices
             kind = spec.type.split(" ")[0]
-            metavar = spec.metavar or {"int": "N", "float": "X"}.get(kind)
-            if metavar and not choices:
+            metavar = "{" + ",".join(map(str, choices)) + "}" if choices else spec.metavar
+            metavar = metavar or {"int": "N", "float": "X"}.get(kind)
+            if metavar:  # the choices are checked with the other checks of the value (make_job)
                 kwargs["metavar"] = metavar
             g.add_argument(spec.cli_flag, action=_Record, **kwargs)
-            for _, s in entries:
-                for old in s.deprecated_flags:
-                    deprecated.setdefault(old, []).append(name)
-    current = {spec.cli_flag for entries in fields.values() for _, spec in entries}
-    for old in deprecated:
-        if old not in current:  # a former spelling never shadows a flag some method uses today
-            parser.add_argument(old, dest=DEPRECATED_PREFIX + old, action=_Record, default=None,
-                                help=argparse.SUPPRESS)
 
 
-def _convert(spec: OptionSpec, text: Any, flag: str) -> Any:
-    """A flag's string as the field's value (by its ``parse``, else by its type)."""
-    if not isinstance(text, str):
-        return text  # booleans
-    kind = spec.type.split(" ")[0]
-    try:
-        if spec.parse is not None:
-            return spec.parse(text)
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-    except ValueError as exc:
-        what = str(exc) if spec.parse is not None else {"int": "an integer", "float": "a number"}[kind]
-        raise InputError(f"{flag} takes {what}, got '{text}'") from None
-    return text
-
-
-def method_options(args: argparse.Namespace, task: str, method: Method | None = None) -> Any:
-    """The chosen method's options object from the flags given on the command line.
-
-    Refuses flags that the chosen method does not have; turns former flag spellings into the current ones
-    with a one-line deprecation warning. Records ``args._ottex_flags`` (option field -> flag as typed), so
-    that errors about a field can name the flag.
-
-    Raises:
-        InputError: a flag that does not apply to the method, or a value that does not parse.
-    """
-    method = method or get_method(args.method, task)
-    specs = {s.name: s for s in method.option_specs(task)}
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The method options given on the command line, ``{field: value}`` (text, or a bool for a switch), for
+    :func:`~ottex.methods.request.make_job`; records the flag typed for each (``args._ottex_flags``), so that an
+    error about an option names its flag."""
     given = dict(getattr(args, _GIVEN, None) or {})
-    values: dict[str, Any] = {}
-    flags: dict[str, str] = {}
-    # former spellings first, so that a current spelling given too wins
-    for dest, typed in given.items():
-        if not dest.startswith(DEPRECATED_PREFIX):
-            continue
-        old = dest[len(DEPRECATED_PREFIX):]
-        target = next((s for s in specs.values() if old in s.deprecated_flags), None)
-        if target is None:
-            raise InputError(f"{typed} does not apply to --method {method.name}")
-        warnings.warn(f"{old} is deprecated and will be removed in the next release; use {target.cli_flag}",
-                      DeprecationWarning, stacklevel=1)
-        if target.name not in given:
-            values[target.name] = _convert(target, getattr(args, dest), old)
-            flags[target.name] = old
-    every = {s.name for m in list_methods(task) for s in m.option_specs(task) if s.cli}
-    for dest, typed in given.items():
-        if dest.startswith(DEPRECATED_PREFIX) or dest not in every:
-            continue
-        spec = specs.get(dest)
-        if spec is None or not spec.cli:
-            raise InputError(f"{typed} does not apply to --method {method.name}")
-        values[dest] = _convert(spec, getattr(args, dest), typed)
-        flags[dest] = typed
-    args._ottex_flags = {**getattr(args, "_ottex_flags", {}), **flags}
-    return method.make_options(values)
-
-
-def mask_options(method: Method, options: Any, task: str) -> list[Any]:
-    """The label-map files among a method's options (given ones only)."""
-    return [getattr(options, s.name) for s in method.option_specs(task)
-            if s.kind == "mask" and getattr(options, s.name) is not None]
+    args._ottex_flags = {**getattr(args, "_ottex_flags", {}), **given}
+    return {dest: getattr(args, dest) for dest in given}

@@ -14,10 +14,11 @@ from ... import __version__
 from ...core.errors import InputError
 from ...core.progress import LossHistory, ProgressEvent, TqdmProgress, combine_callbacks
 from ...eval.report import plot_history, require_matplotlib
-from ...exec.local import Job, JobResult, LocalExecutor, check_image_name, check_outputs_free
+from ...exec.local import JobResult, LocalExecutor, check_image_name, check_outputs_free
 from ...image.io import holds_settings, save_image
-from ...methods.base import Method
-from .common import report_results
+from ...methods.base import Method, get_method
+from ...methods.request import Job
+from .common import check_runtime, report_results
 
 __all__ = ["add_plot_option", "check_plot", "check_plot_name", "run_method_jobs", "warn_unrecorded"]
 
@@ -135,11 +136,15 @@ class _Subscribers:
         self.bar.close()
 
 
-def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs: Sequence[Job]) -> int:
-    """Run the jobs; print what was written; write the loss plot (one job only). Returns the exit status."""
+def run_method_jobs(args: argparse.Namespace, command: str, jobs: Sequence[Job]) -> int:
+    """Run the jobs (made by :func:`~ottex.methods.request.make_job`, all of one method); print what was written;
+    write the loss plot (one job only). Returns the exit status."""
     batch_runner = getattr(args, "batch_runner", None)
     if batch_runner is not None:  # ottex batch style/synth: resumable, retried, local or on Ray (cli/batch.py)
-        return batch_runner(args, method, command, jobs)
+        check_runtime(args)
+        return batch_runner(args, command, jobs)
+    if args.plot:
+        check_plot(args, get_method(jobs[0].method, jobs[0].task))
     if args.save_every is not None and args.save_every < 1:
         raise InputError(f"--save-every must be at least 1, got {args.save_every}")
     subscribers: dict[int, _Subscribers] = {}
@@ -148,7 +153,7 @@ def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs
         if args.plot:  # checked before any work: the plot is one more output
             check_outputs_free([Path(args.plot)], [*job.input_files(), *map(str, job.outputs)], args.force)
         save = _Intermediates(job, args.save_every, args.save_scales) if args.save_every or args.save_scales else None
-        subscribers[id(job)] = _Subscribers(f"ottex {command} ({method.name})", args.quiet, bool(args.plot), save)
+        subscribers[id(job)] = _Subscribers(f"ottex {command} ({job.method})", args.quiet, bool(args.plot), save)
         return subscribers[id(job)]
 
     def on_result(result: JobResult) -> None:
@@ -164,11 +169,11 @@ def run_method_jobs(args: argparse.Namespace, method: Method, command: str, jobs
                       f"{saved.written[-1].name}")
         history = subscribers[id(result.job)].history
         if history is not None and history.records:
-            plot_history(history.records, args.plot, title=f"ottex --method {method.name}", overwrite=args.force)
+            plot_history(history.records, args.plot, title=f"ottex --method {result.job.method}", overwrite=args.force)
             if not args.quiet:
                 print(f"wrote {args.plot}")
 
     executor = LocalExecutor(args.device, args.weights_dir, callback_factory=factory, on_result=on_result,
-                             record_extra={"ottex": __version__, "command": command})
+                             record_extra={"ottex": __version__, "command": command})  # checks both before any work
     results = executor.run(jobs, raise_errors=len(jobs) == 1)
     return report_results(results, args)

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ...core.checks import check_int
 from ...core.errors import InputError
-from ...exec.local import Job
 from ...image.color import COLOR_MODES
-from ...methods.base import TRANSFER, get_method, settings_digest
+from ...methods.base import TRANSFER
+from ...methods.request import make_job
 from .common import (
     add_runtime_options,
     add_size_options,
-    check_runtime,
     expand_inputs,
-    fit_size,
+    make_outdir,
     one_output,
     output_paths,
     parse_size,
 )
-from .options import add_method_options, mask_options, method_options
-from .run import add_plot_option, check_plot, run_method_jobs
+from .options import add_method_options, given_options
+from .run import add_plot_option, run_method_jobs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,11 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", metavar="STYLE", nargs="+", help="style image(s) (textures, colours): files, folders or "
                    "quoted glob patterns; one output per (content, style) pair")
     add_size_options(p, "long side of the output in px, the content's aspect kept [the content's]", "the content")
-    p.add_argument("--preserve-color", nargs="?", const="full", default=None, choices=COLOR_MODES,
+    p.add_argument("--preserve-color", nargs="?", const="full", default=None, metavar="{" + ",".join(COLOR_MODES) + "}",
                    help="keep the content's colours (any method): full (the default when the flag is given alone): "
                    "luminance from the result, chroma from the content, then a few sliced-OT steps on the RGB "
                    "distribution; luminance: the chroma swap alone, keeping the style's light and shade")
-    p.add_argument("--batch", type=int, default=1, help="variations per (content, style) pair, with seeds SEED, "
+    p.add_argument("--batch", default=1, metavar="N", help="variations per (content, style) pair, with seeds SEED, "
                    "SEED+1, ... [1]")
     add_plot_option(p)
     add_method_options(p, TRANSFER)
@@ -50,38 +49,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    requested = parse_size(args)
-    method = get_method(args.method, TRANSFER)
-    opts = method_options(args, TRANSFER, method)
-    check_plot(args, method)
-    check_runtime(args)
+    """One job per (content, style) pair and seed, each made, checked and named by :func:`make_job`, handed to the
+    executor."""
+    variations = check_int(args.batch, "batch", low=1)
     contents = expand_inputs([args.content], "content")
     styles = expand_inputs(args.style, "style")
     pairs = [(c, s) for c in contents for s in styles]
     one_output(args, len(pairs))
-    if args.batch < 1:
-        raise InputError(f"--batch must be at least 1, got {args.batch}")
-    if args.plot and args.batch > 1:
-        raise InputError(f"--plot writes one plot but --batch makes {args.batch} outputs; run them one at a time")
-    masks = [str(m) for m in mask_options(method, opts, TRANSFER)]
-    if masks and len(pairs) > 1:
+    if args.plot and variations > 1:
+        raise InputError(f"--plot writes one plot but --batch makes {variations} outputs; run them one at a time")
+    options, size = given_options(args), parse_size(args)
+    named = output_paths(args, "", variations) if args.output else None  # -o NAME: NAME_0, NAME_1 ... for a batch
+    outdir = None if args.output else make_outdir(args.outdir)
+    jobs = [make_job(TRANSFER, args.method, style=style, content=content, size=size, options=options,
+                     seed=args.seed + i, preserve_color=args.preserve_color, outputs=[named[i]] if named else (),
+                     outdir=outdir, overwrite=args.force,
+                     name=f"{content} + {style}" + (f" (seed {args.seed + i})" if variations > 1 else ""))
+            for content, style in pairs for i in range(variations)]  # a batch: one run per seed
+    if len(pairs) > 1 and jobs[0].inputs:
         raise InputError("--style-mask/--content-mask take one CONTENT and one STYLE")
-    extra = {None: "", "full": "_pc", "luminance": "_lum"}[args.preserve_color] + ("_masked" if masks else "")
-    head = method.content_label(opts)
-    digest = settings_digest(method.name, opts)
-    jobs = []
-    for content, style in pairs:
-        size = requested if requested is None or isinstance(requested, int) else fit_size(requested, content)
-        size_tag = "" if size is None else f"_{size}" if isinstance(size, int) else f"_{size[1]}x{size[0]}"
-        named = output_paths(args, "", args.batch) if args.output else None  # -o NAME: NAME_0, NAME_1 ... for a batch
-        for i, seed in enumerate(range(args.seed, args.seed + args.batch)):  # a batch: one run per seed
-            tag = f"{head}{size_tag}{extra}".lstrip("_") + f"_{method.label(opts, TRANSFER)}_s{seed}"
-            if digest:
-                tag += f"_{digest}"
-            path = named[i] if named else output_paths(args, f"{Path(content).stem}_{Path(style).stem}_style_{tag}",
-                                                       1)[0]
-            label = f"{content} + {style}" + (f" (seed {seed})" if args.batch > 1 else "")
-            jobs.append(Job(method.name, TRANSFER, style=style, content=content, outputs=[path], size=size,
-                            options=opts, seed=seed, preserve_color=args.preserve_color, overwrite=args.force,
-                            name=label, inputs=masks))
-    return run_method_jobs(args, method, "style", jobs)
+    return run_method_jobs(args, "style", jobs)

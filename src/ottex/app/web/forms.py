@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ from typing import Any
 from ... import __version__
 from ...core.checks import MIN_SIDE
 from ...core.errors import InputError
-from ...exec.local import Job
-from ...image.color import COLOR_MODES, color_transfer
-from ...methods.base import SYNTHESIS, TRANSFER, Method, OptionSpec, get_method, list_methods, parse_bool
+from ...image.color import COLOR_MODES, color_mode, color_transfer
+from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
+from ...methods.options import OptionSpec, jsonable
+from ...methods.request import Job, make_job
 from .uploads import NotFound, UploadStore
 
 __all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED"]
@@ -184,26 +185,16 @@ class RunSettings:
             what = f"colour transfer, {self.rotations} rotations"
         return f"{what}, seed {self.seed}"
 
-    def job(self, uploads: UploadStore, output: Path) -> Job:
-        """The executor's job for a method run, writing ``output``."""
+    def job(self, uploads: UploadStore, output: Path | None = None) -> Job:
+        """The executor's job for a method run (built and checked by :func:`make_job`), writing ``output``."""
         if self.method is None:
             raise InputError("colour transfer runs without a method")
-        method = get_method(self.method, self.task)
-        values = dict(self.values)
         styles = [str(uploads.path(s)) for s in self.style]
-        masks = [v for k, v in values.items() if _spec(method, k).kind == "mask"]
-        options = method.make_options(values)
-        common = {"outputs": [output], "options": options, "seed": self.seed, "name": self.label(),
-                  "inputs": masks}
-        if self.task == SYNTHESIS:
-            return Job(method.name, SYNTHESIS, style=styles if len(styles) > 1 else styles[0],
-                       size=(self.height, self.width), **common)
-        return Job(method.name, TRANSFER, style=styles[0], content=str(uploads.path(self.content)), size=self.size,
-                   preserve_color=self.preserve_color or False, **common)
-
-
-def _spec(method: Method, name: str) -> OptionSpec:
-    return next(s for s in method.option_specs() if s.name == name)
+        content = None if self.content is None else str(uploads.path(self.content))
+        size = (self.height, self.width) if self.task == SYNTHESIS else self.size
+        return make_job(self.task, self.method, style=styles, content=content, size=size, options=self.values,
+                        seed=self.seed, preserve_color=self.preserve_color, outputs=[] if output is None else [output],
+                        name=self.label())
 
 
 def _int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
@@ -225,47 +216,6 @@ def _int(value: Any, what: str, low: int | None = None, high: int | None = None)
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _option_value(spec: OptionSpec, raw: Any, uploads: UploadStore) -> tuple[Any, Any]:
-    """``(json value, option value)`` of one option as posted (strings from a form, or JSON values)."""
-    widget = _widget(spec)
-    name = spec.name
-    if widget == "mask":
-        return raw, str(_upload(uploads, raw, name))
-    if widget == "bool":
-        try:
-            on = parse_bool(raw)
-        except ValueError:
-            raise InputError(f"{name} is on or off, got {str(raw)[:40]!r}", option=name) from None
-        return on, on
-    if widget == "choice":
-        if raw not in spec.choices:
-            raise InputError(f"{name} must be one of {', '.join(map(str, spec.choices))}, got {str(raw)[:40]!r}",
-                             option=name)
-        return raw, raw
-    if widget == "int":
-        n = _int(raw, name)
-        return n, n
-    if widget == "float":
-        try:
-            if isinstance(raw, bool):
-                raise ValueError
-            x = float(raw)
-        except (ValueError, TypeError):
-            raise InputError(f"{name} must be a number, got {str(raw)[:40]!r}", option=name) from None
-        return x, x
-    # text: parsed as the command line parses it (comma-separated numbers ...), or a plain string
-    if spec.parse is not None:
-        text = ",".join(map(str, raw)) if isinstance(raw, (list, tuple)) else str(raw)
-        try:
-            value = spec.parse(text.strip())
-        except ValueError as exc:
-            raise InputError(f"{name} takes {exc}, got {text[:40]!r}", option=name) from None
-        return _json_value(value), value
-    if not isinstance(raw, str):
-        raise InputError(f"{name} takes text, got {str(raw)[:40]!r}", option=name)
-    return raw.strip(), raw.strip()
 
 
 def _upload(uploads: UploadStore, upload_id: Any, what: str) -> Path:
@@ -337,7 +287,6 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
     given = data.get("options") or {}
     if not isinstance(given, Mapping):
         raise InputError("options must be a JSON object of option values", option="options")
-    options: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for name, raw in given.items():
         if name not in specs:
@@ -345,14 +294,17 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
                              f"{TASK_LABELS[task].lower()}", option=str(name))
         if _blank(raw):
             continue
-        options[name], values[name] = _option_value(specs[name], raw, uploads)
+        values[name] = str(_upload(uploads, raw, name)) if specs[name].kind == "mask" else raw
+    checked = method.make_options(values, task)  # the one reading and check of every option (make_options)
+    options = {name: raw if specs[name].kind == "mask" else jsonable(getattr(checked, name))
+               for name, raw in given.items() if name in values}
+    values = {name: getattr(checked, name) for name in values}
 
     settings = RunSettings(task, method.name, styles, content, seed=seed, options=options, values=values)
     if task == SYNTHESIS:
         settings.width = _int(_or(data.get("width"), DEFAULT_SIZE), "width", MIN_SIDE)
         settings.height = _int(_or(data.get("height"), settings.width), "height", MIN_SIDE)
         _check_pixels(settings.width * settings.height, max_output_pixels)
-        _mix(method, settings)
     else:
         if len(styles) > 1:
             raise InputError("style transfer takes one style image", option="style")
@@ -367,11 +319,9 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
             mode = "full"
         if _blank(mode) or mode in (False, "off", "none"):
             mode = None
-        if mode is not None and mode not in COLOR_MODES:
-            raise InputError(f"preserve_color must be one of {', '.join(COLOR_MODES)} or empty, got "
-                             f"{str(mode)[:40]!r}", option="preserve_color")
-        settings.preserve_color = mode
-    method.make_options(settings.values)  # the method's own checks (ranges, combinations) before queueing
+        settings.preserve_color = color_mode(mode)
+    job = settings.job(uploads)  # the whole request checked (make_job: styles, mix, files, size, seed) before queueing
+    settings.values = {name: getattr(job.options, name) for name in settings.values}
     return settings
 
 
@@ -383,21 +333,3 @@ def _check_pixels(pixels: int, limit: int | None) -> None:
     if limit is not None and pixels > limit:
         raise InputError(f"the output would have {pixels / 1e6:.3g} megapixels; this server makes images up to "
                          f"{limit / 1e6:.3g} megapixels", option="size")
-
-
-def _mix(method: Method, settings: RunSettings) -> None:
-    """Several styles: only for a method with a ``mix`` option; one weight with two styles is the second's
-    (as ``--mix`` on the command line and the option's help say)."""
-    count = len(settings.style)
-    if count > 1 and not _mixes(method):
-        raise InputError(f"method '{method.name}' takes one style image (only methods with a mix option mix "
-                         "several)", option="style")
-    mix: Sequence[float] | None = settings.values.get("mix")
-    if mix is None:
-        return
-    if count < 2:
-        raise InputError("mix needs at least two style images", option="mix")
-    if len(mix) == 1 and count == 2:
-        if not 0 <= mix[0] <= 1:
-            raise InputError(f"mix with two styles takes the second's weight in [0, 1], got {mix[0]}", option="mix")
-        settings.values["mix"] = (1 - mix[0], mix[0])
