@@ -7,16 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
-from ottex import OTSchedule, synthesize, transfer
+from ottex import synthesize, transfer
 from ottex.app.cli import main
 from ottex.core.errors import InputError
 from ottex.core.resample import resize, wrap_resize
 from ottex.eval.metrics import seam_error, style_distance
 from ottex.image.color import color_transfer, preserve_color, rgb_to_ycbcr, ycbcr_to_rgb
 from ottex.image.io import load_image, save_image
+from ottex.methods.optimal_textures import NOISE_SCHEDULE
 from ottex.ot import sliced_wasserstein_distance
 
-SMALL = OTSchedule(passes=(2, 1))
+SMALL = NOISE_SCHEDULE.replace(passes=(2, 1))  # from noise, relu5_1 ... relu1_1 (ottex 0.1's schedule)
 needs_weights = pytest.mark.needs_weights
 
 
@@ -162,13 +163,14 @@ def test_wrap_resize_is_periodic():
 
 @needs_weights
 def test_tile_wraps_seamlessly(zebra):
-    # the seam error of one 96 px sample varies with the seed (0.8-1.7 for seeds 0-5 here, and with the thread
-    # count's rounding): the mean of three is compared; plain synthesis has 2.7-3.5
+    # the seam error of one 96 px sample varies with the seed (0.8-1.8 for seeds 0-5, mean 1.46, with the Bures map
+    # that keeps every direction; 0.8-2.3, mean 1.46, before it): the mean of six is compared; plain synthesis has
+    # 3.5-4.0
     plain = [seam_error(synthesize(zebra, (96, 96), seed=s)) for s in range(3)]
     tiled = synthesize(zebra, (96, 96), seed=0, tile=True)
     assert tiled.shape == (1, 3, 96, 96)
     tiled_mean = (seam_error(tiled) + sum(seam_error(synthesize(zebra, (96, 96), seed=s, tile=True))
-                                          for s in (1, 2))) / 3
+                                          for s in range(1, 6))) / 6
     assert tiled_mean <= 1.5  # the wrap edge is about as smooth as the interior
     assert sum(plain) / 3 > 2 * tiled_mean
     odd = synthesize(zebra, (70, 90), schedule=SMALL, tile=True)  # not a multiple of 16: resampled periodically

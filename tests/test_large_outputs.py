@@ -12,8 +12,9 @@ import ottex.nn.networks as nets_mod
 from ottex import OTSchedule, synthesize
 from ottex.core.resample import resize_long_side
 from ottex.eval.metrics import style_distance_per_layer
+from ottex.methods.optimal_textures import NOISE_SCHEDULE
 
-SMALL = OTSchedule(passes=(2, 1))
+SMALL = NOISE_SCHEDULE.replace(passes=(2, 1))  # from noise, relu5_1 ... relu1_1 (ottex 0.1's schedule)
 
 
 def _cloud_and_target(pca: bool):
@@ -77,7 +78,7 @@ def _visits_per_scale(style, size, **kwargs) -> list[int]:
 @pytest.mark.filterwarnings("ignore:the .* style example is enlarged")  # the 32 px scale of a 64 px example
 def test_large_resolutions_get_at_most_large_passes(zebra):
     # three resolutions (32, 64, 128 px); "large" from 48 px here: 6, then 4 capped to 2, 2 passes of 5 levels
-    sched = OTSchedule(scales=3, passes=(6, 4), min_side=32, large_passes=((48, 2),))
+    sched = NOISE_SCHEDULE.replace(scales=3, passes=(6, 4), min_side=32, large_passes=((48, 2),))
     assert _visits_per_scale(zebra, 128, schedule=sched) == [30, 10, 10]
     # and one pass from 128 px
     assert _visits_per_scale(zebra, 128, schedule=sched.replace(large_passes=((48, 2), (128, 1)))) == [30, 10, 5]

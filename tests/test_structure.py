@@ -119,8 +119,8 @@ def test_patch_sliced_ot_moves_patches_towards_the_example():
     start = torch.rand(2, 3, 48, 48, generator=g)
     out = patch_sliced_ot(start, example, iterations=8, generator=g)
     assert out.shape == start.shape and out.dtype == start.dtype
-    before = patch_distance(start[:1], example, rescale=False, scales=1)
-    assert patch_distance(out[:1].clamp(0, 1), example, rescale=False, scales=1) < 0.5 * before
+    before = patch_distance(start[:1], example, rescale=False)
+    assert patch_distance(out[:1].clamp(0, 1), example, rescale=False) < 0.8 * before
 
 
 def test_patch_sliced_ot_errors():
@@ -166,7 +166,10 @@ def test_layout_choice_follows_the_example(graffiti):
     assert opts.effective_schedule(structured=False) == NOISE_SCHEDULE
     assert OTOptions(layout="on").effective_schedule(structured=False) == OTSchedule()
     assert OTOptions(layout="off").effective_schedule(structured=True) == NOISE_SCHEDULE
-    with pytest.raises(InputError, match="unknown layout 'maybe'"):
+    mine = OTSchedule(passes=(1,))
+    assert OTOptions(schedule=mine).effective_schedule(structured=True) == mine
+    assert OTOptions(schedule=mine).effective_schedule(structured=False).layout_iterations == 0
+    with pytest.raises(InputError, match="layout takes one of auto, on, off, got 'maybe'"):
         OTOptions(layout="maybe")
     # auto on an irregular example is ottex 0.1's schedule, bit for bit
     small = resize_long_side(graffiti, 96)

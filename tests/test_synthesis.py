@@ -12,10 +12,11 @@ from ottex.core.errors import InputError
 from ottex.core.pyramid import style_factor
 from ottex.core.resample import resize_long_side
 from ottex.eval.metrics import style_distance
+from ottex.methods.optimal_textures import NOISE_SCHEDULE
 
 pytestmark = pytest.mark.needs_weights
 
-SMALL = OTSchedule(passes=(2, 1))
+SMALL = NOISE_SCHEDULE.replace(passes=(2, 1))  # from noise, relu5_1 ... relu1_1 (ottex 0.1's schedule)
 
 
 def test_shape_range_and_non_square(zebra):

@@ -12,10 +12,11 @@ from ottex.core.errors import InputError
 from ottex.core.pyramid import style_at, style_factor
 from ottex.eval.metrics import content_distance, style_distance, style_distance_per_layer
 from ottex.image.io import save_image
+from ottex.methods.optimal_textures import NOISE_SCHEDULE
 
 pytestmark = pytest.mark.needs_weights
 
-SMALL = OTSchedule(passes=(2, 1))
+SMALL = NOISE_SCHEDULE.replace(passes=(2, 1))  # from noise, relu5_1 ... relu1_1 (ottex 0.1's schedule)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,8 @@ def test_transfer_schedule_has_fewer_fine_passes_than_synthesis(content, lava):
 
     opts = OTOptions()
     assert opts.effective_schedule(TRANSFER).passes == TRANSFER_SCHEDULE.passes == (6, 2)
-    assert opts.effective_schedule().passes == OTSchedule().passes == (6, 4)
+    assert opts.effective_schedule(structured=False).passes == NOISE_SCHEDULE.passes == (6, 4)
+    assert opts.effective_schedule(structured=True).passes == OTSchedule().passes == (2, 1)
     assert OTOptions(passes=(3, 3)).effective_schedule(TRANSFER).passes == (3, 3)  # the user's setting wins
     # what runs: one progress step per level visit; two scales (128x192 px and half that): 6 and 2 passes of 5 levels
     steps = []

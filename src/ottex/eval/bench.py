@@ -51,9 +51,13 @@ from .metrics import (
     DEFAULT_MEASURE_LAYERS,
     content_distance,
     measuring_network,
+    structure_scores,
     style_at_output_scale,
     style_distance_per_layer,
 )
+
+#: The network-free columns of a synthesis' row (:func:`~ottex.eval.metrics.structure_scores`).
+STRUCTURE_COLUMNS = ("patch", "orientation", "autocorr")
 
 __all__ = [
     "BenchRecord",
@@ -82,6 +86,7 @@ class BenchRecord:
     style_distance: float
     style_distance_layers: dict[str, float] = field(default_factory=dict)
     content_distance: float | None = None
+    structure: dict[str, float] = field(default_factory=dict)  # network-free: patch, orientation, autocorr
     device: str = "cpu"
     repeats: int = 0
     times: list[float] = field(default_factory=list)
@@ -273,7 +278,17 @@ def score_reference(
                                   weights_dir=weights_dir)
     return BenchRecord(method=name, size=max(img.shape[-2:]), seconds=None, peak_mem_mb=None,
                        style_distance=sum(per.values()) / len(per), style_distance_layers=per,
-                       content_distance=c_dist, output=str(image))
+                       content_distance=c_dist, structure=_structure(img, style_img, content is None),
+                       output=str(image))
+
+
+def _structure(image: torch.Tensor, style: torch.Tensor, synthesis: bool, rescale: bool = True) -> dict[str, float]:
+    """The network-free measures of a synthesis (:func:`~ottex.eval.metrics.structure_scores`: mean patch distance,
+    orientation, autocorrelation); none for a style transfer, whose layout is the content's."""
+    if not synthesis:
+        return {}
+    scores = structure_scores(image, style, rescale=rescale)
+    return {k: scores[k] for k in STRUCTURE_COLUMNS}
 
 
 def run_benchmark(
@@ -389,7 +404,9 @@ def run_benchmark(
                 save_image(out, path, overwrite=True)
             rec = BenchRecord(method=label, size=size, seconds=statistics.median(res["times"]),
                               peak_mem_mb=res["peak_mem_mb"], style_distance=sum(per.values()) / len(per),
-                              style_distance_layers=per, content_distance=c_dist, device=res["device"],
+                              style_distance_layers=per, content_distance=c_dist,
+                              structure=_structure(scored, scored_style, content_img is None, rescale=False),
+                              device=res["device"],
                               repeats=repeats, times=res["times"], output=path,
                               options={k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
                                        for k, v in opts.items()})
@@ -430,16 +447,19 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def markdown_table(records: Sequence[BenchRecord]) -> str:
-    """The records as a Markdown table (time, peak memory, style distance per layer and mean)."""
+    """The records as a Markdown table (time, peak memory, style distance per layer and mean, the network-free
+    structure measures of syntheses, the content distance of transfers)."""
     layers = list(dict.fromkeys(k for r in records for k in r.style_distance_layers))
     with_content = any(r.content_distance is not None for r in records)
-    head = ["method", "size", "device", "seconds", "peak MB", *layers, "style dist.",
+    structure = [k for k in STRUCTURE_COLUMNS if any(k in r.structure for r in records)]
+    head = ["method", "size", "device", "seconds", "peak MB", *layers, "style dist.", *structure,
             *(["content dist."] if with_content else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         cells = [r.method, str(r.size), r.device if r.seconds is not None else "-", _fmt(r.seconds, ".2f"),
                  _fmt(r.peak_mem_mb, ".0f"), *(_fmt(r.style_distance_layers.get(k), ".4f") for k in layers),
-                 _fmt(r.style_distance, ".4f"), *([_fmt(r.content_distance, ".4f")] if with_content else [])]
+                 _fmt(r.style_distance, ".4f"), *(_fmt(r.structure.get(k), ".4f") for k in structure),
+                 *([_fmt(r.content_distance, ".4f")] if with_content else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -503,12 +503,12 @@ def autocorrelation_distance(
     return float((autocorrelation(image, r) - autocorrelation(style, r)).abs().mean())
 
 
-def structure_scores(image: torch.Tensor, style: torch.Tensor, *, style_scale: float | None = None
-                     ) -> dict[str, float]:
+def structure_scores(image: torch.Tensor, style: torch.Tensor, *, style_scale: float | None = None,
+                     rescale: bool = True) -> dict[str, float]:
     """The network-free measures of a result in one dict: :func:`patch_distance_per_scale`'s scales, their mean
     ``patch``, ``orientation`` (:func:`orientation_distance`, degrees) and ``autocorr``
-    (:func:`autocorrelation_distance`)."""
-    per = patch_distance_per_scale(image, style, style_scale=style_scale)
-    return {**per, "patch": sum(per.values()) / len(per),
-            "orientation": orientation_distance(image, style, style_scale=style_scale),
-            "autocorr": autocorrelation_distance(image, style, style_scale=style_scale)}
+    (:func:`autocorrelation_distance`); ``style_scale`` and ``rescale`` as in :func:`style_distance`."""
+    kw = {"style_scale": style_scale, "rescale": rescale}
+    per = patch_distance_per_scale(image, style, **kw)
+    return {**per, "patch": sum(per.values()) / len(per), "orientation": orientation_distance(image, style, **kw),
+            "autocorr": autocorrelation_distance(image, style, **kw)}

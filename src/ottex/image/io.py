@@ -36,6 +36,7 @@ __all__ = [
     "read_settings",
     "SETTINGS_KEY",
     "to_pil",
+    "to_rgb_array",
     "resize",
     "resize_long_side",
     "IMAGE_SUFFIXES",
@@ -44,7 +45,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _to_rgb_array(img: Image.Image) -> np.ndarray:
+def to_rgb_array(img: Image.Image) -> np.ndarray:
     """Any Pillow image -> float32 (H, W, 3) array in [0, 1]."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -102,7 +103,7 @@ def load_image(
         with Image.open(p) as img:
             img.load()
             img = ImageOps.exif_transpose(img) or img
-            arr = _to_rgb_array(img)
+            arr = to_rgb_array(img)
     except UnidentifiedImageError:
         raise ImageError(f"not an image file (or an unsupported format): {p}") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

@@ -132,7 +132,7 @@ def layout_sizes(size: tuple[int, int], min_side: int = LAYOUT_MIN_SIDE, factor:
 
     Example:
         >>> layout_sizes((64, 128))
-        [(36, 72), (48, 96), (64, 128)]
+        [(20, 40), (27, 54), (36, 72), (48, 96), (64, 128)]
     """
     h, w = size
     out = [(h, w)]
@@ -240,8 +240,8 @@ def autocorrelation(image: torch.Tensor, radius: int) -> torch.Tensor:
 
     Example:
         >>> from ottex.eval.textures import stripes
-        >>> a = autocorrelation(stripes(64, period=8, angle=90, colors=((0, 0, 0), (1, 1, 1))), 4)
-        >>> round(float(a[0, 4]), 2), round(float(a[4, 0]), 2)  # along the stripes 1; half a period across -1
+        >>> a = autocorrelation(stripes(64, period=8, angle=90, colors=((0, 0, 0), (1, 1, 1))), 8)
+        >>> round(float(a[0, 8]), 2), round(float(a[8, 0]), 2)  # 8 px along the stripes: 1; across: -1
         (1.0, -1.0)
     """
     y = _luma(image[:1])[0, 0].double()

@@ -272,23 +272,20 @@ class OTOptions(Options):
         if not 0 <= self.content_strength <= MAX_CONTENT_STRENGTH:
             raise InputError(f"content strength must be between 0 and {MAX_CONTENT_STRENGTH:g}, got "
                              f"{self.content_strength:g}", option="content_strength")
-        if self.layout not in LAYOUTS:
-            raise InputError(f"unknown layout '{self.layout}' (choose from {', '.join(LAYOUTS)})", option="layout")
         check_init(self.init)
 
     def effective_schedule(self, task: str = SYNTHESIS, structured: bool = True) -> OTSchedule:
-        """The schedule these options run for ``task``: ``schedule``, or the task's default (for synthesis
-        :class:`OTSchedule`'s with a layout stage when ``layout`` is ``"on"``, or ``"auto"`` and the example is
-        ``structured``, else :data:`NOISE_SCHEDULE`; :data:`TRANSFER_SCHEDULE` for style transfer), with the
-        fields above applied."""
-        if self.schedule is not None:
-            sched = self.schedule
+        """The schedule these options run for ``task``: ``schedule`` (without its layout stage unless the layout
+        is on), or the task's default: for synthesis :class:`OTSchedule`'s, with a layout stage, when ``layout``
+        is ``"on"``, or ``"auto"`` and the example is ``structured``, else :data:`NOISE_SCHEDULE`;
+        :data:`TRANSFER_SCHEDULE` for style transfer. The fields above are applied to it."""
+        layout = task == SYNTHESIS and (self.layout == "on" or (self.layout == "auto" and structured))
+        if self.schedule is not None:  # its layout stage runs only where the layout is on
+            sched = self.schedule if layout else self.schedule.replace(layout_iterations=0)
         elif task == TRANSFER:
             sched = TRANSFER_SCHEDULE
-        elif self.layout == "on" or (self.layout == "auto" and structured):
-            sched = OTSchedule()
         else:
-            sched = NOISE_SCHEDULE
+            sched = OTSchedule() if layout else NOISE_SCHEDULE
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)

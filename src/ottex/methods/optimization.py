@@ -235,15 +235,17 @@ def _run(
             losses.append(value)
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        runs = _runs(iters[si], style_loss, opts)
-        for n in runs:
+        for n in _runs(iters[si], style_loss, opts):
             if hasattr(style_loss, "redraw"):
                 style_loss.redraw()
+            start = len(losses)
             image, converged = _optimize(image, objective, n, opts, on_eval)
-        if converged and len(runs) == 1:
+            if converged and min(losses[start:], default=0.0) >= losses[start] * (1 - 1e-6):
+                break  # no progress even with new directions: the optimiser is done with this scale
+        if converged:
             report.note(f"converged at step {report.step_in_scale}")
-        if si == 0 and (content_img is None or opts.init == "noise"):
-            _check_progress(method, losses, (sh, sw))
+            if si == 0 and (content_img is None or opts.init == "noise"):
+                _check_progress(method, losses, (sh, sw))
     assert image is not None
     report.finish(image)
     return image
@@ -253,9 +255,12 @@ def _run(
 #: run and fixed within it, so that the line search sees one objective. Heitz et al. (2021) make 20 runs of 64
 #: function evaluations at 256 px.
 LBFGS_RUN_STEPS = 50
-#: From noise, the first scale's loss must fall below this fraction of its first value, else the run is an error
-#: rather than a noise image written as a result.
+#: When the optimiser stops early at the first scale from noise, its loss must have fallen below this fraction of
+#: its first value (or below :data:`MATCHED_LOSS`), else the run is an error rather than a noise image written as
+#: a result.
 NOISE_LOSS_FRACTION = 0.5
+#: A loss this small is a match (a flat style is matched at the first evaluation).
+MATCHED_LOSS = 1e-6
 
 
 def _runs(steps: int, style_loss: torch.nn.Module, opts: OptOptions) -> list[int]:
@@ -267,9 +272,10 @@ def _runs(steps: int, style_loss: torch.nn.Module, opts: OptOptions) -> list[int
 
 
 def _check_progress(method: str, losses: Sequence[float], size: tuple[int, int]) -> None:
-    """Refuse a first scale from noise whose loss did not fall (the optimiser stalled: the image is still noise)."""
+    """Refuse a first scale from noise that stopped early with a loss that did not fall (the optimiser stalled: the
+    image is still noise)."""
     finite = [v for v in losses if math.isfinite(v)]
-    if not finite or min(finite) > NOISE_LOSS_FRACTION * finite[0]:
+    if not finite or (min(finite) > NOISE_LOSS_FRACTION * finite[0] and min(finite) > MATCHED_LOSS):
         first = f"{finite[0]:.4g}" if finite else "nan"
         best = f"{min(finite):.4g}" if finite else "nan"
         raise OttexError(f"{method}: the optimisation did not converge at the {size[1]}x{size[0]} px scale (loss "

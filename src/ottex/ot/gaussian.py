@@ -39,17 +39,23 @@ def mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _eigh64(cov: torch.Tensor, name: str = "cov", dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
     """Eigenvalues and eigenvectors of the symmetric part of ``cov``, in float64; refuses a matrix that is not
-    positive semi-definite (an eigenvalue below ``-sqrt(eps)`` times the largest, ``eps`` that of ``dtype``, by
-    default ``cov``'s: more than rounding)."""
+    positive semi-definite (an eigenvalue below ``-max(sqrt(eps), 1e-6)`` times the largest, ``eps`` that of
+    ``dtype``, by default ``cov``'s: more than rounding; the 1e-6 floor lets through the float32 rounding of the
+    float64 covariances that the losses make from float32 features)."""
     c64 = cov.double()
     evals, evecs = torch.linalg.eigh((c64 + c64.transpose(-1, -2)) / 2)
     _check_psd(evals, dtype or cov.dtype, name)
     return evals, evecs
 
 
+#: Smallest relative tolerance of the positive semi-definite check (see :func:`_eigh64`).
+PSD_TOLERANCE = 1e-6
+
+
 def _check_psd(evals: torch.Tensor, dtype: torch.dtype, name: str) -> None:
     """Raise :class:`InputError` when eigenvalues ``(*, C)`` show a matrix that is not positive semi-definite."""
-    tol = (torch.finfo(dtype).eps if dtype.is_floating_point else torch.finfo(torch.float64).eps) ** 0.5
+    tol = max(PSD_TOLERANCE, (torch.finfo(dtype).eps if dtype.is_floating_point else torch.finfo(torch.float64).eps)
+              ** 0.5)
     top = evals.detach().abs().amax(dim=-1)
     low = evals.detach().amin(dim=-1)
     if bool((low < -tol * top).any()):

@@ -118,11 +118,13 @@ class EtaEstimator:
     ``min_steps`` steps has been timed (one step says little: the first ones are the slowest).
 
     Example:
-        >>> eta = EtaEstimator()
+        >>> eta = EtaEstimator(min_steps=1)
         >>> ev = lambda scale, step, done, size: ProgressEvent("m", "step", scale, 2, size, step, 10, done, 20)
         >>> eta.update(ev(0, 1, 1, (8, 8)), elapsed=3.0)  # 3 s before the first step: not a rate
         >>> eta.update(ev(0, 5, 5, (8, 8)), elapsed=4.0)  # 4 steps in 1 s; 5 more at 8x8, 10 at 16x16 (4x each)
         11.25
+        >>> EtaEstimator().update(ev(0, 1, 1, (8, 8)), elapsed=3.0) is None  # by default 2 steps are timed first
+        True
     """
 
     def __init__(self, min_steps: int = 2) -> None:

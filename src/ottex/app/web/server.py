@@ -470,20 +470,26 @@ def create_app(config: ServerConfig) -> Starlette:
             if settings.values["weights"] not in choices:
                 raise InputError(f"weights must be one of {', '.join(choices)}, got "
                                  f"{str(settings.values['weights'])[:40]!r}", option="weights")
-        if "model" in specs and "model" in settings.values:
-            name = settings.values["model"]
-            names = model_names()
-            if name not in names:
-                where = f"one of {', '.join(names)}" if names else "none yet: put checkpoints (.pt) of 'ottex train' " \
-                    "in the server's models folder"
-                raise InputError(f"model: no model {str(name)[:60]!r} in the server's models folder ({where})",
-                                 option="model")
-            settings.values["model"] = str(models / name)  # the path stays on the server; the record keeps the name
         return settings
+
+    def model_path(data: Any) -> Any:
+        """``data`` with its ``options.model``, a name in the models folder, made that file's path (a copy: the
+        caller's data, which the record keeps, holds the name); the name is checked before anything else looks at
+        it, so the answer never tells whether some other file exists."""
+        options = data.get("options") if isinstance(data, dict) else None
+        if not isinstance(options, dict) or "model" not in options:
+            return data
+        name, names = options["model"], model_names()
+        if name not in names:
+            where = f"one of {', '.join(names)}" if names else "none yet: put checkpoints (.pt) of 'ottex train' " \
+                "in the server's models folder"
+            raise InputError(f"model: no model {str(name)[:60]!r} in the server's models folder ({where})",
+                             option="model")
+        return {**data, "options": {**options, "model": str(models / name)}}
 
     def parse(data: Any) -> RunSettings:
         _check_types(data)
-        return check(parse_settings(data, uploads, config.max_output_pixels))
+        return check(parse_settings(model_path(data), uploads, config.max_output_pixels))
 
     queue = JobQueue(workdir, uploads, config.devices, config.weights_dir, config.preview_interval,
                      keep_networks_limit=config.keep_networks, max_queued=config.max_queued,

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ...core.errors import ImageError, InputError
-from ...image.io import _to_rgb_array
+from ...image.io import to_rgb_array
 
 __all__ = ["UploadInfo", "UploadStore", "TooLarge", "NotFound", "UPLOAD_ID", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS"]
 
@@ -218,7 +218,7 @@ class UploadStore:
                 img.load()
                 img.thumbnail((THUMB_SIDE, THUMB_SIDE), reducing_gap=None)  # the big decoded copy goes here
                 small = ImageOps.exif_transpose(img) or img
-                rgb = _to_rgb_array(small)
+                rgb = to_rgb_array(small)
                 with Image.open(path) as header:  # the size after the EXIF orientation, from the header again
                     w, h = header.size
                     if header.getexif().get(0x0112) in (5, 6, 7, 8):
