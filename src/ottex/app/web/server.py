@@ -489,7 +489,10 @@ def create_app(config: ServerConfig) -> Starlette:
 
     def parse(data: Any) -> RunSettings:
         _check_types(data)
-        return check(parse_settings(model_path(data), uploads, config.max_output_pixels))
+        settings = check(parse_settings(model_path(data), uploads, config.max_output_pixels))
+        if "model" in settings.options:  # the record (settings.to_json) keeps the name, the run the path
+            settings.options["model"] = data["options"]["model"]
+        return settings
 
     queue = JobQueue(workdir, uploads, config.devices, config.weights_dir, config.preview_interval,
                      keep_networks_limit=config.keep_networks, max_queued=config.max_queued,
