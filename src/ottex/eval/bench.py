@@ -46,7 +46,7 @@ from ..core.pyramid import content_output_size, crop_to
 from ..core.resample import resize
 from ..image.io import load_image, save_image
 from ..methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
-from ..methods.options import parse_value
+from ..methods.options import parse_value, unbracket, unquote
 from .metrics import (
     DEFAULT_MEASURE_LAYERS,
     content_distance,
@@ -517,23 +517,9 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name.strip(), opts
 
 
-def _unquote(text: str) -> str:
-    """``'a.jpg'`` or ``"a.jpg"`` -> ``a.jpg`` (a string as Python writes it)."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
-def _unbracket(text: str) -> str:
-    """``(a.jpg, b.jpg)`` -> ``a.jpg, b.jpg`` (a tuple as Python writes it)."""
-    if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
-        return text[1:-1].strip().removesuffix(",")
-    return text
-
-
 def _paths(text: str) -> str | tuple[str, ...]:
     """``mix_with`` from text: one path, or several (comma-separated, or a tuple as Python writes it)."""
-    paths = tuple(_unquote(p.strip()) for p in _unbracket(_unquote(text.strip())).split(",") if p.strip())
+    paths = tuple(unquote(p.strip()) for p in unbracket(unquote(text.strip())).split(",") if p.strip())
     return paths[0] if len(paths) == 1 else paths
 
 

@@ -297,14 +297,14 @@ def parse_floats(text: str) -> tuple[float, ...]:
         raise ValueError("a number or comma-separated numbers") from None
 
 
-def _unquote(text: str) -> str:
+def unquote(text: str) -> str:
     """``'sym'`` or ``"sym"`` -> ``sym`` (a string as Python writes it)."""
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
 
 
-def _unbracket(text: str) -> str:
+def unbracket(text: str) -> str:
     """``(0.5,0.5)`` or ``[0.5, 0.5]`` -> ``0.5,0.5`` (a sequence as Python writes it)."""
     if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
         text = text[1:-1].strip()
@@ -322,13 +322,13 @@ def _from_text(spec: OptionSpec, text: str) -> Any:
         ValueError: what the option takes.
     """
     kinds = spec.kinds
-    text = _unquote(text.strip())
+    text = unquote(text.strip())
     if spec.optional and text.lower() in ("none", ""):
         return None
     if "bool" in kinds:
         return parse_bool(text)
     if spec.parse is not None:
-        return spec.parse(_unbracket(text))
+        return spec.parse(unbracket(text))
     if kinds[0] in _NUMBERS:
         convert, what = _NUMBERS[kinds[0]]
         try:
@@ -339,7 +339,7 @@ def _from_text(spec: OptionSpec, text: str) -> Any:
         item = kinds[0].split("[", 1)[1].split(",")[0].strip(" ]")
         convert, what = _NUMBERS.get(item, (str, "text"))
         try:
-            return tuple(convert(_unquote(v.strip())) for v in _unbracket(text).split(","))
+            return tuple(convert(unquote(v.strip())) for v in unbracket(text).split(","))
         except ValueError:
             raise ValueError(f"comma-separated values, each {what}") from None
     if kinds[0] in ("str", "ImageLike", "Path"):
