@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import __version__
-from ...core.checks import MIN_SIDE
+from ...core.checks import MIN_SIDE, check_int
 from ...core.errors import InputError
 from ...image.color import COLOR_MODES, color_mode, color_transfer
 from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_methods
@@ -197,23 +197,6 @@ class RunSettings:
                         name=self.label())
 
 
-def _int(value: Any, what: str, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise InputError(f"{what} must be a whole number, got {value}", option=what)
-    try:
-        number = float(value) if isinstance(value, str) else value
-        if not isinstance(number, (int, float)) or number != int(number):
-            raise ValueError
-        n = int(number)
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(f"{what} must be a whole number, got {str(value)[:40]!r}", option=what) from None
-    if low is not None and n < low:
-        raise InputError(f"{what} must be at least {low}, got {n}", option=what)
-    if high is not None and n > high:
-        raise InputError(f"{what} must be at most {high}, got {n}", option=what)
-    return n
-
-
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -255,7 +238,7 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
     task = data.get("task", SYNTHESIS)
     if task not in TASKS:
         raise InputError(f"unknown task {str(task)[:40]!r} (choose from {', '.join(TASKS)})", option="task")
-    seed = 0 if _blank(data.get("seed")) else _int(data.get("seed"), "seed", 0, MAX_SEED)
+    seed = 0 if _blank(data.get("seed")) else check_int(data.get("seed"), "seed", 0, MAX_SEED)
     styles = _ids(data.get("style"), "style")
     for s in styles:
         _upload(uploads, s, "style")
@@ -277,7 +260,7 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
         if not _blank(data.get("method")):
             raise InputError("colour transfer has no method", option="method")
         rotations = data.get("rotations")
-        rotations = COLOR_ROTATIONS if _blank(rotations) else _int(rotations, "rotations", 1, 1000)
+        rotations = COLOR_ROTATIONS if _blank(rotations) else check_int(rotations, "rotations", 1, 1000)
         info = uploads.info(content)
         _check_pixels(info.width * info.height, max_output_pixels)
         return RunSettings(COLOR, None, styles, content, rotations=rotations, seed=seed)
@@ -302,14 +285,14 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
 
     settings = RunSettings(task, method.name, styles, content, seed=seed, options=options, values=values)
     if task == SYNTHESIS:
-        settings.width = _int(_or(data.get("width"), DEFAULT_SIZE), "width", MIN_SIDE)
-        settings.height = _int(_or(data.get("height"), settings.width), "height", MIN_SIDE)
+        settings.width = check_int(_or(data.get("width"), DEFAULT_SIZE), "width", MIN_SIDE)
+        settings.height = check_int(_or(data.get("height"), settings.width), "height", MIN_SIDE)
         _check_pixels(settings.width * settings.height, max_output_pixels)
     else:
         if len(styles) > 1:
             raise InputError("style transfer takes one style image", option="style")
         size = data.get("size")
-        settings.size = None if _blank(size) else _int(size, "size", MIN_SIDE)
+        settings.size = None if _blank(size) else check_int(size, "size", MIN_SIDE)
         info = uploads.info(content)
         long_side = max(info.width, info.height)
         scale = (settings.size or long_side) / long_side
