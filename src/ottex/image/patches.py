@@ -100,16 +100,14 @@ def patch_sliced_ot(
     d = target.shape[0]
     hp, wp = h + 2 * p, w + 2 * p
     cover = F.fold(torch.ones(1, d, h * w, dtype=image.dtype, device=image.device), (hp, wp), patch)
+    # how many patches cover each pixel; with wrap, what falls on the padding belongs to the other side
+    cover = _wrap_fold(cover, p) if wrap else cover[..., p : p + h, p : p + w]
     for _ in range(iterations):
         u = F.unfold(_pad(image, p, wrap), patch)  # (B, D, N)
         rot = random_rotation(d, generator, device=image.device, dtype=image.dtype)
         u = rot @ sort_match(rot.T @ u, sort_values(rot.T @ target), target_sorted=True, dim=-1)
         folded = F.fold(u, (hp, wp), patch)
-        if wrap:  # what fell on the padding belongs to the other side
-            folded = _wrap_fold(folded, p)
-            image = folded / _wrap_fold(cover, p)
-        else:
-            image = (folded / cover)[..., p : p + h, p : p + w]
+        image = (_wrap_fold(folded, p) if wrap else folded[..., p : p + h, p : p + w]) / cover
     return image
 
 

@@ -464,9 +464,9 @@ def _synthesize(
     styles = [check_example(as_image(s, dev, "style")) for s in _as_list(style)]
     guide = _make_guide(styles, (h, w), opts.mix, opts.mix_variation, opts.style_mask, opts.target_mask, "target",
                         seed)
-    # regions (masks, mixing) have no layout stage: they start from noise with the deep levels
-    sched = (opts if guide is None else opts.replace(layout="off")).effective_schedule(
-        structured=opts.layout == "auto" and guide is None and is_structured(styles[0]))
+    if guide is not None:  # regions (masks, mixing) have no layout stage: they start from noise with the deep levels
+        opts = opts.replace(layout="off")
+    sched = opts.effective_schedule(structured=opts.layout == "auto" and is_structured(styles[0]))
     if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
         guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
@@ -754,7 +754,7 @@ def _run_schedule(
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            if image is None and sched.layout_iterations > 0 and guide is None and content is None:
+            if image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
                 image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile)
             else:
                 image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
