@@ -2,7 +2,7 @@
 folders named by $OTTEX_WEIGHTS / $OTTEX_IMAGES. Nothing is downloaded in tests.
 
 Without them (a fresh clone), every test that needs them is skipped, with one
-reason per missing folder (README, "Development", says where they come from);
+reason per missing folder (docs/development.md, "Test data", says where they come from);
 CI, which has them, fails instead."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MISSING = {
     "weights": f"pretrained weights not found in {WEIGHTS} (set OTTEX_WEIGHTS to a folder with cd16x/, wct-vgg19/ "
                "and vgg19-caffe/)",
     "images": f"test images not found in {IMAGES} (set OTTEX_IMAGES to a folder with style/, content/ and "
-              "guidance/; README, Development, says which images)",
+              "guidance/; README and docs/development.md say which images)",
 }
 
 # Tests never download: point the library at the local weights and forbid network access.
