@@ -296,8 +296,8 @@ def render(picture: Picture, work: Path, out: Path) -> Path:
 def screenshot(out: Path, work: Path) -> None:
     """The web app's screenshot: ``ottex serve`` on a free port, driven by a headless Chromium through playwright.
 
-    One 128 px texture of ``ihc.jpg`` is made and lands in the gallery; a second run (``gravel.jpg``, 256 px) is
-    photographed while it forms. Needs the ``web`` extra, playwright and a Chromium binary (``$OTTEX_CHROMIUM``, or
+    One 128 px texture of ``ihc.jpg`` is made and lands in the gallery; a second one, 256 px, is photographed while
+    it forms. Needs the ``web`` extra, playwright and a Chromium binary (``$OTTEX_CHROMIUM``, or
     ``chromium`` on the PATH).
     """
     import shutil  # noqa: PLC0415
@@ -334,10 +334,6 @@ def screenshot(out: Path, work: Path) -> None:
             page.fill("#height", "128")
             page.click("#run")
             page.wait_for_selector("#gallery .card[data-status=done]", timeout=600_000)
-            page.reload()
-            page.wait_for_selector("body[data-ready='1']")
-            page.set_input_files("#style-input", str(work / "gravel.jpg"))
-            page.wait_for_function("() => document.querySelectorAll('#style-thumbs .upload img').length > 0")
             page.fill("#width", "256")
             page.fill("#height", "256")
             page.click("#run")
@@ -357,6 +353,30 @@ def screenshot(out: Path, work: Path) -> None:
     print(f"wrote {out / 'web.jpg'} ({size // 1000} KB)", flush=True)
 
 
+def score_methods(work: Path) -> str:
+    """A Markdown table of the method pictures' outputs, scored as ``ottex bench`` scores (``vgg19-caffe``
+    distances per layer; structure measures for syntheses, the content distance for transfers)."""
+    from ottex.eval.bench import score_reference  # noqa: PLC0415
+
+    rows = ["| task | method | relu1_1 | relu2_1 | relu3_1 | style dist. | patch | orientation | autocorr | content |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for picture, task, style, content in (("methods_synth", "synthesis", "ihc.jpg", None),
+                                          ("methods_style", "transfer", "strokes.jpg", "rocket.jpg")):
+        for caption, file in next(p for p in GALLERY if p.name == picture).tiles:
+            if file in (style, content) or not (work / file).exists():
+                continue
+            record = score_reference(caption, work / file, work / style,
+                                     content=None if content is None else work / content)
+            layers = record.style_distance_layers
+            structure = record.structure or {}
+            cells = [task, caption, *(f"{layers[k]:.4f}" for k in ("relu1_1", "relu2_1", "relu3_1")),
+                     f"{record.style_distance:.4f}",
+                     *(f"{structure[k]:.4f}" if k in structure else "-" for k in ("patch", "orientation", "autocorr")),
+                     "-" if record.content_distance is None else f"{record.content_distance:.4f}"]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="NAME", help="pictures to make (default: all)")
@@ -365,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(IMAGES / "gallery"), help="where the JPEGs go [docs/images/gallery]")
     parser.add_argument("--screenshot", action="store_true", help="also the web app's screenshot (docs/images)")
     parser.add_argument("--screenshot-only", action="store_true", help="only the web app's screenshot")
+    parser.add_argument("--scores", action="store_true",
+                        help="print the method pictures' distances (needs --work with their outputs)")
     args = parser.parse_args(argv)
     if args.list:
         for picture in GALLERY:
@@ -375,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(1)
+    if args.scores:
+        if not args.work:
+            parser.error("--scores needs --work, the folder of an earlier run")
+        print(score_methods(Path(args.work)))
+        return 0
     names = [] if args.screenshot_only else args.only or [p.name for p in GALLERY]
     args.screenshot = args.screenshot or args.screenshot_only
     wanted = [p for p in GALLERY if p.name in names or any(p.name in NEEDS.get(n, []) for n in names)]

@@ -3,9 +3,10 @@
 - ``mkdocs build --strict`` into a temporary folder (warnings are errors: broken links and anchors, pages left out
   of the navigation, API pages whose objects or docstrings do not resolve). Skipped when mkdocs is not installed
   and ``$CI`` is unset (``pip install -e ".[docs]"``); in CI it fails instead.
-- Every fenced ``bash`` and ``python`` block of README.md and docs/**.md runs, in a folder per page holding the
-  gallery's inputs (``docs/make_gallery.py``, 96 px): ``ottex`` lines through :func:`ottex.app.cli.main` in this
-  process, Python blocks one after the other in one namespace per page. Sizes come down to 64 px and optimiser
+- Every fenced ``bash`` and ``python`` block of README.md and docs/**.md runs, in one folder holding the
+  gallery's inputs (``docs/make_gallery.py``, 64 px): ``ottex`` lines through :func:`ottex.app.cli.main` in this
+  process (a line shown on several pages once), Python blocks one after the other in one namespace per page.
+  Sizes come down to 64 px and optimiser
   steps to 2 (:func:`small_argv`, :func:`small_python`), so all of it takes seconds, not the minutes the shown
   sizes would. A fenced block with a ``title="NAME"`` (a CSV manifest, a JSON file) is written to that file first.
   A block that cannot run here (``pip install``, ``ottex serve``, ffmpeg, a Ray cluster) is preceded by
@@ -23,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 SMALL = 64  # px: outputs of the examples in the test
+INPUTS = 64  # px: long side of the examples' inputs (the layout stage's cost grows with the example's pixels)
 STEPS = 2  # optimiser and training steps of the examples in the test
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)(?P<attrs>[^\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
@@ -99,12 +102,16 @@ def small_argv(argv: list[str]) -> list[str]:
             out[i + 1] = _small_list(value, STEPS)
         elif flag == "--repeats":
             out[i + 1] = "1"
+    command = out[1:3] if out[1:2] == ["batch"] else out[1:2]
+    if command[-1:] in (["synth"], ["style"]) and not {"--size", "--width", "--height"} & set(values):
+        out += ["--size", str(SMALL)]  # the default, 512 px, would take the test minutes
     method = values.get("--method", "ot")
-    optimised = method in ("w2", "gatys", "swd", "strotss") or (out[1:2] == ["bench"] and "--methods" in values)
-    if optimised and "--steps" not in values:
+    if method in ("w2", "gatys", "swd", "strotss") and "--steps" not in values:
         out.append(f"--steps={STEPS}")
     if out[1:2] == ["bench"] and "--warmup" not in values:
         out += ["--warmup", "0"]
+    if command[-1:] in (["synth"], ["style"], ["color"], ["train"]) and not {"-f", "--force"} & set(out):
+        out.append("--force")  # the pages share one folder: an example may make a file another page made
     if out[1:2] == ["train"]:
         out += [] if "--size" in values else ["--size", str(SMALL)]
         out += [] if "--steps" in values else ["--steps", str(STEPS)]
@@ -119,6 +126,7 @@ def small_python(source: str) -> str:
                         int(m[1]), int(m[2]))))) for v in (m[1], m[2]))), source)
     source = re.sub(r"\bsteps=(\d+)", f"steps={STEPS}", source)
     source = re.sub(r'"steps": \([\d, ]+\)', f'"steps": ({STEPS},)', source)
+    source = re.sub(r"\bsteps=\([\d, ]+\)", f"steps=({STEPS},)", source)
     return source
 
 
@@ -132,13 +140,17 @@ def _gallery():
 
 # ------------------------------------------------------------------------------------------------ pure checks
 def test_small_argv_scales_sizes_and_steps():
-    assert small_argv(["ottex", "synth", "a.jpg", "--size", "1024"]) == ["ottex", "synth", "a.jpg", "--size", "64"]
+    assert small_argv(["ottex", "synth", "a.jpg", "--size", "1024"]) == ["ottex", "synth", "a.jpg", "--size", "64",
+                                                                         "--force"]
     assert small_argv(["ottex", "synth", "a.jpg", "--width", "1920", "--height", "1080"])[3:] == [
         "--width", "64", "--height", "36"]
-    assert small_argv(["ottex", "style", "c", "s", "--method", "w2", "--steps", "100,40"])[-1] == "2,2"
-    assert small_argv(["ottex", "synth", "a", "--method", "gatys"])[-1] == "--steps=2"
+    assert small_argv(["ottex", "style", "c", "s", "--method", "w2", "--steps", "100,40"])[7] == "2,2"
+    assert small_argv(["ottex", "synth", "a", "--method", "gatys"])[-4:] == ["--size", "64", "--steps=2", "--force"]
+    assert small_argv(["ottex", "batch", "style", "c", "s"])[-2:] == ["--size", "64"]
+    assert small_argv(["ottex", "info", "a.png"]) == ["ottex", "info", "a.png"]
     assert small_python("f(x, size=1024, steps=500)") == "f(x, size=64, steps=2)"
     assert small_python("f(size=(512, 1024))") == "f(size=(32, 64))"
+    assert small_python('g(steps=(40,), options={"steps": (50, 20)})') == 'g(steps=(2,), options={"steps": (2,)})'
 
 
 def test_blocks_are_found_with_their_skip_reasons(tmp_path):
@@ -202,12 +214,17 @@ def _require_skimage() -> None:
 
 
 @pytest.fixture(scope="module")
-def kept_networks():
-    """The examples' runs share their networks (as ``ottex serve`` does), then free them."""
+def docs_folder(tmp_path_factory):
+    """One folder for every page's examples, with the gallery's inputs at 64 px, and the command lines run so far:
+    a command shown on several pages (the gallery's, in README and docs/gallery.md) runs once. The examples' runs
+    share their networks (as ``ottex serve`` does), freed at the end."""
     from ottex.nn.networks import keep_networks
 
+    _require_skimage()
+    folder = tmp_path_factory.mktemp("docs")
+    _gallery().write_inputs(folder, side=INPUTS)
     keep_networks(16)
-    yield
+    yield folder, set()
     keep_networks(0)
 
 
@@ -217,35 +234,46 @@ def _runnable_pages() -> list[Path]:
 
 @pytest.mark.needs_weights
 @pytest.mark.parametrize("page", _runnable_pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_examples_run(page, tmp_path, monkeypatch, capsys, kept_networks):
-    _require_skimage()
-    gallery = _gallery()
-    gallery.write_inputs(tmp_path, side=96)
-    monkeypatch.chdir(tmp_path)
+def test_examples_run(page, docs_folder, monkeypatch, capsys):
+    folder, done = docs_folder
+    monkeypatch.chdir(folder)
+    timings: list[tuple[float, str]] = []
     namespace: dict = {"__name__": "__docs__"}
     ran = 0
     for block in blocks(page):
         if block.title and block.lang not in ("bash", "python"):
-            (tmp_path / block.title).write_text(block.body + "\n", encoding="utf-8")
+            (folder / block.title).write_text(block.body + "\n", encoding="utf-8")
             continue
         if block.lang not in ("bash", "python") or block.skip:
             continue
         if block.lang == "python":
+            started = time.perf_counter()
             try:
                 exec(compile(small_python(block.body), block.where(), "exec"), namespace)  # noqa: S102
             except Exception as exc:  # noqa: BLE001 - reported with the block's place
                 pytest.fail(f"{block.where()}: {type(exc).__name__}: {exc}")
+            timings.append((time.perf_counter() - started, f"python block at {block.where()}"))
             ran += 1
             continue
         for argv in commands(block.body):
             assert argv[0] == "ottex", (f"{block.where()}: '{shlex.join(argv)}' is not an ottex command; mark the "
                                         "block <!-- docs-test: skip REASON --> if it cannot run here")
             small = small_argv(argv)
+            if tuple(small) in done:  # shown on an earlier page too, and ran there
+                ran += 1
+                continue
+            started = time.perf_counter()
             status = ottex_main(small[1:])
             err = capsys.readouterr().err
+            timings.append((time.perf_counter() - started, shlex.join(small)))
             assert status == 0, f"{block.where()}: '{shlex.join(small)}' exited {status}: {err[-800:]}"
+            done.add(tuple(small))
             ran += 1
     assert ran
+    with capsys.disabled():
+        if os.environ.get("OTTEX_DOCS_TIMES"):  # where the time goes: the slowest examples of the page
+            for seconds, what in sorted(timings, reverse=True)[:8]:
+                print(f"\n  {seconds:6.1f} s  {what}", end="")
 
 
 def test_skipped_blocks_say_why():
