@@ -79,8 +79,9 @@ def commands(body: str) -> list[list[str]]:
     return [argv for row in joined.splitlines() if (argv := shlex.split(row, comments=True))]
 
 
-def _small_list(value: str, small: int) -> str:
-    return ",".join(str(min(int(v), small)) if v.isdigit() else v for v in value.split(","))
+def _small_list(value: str, small: int, unique: bool = False) -> str:
+    values = [str(min(int(v), small)) if v.isdigit() else v for v in value.split(",")]
+    return ",".join(dict.fromkeys(values) if unique else values)
 
 
 def small_argv(argv: list[str]) -> list[str]:
@@ -97,7 +98,7 @@ def small_argv(argv: list[str]) -> list[str]:
         elif flag in ("--width", "--height") and value.isdigit():
             out[i + 1] = str(max(32, round(int(value) * scale)))
         elif flag == "--sizes":
-            out[i + 1] = _small_list(value, SMALL)
+            out[i + 1] = _small_list(value, SMALL, unique=True)
         elif flag == "--steps":
             out[i + 1] = _small_list(value, STEPS)
         elif flag == "--repeats":
@@ -142,7 +143,7 @@ def _gallery():
 def test_small_argv_scales_sizes_and_steps():
     assert small_argv(["ottex", "synth", "a.jpg", "--size", "1024"]) == ["ottex", "synth", "a.jpg", "--size", "64",
                                                                          "--force"]
-    assert small_argv(["ottex", "synth", "a.jpg", "--width", "1920", "--height", "1080"])[3:] == [
+    assert small_argv(["ottex", "synth", "a.jpg", "--width", "1920", "--height", "1080"])[3:7] == [
         "--width", "64", "--height", "36"]
     assert small_argv(["ottex", "style", "c", "s", "--method", "w2", "--steps", "100,40"])[7] == "2,2"
     assert small_argv(["ottex", "synth", "a", "--method", "gatys"])[-4:] == ["--size", "64", "--steps=2", "--force"]
@@ -232,6 +233,7 @@ def _runnable_pages() -> list[Path]:
     return [p for p in PAGES if any(b.lang in ("bash", "python") and not b.skip for b in blocks(p))]
 
 
+@pytest.mark.slow
 @pytest.mark.needs_weights
 @pytest.mark.parametrize("page", _runnable_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_examples_run(page, docs_folder, monkeypatch, capsys):
