@@ -147,7 +147,7 @@ def test_small_argv_scales_sizes_and_steps():
         "--width", "64", "--height", "36"]
     assert small_argv(["ottex", "style", "c", "s", "--method", "w2", "--steps", "100,40"])[7] == "2,2"
     assert small_argv(["ottex", "synth", "a", "--method", "gatys"])[-4:] == ["--size", "64", "--steps=2", "--force"]
-    assert small_argv(["ottex", "batch", "style", "c", "s"])[-2:] == ["--size", "64"]
+    assert small_argv(["ottex", "batch", "style", "c", "s"])[-3:] == ["--size", "64", "--force"]
     assert small_argv(["ottex", "info", "a.png"]) == ["ottex", "info", "a.png"]
     assert small_python("f(x, size=1024, steps=500)") == "f(x, size=64, steps=2)"
     assert small_python("f(size=(512, 1024))") == "f(size=(32, 64))"
