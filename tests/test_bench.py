@@ -207,3 +207,8 @@ def test_mixing_variant_runs_a_mix(tmp_path, zebra, images_dir, weights_dir):
     plain, mixed = rows
     assert mixed.method == "ot[mix]" and "mix_with" in mixed.options
     assert mixed.style_distance > plain.style_distance  # half lava: further from the zebra
+
+
+def test_machine_name_states_the_threads_the_cases_ran_with():
+    assert "3 torch threads" in bench.machine_name("cpu", threads=3)
+    assert "torch threads" in bench.machine_name("cpu")

@@ -101,3 +101,13 @@ def test_cli_method_options(tmp_path, content, lava, capsys):
     assert "--passes: method 'w2' has no option 'passes'" in capsys.readouterr().err
     assert main(["synth", str(s), "--steps", "5", "-q"]) == 1
     assert "--steps: method 'ot' has no option 'steps'" in capsys.readouterr().err
+
+
+def test_progress_total_covers_every_loss_evaluation(lava):
+    """L-BFGS may evaluate the loss up to 5/4 times per iteration: the bar's total counts those evaluations, so it
+    never sits at 100 % while the run goes on (it did with ``swd``)."""
+    events = []
+    synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=0, callback=events.append)
+    steps = [e for e in events if e.kind == "step"]
+    assert steps and all(e.done <= e.total for e in steps)
+    assert steps[0].total == 12 * 5 // 4

@@ -94,8 +94,9 @@ class BenchRecord:
     options: dict = field(default_factory=dict)
 
 
-def machine_name(device: torch.device | str = "cpu") -> str:
-    """A short description of the machine a benchmark ran on."""
+def machine_name(device: torch.device | str = "cpu", threads: int | None = None) -> str:
+    """A short description of the machine a benchmark ran on; ``threads``: the torch threads its cases ran with
+    (default: this process's)."""
     dev = torch.device(device)
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
@@ -105,7 +106,8 @@ def machine_name(device: torch.device | str = "cpu") -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    threads = threads or torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}"
 
 
 def _peak_rss_mb() -> float:

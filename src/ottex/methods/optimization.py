@@ -170,8 +170,8 @@ def _optimize(
         return x.detach(), False
 
     opt = torch.optim.LBFGS([x], lr=1.0 if opts.lr is None else opts.lr, max_iter=iterations,
-                            max_eval=iterations * 5 // 4, history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
-                            line_search_fn="strong_wolfe")
+                            max_eval=_max_evals(iterations, opts), history_size=20, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -184,7 +184,7 @@ def _optimize(
 
     opt.step(closure)
     state = opt.state[x]
-    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < iterations * 5 // 4
+    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < _max_evals(iterations, opts)
     return x.detach().clamp_(0, 1), converged
 
 
@@ -212,7 +212,10 @@ def _run(
     sizes = pyramid_sizes(size, opts.coarse_side)
     factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
     iters = per_scale(opts.steps, len(sizes))
-    report = Reporter(method, callback, sizes, iters, unit="eval")
+    redraws = method in REDRAWN_LOSSES
+    # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
+    evals = [sum(_max_evals(n, opts) for n in _runs(it, redraws, opts)) for it in iters]
+    report = Reporter(method, callback, sizes, evals, unit="eval")
     image: torch.Tensor | None = None
     for si, (sh, sw) in enumerate(sizes):
         report.begin_scale(si)
@@ -235,7 +238,7 @@ def _run(
             losses.append(value)
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        for n in _runs(iters[si], style_loss, opts):
+        for n in _runs(iters[si], redraws, opts):
             if hasattr(style_loss, "redraw"):
                 style_loss.redraw()
             start = len(losses)
@@ -263,10 +266,19 @@ NOISE_LOSS_FRACTION = 0.5
 MATCHED_LOSS = 1e-6
 
 
-def _runs(steps: int, style_loss: torch.nn.Module, opts: OptOptions) -> list[int]:
+#: Style losses with random directions, drawn anew for each optimiser run.
+REDRAWN_LOSSES = ("swd",)
+
+
+def _max_evals(iterations: int, opts: OptOptions) -> int:
+    """Loss evaluations an optimiser run of ``iterations`` may make (L-BFGS's line search: 5/4 of them)."""
+    return iterations * 5 // 4 if opts.optimizer == "lbfgs" else iterations
+
+
+def _runs(steps: int, redraws: bool, opts: OptOptions) -> list[int]:
     """The optimiser runs of one scale: one of ``steps``, or runs of :data:`LBFGS_RUN_STEPS` with L-BFGS and a
-    loss whose directions are redrawn per run."""
-    if opts.optimizer != "lbfgs" or not hasattr(style_loss, "redraw"):
+    loss whose directions are redrawn per run (``redraws``)."""
+    if opts.optimizer != "lbfgs" or not redraws:
         return [steps]
     return [min(LBFGS_RUN_STEPS, steps - s) for s in range(0, steps, LBFGS_RUN_STEPS)]
 

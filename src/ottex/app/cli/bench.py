@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                                  measure=measure, threads=args.threads, save_dir=save_dir, commands=commands,
                                  content=args.content, variants=variants, method_options=method_options,
                                  on_record=show)
-        machine = machine_name(device)
+        machine = machine_name(device, args.threads)
         if args.sheet:
             save_image(bench_sheet(records, args.style, machine, content=args.content), args.sheet,
                        overwrite=args.force)
