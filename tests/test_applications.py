@@ -277,7 +277,7 @@ def test_cli_color(tmp_path, images_dir, capsys):
     save_image(torch.rand(1, 3, 40, 30), src)
     target = images_dir / "style" / "lava-small.jpg"
     assert main(["color", str(src), str(target), "--rotations", "5", "--outdir", str(tmp_path), "-q"]) == 0
-    out = tmp_path / "photo_lava-small_color_i5_s0.png"
+    out = tmp_path / "photo_lava-small_color_r5_s0.png"
     assert Image.open(out).size == (30, 40)
     assert main(["color", str(src), str(target), "--outdir", str(tmp_path), "--rotations", "5", "-q"]) == 1
     assert "output exists" in capsys.readouterr().err
@@ -356,7 +356,7 @@ def test_cli_color_regrains_unless_asked_not_to(tmp_path, images_dir, capsys):
     target = images_dir / "style" / "la_muse.jpg"
     assert main(["color", str(src), str(target), "--outdir", str(tmp_path), "-q"]) == 0
     assert main(["color", str(src), str(target), "--no-regrain", "--outdir", str(tmp_path), "-q"]) == 0
-    on, off = tmp_path / "gate_la_muse_color_i20_s0.png", tmp_path / "gate_la_muse_color_i20_noregrain_s0.png"
+    on, off = tmp_path / "gate_la_muse_color_r20_s0.png", tmp_path / "gate_la_muse_color_r20_noregrain_s0.png"
     photo = load_image(src)
     assert _gradient_error(load_image(on), photo) < 0.5 * _gradient_error(load_image(off), photo)
     assert read_settings(off)["options"] == {"rotations": 20, "regrain": False}

@@ -82,7 +82,7 @@ def test_style_command(tmp_path, content, lava, capsys):
     save_image(lava, s)
     fast = ["--passes", "1", "--levels", "4,3,2,1", "-q"]
     assert main(["style", str(c), str(s), "--size", "48", "--outdir", str(tmp_path), *fast]) == 0
-    (out,) = tmp_path.glob("bridge_lava_style_cs0p7_48_sort_s0_*.png")  # fast settings: a settings hash
+    (out,) = tmp_path.glob("bridge_lava_style_cs0p7_48x32_sort_s0_*.png")  # fast settings: a settings hash
     assert Image.open(out).size == (48, 32)
     assert main(["style", str(c), str(s), "--size", "48", "-o", str(s), "--force", *fast]) == 1
     assert "is one of the inputs" in capsys.readouterr().err

@@ -181,6 +181,26 @@ NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(
 TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2))
 
 
+def _schedule_default(task: str | None, name: str) -> str:
+    """The default of a schedule field (``passes``, ``levels``, ``rotations``) as help texts show it, read from the
+    schedules themselves: for ``task`` (None: both), and for synthesis with and without the layout stage."""
+
+    def text(sched: OTSchedule) -> str:
+        if name == "rotations":  # per level, deepest first: the coarsest resolution's, then the finer ones'
+            coarse, fine = (",".join(str(d[lvl]) for lvl in sorted(d, reverse=True))
+                            for d in (sched.iterations, sched.fine_iterations))
+            return f"per level 5..1: {coarse}" + ("" if fine == coarse else f", then {fine}")
+        return ",".join(map(str, getattr(sched, name)))
+
+    shown = []
+    if task != TRANSFER:
+        layout, noise = text(OTSchedule()), text(NOISE_SCHEDULE)
+        shown.append(layout if layout == noise else f"{layout}; without layout {noise}")
+    if task != SYNTHESIS:
+        shown.append(text(TRANSFER_SCHEDULE))
+    return f"synthesis {shown[0]}; style transfer {shown[1]}" if task is None else shown[0]
+
+
 @dataclass(frozen=True)
 class OTOptions(Options):
     """Options of Optimal Textures (``--method ot``); None means "the schedule's value".
@@ -190,15 +210,14 @@ class OTOptions(Options):
     """
 
     passes: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="N[,N...]",
-        help="passes over the levels per resolution, coarse to fine, the last repeating [synthesis 2,1; without "
-        "layout 6,4; style transfer 6,2]")
+        None, parse=parse_ints, metavar="N[,N...]", shown_default=lambda task: _schedule_default(task, "passes"),
+        help="passes over the levels per resolution, coarse to fine, the last repeating")
     rotations: int | None = option(
-        None,
-        help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
+        None, shown_default=lambda task: _schedule_default(task, "rotations"),
+        help="sliced-OT rotations after the Gaussian map, one count for every level")
     levels: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="L[,L...]",
-        help="VGG levels to match, deepest first [synthesis 3,2,1; without layout and in style transfer 5,4,3,2,1]")
+        None, parse=parse_ints, metavar="L[,L...]", shown_default=lambda task: _schedule_default(task, "levels"),
+        help="VGG levels to match, deepest first")
     layout: str = option(
         "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
         "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "

@@ -32,6 +32,7 @@ import torch
 from ..core.checks import check_batch, check_int, check_size
 from ..core.device import parse_seed
 from ..core.errors import ImageError, InputError
+from ..core.pyramid import content_output_size
 from ..image.color import color_mode
 from ..image.io import image_size
 from .base import get_method
@@ -157,8 +158,11 @@ def _mix(options: Options, count: int) -> Options:
 def output_stem(job: Job) -> str:
     """The name of a job's output (without suffix) from its inputs and settings, as ``ottex synth``/``style``
     and batch manifests name outputs: ``<style>_synth_<W>x<H>[_masked]_<label>_s<seed>[_<digest>]`` (several mixed
-    examples: ``<style>+<style>_mix<weights>``), ``<content>_<style>_style_<content label>[_<size>][_pc|_lum]
-    [_masked]_<label>_s<seed>[_<digest>]``; the digest of the settings that are not at their defaults."""
+    examples: ``<style>+<style>_mix<weights>``), ``<content>_<style>_style_<content label>[_<W>x<H>][_pc|_lum]
+    [_masked]_<label>_s<seed>[_<digest>]`` (the output's size whenever a size was asked for, however it was
+    given: ``size=256`` and ``size=(None, 256)`` name a 256x171 output alike); the digest of the settings that are
+    not at their defaults (and, for synthesis, of a batch above 1: its images share their rotations, so they
+    differ from single runs)."""
     method = get_method(job.method, job.task)
     masked = "_masked" if job.inputs else ""
     if job.task == SYNTHESIS:
@@ -169,13 +173,24 @@ def output_stem(job: Job) -> str:
         tag = f"{name}_synth_{w}x{h}{masked}"
         digest = settings_digest(method.name, job.options, job.batch)
     else:
-        size = job.size
-        size_tag = "" if size is None else f"_{size}" if isinstance(size, int) else f"_{size[1]}x{size[0]}"
+        size_tag = "" if job.size is None else "_{1}x{0}".format(*_transfer_size(job.size, job.content))
         colors = {False: "", "full": "_pc", "luminance": "_lum"}[job.preserve_color]  # type: ignore[index]
         head = f"{method.content_label(job.options)}{size_tag}{colors}{masked}".lstrip("_")
         tag = f"{_stem(job.content)}_{_stem(job.style)}_style_{head}"
         digest = settings_digest(method.name, job.options)
     return f"{tag}_{method.label(job.options, job.task)}_s{job.seed}" + (f"_{digest}" if digest else "")
+
+
+def _transfer_size(size: tuple[int, int] | int, content: ImageInput | None) -> tuple[int, int]:
+    """``(H, W)`` of a style transfer's output: ``size`` as given, or a long side applied to the content's aspect
+    (a content that cannot be read: a square; its job fails with the reading error)."""
+    if not isinstance(size, int):
+        return size
+    try:
+        hw = content.shape[-2:] if isinstance(content, torch.Tensor) else image_size(content)  # from its header
+    except (ImageError, TypeError):
+        hw = (1, 1)
+    return content_output_size(hw, size)
 
 
 def _stem(image: Any) -> str:

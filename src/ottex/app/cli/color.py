@@ -27,11 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", metavar="SOURCE", help="image to recolour; a folder or quoted glob pattern runs each")
     p.add_argument("target", metavar="TARGET", help="image whose colours are taken")
-    p.add_argument("--rotations", type=int, default=None, help="random rotations of the colour space [20]")
+    p.add_argument("--rotations", type=int, default=None, metavar="N", help="random rotations of the colour space [20]")
     p.add_argument("--regrain", action=argparse.BooleanOptionalAction, default=True,
                    help="Pitie's regraining after the colour map: the source's gradients where the map would stretch "
                    "grain and noise (smooth skies, clean flat areas) [on]")
-    add_runtime_options(p)
+    add_runtime_options(p, weights=False)
     p.set_defaults(func=run)
 
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
 
     def job(src: str) -> None:
-        tag = f"color_i{rotations}{'' if args.regrain else '_noregrain'}_s{args.seed}"
+        tag = f"color_r{rotations}{'' if args.regrain else '_noregrain'}_s{args.seed}"
         (path,) = output_paths(args, f"{Path(src).stem}_{Path(args.target).stem}_{tag}", 1)
         check_outputs_free([path], [src, args.target], args.force)
         out = color_transfer(load_image(src, device=device), load_image(args.target, device=device),

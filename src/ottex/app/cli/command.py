@@ -34,7 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for command in COMMANDS:
         command.add_parser(sub)
+    _name_values(parser)
     return parser
+
+
+#: The placeholder of a value by its type, for options that name none: argparse would show the option's name in
+#: capitals (``ROTATIONS``, ``MAX_QUEUE``) beside the ``N`` and ``PX`` of the others.
+TYPE_METAVARS = {int: "N", float: "X"}
+
+
+def _name_values(parser: argparse.ArgumentParser) -> None:
+    """Give every option that takes a value and names no placeholder the one of its type (in every sub-command)."""
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its actions and sub-parsers only there
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in dict.fromkeys(action.choices.values()):
+                _name_values(child)
+        elif action.option_strings and action.nargs != 0 and action.metavar is None and action.choices is None:
+            action.metavar = TYPE_METAVARS.get(action.type)  # type: ignore[call-overload]
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -76,17 +76,20 @@ def _missing_weights(msg: str) -> str:
     return msg
 
 
-def add_runtime_options(p: argparse.ArgumentParser, output: bool = True) -> None:
-    """Options every compute command takes: device, weights folder, seed, output (``-o``, unless ``output`` is
-    false: for commands that name their outputs otherwise), output folder, verbosity."""
+def add_runtime_options(p: argparse.ArgumentParser, output: bool = True, weights: bool = True) -> None:
+    """Options every compute command takes: device, weights folder (unless ``weights`` is false: for commands that
+    use no network), seed, output (``-o``, unless ``output`` is false: for commands that name their outputs
+    otherwise), output folder, verbosity."""
     g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
-    g.add_argument(
-        "--weights-dir",
-        metavar="DIR",
-        help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
-    )
-    g.add_argument("--seed", type=seed_arg, default=0,
+    g.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
+    if weights:
+        g.add_argument(
+            "--weights-dir",
+            metavar="DIR",
+            help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
+        )
+    g.add_argument("--seed", type=seed_arg, default=0, metavar="N",
                    help="random seed, 0 to 2**63-1; same seed + settings + device = same image [0]")
     if output:
         g.add_argument("-o", "--output", metavar="FILE",
