@@ -140,8 +140,10 @@ def job_settings(
 
 
 def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
-    """A job's options as JSON values, the files of :func:`file_options` (given as paths) by absolute paths."""
-    values = option_values(options)
+    """A job's options as JSON values: those of its task (a synthesis records no ``content_strength``), the files
+    of :func:`file_options` (given as paths) by absolute paths."""
+    task_options = {spec.name for spec in get_method(job.method, job.task).option_specs(job.task)}
+    values = {k: v for k, v in option_values(options).items() if k in task_options}
     for name in file_options(job.method, job.task):
         value = getattr(options, name, None)
         if isinstance(value, (str, os.PathLike)):

@@ -639,11 +639,13 @@ def _make_guide(
     size of the image the target mask labels (the content, for a transfer; default: the output ``size``)."""
     dev = styles[0].device
     if (style_mask is None) != (target_mask is None):
-        raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask", option="style_mask")
+        raise InputError(f"region guidance needs both a style mask and a {target_name} mask",
+                         option="style_mask" if style_mask is None else f"{target_name}_mask")
     if style_mask is not None:
         if len(styles) > 1 or mix is not None:
             raise InputError("masks and texture mixing cannot be combined: give one style with masks")
-        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev,
+                                              names=("style_mask", f"{target_name}_mask"))
         check_mask_aspect(s_masks.shape[-2:], styles[0].shape[-2:], "style mask", "style image")
         check_mask_aspect(t_masks.shape[-2:], labelled_hw or size, f"{target_name} mask",
                           "output" if labelled_hw is None else f"{target_name} image")

@@ -783,7 +783,8 @@ class StrotssOptions(Options):
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
-            raise InputError("region guidance needs both a content mask and a style mask", option="style_mask")
+            raise InputError("region guidance needs both a style mask and a content mask",
+                             option="style_mask" if self.style_mask is None else "content_mask")
 
 
 def _ints(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
@@ -927,7 +928,8 @@ def _transfer(
     h, w = content_output_size(content_img.shape[-2:], size)
     masks = None
     if opts.content_mask is not None:
-        s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev)
+        s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev,
+                                              names=("style_mask", "content_mask"))
         check_mask_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content mask", "content image")
         check_mask_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style mask", "style image")
         masks = (c_masks, s_masks)

@@ -1,0 +1,102 @@
+"""What a new user hit following the README (issue 30): names, records, messages and help that drifted."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ottex.app.cli import main
+from ottex.core.errors import InputError
+from ottex.image.io import save_image
+from ottex.methods.base import register_method, unregister_method
+from ottex.methods.request import make_job, output_stem
+
+
+@pytest.fixture()
+def grey():
+    import fake_method
+
+    register_method(fake_method.METHOD)
+    yield fake_method.METHOD
+    unregister_method("grey")
+
+
+@pytest.fixture()
+def images(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    style, content = tmp_path / "style.png", tmp_path / "photo.png"
+    save_image(torch.rand(1, 3, 40, 40, generator=gen), style)
+    save_image(torch.rand(1, 3, 64, 96, generator=gen), content)  # 96x64: landscape
+    return style, content
+
+
+def test_info_of_an_output_at_its_defaults_says_so_once(grey, images, tmp_path, capsys):
+    style, _ = images
+    out = tmp_path / "tex.png"
+    assert main(["synth", str(style), "--method", "grey", "--size", "16", "-q", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("options:")]
+    assert line.strip() == "options: all at their defaults"  # was "options: defaults, the others at their defaults"
+
+
+@pytest.mark.parametrize("size", [48, "48", (None, 48), ("32", None)])
+def test_style_names_give_the_output_size_however_it_was_asked(images, tmp_path, size):
+    style, content = images
+    job = make_job("transfer", "ot", style=style, content=content, size=size)
+    assert "_style_cs0p7_48x32_sort_s0" in output_stem(job)  # --size 48 gave _48_, --width 48 gave _48x32_
+
+
+def test_a_style_batch_names_its_runs_as_single_runs_and_a_synth_batch_adds_a_hash(grey, images, tmp_path):
+    style, content = images
+    assert main(["style", str(content), str(style), "--method", "grey", "--batch", "2", "-q", "--outdir",
+                 str(tmp_path / "style")]) == 0
+    assert main(["style", str(content), str(style), "--method", "grey", "--seed", "1", "-q", "--outdir",
+                 str(tmp_path / "single")]) == 0
+    names = sorted(p.name for p in (tmp_path / "style").iterdir())
+    (single,) = [p.name for p in (tmp_path / "single").iterdir()]
+    assert single in names and [n.replace("_s0", "_s1") for n in names[:1]] == [single]
+    assert main(["synth", str(style), "--method", "grey", "--size", "16", "--batch", "2", "-q", "--outdir",
+                 str(tmp_path / "synth")]) == 0
+    synth = sorted(p.name for p in (tmp_path / "synth").iterdir())
+    assert len(synth) == 2 and all(len(n.split("_s0_")[1]) == len("abcdef_0.png") for n in synth)
+
+
+def test_a_transfer_with_one_mask_names_region_guidance_and_the_missing_mask(images):
+    from ottex import transfer
+
+    style, content = images
+    with pytest.raises(InputError, match="region guidance needs both a style mask and a content mask") as info:
+        transfer(content, style, 32, content_mask=torch.zeros(64, 96), device="cpu")
+    assert info.value.option == "style_mask"
+    with pytest.raises(InputError) as info:
+        transfer(content, style, 32, style_mask=torch.zeros(40, 40), device="cpu")
+    assert info.value.option == "content_mask" and "synthesis" not in str(info.value)
+
+
+def test_a_missing_mask_file_names_its_parameter(images, tmp_path):
+    from ottex import synthesize
+
+    style, _ = images
+    with pytest.raises(InputError, match="^style_mask file not found: ") as info:
+        synthesize(style, 32, style_mask=tmp_path / "nope.png", target_mask=torch.zeros(32, 32), device="cpu")
+    assert info.value.option == "style_mask"
+
+
+def test_the_command_line_names_the_mask_flag(images, tmp_path, capsys):
+    style, content = images
+    assert main(["style", str(content), str(style), "--content-mask", str(tmp_path / "nope.png"), "-q",
+                 "--outdir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"ottex: error: --content-mask file not found: {tmp_path / 'nope.png'}"
+
+
+def test_a_synthesis_record_holds_only_synthesis_options(images):
+    from ottex.exec.local import job_settings
+
+    style, content = images
+    synth = make_job("synthesis", "ot", style=style, size=32)
+    options = job_settings(synth, synth.options, (32, 32))["options"]
+    assert not {"content_strength", "init", "content_mask"} & set(options) and "tile" in options
+    styled = make_job("transfer", "ot", style=style, content=content, size=32)
+    options = job_settings(styled, styled.options, (21, 32))["options"]
+    assert {"content_strength", "init", "content_mask"} <= set(options) and "tile" not in options
