@@ -100,3 +100,57 @@ def test_a_synthesis_record_holds_only_synthesis_options(images):
     styled = make_job("transfer", "ot", style=style, content=content, size=32)
     options = job_settings(styled, styled.options, (21, 32))["options"]
     assert {"content_strength", "init", "content_mask"} <= set(options) and "tile" not in options
+
+
+def test_python_keywords_are_the_command_line_names():
+    """``steps`` for optimiser steps, ``rotations`` for OT rotations, in every function (issue 30, item 2)."""
+    import inspect
+
+    import ottex
+
+    expected = {ottex.synthesize: "rotations", ottex.transfer: "rotations", ottex.stylize: "steps",
+                ottex.synthesize_opt: "steps", ottex.strotss: "steps", ottex.color_transfer: "rotations"}
+    for fn, name in expected.items():
+        assert name in inspect.signature(fn).parameters, fn.__name__
+
+
+def test_steps_and_rotations_are_taken_and_checked(images):
+    import ottex
+
+    style, content = images
+    with pytest.raises(InputError, match="^steps"):  # was: TypeError, unexpected keyword argument 'steps'
+        ottex.stylize(content, style, steps=(0, 3), device="cpu")
+    with pytest.raises(InputError, match="^rotations"):
+        ottex.synthesize(style, 32, rotations=-2, device="cpu")
+    with pytest.raises(InputError, match="^steps"):
+        ottex.strotss(content, style, steps=0, device="cpu")
+    a = ottex.color_transfer(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), rotations=3)
+    b = ottex.color_transfer(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), 3)
+    assert a.shape == b.shape
+
+
+@pytest.mark.parametrize("call,new", [
+    (lambda s, c: __import__("ottex").synthesize(s, 32, iterations=-2, device="cpu"), "rotations"),
+    (lambda s, c: __import__("ottex").transfer(c, s, 32, iterations=-2, device="cpu"), "rotations"),
+    (lambda s, c: __import__("ottex").stylize(c, s, iterations=0, device="cpu"), "steps"),
+    (lambda s, c: __import__("ottex").synthesize_opt(s, 32, iterations=0, device="cpu"), "steps"),
+    (lambda s, c: __import__("ottex").strotss(c, s, iterations=0, device="cpu"), "steps"),
+    (lambda s, c: __import__("ottex").color_transfer(c, s, iterations=0), "rotations"),
+])
+def test_the_former_iterations_keyword_warns_with_the_new_name(images, call, new):
+    style, content = images
+    with pytest.warns(FutureWarning, match=f"iterations= is deprecated: use {new}="), \
+            pytest.raises(InputError, match=f"^{new}"):
+        call(style, content)
+
+
+def test_both_names_at_once_are_refused(images):
+    import ottex
+
+    style, _ = images
+    with pytest.raises(InputError, match="give rotations= alone"):
+        ottex.synthesize(style, 32, rotations=2, iterations=3, device="cpu")
+    from ottex.methods.optimization import OptSettings
+
+    with pytest.warns(FutureWarning, match="use steps="):
+        assert OptSettings(iterations=(3,)).steps == (3,)

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example, check_size
+from ..core.checks import check_example, check_size, renamed_keyword
 from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator, resolve_device
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -50,8 +50,6 @@ from ..core.pyramid import (
 )
 from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
-from ..image.color import color_mode
-from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout
@@ -325,7 +323,7 @@ def synthesize(
     size: int | Sequence[int] = (512, 512),
     *,
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -347,6 +345,7 @@ def synthesize(
     progress: bool = False,
     callback: Callback | None = None,
     method: str = "ot",
+    iterations: int | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """Synthesise textures that look like ``style`` (Optimal Textures, or another registered method).
@@ -357,8 +356,8 @@ def synthesize(
         size: output ``(height, width)`` (an int: a square); any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
-        iterations: sliced-OT rotations per level at every resolution, overriding
-            the schedule's level-dependent counts (:attr:`OTOptions.rotations`).
+        rotations: sliced-OT rotations per level at every resolution, overriding
+            the schedule's level-dependent counts (:attr:`OTOptions.rotations`; ``--rotations``).
         levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
         pca: do the sliced-OT rotations inside the style's principal subspace
             holding ``pca_variance`` of its variance (default; the residual
@@ -416,6 +415,7 @@ def synthesize(
             its options are given as keywords (``options``), e.g.
             ``synthesize(style, 256, method="po", model="po.pt")``; the options
             above that it also has (``style_scale``, ``tile`` ...) pass on to it.
+        iterations: the former name of ``rotations`` (deprecated: a :class:`FutureWarning`).
         **options: options of ``method`` (fields of its options class).
 
     Returns:
@@ -430,8 +430,9 @@ def synthesize(
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
         >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
     """
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
     if method != "ot" or options:
-        ours = {"passes": (passes, None), "rotations": (iterations, None), "levels": (levels, None),
+        ours = {"passes": (passes, None), "rotations": (rotations, None), "levels": (levels, None),
                 "pca": (pca, True), "pca_variance": (pca_variance, 0.9), "mode": (mode, "sort"),
                 "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
                 "network_dtype": (network_dtype, "auto"),
@@ -440,26 +441,24 @@ def synthesize(
         given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
         return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
                                 weights_dir=weights_dir, progress=progress, callback=callback)
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, mix=None if mix is None else tuple(mix),
                      mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile,
                      layout=layout)
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
-    with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
-        return _synthesize(style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
-                           callback=cb)
+    return _synthesize_with("ot", style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
+                            progress=progress, callback=callback)
 
 
 def _synthesize_with(
     name: str,
     style: ImageLike | Sequence[ImageLike],
     size: int | Sequence[int],
-    options: dict[str, Any],
+    options: dict[str, Any] | OTOptions,
     **run: Any,
 ) -> torch.Tensor:
-    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`)."""
+    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`, as
+    every run is: the same checks, and the same estimate of its cost, as the command line's)."""
     method = get_method(name, SYNTHESIS)
     with run_callbacks(run.pop("callback"), progress=run.pop("progress"), desc=f"ottex synth ({name})") as cb:
         return method.synthesize(style, size, options, callback=cb, **run)
@@ -504,7 +503,7 @@ def transfer(
     content_strength: float = DEFAULT_CONTENT_STRENGTH,
     init: str = "content",
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -521,6 +520,7 @@ def transfer(
     preserve_color: bool | str = False,
     progress: bool = False,
     callback: Callback | None = None,
+    iterations: int | None = None,
 ) -> torch.Tensor:
     """Style transfer by Optimal Textures: the content's layout with the style's textures.
 
@@ -539,8 +539,8 @@ def transfer(
             only) and 2; about 1 leaves little style.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`synthesize`.
-        passes, iterations, levels, pca, pca_variance, mode, seed, weights,
-        weights_dir, device, schedule, network_dtype, progress, callback: as in :func:`synthesize`.
+        passes, rotations, levels, pca, pca_variance, mode, seed, weights,
+        weights_dir, device, schedule, network_dtype, progress, callback, iterations: as in :func:`synthesize`.
         style_mask: label map of the style (colour-coded regions); with
             ``content_mask``, the content's: each region of the content is
             painted with the style of the region of the same colour.
@@ -557,16 +557,14 @@ def transfer(
     Example:
         >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
     """
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, style_mask=style_mask, content_mask=content_mask,
                      content_strength=content_strength, init=init)
-    colors = color_mode(preserve_color)
-    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
-        out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
-    if colors is not None:
-        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
-    return out
+    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:  # checked by its Method, as every run
+        return get_method("ot", TRANSFER).transfer(content, style, size, opts, preserve_color=preserve_color,
+                                                   seed=seed, device=device, weights_dir=weights_dir, callback=cb)
 
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example, check_size
+from ..core.checks import check_example, check_size, renamed_keyword
 from ..core.device import make_generator, repeatable
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -113,8 +113,8 @@ class OptSettings:
     """Settings of an optimisation run (the classic form of :class:`OptOptions`).
 
     Attributes:
-        iterations: optimiser iterations per scale, coarse to fine (the last
-            value repeats for extra scales); :attr:`OptOptions.steps`.
+        steps: optimiser steps per scale, coarse to fine (the last value
+            repeats for extra scales); :attr:`OptOptions.steps`.
         coarse_side: scales halve the output's long side down to at least this.
         optimizer: ``"lbfgs"`` or ``"adam"``.
         lr: learning rate (L-BFGS step scale; Adam step size).
@@ -125,9 +125,10 @@ class OptSettings:
         pool: ``"avg"`` or ``"max"`` pooling in the loss network.
         range_weight: weight of the penalty on pixels outside ``[0, 1]`` (L-BFGS).
         pre_relu: tap the loss network before the ReLUs instead of after.
+        iterations: the former name of ``steps`` (deprecated: a :class:`FutureWarning`).
     """
 
-    iterations: tuple[int, ...] = (100, 40)
+    steps: tuple[int, ...] = (100, 40)
     coarse_side: int = 256
     optimizer: str = "lbfgs"
     lr: float | None = None
@@ -138,10 +139,17 @@ class OptSettings:
     pool: str = "avg"
     range_weight: float = 10.0
     pre_relu: bool = False
+    iterations: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.iterations is not None:
+            steps = renamed_keyword(self.steps, self.iterations, "steps", "iterations", default=(100, 40))
+            object.__setattr__(self, "steps", steps)
+            object.__setattr__(self, "iterations", None)
 
     def to_options(self, **changes: object) -> OptOptions:
         """The same settings as :class:`OptOptions` (with ``changes``)."""
-        return OptOptions(steps=self.iterations, coarse_side=self.coarse_side, optimizer=self.optimizer, lr=self.lr,
+        return OptOptions(steps=self.steps, coarse_side=self.coarse_side, optimizer=self.optimizer, lr=self.lr,
                           style_layers=self.style_layers, content_layer=self.content_layer,
                           content_weight=self.content_weight, weights=self.network, pool=self.pool,
                           range_weight=self.range_weight, pre_relu=self.pre_relu, **changes)
@@ -345,11 +353,11 @@ def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
     return synthesize
 
 
-def _legacy_options(settings: OptSettings | None, iterations: Sequence[int] | int | None,
+def _legacy_options(settings: OptSettings | None, steps: Sequence[int] | int | None,
                     content_weight: float | None, **more: object) -> OptOptions:
     s = settings or OptSettings()
-    if iterations is not None:
-        s = dataclasses.replace(s, iterations=(iterations,) if isinstance(iterations, int) else tuple(iterations))
+    if steps is not None:
+        s = dataclasses.replace(s, steps=(steps,) if isinstance(steps, int) else tuple(steps))
     if content_weight is not None:
         s = dataclasses.replace(s, content_weight=float(content_weight))
     return s.to_options(**more)
@@ -362,7 +370,7 @@ def stylize(
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
-    iterations: Sequence[int] | int | None = None,
+    steps: Sequence[int] | int | None = None,
     content_weight: float | None = None,
     init: str = "content",
     style_scale: float | None = None,
@@ -372,6 +380,7 @@ def stylize(
     progress: bool = False,
     history: list[dict] | None = None,
     callback: Callback | None = None,
+    iterations: Sequence[int] | int | None = None,
 ) -> torch.Tensor:
     """Style transfer by optimisation of the pixels against a style loss plus a content loss.
 
@@ -382,7 +391,7 @@ def stylize(
         method: ``"w2"`` (Gaussian W2, Marron), ``"gatys"`` (Gram) or ``"swd"``
             (sliced Wasserstein).
         settings: all settings (:class:`OptSettings`); the arguments below override it.
-        iterations: optimiser iterations per scale (an int: at every scale).
+        steps: optimiser steps per scale, coarse to fine (an int: at every scale; ``--steps``).
         content_weight: weight of the content loss.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`ottex.synthesize`.
@@ -394,18 +403,20 @@ def stylize(
             (``scale``, ``size``, ``eval``, ``loss``), e.g. for a plot.
         callback: progress subscriber (one event per loss evaluation, with the
             loss); returning False cancels the run.
+        iterations: the former name of ``steps`` (deprecated: a :class:`FutureWarning`).
 
     Returns:
         ``(1, 3, H, W)`` tensor in ``[0, 1]``.
 
     Example:
-        >>> out = stylize(photo, painting, method="gatys", iterations=(50, 20))  # doctest: +SKIP
+        >>> out = stylize(photo, painting, method="gatys", steps=(50, 20))  # doctest: +SKIP
     """
-    opts = _legacy_options(settings, iterations, content_weight, init=init, style_scale=style_scale)
+    steps = renamed_keyword(steps, iterations, "steps", "iterations")
+    opts = _legacy_options(settings, steps, content_weight, init=init, style_scale=style_scale)
     _check_method(method)
     with run_callbacks(callback, progress=progress, desc=f"ottex style ({method})", history=history) as cb:
-        return _transfer_with(method)(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir,
-                                      callback=cb)
+        return METHODS[method].transfer(content, style, size, opts, seed=seed, device=device,
+                                        weights_dir=weights_dir, callback=cb)  # checked as every run is
 
 
 def synthesize_opt(
@@ -414,7 +425,7 @@ def synthesize_opt(
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
-    iterations: Sequence[int] | int | None = None,
+    steps: Sequence[int] | int | None = None,
     style_scale: float | None = None,
     batch: int = 1,
     seed: int | None = 0,
@@ -423,21 +434,22 @@ def synthesize_opt(
     progress: bool = False,
     history: list[dict] | None = None,
     callback: Callback | None = None,
+    iterations: Sequence[int] | int | None = None,
 ) -> torch.Tensor:
-    """Texture synthesis by optimisation from noise against a style loss (see :func:`stylize`).
+    """Texture synthesis by optimisation from noise against a style loss (see :func:`stylize`; ``steps`` and the
+    deprecated ``iterations`` as there).
 
     Sizes off the 16 px grid are made at the next multiple of 16 and cut from its centre.
 
     Returns:
         ``(batch, 3, H, W)`` tensor in ``[0, 1]``.
     """
-    opts = _legacy_options(settings, iterations, None, style_scale=style_scale)
+    steps = renamed_keyword(steps, iterations, "steps", "iterations")
+    opts = _legacy_options(settings, steps, None, style_scale=style_scale)
     _check_method(method)
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
     with run_callbacks(callback, progress=progress, desc=f"ottex synth ({method})", history=history) as cb:
-        return _synthesize_with(method)(style, size, opts, batch=batch, seed=seed, device=device,
-                                        weights_dir=weights_dir, callback=cb)
+        return METHODS[method].synthesize(style, size, opts, batch=batch, seed=seed, device=device,
+                                          weights_dir=weights_dir, callback=cb)  # checked as every run is
 
 
 def _label(method: str) -> Callable[[OptOptions, str], str]:

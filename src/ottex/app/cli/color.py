@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         (path,) = output_paths(args, f"{Path(src).stem}_{Path(args.target).stem}_{tag}", 1)
         check_outputs_free([path], [src, args.target], args.force)
         out = color_transfer(load_image(src, device=device), load_image(args.target, device=device),
-                             iterations=rotations, seed=args.seed, regrain=args.regrain)
+                             rotations=rotations, seed=args.seed, regrain=args.regrain)
         inputs = {"source": os.path.abspath(src), "target": os.path.abspath(args.target)}
         settings = {"ottex": __version__, "command": "color", "task": "color", "inputs": inputs,
                     "size": list(out.shape[-2:]), "seed": args.seed,
