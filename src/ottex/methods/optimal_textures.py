@@ -72,6 +72,7 @@ from ..ot import (
 )
 from .base import Method, get_method, register_method
 from .common import INITS, check_init, next_scale_image
+from .cost import RunCost
 from .options import SYNTHESIS, TRANSFER, Options, label_number, option, parse_floats, parse_ints
 
 __all__ = [
@@ -593,6 +594,11 @@ def _transfer(
     return resize(image, (h, w)).clamp_(0, 1)
 
 
+#: Measured whole runs of ``ot`` (``methods.cost``): (megapixels, peak MB, seconds). Peaks: 256-1024 px one thread
+#: (``benchmarks/run_cost.py``), 2048-8192 px README "Large outputs"; seconds: that bench, 2 threads, quiet.
+OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4.19, 2840.0, 101.1),
+           (16.8, 6035.0, 197.8), (67.1, 16500.0, 1108.0))
+
 METHOD = register_method(Method(
     "ot",
     "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
@@ -601,6 +607,7 @@ METHOD = register_method(Method(
     transfer=_transfer,
     label=_label,
     content_label=_content_label,
+    cost=RunCost(OT_COST),
 ))
 
 

@@ -43,6 +43,7 @@ from ..nn.networks import load_feature_extractor
 from ..nn.weights import WEIGHT_SETS, get_weight_set
 from .base import Method, register_method
 from .common import INITS, check_init, next_scale_image
+from .cost import RunCost
 from .options import TRANSFER, Options, label_number, option, parse_ints
 
 __all__ = ["OptSettings", "OptOptions", "stylize", "synthesize_opt", "OPTIMIZERS", "DEFAULT_STYLE_LAYERS"]
@@ -460,6 +461,10 @@ def _content_label(opts: OptOptions) -> str:
     return f"cw{label_number(opts.content_weight)}"
 
 
+#: Measured peaks of ``swd`` (the largest of the three; ``benchmarks/run_cost.py``, one thread): (megapixels, peak MB,
+#: seconds); back-propagation through the loss network costs about 6 KB per pixel. Times depend on the steps: none.
+OPT_COST = RunCost(((0.066, 820.0, None), (0.262, 2011.0, None)))
+
 _DESCRIPTIONS = {
     "w2": "Gaussian Wasserstein style transfer (Marron): pixels optimised against the closed-form W2 distance of "
           "Gaussians fitted to VGG features",
@@ -470,6 +475,6 @@ _DESCRIPTIONS = {
 METHODS = {
     name: register_method(Method(name, _DESCRIPTIONS[name], OptOptions, synthesize=_synthesize_with(name),
                                  transfer=_transfer_with(name), reports_loss=True, label=_label(name),
-                                 content_label=_content_label))
+                                 content_label=_content_label, cost=OPT_COST))
     for name in STYLE_LOSSES
 }

@@ -32,10 +32,10 @@ import torch
 from ..core.checks import check_batch, check_int, check_size
 from ..core.device import parse_seed
 from ..core.errors import ImageError, InputError
-from ..core.pyramid import content_output_size
 from ..image.color import color_mode
 from ..image.io import image_size
 from .base import get_method
+from .cost import check_run_cost, output_hw
 from .options import SYNTHESIS, TASKS, TRANSFER, Options, label_number, settings_digest
 
 __all__ = ["Job", "make_job", "output_stem", "fit_size", "file_options"]
@@ -173,24 +173,13 @@ def output_stem(job: Job) -> str:
         tag = f"{name}_synth_{w}x{h}{masked}"
         digest = settings_digest(method.name, job.options, job.batch)
     else:
-        size_tag = "" if job.size is None else "_{1}x{0}".format(*_transfer_size(job.size, job.content))
+        hw = None if job.size is None else output_hw(job.size, job.content)
+        size_tag = "" if job.size is None else f"_{hw[1]}x{hw[0]}" if hw else f"_{job.size}"
         colors = {False: "", "full": "_pc", "luminance": "_lum"}[job.preserve_color]  # type: ignore[index]
         head = f"{method.content_label(job.options)}{size_tag}{colors}{masked}".lstrip("_")
         tag = f"{_stem(job.content)}_{_stem(job.style)}_style_{head}"
         digest = settings_digest(method.name, job.options)
     return f"{tag}_{method.label(job.options, job.task)}_s{job.seed}" + (f"_{digest}" if digest else "")
-
-
-def _transfer_size(size: tuple[int, int] | int, content: ImageInput | None) -> tuple[int, int]:
-    """``(H, W)`` of a style transfer's output: ``size`` as given, or a long side applied to the content's aspect
-    (a content that cannot be read: a square; its job fails with the reading error)."""
-    if not isinstance(size, int):
-        return size
-    try:
-        hw = content.shape[-2:] if isinstance(content, torch.Tensor) else image_size(content)  # from its header
-    except (ImageError, TypeError):
-        hw = (1, 1)
-    return content_output_size(hw, size)
 
 
 def _stem(image: Any) -> str:
@@ -213,6 +202,7 @@ def make_job(
     overwrite: bool = False,
     name: str = "",
     key: str | None = None,
+    device: str | torch.device | None = None,
 ) -> Job:
     """The checked request of one run, from values given as text (a command line, a form, a manifest row, a
     bench variant) or as Python values.
@@ -234,6 +224,8 @@ def make_job(
         overwrite: replace existing outputs.
         name: how reports call the job.
         key: the job's key (ottex batch).
+        device: where it will run: a run whose estimated peak memory exceeds what that device has available is
+            refused (:func:`~ottex.methods.cost.check_run_cost`; default: CUDA if available, else the CPU).
 
     Raises:
         InputError: naming the parameter at fault (``option``), before any work.
@@ -280,6 +272,7 @@ def make_job(
               size=_size(task, size, content if content is not None else styles[0]), options=opts, batch=batch,
               seed=seed, preserve_color=mode or False, outputs=list(outputs), overwrite=overwrite, name=name,
               inputs=[f for f in files if isinstance(f, (str, os.PathLike))], key=key)
+    check_run_cost(m, output_hw(job.size, job.content), job.batch, device, warn=False)  # the run warns itself
     if not job.outputs and outdir is not None:
         stem = output_stem(job)
         names = [f"{stem}.png"] if batch == 1 else [f"{stem}_{i}.png" for i in range(batch)]
