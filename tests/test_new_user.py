@@ -154,3 +154,33 @@ def test_both_names_at_once_are_refused(images):
 
     with pytest.warns(FutureWarning, match="use steps="):
         assert OptSettings(iterations=(3,)).steps == (3,)
+
+
+def test_a_result_saved_from_python_records_how_it_was_made(images, tmp_path, capsys):
+    """README: every output records how it was made; ``ottex.save_image(tex, "tex.png")`` wrote none."""
+    import ottex
+    from ottex.image.io import read_settings
+
+    style, content = images
+    tex = ottex.synthesize(style, 32, passes=1, levels=(3, 2, 1), seed=4, device="cpu")
+    ottex.save_image(tex, tmp_path / "tex.png")
+    record = read_settings(tmp_path / "tex.png")
+    assert record is not None and record["method"] == "ot" and record["task"] == "synthesis"
+    assert record["seed"] == 4 and record["size"] == [32, 32] and record["options"]["passes"] == [1]
+    assert record["inputs"]["style"] == str(style) and "content_strength" not in record["options"]
+    assert main(["info", str(tmp_path / "tex.png")]) == 0
+    out = capsys.readouterr().out
+    assert "reproduce: ottex synth" in out and "--passes 1" in out
+    ottex.save_image(tex.clamp(0, 0.5), tmp_path / "changed.png")  # another image: no record
+    assert read_settings(tmp_path / "changed.png") is None
+
+
+def test_every_registered_method_records_its_results(grey, images, tmp_path):
+    from ottex.image.io import read_settings
+
+    style, content = images
+    out = grey.transfer(content, style, 32, {"level": 0.25}, seed=2)
+    save_image(out, tmp_path / "t.png")
+    record = read_settings(tmp_path / "t.png")
+    assert record["method"] == "grey" and record["options"] == {"level": 0.25} and record["seed"] == 2
+    assert record["inputs"] == {"style": str(style), "content": str(content)}

@@ -206,8 +206,9 @@ class Method:
         check_batch(batch)
         size = check_size(size)
         check_run_cost(self, size, batch, device)  # what cannot fit is refused before any work
-        return self._synthesize(style, size, opts, batch=batch, seed=seed, device=device,
-                                weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
+        out = self._synthesize(style, size, opts, batch=batch, seed=seed, device=device,
+                               weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
+        return self._with_settings(out, SYNTHESIS, style, None, size, opts, batch, seed, False)
 
     def transfer(
         self,
@@ -240,6 +241,18 @@ class Method:
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         if colors is not None:
             out = keep_content_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
+        return self._with_settings(out, TRANSFER, style, content, size, opts, 1, seed, colors or False)
+
+    def _with_settings(self, out: torch.Tensor, task: str, style: Any, content: Any, size: Any, options: Any,
+                       batch: int, seed: int | None, preserve_color: bool | str) -> torch.Tensor:
+        """``out`` with the record of how it was made as its ``ottex_settings`` attribute, the record the
+        executor writes (:func:`~ottex.methods.request.job_settings`): :func:`ottex.image.io.save_image` stores it
+        when given ``out`` itself (a tensor computed from ``out`` is another image, with no record)."""
+        from .request import Job, job_settings  # noqa: PLC0415 - request imports this module
+
+        job = Job(self.name, task, style=style, content=content, size=size, options=options, batch=batch,
+                  seed=seed, preserve_color=preserve_color)
+        out.ottex_settings = {**job_settings(job, options, tuple(out.shape[-2:]), 0, out.device), "command": "python"}
         return out
 
 

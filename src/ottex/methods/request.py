@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,9 @@ from ..image.color import color_mode
 from ..image.io import image_size
 from .base import get_method
 from .cost import check_run_cost, output_hw
-from .options import SYNTHESIS, TASKS, TRANSFER, Options, label_number, settings_digest
+from .options import SYNTHESIS, TASKS, TRANSFER, Options, jsonable, label_number, option_values, settings_digest
 
-__all__ = ["Job", "make_job", "output_stem", "fit_size", "file_options"]
+__all__ = ["Job", "make_job", "output_stem", "fit_size", "file_options", "job_settings"]
 
 PathLike = str | os.PathLike
 ImageInput = PathLike | torch.Tensor
@@ -114,6 +115,57 @@ def fit_size(size: tuple[int | None, int | None], image: ImageInput | None) -> t
 def file_options(method: str, task: str) -> list[str]:
     """The options of a method that name input files: label maps and trained models."""
     return [s.name for s in get_method(method, task).option_specs(task) if s.is_file]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ottex")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def job_settings(
+    job: Job, options: Options, size: tuple[int, int], index: int = 0, device: torch.device | str | None = None
+) -> dict[str, Any]:
+    """What made one output of a job, as a JSON-able record: the method, task, inputs, output size, seed, every
+    option value, the batch (and which image of it), colour preservation, device and ottex version.
+
+    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``; so are the
+    options that name files (label maps, trained models: :func:`~ottex.methods.request.file_options`), so that the
+    record makes the image again from any folder.
+    """
+
+    def name(x: object) -> str:
+        return os.path.abspath(x) if isinstance(x, (str, os.PathLike)) else "<tensor>"
+
+    styles = job.style if isinstance(job.style, (list, tuple)) else None
+    inputs: dict[str, Any] = {"style": [name(s) for s in styles] if styles is not None else name(job.style)}
+    if job.content is not None:
+        inputs["content"] = name(job.content)
+    record: dict[str, Any] = {"ottex": _version(), "method": job.method, "task": job.task, "inputs": inputs,
+                              "size": list(size), "requested_size": jsonable(job.size), "seed": job.seed,
+                              "options": _absolute_files(job, options)}
+    if job.task == SYNTHESIS:
+        record["batch"] = job.batch
+        if job.batch > 1:
+            record["index"] = index
+    else:
+        record["preserve_color"] = color_mode(job.preserve_color)
+    if device is not None:
+        record["device"] = str(device)
+    return record
+
+
+def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
+    """A job's options as JSON values: those of its task (a synthesis records no ``content_strength``), the files
+    of :func:`file_options` (given as paths) by absolute paths."""
+    task_options = {spec.name for spec in get_method(job.method, job.task).option_specs(job.task)}
+    values = {k: v for k, v in option_values(options).items() if k in task_options}
+    for name in file_options(job.method, job.task):
+        value = getattr(options, name, None)
+        if isinstance(value, (str, os.PathLike)):
+            values[name] = os.path.abspath(value)
+    return values
 
 
 def _check_file(path: Any, name: str, what: str = "file") -> None:
