@@ -184,3 +184,16 @@ def test_every_registered_method_records_its_results(grey, images, tmp_path):
     record = read_settings(tmp_path / "t.png")
     assert record["method"] == "grey" and record["options"] == {"level": 0.25} and record["seed"] == 2
     assert record["inputs"] == {"style": str(style), "content": str(content)}
+
+
+def test_threads_option_sets_torch_threads_and_is_checked(grey, images, tmp_path, capsys):
+    style, _ = images
+    before = torch.get_num_threads()
+    try:
+        assert main(["synth", str(style), "--method", "grey", "--size", "16", "--threads", "1", "-q", "-o",
+                     str(tmp_path / "a.png")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["synth", str(style), "--method", "grey", "--threads", "0", "-q", "-o", str(tmp_path / "b.png")]) == 1
+    assert capsys.readouterr().err.strip() == "ottex: error: --threads must be at least 1, got 0"

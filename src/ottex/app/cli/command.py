@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ... import __version__
 from ...core.errors import Cancelled, OttexError
 from . import batch, bench, color, info, serve, style, synth, train, weights
-from .common import format_error
+from .common import apply_threads, format_error
 from .parser import Parser, UsageError
 
 __all__ = ["run", "build_parser", "COMMANDS"]
@@ -74,6 +74,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         warnings.filterwarnings("always", category=DeprecationWarning, module=r"ottex(\.|$)")
         try:
+            if args.command != "bench":  # bench's --threads is each case's, in its own process
+                apply_threads(args)
             return int(args.func(args) or 0)
         except Cancelled as exc:
             print(f"ottex: {exc}", file=sys.stderr)
