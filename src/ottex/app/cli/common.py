@@ -93,8 +93,8 @@ def add_runtime_options(p: argparse.ArgumentParser, output: bool = True, weights
             metavar="DIR",
             help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
         )
-    g.add_argument("--threads", metavar="N", help="CPU threads of torch [torch's default: one per core]; on a CPU "
-                   "that other work keeps busy, 1 (README, 'Threads')")
+    g.add_argument("--threads", metavar="N", help="CPU threads of torch [one per core]; on a CPU that other work "
+                   "keeps busy, 1 is several times faster")
     g.add_argument("--seed", type=seed_arg, default=0, metavar="N",
                    help="random seed, 0 to 2**63-1; same seed + settings + device = same image [0]")
     if output:
