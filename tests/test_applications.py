@@ -35,6 +35,7 @@ def zebra(load_test_image):
 
 
 @needs_weights
+@pytest.mark.slow
 def test_mix_lies_between_the_styles(lava, zebra):
     pure_lava = synthesize(lava, (64, 64), seed=1)
     pure_zebra = synthesize(zebra, (64, 64), seed=1)
@@ -47,6 +48,7 @@ def test_mix_lies_between_the_styles(lava, zebra):
 
 
 @needs_weights
+@pytest.mark.slow
 def test_mix_weight_moves_the_result(lava, zebra):
     more_lava = synthesize([lava, zebra], (64, 64), mix=(0.8, 0.2), seed=1)
     more_zebra = synthesize([lava, zebra], (64, 64), mix=(0.2, 0.8), seed=1)
@@ -102,6 +104,7 @@ def test_target_mask_places_each_region(lava, zebra):
 
 
 @needs_weights
+@pytest.mark.slow
 def test_content_mask_guides_style_transfer(load_test_image, images_dir):
     g = images_dir / "guidance"
     content = load_test_image("guidance/content_im.jpg", 96)
@@ -162,6 +165,7 @@ def test_wrap_resize_is_periodic():
 
 
 @needs_weights
+@pytest.mark.slow
 def test_tile_wraps_seamlessly(zebra):
     # the seam error of one 96 px sample varies with the seed (0.8-1.8 for seeds 0-5, mean 1.46, with the Bures map
     # that keeps every direction; 0.8-2.3, mean 1.46, before it): the mean of six is compared; plain synthesis has

@@ -353,6 +353,7 @@ def test_seed_repeats_within_the_stated_tolerance(content, lava):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_moves_to_the_style_and_content_weight_trades_style_for_layout(content, lava):
     style = resize_long_side(lava, 128)  # STROTSS resizes the style to the output's long side
     start = style_distance(resize(content, (85, 128)), style)
@@ -384,6 +385,7 @@ def _two_region_inputs():
 
 @pytest.mark.needs_weights
 @pytest.mark.parametrize("region_samples", ["shared", "each"])
+@pytest.mark.slow
 def test_region_guidance_follows_the_labels(load_test_image, region_samples):
     content = load_test_image("content/bridge.jpg", (64, 64))
     style, style_mask, content_mask = _two_region_inputs()
@@ -541,8 +543,8 @@ def test_accepts_paths(tmp_path, content, images_dir):
         ({"region_samples": "all"}, "region_samples takes one of auto, shared, each"),
         ({"content_weight": -1.0}, "content weight"),
         ({"size": 32}, "too small"),
-        ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a content mask and a style mask"),
-        ({"style_mask": torch.zeros(1, 3, 64, 64)}, "both a content mask and a style mask"),
+        ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a style mask and a content mask"),
+        ({"style_mask": torch.zeros(1, 3, 64, 64)}, "both a style mask and a content mask"),
     ],
 )
 def test_bad_arguments(content, lava, kwargs, match):
@@ -709,6 +711,7 @@ def test_read_outs_after_the_lookup_give_the_wide_maps_hypercolumns(content):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_seed_repeats_exactly_with_two_threads(content, lava):
     """The column relaxation's gradient has no scatter-add (whose atomics made 2-thread runs differ by ~1e-5
     once a last-bit difference flipped a nearest neighbour): same seed, 2 threads, the same image."""

@@ -94,6 +94,7 @@ PAIRS = [("content/rocket.jpg", "style/lava-small.jpg"), ("guidance/content_im.j
 
 
 @pytest.mark.parametrize("content_rel,style_rel", PAIRS, ids=["rocket-lava", "owls-flowers"])
+@pytest.mark.slow
 def test_default_transfer_takes_the_style_and_keeps_the_layout(load_test_image, content_rel, style_rel):
     """The default transfer at 128 px: per layer, the result is far closer to the style than the content is,
     closer than the cd16x-only transfer at relu2_1/relu3_1, and its layout is closer to the content's than a
