@@ -535,8 +535,8 @@ def test_accepts_paths(tmp_path, content, images_dir):
     "kwargs,match",
     [
         ({"network": "alexnet"}, "unknown STROTSS network"),
-        ({"iterations": 0}, "iterations"),
-        ({"iterations": (3, 0)}, "iterations"),
+        ({"steps": 0}, "steps"),
+        ({"steps": (3, 0)}, "steps"),
         ({"lr": 0.0}, "lr"),
         ({"samples": 1}, "samples"),
         ({"samples": (256, 1)}, "samples"),
