@@ -162,6 +162,7 @@ def test_patch_polish_sharpens_and_keeps_size_range_and_wrap():
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_synthesis_keeps_stripes_straight():
     example = stripes(128, period=16, angle=90, colors=RED_BLUE)
     outs = [synthesize(example, 128, seed=seed) for seed in (0, 1)]
@@ -172,6 +173,7 @@ def test_synthesis_keeps_stripes_straight():
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_synthesis_keeps_checkerboard_cells_square():
     example = checkerboard(128, cell=16)
     out = synthesize(example, 128, seed=0)
@@ -198,6 +200,7 @@ def test_layout_choice_follows_the_example(graffiti):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_layout_synthesis_batch_tile_and_seed():
     example = stripes(64, period=8, angle=45)
     a = synthesize(example, (48, 64), seed=3, batch=2, tile=True, layout="on")

@@ -60,6 +60,7 @@ from .metrics import (
 STRUCTURE_COLUMNS = ("patch", "orientation", "autocorr")
 
 __all__ = [
+    "COMMAND_PLACEHOLDERS",
     "BenchRecord",
     "run_case",
     "run_benchmark",
@@ -185,6 +186,10 @@ def _run_in_process(
     return {"times": times, "peak_mem_mb": peak, "image": image, "device": str(dev)}
 
 
+#: What an external command of ``ottex bench --command`` may name (``{style}`` ...): the placeholders it is given.
+COMMAND_PLACEHOLDERS = ("style", "content", "size", "output", "seed")
+
+
 def _run_command(
     template: str, style: str, size: int, repeats: int, warmup: int, seed: int, content: str | None = None
 ) -> dict:
@@ -195,8 +200,9 @@ def _run_command(
 
     with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
         output = str(Path(tmp) / "out.png")
-        argv = shlex.split(template.format(style=shlex.quote(style), size=size, output=shlex.quote(output),
-                                           seed=seed, content=shlex.quote(content or "")))
+        values = {"style": shlex.quote(style), "content": shlex.quote(content or ""), "size": size,
+                  "output": shlex.quote(output), "seed": seed}
+        argv = shlex.split(template.format(**{k: values[k] for k in COMMAND_PLACEHOLDERS}))
         times = []
         for i in range(warmup + repeats):
             t0 = time.perf_counter()

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example, check_size
+from ..core.checks import check_example, check_size, renamed_keyword
 from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator, resolve_device
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -50,8 +50,6 @@ from ..core.pyramid import (
 )
 from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
-from ..image.color import color_mode
-from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout, patch_polish
@@ -74,6 +72,7 @@ from ..ot import (
 )
 from .base import Method, get_method, register_method
 from .common import INITS, check_init, next_scale_image
+from .cost import RunCost
 from .options import SYNTHESIS, TRANSFER, Options, label_number, option, parse_floats, parse_ints
 
 __all__ = [
@@ -189,6 +188,26 @@ NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(
 TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2))
 
 
+def _schedule_default(task: str | None, name: str) -> str:
+    """The default of a schedule field (``passes``, ``levels``, ``rotations``) as help texts show it, read from the
+    schedules themselves: for ``task`` (None: both), and for synthesis with and without the layout stage."""
+
+    def text(sched: OTSchedule) -> str:
+        if name == "rotations":  # per level, deepest first: the coarsest resolution's, then the finer ones'
+            coarse, fine = (",".join(str(d[lvl]) for lvl in sorted(d, reverse=True))
+                            for d in (sched.iterations, sched.fine_iterations))
+            return f"per level 5..1: {coarse}" + ("" if fine == coarse else f", then {fine}")
+        return ",".join(map(str, getattr(sched, name)))
+
+    shown = []
+    if task != TRANSFER:
+        layout, noise = text(OTSchedule()), text(NOISE_SCHEDULE)
+        shown.append(layout if layout == noise else f"{layout}; without layout {noise}")
+    if task != SYNTHESIS:
+        shown.append(text(TRANSFER_SCHEDULE))
+    return f"synthesis {shown[0]}; style transfer {shown[1]}" if task is None else shown[0]
+
+
 @dataclass(frozen=True)
 class OTOptions(Options):
     """Options of Optimal Textures (``--method ot``); None means "the schedule's value".
@@ -198,15 +217,14 @@ class OTOptions(Options):
     """
 
     passes: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="N[,N...]",
-        help="passes over the levels per resolution, coarse to fine, the last repeating [synthesis 2,1; without "
-        "layout 6,4; style transfer 6,2]")
+        None, parse=parse_ints, metavar="N[,N...]", shown_default=lambda task: _schedule_default(task, "passes"),
+        help="passes over the levels per resolution, coarse to fine, the last repeating")
     rotations: int | None = option(
-        None,
-        help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
+        None, shown_default=lambda task: _schedule_default(task, "rotations"),
+        help="sliced-OT rotations after the Gaussian map, one count for every level")
     levels: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="L[,L...]",
-        help="VGG levels to match, deepest first [synthesis 3,2,1; without layout and in style transfer 5,4,3,2,1]")
+        None, parse=parse_ints, metavar="L[,L...]", shown_default=lambda task: _schedule_default(task, "levels"),
+        help="VGG levels to match, deepest first")
     layout: str = option(
         "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
         "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "
@@ -321,7 +339,7 @@ def synthesize(
     size: int | Sequence[int] = (512, 512),
     *,
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -344,6 +362,7 @@ def synthesize(
     progress: bool = False,
     callback: Callback | None = None,
     method: str = "ot",
+    iterations: int | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """Synthesise textures that look like ``style`` (Optimal Textures, or another registered method).
@@ -354,8 +373,8 @@ def synthesize(
         size: output ``(height, width)`` (an int: a square); any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
-        iterations: sliced-OT rotations per level at every resolution, overriding
-            the schedule's level-dependent counts (:attr:`OTOptions.rotations`).
+        rotations: sliced-OT rotations per level at every resolution, overriding
+            the schedule's level-dependent counts (:attr:`OTOptions.rotations`; ``--rotations``).
         levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
         pca: do the sliced-OT rotations inside the style's principal subspace
             holding ``pca_variance`` of its variance (default; the residual
@@ -416,6 +435,7 @@ def synthesize(
             its options are given as keywords (``options``), e.g.
             ``synthesize(style, 256, method="po", model="po.pt")``; the options
             above that it also has (``style_scale``, ``tile`` ...) pass on to it.
+        iterations: the former name of ``rotations`` (deprecated: a :class:`FutureWarning`).
         **options: options of ``method`` (fields of its options class).
 
     Returns:
@@ -430,8 +450,9 @@ def synthesize(
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
         >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
     """
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
     if method != "ot" or options:
-        ours = {"passes": (passes, None), "rotations": (iterations, None), "levels": (levels, None),
+        ours = {"passes": (passes, None), "rotations": (rotations, None), "levels": (levels, None),
                 "pca": (pca, True), "pca_variance": (pca_variance, 0.9), "mode": (mode, "sort"),
                 "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
                 "network_dtype": (network_dtype, "auto"),
@@ -441,26 +462,24 @@ def synthesize(
         given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
         return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
                                 weights_dir=weights_dir, progress=progress, callback=callback)
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, mix=None if mix is None else tuple(mix),
                      mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile,
                      layout=layout, quality=quality)
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
-    with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
-        return _synthesize(style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
-                           callback=cb)
+    return _synthesize_with("ot", style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
+                            progress=progress, callback=callback)
 
 
 def _synthesize_with(
     name: str,
     style: ImageLike | Sequence[ImageLike],
     size: int | Sequence[int],
-    options: dict[str, Any],
+    options: dict[str, Any] | OTOptions,
     **run: Any,
 ) -> torch.Tensor:
-    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`)."""
+    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`, as
+    every run is: the same checks, and the same estimate of its cost, as the command line's)."""
     method = get_method(name, SYNTHESIS)
     with run_callbacks(run.pop("callback"), progress=run.pop("progress"), desc=f"ottex synth ({name})") as cb:
         return method.synthesize(style, size, options, callback=cb, **run)
@@ -505,7 +524,7 @@ def transfer(
     content_strength: float = DEFAULT_CONTENT_STRENGTH,
     init: str = "content",
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -522,6 +541,7 @@ def transfer(
     preserve_color: bool | str = False,
     progress: bool = False,
     callback: Callback | None = None,
+    iterations: int | None = None,
 ) -> torch.Tensor:
     """Style transfer by Optimal Textures: the content's layout with the style's textures.
 
@@ -540,8 +560,8 @@ def transfer(
             only) and 2; about 1 leaves little style.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`synthesize`.
-        passes, iterations, levels, pca, pca_variance, mode, seed, weights,
-        weights_dir, device, schedule, network_dtype, progress, callback: as in :func:`synthesize`.
+        passes, rotations, levels, pca, pca_variance, mode, seed, weights,
+        weights_dir, device, schedule, network_dtype, progress, callback, iterations: as in :func:`synthesize`.
         style_mask: label map of the style (colour-coded regions); with
             ``content_mask``, the content's: each region of the content is
             painted with the style of the region of the same colour.
@@ -558,16 +578,14 @@ def transfer(
     Example:
         >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
     """
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, style_mask=style_mask, content_mask=content_mask,
                      content_strength=content_strength, init=init)
-    colors = color_mode(preserve_color)
-    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
-        out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
-    if colors is not None:
-        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
-    return out
+    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:  # checked by its Method, as every run
+        return get_method("ot", TRANSFER).transfer(content, style, size, opts, preserve_color=preserve_color,
+                                                   seed=seed, device=device, weights_dir=weights_dir, callback=cb)
 
 
 @torch.no_grad()
@@ -596,6 +614,11 @@ def _transfer(
     return resize(image, (h, w)).clamp_(0, 1)
 
 
+#: Measured whole runs of ``ot`` (``methods.cost``): (megapixels, peak MB, seconds). Peaks: 256-1024 px one thread
+#: (``benchmarks/run_cost.py``), 2048-8192 px README "Large outputs"; seconds: that bench, 2 threads, quiet.
+OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4.19, 2840.0, 101.1),
+           (16.8, 6035.0, 197.8), (67.1, 16500.0, 1108.0))
+
 METHOD = register_method(Method(
     "ot",
     "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
@@ -604,6 +627,7 @@ METHOD = register_method(Method(
     transfer=_transfer,
     label=_label,
     content_label=_content_label,
+    cost=RunCost(OT_COST),
 ))
 
 
@@ -640,11 +664,13 @@ def _make_guide(
     size of the image the target mask labels (the content, for a transfer; default: the output ``size``)."""
     dev = styles[0].device
     if (style_mask is None) != (target_mask is None):
-        raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask", option="style_mask")
+        raise InputError(f"region guidance needs both a style mask and a {target_name} mask",
+                         option="style_mask" if style_mask is None else f"{target_name}_mask")
     if style_mask is not None:
         if len(styles) > 1 or mix is not None:
             raise InputError("masks and texture mixing cannot be combined: give one style with masks")
-        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev,
+                                              names=("style_mask", f"{target_name}_mask"))
         check_mask_aspect(s_masks.shape[-2:], styles[0].shape[-2:], "style mask", "style image")
         check_mask_aspect(t_masks.shape[-2:], labelled_hw or size, f"{target_name} mask",
                           "output" if labelled_hw is None else f"{target_name} image")
