@@ -14,8 +14,8 @@ Temporal modes (``temporal``):
 * ``"consistent"`` (the default): for methods that can start from a given image (``ot``:
   :func:`~ottex.methods.optimal_textures.transfer_from`), each frame after the first starts from the previous
   result warped by the flow (the frame itself where the flow is not reliable) and only the finest scale of the
-  schedule runs (one pass over relu3_1 ... relu1_1), with the same rotations; then the blend (``blend``, 0.3 by
-  default here). Other methods fall back to ``"blend"``.
+  schedule runs (one pass over relu3_1 ... relu1_1), with the same rotations; then the blend, when ``blend`` is
+  given (none by default here). Other methods fall back to ``"blend"``.
 
 Frames are written one by one, atomically, as PNGs into a work folder (the output folder itself for an image
 sequence); a run that stops is continued by the same call from the last written frame (the settings of the run
@@ -63,9 +63,9 @@ WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: The warm start's schedule: one pass over the levels from relu3_1 down, at the finest scale (benchmarks/video.py:
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
 WARM_LEVELS, WARM_PASSES = 3, (1,)
-#: The blend after a warm start (benchmarks/video.py: on a pan it halved the warping error again, the per-layer
-#: style distance still below the per-frame results').
-WARM_BLEND = 0.3
+#: The blend after a warm start: none (docs/video.md: 0.3 halved the warping error of a pan again but made relu1_1's
+#: style distance 22 % worse than the per-frame results', a blur; without it every layer is closer to the style).
+WARM_BLEND = 0.0
 SETTINGS_FILE = "ottex-video.json"
 
 

@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "other methods: blend); blend: each frame styled alone, then blended with the previous result "
                    "where the flow is reliable; per-frame: each frame alone (flickers) [consistent]")
     g.add_argument("--blend", metavar="W", help="weight of the previous result where the flow is reliable, 0 to 1 "
-                   "[blend: 0.5; consistent: 0.3 with ot]")
+                   "[blend: 0.5; consistent: 0 with ot, else 0.5]")
     g.add_argument("--fps", metavar="N", help="frame rate of a folder of frames [25]; a video keeps its own")
     g.add_argument("--frames", metavar="START:STOP", help="only these frames (numbers from 0, STOP excluded)")
     g.add_argument("--keep-frames", action="store_true", help="keep the PNG frames beside a video output")
