@@ -120,8 +120,8 @@ def warping_error(inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor
     """Mean of :func:`warping_errors`: the warping error of a clip (``outputs`` = ``inputs``: the input's own).
 
     Example:
-        >>> frames = [torch.rand(1, 3, 16, 16)] * 3
-        >>> warping_error(frames, frames)
+        >>> frames = [torch.rand(1, 3, 16, 16)] * 3  # a still clip: nothing moves, nothing changes
+        >>> round(warping_error(frames, frames), 6)
         0.0
     """
     errors = warping_errors(inputs, outputs)
