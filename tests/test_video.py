@@ -249,3 +249,21 @@ def test_ottex_video_writes_a_clip_with_its_rate_and_audio(tmp_path, tiny_mp4, i
     with av.open(str(out)) as c:
         assert [a.codec_context.name for a in c.streams.audio] == ["aac"]
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # the frame folder is gone
+
+
+@pytest.mark.needs_weights
+def test_transfer_from_runs_the_finest_scale_only_from_the_given_image(images_dir):
+    from ottex.methods.optimal_textures import OTOptions, transfer_from
+
+    content = load_image(images_dir / "content" / "golden_gate.jpg")
+    content = torch.nn.functional.interpolate(content, size=(128, 128), mode="bilinear", antialias=True)
+    style = load_image(images_dir / "style" / "zebra.jpg")
+    start = torch.full_like(content, 0.5)
+    steps = []
+    opts = OTOptions(levels=(2, 1), passes=(1,), scales=2)
+    a = transfer_from(start, content, style, None, opts, seed=3, callback=lambda e: steps.append(e.kind))
+    b = transfer_from(start, content, style, None, opts, seed=3)
+    assert steps.count("step") == 2  # one pass over two levels at the finest of two scales
+    assert a.shape == content.shape and torch.equal(a, b)
+    other = transfer_from(content, content, style, None, opts, seed=3)
+    assert float((other - a).abs().mean()) > 0.01  # it starts from the image given
