@@ -47,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--keep-frames", action="store_true", help="keep the PNG frames beside a video output")
     add_method_options(p, TRANSFER)
     add_runtime_options(p)
+    for action in p._actions:  # -o names a clip here, not an image
+        if "-o" in action.option_strings:
+            action.help, action.metavar = ("output video (.mp4, .mov, .mkv, .webm) or folder of frames (no suffix) "
+                                           "[named from the inputs, in --outdir]", "OUT")
     p.set_defaults(func=run)
 
 
