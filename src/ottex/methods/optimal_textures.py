@@ -78,6 +78,7 @@ from .options import SYNTHESIS, TRANSFER, Options, label_number, option, parse_f
 __all__ = [
     "synthesize",
     "transfer",
+    "transfer_from",
     "OTSchedule",
     "OTOptions",
     "TRANSFER_SCHEDULE",
@@ -756,11 +757,14 @@ def _run_schedule(
     tile: bool = False,
     callback: Callback | None = None,
     network_dtype: str = "auto",
+    start: torch.Tensor | None = None,
+    start_scale: int = 0,
 ) -> torch.Tensor:
     """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
     Returns the image at the finest working size (``size`` rounded up to a multiple of 16). Reports one
-    progress step per level visit.
+    progress step per level visit. ``start`` (video, :func:`transfer_from`): the image the run starts from, at
+    scale ``start_scale`` (negative: counted from the finest); the scales before it are skipped.
     """
     dev = style_imgs[0].device
     nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
@@ -782,6 +786,8 @@ def _run_schedule(
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
         its = sched.iterations if si == 0 else sched.fine_iterations
         plan += [(si, lv, its)] * passes
+    if start is not None:  # transfer_from: only the scales from start_scale on
+        plan = [p for p in plan if p[0] >= start_scale % len(sizes)]
     level_visits = [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))]
     report = Reporter("ot", callback, sizes, level_visits, unit="level")
     image: torch.Tensor | None = None
@@ -800,7 +806,9 @@ def _run_schedule(
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            if image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
+            if image is None and start is not None:
+                image = resize(start, (sh, sw))
+            elif image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
                 image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile)
             else:
                 image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
@@ -1162,3 +1170,38 @@ def _affine_(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for s, e in _chunks(x.shape[-1]):
         x[..., s:e] = torch.baddbmm(b.expand(x.shape[0], -1, e - s), a.expand(x.shape[0], -1, -1), x[..., s:e])
     return x
+
+
+# ----------------------------------------------------------------------------------------------
+# Video (issue 32, ``ottex.video``): continue a style transfer from a given image
+
+
+@torch.no_grad()
+def transfer_from(
+    start: torch.Tensor,
+    content: ImageLike,
+    style: ImageLike,
+    size: int | tuple[int, int] | None,
+    options: OTOptions,
+    *,
+    start_scale: int = -1,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The ``"ot"`` style transfer of ``content``, started from ``start`` (a ``(1, 3, h, w)`` image, e.g. the
+    previous video frame's result warped onto this frame) at scale ``start_scale`` of the coarse-to-fine
+    schedule (-1: the finest only) instead of from the content at the coarsest. Same seed, same rotations."""
+    dev = prepare_device(device)
+    content_img = check_example(as_image(content, dev, "content"), "content")
+    h, w = content_output_size(content_img.shape[-2:], size)
+    style_img = check_example(as_image(style, dev, "style"))
+    guide = _make_guide([style_img], (h, w), None, 0.0, options.style_mask, options.content_mask, "content", seed,
+                        labelled_hw=content_img.shape[-2:])
+    image = _run_schedule([style_img], (h, w), options.effective_schedule(TRANSFER), options.weights, weights_dir,
+                          seed, options.style_scale, options.pca, options.pca_variance, content=content_img,
+                          content_strength=options.content_strength, init=options.init, guide=guide,
+                          callback=callback, network_dtype=options.network_dtype,
+                          start=as_image(start, dev, "start"), start_scale=start_scale)
+    return resize(image, (h, w)).clamp_(0, 1)

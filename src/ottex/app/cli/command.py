@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 from ... import __version__
 from ...core.errors import Cancelled, OttexError
-from . import batch, bench, color, info, serve, style, synth, train, weights
+from . import batch, bench, color, info, serve, style, synth, train, video, weights
 from .common import apply_threads, format_error
 from .parser import Parser, UsageError
 
 __all__ = ["run", "build_parser", "COMMANDS"]
 
 #: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
-COMMANDS = (synth, style, color, train, bench, batch, weights, serve, info)
+COMMANDS = (synth, style, video, color, train, bench, batch, weights, serve, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
