@@ -12,7 +12,8 @@ from ottex.app.cli.command import build_parser
 METAVARS = {"N", "N[,N...]", "X", "PX", "PX[,PX...]", "MB", "MP", "S", "SECONDS", "FILE", "DIR", "CKPT", "SET",
             "NAME", "L[,L...]", "W[,W...]", "DEVICE", "SEED", "HOST", "PORT", "NAME=FILE", "NAME=CMDLINE",
             "NAME:KEY=VALUE[;KEY=VALUE]", "CMDLINE", "ADDRESS", "METHODS", "STYLE", "CONTENT", "IMAGE", "KEY=VALUE",
-            "N[,N]", "DAYS", "EXECUTOR", "COMMAND", "SOURCE", "TARGET", "FILE|DIR", "VARIANT", "INPUT", "INPUTS"}
+            "N[,N]", "DAYS", "EXECUTOR", "COMMAND", "SOURCE", "TARGET", "FILE|DIR", "VARIANT", "INPUT", "INPUTS",
+            "W", "START:STOP", "OUT"}
 
 
 def _commands() -> list[tuple[str, argparse.ArgumentParser]]:

@@ -143,8 +143,8 @@ class OTSchedule:
         layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller).
         polish_iterations: rotations of the patch polish of the finished synthesis
             (:func:`~ottex.image.patches.patch_polish`; not in style transfer or region-guided runs): it puts
-            back the sharp local patterns the decoders blur, at about one second per rotation at 256 px on one
-            CPU core. 0 (default): none; ``--quality best`` takes :data:`BEST_POLISH`.
+            back the sharp local patterns the decoders blur (8 rotations: about 1.4x the time of a 256 px
+            synthesis, docs/structure.md). 0 (default): none; ``--quality best`` takes :data:`BEST_POLISH`.
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
             gets at most ``passes`` passes (None: no cap). The layout is settled
@@ -233,8 +233,8 @@ class OTOptions(Options):
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also polish the finished texture by sliced "
-        "OT of its 7x7 pixel patches (sharper and more regular local patterns, closer per layer; about 1 s more "
-        "per 256x256 px on one core)")
+        "OT of its 7x7 pixel patches (sharper and more regular local patterns, closer per layer; about 1.4x the "
+        "time at 256 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
