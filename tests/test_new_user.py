@@ -8,17 +8,7 @@ import torch
 from ottex.app.cli import main
 from ottex.core.errors import InputError
 from ottex.image.io import save_image
-from ottex.methods.base import register_method, unregister_method
 from ottex.methods.request import make_job, output_stem
-
-
-@pytest.fixture()
-def grey():
-    import fake_method
-
-    register_method(fake_method.METHOD)
-    yield fake_method.METHOD
-    unregister_method("grey")
 
 
 @pytest.fixture()
