@@ -15,6 +15,7 @@ import torch
 
 from ottex.core.resample import resize
 from ottex.image.io import load_image
+from ottex.methods.base import register_method, unregister_method
 
 # Helper modules of the tests (fake methods that register when imported, web test helpers): never collected.
 collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py", "flaky_method.py"]
@@ -100,3 +101,13 @@ def zebra(images_dir) -> torch.Tensor:  # noqa: ANN001
 @pytest.fixture(scope="session")
 def graffiti(images_dir) -> torch.Tensor:  # noqa: ANN001
     return _img("style/graffiti.jpg", 96)
+
+
+@pytest.fixture()
+def grey():
+    """The fake method ``grey`` of ``tests/fake_method.py``, registered for one test."""
+    import fake_method
+
+    register_method(fake_method.METHOD)
+    yield fake_method.METHOD
+    unregister_method("grey")

@@ -11,7 +11,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ottex"
 #: Each layer may import the layers listed before it (and itself).
-LAYERS = ["core", "ot", "image", "nn", "methods", "eval|exec", "app"]
+LAYERS = ["core", "ot", "image", "nn", "methods", "eval|exec", "video", "app"]
 
 
 def _rank(layer: str) -> int:

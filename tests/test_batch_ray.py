@@ -55,6 +55,7 @@ def _jobs(inputs, out: Path, state: Path, fail=None):
                 options={"fail": fail.get(p.stem, "never"), "state": str(state)}) for p in inputs]
 
 
+@pytest.mark.slow
 def test_every_job_done_once_by_long_lived_workers(tmp_path, flaky):
     inputs = flaky.make_inputs(tmp_path / "in", 6, corrupt=False)
     state, out = tmp_path / "state", tmp_path / "out"
@@ -76,6 +77,7 @@ def test_every_job_done_once_by_long_lived_workers(tmp_path, flaky):
     assert ray.is_initialized()  # the executor used the cluster of this test and left it running
 
 
+@pytest.mark.slow
 def test_retry_dead_worker_corrupt_input_report_and_rerun(tmp_path, flaky, capsys):
     inputs = flaky.make_inputs(tmp_path / "frames", 4)  # f0..f3 and the corrupt zbad.png
     state, out = tmp_path / "state", tmp_path / "out"
@@ -111,6 +113,7 @@ def test_retry_dead_worker_corrupt_input_report_and_rerun(tmp_path, flaky, capsy
     assert flaky.tries(state) == before
 
 
+@pytest.mark.slow
 def test_workers_share_the_gpus(tmp_path, flaky):
     inputs = flaky.make_inputs(tmp_path / "in", 4, corrupt=False)
     (tmp_path / "state").mkdir()
@@ -130,6 +133,7 @@ def test_workers_share_the_gpus(tmp_path, flaky):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_ot_on_ray_workers(tmp_path, cluster, load_test_image):
     from ottex.image.io import save_image
 

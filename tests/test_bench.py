@@ -109,6 +109,7 @@ Image.open(style).convert("RGB").resize((size, size)).save(out)
 """
 
 
+@pytest.mark.slow
 def test_external_command_is_one_more_case(tmp_path, zebra, weights_dir):
     style = tmp_path / "zebra.png"
     save_image(zebra, style)
@@ -185,6 +186,7 @@ def test_transfer_sizes_are_checked_before_any_case(tmp_path, no_cases):
         run_benchmark(style, ["ot"], [32, 20], warmup=0, device="cpu", content=content)
 
 
+@pytest.mark.slow
 def test_bench_command_variants(tmp_path, zebra, capsys):
     style = tmp_path / "z.png"
     save_image(zebra, style)
@@ -197,6 +199,7 @@ def test_bench_command_variants(tmp_path, zebra, capsys):
     assert [r["options"] for r in recs] == [{}, {"pca": False}]
 
 
+@pytest.mark.slow
 def test_mixing_variant_runs_a_mix(tmp_path, zebra, images_dir, weights_dir):
     style = tmp_path / "zebra.png"
     save_image(zebra, style)
@@ -207,3 +210,8 @@ def test_mixing_variant_runs_a_mix(tmp_path, zebra, images_dir, weights_dir):
     plain, mixed = rows
     assert mixed.method == "ot[mix]" and "mix_with" in mixed.options
     assert mixed.style_distance > plain.style_distance  # half lava: further from the zebra
+
+
+def test_machine_name_states_the_threads_the_cases_ran_with():
+    assert "3 torch threads" in bench.machine_name("cpu", threads=3)
+    assert "torch threads" in bench.machine_name("cpu")

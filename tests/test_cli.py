@@ -124,6 +124,7 @@ def test_missing_weights_error(tmp_path, style, capsys, monkeypatch):
     assert "missing weight file cd16x/encoder3.pth" in err and "noweights" in err and "https://" in err
 
 
+@pytest.mark.slow
 def test_console_script_help_and_weights_list(weights_dir):
     exe = shutil.which("ottex")
     cmd = [exe] if exe else [sys.executable, "-m", "ottex"]
@@ -329,6 +330,7 @@ def test_plot_without_matplotlib_is_refused_before_any_work(tmp_path, style, cap
 # ---------------------------------------------------------------------------------------------- names and settings
 
 
+@pytest.mark.slow
 def test_output_names_differ_whenever_the_settings_do(tmp_path, style):
     """Each setting of the issue's list gives its own automatic name (a short hash of the settings); default
     settings keep the plain name."""

@@ -76,6 +76,7 @@ def _visits_per_scale(style, size, **kwargs) -> list[int]:
 
 @pytest.mark.needs_weights
 @pytest.mark.filterwarnings("ignore:the .* style example is enlarged")  # the 32 px scale of a 64 px example
+@pytest.mark.slow
 def test_large_resolutions_get_at_most_large_passes(zebra):
     # three resolutions (32, 64, 128 px); "large" from 48 px here: 6, then 4 capped to 2, 2 passes of 5 levels
     sched = NOISE_SCHEDULE.replace(scales=3, passes=(6, 4), min_side=32, large_passes=((48, 2),))

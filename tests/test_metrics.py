@@ -116,6 +116,7 @@ def test_metric_errors(zebra96):
         gram_distance(zebra96, zebra96, network=measuring_network(layers=("relu1_1",)), layers=("relu2_1",))
 
 
+@pytest.mark.slow
 def test_style_distance_compares_at_the_outputs_detail_scale(images_dir):
     """As README shows it, ``style_distance(texture, style)`` with the example as loaded: the style is resized to
     the output's detail scale first, as the methods and ``ottex bench`` do (graffiti: 1141x1600 px)."""

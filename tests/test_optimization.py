@@ -14,7 +14,7 @@ from ottex.methods.optimization import OptSettings, stylize, synthesize_opt
 
 pytestmark = pytest.mark.needs_weights
 
-FAST = OptSettings(iterations=(12,), coarse_side=1024)  # one scale
+FAST = OptSettings(steps=(12,), coarse_side=1024)  # one scale
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_synthesis_lowers_the_loss_and_nears_the_style(lava, method):
     assert out.shape == (1, 3, 48, 48) and 0 <= out.min() and out.max() <= 1
     losses = [h["loss"] for h in history]
     assert len(losses) >= 12 and min(losses[-3:]) < 0.5 * losses[0]
-    noise = synthesize_opt(lava, (48, 48), method=method, settings=OptSettings(iterations=(1,), coarse_side=1024))
+    noise = synthesize_opt(lava, (48, 48), method=method, settings=OptSettings(steps=(1,), coarse_side=1024))
     assert style_distance(out, lava) < 0.8 * style_distance(noise, lava)
 
 
@@ -49,7 +49,7 @@ def test_w2_transfer_keeps_size_and_moves_to_style(content, lava):
 def test_coarse_to_fine_and_adam(content, lava):
     history: list[dict] = []
     out = stylize(content, lava, 64, method="gatys", history=history,
-                  settings=OptSettings(iterations=(6, 3), coarse_side=32, optimizer="adam", lr=0.05))
+                  settings=OptSettings(steps=(6, 3), coarse_side=32, optimizer="adam", lr=0.05))
     assert out.shape == (1, 3, 48, 64)
     sizes = list(dict.fromkeys(h["size"] for h in history))
     assert len(sizes) == 2 and sizes[-1] == (48, 64) and sizes[0][1] < 64  # coarse, then full size
@@ -74,7 +74,7 @@ def test_swd_where_a_layer_has_one_style_position(lava):
     [
         ({"method": "fancy"}, "unknown optimisation method"),
         ({"settings": OptSettings(optimizer="sgd")}, "optimizer takes one of lbfgs, adam, got 'sgd'"),
-        ({"iterations": 0}, "iterations"),
+        ({"steps": 0}, "steps"),
         ({"content_weight": -1.0}, "content weight"),
         ({"init": "zeros"}, "init"),
         ({"settings": OptSettings(lr=0.0)}, "lr must be positive"),  # 0 was taken as 'the default'
@@ -101,3 +101,13 @@ def test_cli_method_options(tmp_path, content, lava, capsys):
     assert "--passes: method 'w2' has no option 'passes'" in capsys.readouterr().err
     assert main(["synth", str(s), "--steps", "5", "-q"]) == 1
     assert "--steps: method 'ot' has no option 'steps'" in capsys.readouterr().err
+
+
+def test_progress_total_covers_every_loss_evaluation(lava):
+    """L-BFGS may evaluate the loss up to 5/4 times per iteration: the bar's total counts those evaluations, so it
+    never sits at 100 % while the run goes on (it did with ``swd``)."""
+    events = []
+    synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=0, callback=events.append)
+    steps = [e for e in events if e.kind == "step"]
+    assert steps and all(e.done <= e.total for e in steps)
+    assert steps[0].total == 12 * 5 // 4

@@ -16,16 +16,7 @@ from ottex.app.cli import build_parser, main
 from ottex.core.errors import InputError
 from ottex.exec.local import Job, LocalExecutor
 from ottex.image.io import save_image
-from ottex.methods import SYNTHESIS, TRANSFER, get_method, list_methods, register_method, unregister_method
-
-
-@pytest.fixture()
-def grey():
-    import fake_method
-
-    register_method(fake_method.METHOD)
-    yield fake_method.METHOD
-    unregister_method("grey")
+from ottex.methods import SYNTHESIS, TRANSFER, get_method, list_methods, register_method
 
 
 @pytest.fixture()

@@ -254,7 +254,7 @@ def test_samples_per_scale(content, lava, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(st, "_optimise_scale", spy)
-    strotss(content, lava, 256, iterations=1, samples=(64, 128), style_samples=256)
+    strotss(content, lava, 256, steps=1, samples=(64, 128), style_samples=256)
     assert seen == [64, 128, 128]
     assert get_method("strotss").make_options(samples=512).samples == 512
 
@@ -269,7 +269,7 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
     import ottex.nn.networks as nets
 
     exact = dict(network_dtype="float32", similarity_dtype="float32", **FAST)  # bfloat16 rounding would hide them
-    usual = strotss(content, lava, 128, iterations=1, seed=0, **exact)
+    usual = strotss(content, lava, 128, steps=1, seed=0, **exact)
 
     def forced(x: torch.Tensor) -> bool:
         return x.requires_grad and torch.is_grad_enabled()
@@ -285,7 +285,7 @@ def test_deterministic_formulations_give_the_same_run(content, lava, monkeypatch
             return _real(*a, **k)
 
         monkeypatch.setattr(mod, name, counted)
-    forced_run = strotss(content, lava, 128, iterations=1, seed=0, **exact)
+    forced_run = strotss(content, lava, 128, steps=1, seed=0, **exact)
     assert all(n > 0 for n in calls.values()), calls
     assert (forced_run - usual).abs().max() < 5e-3 and (forced_run - usual).abs().mean() < 1e-5
 
@@ -323,7 +323,7 @@ def test_fast_preset_shares_the_region_samples():
     style, style_mask, content_mask = _two_region_inputs()
     content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     masks = dict(content_mask=content_mask, style_mask=style_mask)
-    kw = dict(iterations=2, seed=0, **FAST, **masks)
+    kw = dict(steps=2, seed=0, **FAST, **masks)
     fast = strotss(content, style, fast=True, **kw)
     assert torch.equal(fast, strotss(content, style, region_samples="shared", **kw))
     assert not torch.allclose(fast, strotss(content, style, region_samples="each", **kw), atol=1e-3)
@@ -332,33 +332,34 @@ def test_fast_preset_shares_the_region_samples():
 @pytest.mark.needs_weights
 def test_shape_range_history_and_schedule(content, lava):
     history: list[dict] = []
-    out = strotss(content, lava, 128, iterations=(2, 3), history=history, **FAST)
+    out = strotss(content, lava, 128, steps=(2, 3), history=history, **FAST)
     assert out.shape == (1, 3, 85, 128) and out.dtype == torch.float32 and out.device.type == "cpu"
     assert 0 <= float(out.min()) and float(out.max()) <= 1
     assert [(h["scale"], h["size"], h["eval"]) for h in history] == [
         (0, (42, 64), 1), (0, (42, 64), 2), (1, (85, 128), 1), (1, (85, 128), 2), (1, (85, 128), 3)]
     assert all(math.isfinite(h["loss"]) and h["remd"] > 0 and h["content"] >= 0 for h in history)
-    assert strotss(content, lava, iterations=1, **FAST).shape == content.shape  # default size: the content's
+    assert strotss(content, lava, steps=1, **FAST).shape == content.shape  # default size: the content's
 
 
 @pytest.mark.needs_weights
 def test_seed_repeats_within_the_stated_tolerance(content, lava):
     """Same seed: the same image up to REPEAT_TOLERANCE (with several CPU threads two runs have differed by 1.3e-7
     under load: the last bits of a multi-threaded sum); another seed: a clearly different image."""
-    a = strotss(content, lava, iterations=3, seed=5, **FAST)
-    b = strotss(content, lava, iterations=3, seed=5, **FAST)
-    c = strotss(content, lava, iterations=3, seed=6, **FAST)
+    a = strotss(content, lava, steps=3, seed=5, **FAST)
+    b = strotss(content, lava, steps=3, seed=5, **FAST)
+    c = strotss(content, lava, steps=3, seed=6, **FAST)
     assert float((a - b).abs().max()) <= REPEAT_TOLERANCE
     assert float((a - c).abs().max()) > 1000 * REPEAT_TOLERANCE
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_moves_to_the_style_and_content_weight_trades_style_for_layout(content, lava):
     style = resize_long_side(lava, 128)  # STROTSS resizes the style to the output's long side
     start = style_distance(resize(content, (85, 128)), style)
     scores = {}
     for cw in (0.25, 4.0):
-        out = strotss(content, lava, 128, iterations=15, content_weight=cw, **FAST)
+        out = strotss(content, lava, 128, steps=15, content_weight=cw, **FAST)
         scores[cw] = (style_distance(out, style), content_distance(out, content))
     # measured (2 scales x 15 steps): style 0.69 -> 0.41 (cw 0.25) / 0.58 (cw 4); content 0.15 / 0.11
     assert scores[0.25][0] < 0.75 * start
@@ -384,10 +385,11 @@ def _two_region_inputs():
 
 @pytest.mark.needs_weights
 @pytest.mark.parametrize("region_samples", ["shared", "each"])
+@pytest.mark.slow
 def test_region_guidance_follows_the_labels(load_test_image, region_samples):
     content = load_test_image("content/bridge.jpg", (64, 64))
     style, style_mask, content_mask = _two_region_inputs()
-    kw = dict(iterations=20, content_weight=0.25, **FAST)
+    kw = dict(steps=20, content_weight=0.25, **FAST)
     guided = strotss(content, style, content_mask=content_mask, style_mask=style_mask, region_samples=region_samples,
                      **kw)
     free = strotss(content, style, **kw)
@@ -413,7 +415,7 @@ def test_region_counts_split_the_samples_by_area():
 
 @pytest.mark.needs_weights
 def test_one_region_is_the_unguided_run_in_both_modes(content, lava):
-    kw = dict(iterations=2, seed=3, **FAST)
+    kw = dict(steps=2, seed=3, **FAST)
     free = strotss(content, lava, **kw)
     for mode in ("shared", "each"):  # one white region covering both images
         guided = strotss(content, lava, content_mask=torch.ones_like(content), style_mask=torch.ones_like(lava),
@@ -423,7 +425,7 @@ def test_one_region_is_the_unguided_run_in_both_modes(content, lava):
 
 @pytest.mark.needs_weights
 def test_vgg19_caffe_network_and_progress(content, lava, capsys):
-    out = strotss(content, lava, iterations=1, network="vgg19-caffe", progress=True, **FAST)
+    out = strotss(content, lava, steps=1, network="vgg19-caffe", progress=True, **FAST)
     assert out.shape == content.shape
     assert "strotss" in capsys.readouterr().err
 
@@ -477,7 +479,7 @@ def test_hybrid_is_the_default_and_falls_back_to_cd16x_without_its_wct_file(cont
         return real(name, *a, **k)
 
     monkeypatch.setattr("ottex.methods.strotss.loss_network", spy)
-    out = strotss(content, lava, 64, iterations=2, **FAST)
+    out = strotss(content, lava, 64, steps=2, **FAST)
     assert used == ["hybrid"] and out.shape == (1, 3, 43, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
     monkeypatch.undo()
 
@@ -508,14 +510,14 @@ def test_similarity_dtype_reaches_the_self_similarity(content, lava, monkeypatch
         return real(xu, cu, dtype)
 
     monkeypatch.setattr(st, "_self_similarity", spy)
-    strotss(content, lava, 64, iterations=1, similarity_dtype="bfloat16", **FAST)
-    strotss(content, lava, 64, iterations=1, similarity_dtype="float32", **FAST)
+    strotss(content, lava, 64, steps=1, similarity_dtype="bfloat16", **FAST)
+    strotss(content, lava, 64, steps=1, similarity_dtype="float32", **FAST)
     assert seen == [torch.bfloat16, None]
 
 
 @pytest.mark.needs_weights
 def test_registry_transfer(content, lava):
-    out = strotss(content, lava, seed=0, device="cpu", iterations=1, **FAST)
+    out = strotss(content, lava, seed=0, device="cpu", steps=1, **FAST)
     assert out.shape == content.shape
     again = get_method("strotss").transfer(content, lava, options={"steps": (1,), **FAST}, device="cpu")
     assert torch.equal(out, again)
@@ -524,7 +526,7 @@ def test_registry_transfer(content, lava):
 @pytest.mark.needs_weights
 def test_accepts_paths(tmp_path, content, images_dir):
     save_image(content, tmp_path / "c.png")
-    out = strotss(tmp_path / "c.png", images_dir / "style" / "lava-small.jpg", 64, iterations=1, **FAST)
+    out = strotss(tmp_path / "c.png", images_dir / "style" / "lava-small.jpg", 64, steps=1, **FAST)
     assert out.shape == (1, 3, 43, 64)
     assert torch.allclose(load_image(tmp_path / "c.png"), content, atol=1 / 255)
 
@@ -533,16 +535,16 @@ def test_accepts_paths(tmp_path, content, images_dir):
     "kwargs,match",
     [
         ({"network": "alexnet"}, "unknown STROTSS network"),
-        ({"iterations": 0}, "iterations"),
-        ({"iterations": (3, 0)}, "iterations"),
+        ({"steps": 0}, "steps"),
+        ({"steps": (3, 0)}, "steps"),
         ({"lr": 0.0}, "lr"),
         ({"samples": 1}, "samples"),
         ({"samples": (256, 1)}, "samples"),
         ({"region_samples": "all"}, "region_samples takes one of auto, shared, each"),
         ({"content_weight": -1.0}, "content weight"),
         ({"size": 32}, "too small"),
-        ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a content mask and a style mask"),
-        ({"style_mask": torch.zeros(1, 3, 64, 64)}, "both a content mask and a style mask"),
+        ({"content_mask": torch.zeros(1, 3, 64, 96)}, "both a style mask and a content mask"),
+        ({"style_mask": torch.zeros(1, 3, 64, 64)}, "both a style mask and a content mask"),
     ],
 )
 def test_bad_arguments(content, lava, kwargs, match):
@@ -652,10 +654,10 @@ def test_network_dtype_runs_the_step_convolutions_in_bfloat16_only(content, lava
     monkeypatch.setattr(F, "conv2d", spy)
     h_exact: list[dict] = []
     h_fast: list[dict] = []
-    strotss(content, lava, 128, iterations=1, seed=0, network_dtype="float32", history=h_exact, **FAST)
+    strotss(content, lava, 128, steps=1, seed=0, network_dtype="float32", history=h_exact, **FAST)
     assert seen and {d for _, d in seen} == {torch.float32}
     seen.clear()
-    fast = strotss(content, lava, 128, iterations=1, seed=0, network_dtype="bfloat16", history=h_fast, **FAST)
+    fast = strotss(content, lava, 128, steps=1, seed=0, network_dtype="bfloat16", history=h_fast, **FAST)
     assert {d for grad, d in seen if grad} == {torch.bfloat16}  # the steps'
     assert {d for grad, d in seen if not grad} == {torch.float32}  # the style's and content's features
     assert fast.shape == (1, 3, 85, 128)
@@ -709,13 +711,14 @@ def test_read_outs_after_the_lookup_give_the_wide_maps_hypercolumns(content):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_seed_repeats_exactly_with_two_threads(content, lava):
     """The column relaxation's gradient has no scatter-add (whose atomics made 2-thread runs differ by ~1e-5
     once a last-bit difference flipped a nearest neighbour): same seed, 2 threads, the same image."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        runs = [strotss(content, lava, iterations=3, seed=5, device="cpu", **FAST) for _ in range(3)]
+        runs = [strotss(content, lava, steps=3, seed=5, device="cpu", **FAST) for _ in range(3)]
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(runs[0], r) for r in runs[1:])

@@ -22,10 +22,11 @@ from ottex.image.patches import (
     is_structured,
     layout_sizes,
     patch_layout,
+    patch_polish,
     patch_sliced_ot,
     structure_strength,
 )
-from ottex.methods.optimal_textures import NOISE_SCHEDULE, OTSchedule
+from ottex.methods.optimal_textures import BEST_POLISH, NOISE_SCHEDULE, TRANSFER_SCHEDULE, OTSchedule
 
 RED_BLUE = ((0.9, 0.2, 0.2), (0.2, 0.3, 0.9))
 
@@ -138,10 +139,30 @@ def test_patch_layout_is_seeded_and_wraps():
     assert 0 <= float(a.min()) and float(a.max()) <= 1
 
 
+def test_patch_polish_sharpens_and_keeps_size_range_and_wrap():
+    g = torch.Generator().manual_seed(0)
+    example = stripes(64, period=8, angle=90, colors=RED_BLUE)
+    blurred = torch.nn.functional.avg_pool2d(example, 5, stride=1, padding=2, count_include_pad=False)
+    out = patch_polish(blurred, example, 4, generator=g)
+    assert out.shape == blurred.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    before = patch_distance(blurred, example, rescale=False)
+    assert patch_distance(out, example, rescale=False) < 0.6 * before
+    assert torch.equal(patch_polish(blurred, example, 0), blurred)
+    # larger than max_side: the change is made at max_side and upsampled; same shape, still closer
+    big = patch_polish(blurred, example, 4, generator=torch.Generator().manual_seed(0), max_side=32)
+    assert big.shape == blurred.shape and patch_distance(big, example, rescale=False) < before
+    # wrap: a tileable input stays tileable (its seam is no worse than inside)
+    tiled = patch_polish(example.roll(3, -1), example, 2, generator=torch.Generator().manual_seed(0), wrap=True)
+    seam = (tiled[..., 0] - tiled[..., -1]).abs().mean()
+    inside = (tiled[..., 1:] - tiled[..., :-1]).abs().mean()
+    assert seam <= inside + 0.05
+
+
 # --- synthesis keeps structure (these fail with ottex 0.1's schedule, layout="off") -----------------------------
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_synthesis_keeps_stripes_straight():
     example = stripes(128, period=16, angle=90, colors=RED_BLUE)
     outs = [synthesize(example, 128, seed=seed) for seed in (0, 1)]
@@ -152,6 +173,7 @@ def test_synthesis_keeps_stripes_straight():
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_synthesis_keeps_checkerboard_cells_square():
     example = checkerboard(128, cell=16)
     out = synthesize(example, 128, seed=0)
@@ -178,9 +200,30 @@ def test_layout_choice_follows_the_example(graffiti):
 
 
 @pytest.mark.needs_weights
+@pytest.mark.slow
 def test_layout_synthesis_batch_tile_and_seed():
     example = stripes(64, period=8, angle=45)
     a = synthesize(example, (48, 64), seed=3, batch=2, tile=True, layout="on")
     b = synthesize(example, (48, 64), seed=3, batch=2, tile=True, layout="on")
     assert a.shape == (2, 3, 48, 64) and torch.equal(a, b)
     assert (a[0] - a[1]).abs().mean() > 0.02
+
+
+def test_quality_best_is_a_polish_of_synthesis_only():
+    assert OTOptions(quality="best").effective_schedule(structured=True).polish_iterations == BEST_POLISH
+    assert OTOptions(quality="best").effective_schedule(structured=False).polish_iterations == BEST_POLISH
+    assert OTOptions().effective_schedule(structured=True).polish_iterations == 0
+    assert OTOptions(quality="best").effective_schedule("transfer") == TRANSFER_SCHEDULE
+    with pytest.raises(InputError, match="quality takes one of default, best"):
+        OTOptions(quality="great")
+
+
+@pytest.mark.needs_weights
+def test_quality_best_is_closer_to_the_example():
+    example = stripes(96, period=12, angle=45, colors=RED_BLUE)
+    default = synthesize(example, 96, seed=0)
+    best = synthesize(example, 96, seed=0, quality="best")
+    assert best.shape == default.shape and 0 <= float(best.min()) and float(best.max()) <= 1
+    d, b = patch_distance(default, example), patch_distance(best, example)
+    assert b < 0.92 * d, (d, b)  # measured: 0.137 -> 0.118
+    assert torch.equal(best, synthesize(example, 96, seed=0, quality="best"))

@@ -99,7 +99,7 @@ def test_style_factor():
         ({"style_scale": -1}, "style scale"),
         ({"passes": 0}, "passes"),
         ({"levels": (6,)}, "levels"),
-        ({"iterations": -2}, "iterations"),
+        ({"rotations": -2}, "rotations"),
     ],
 )
 def test_bad_arguments(zebra, kwargs, match):

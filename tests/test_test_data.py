@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_without_shared_data_tests_skip_with_one_clear_reason(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

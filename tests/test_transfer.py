@@ -82,7 +82,7 @@ def test_style_command(tmp_path, content, lava, capsys):
     save_image(lava, s)
     fast = ["--passes", "1", "--levels", "4,3,2,1", "-q"]
     assert main(["style", str(c), str(s), "--size", "48", "--outdir", str(tmp_path), *fast]) == 0
-    (out,) = tmp_path.glob("bridge_lava_style_cs0p7_48_sort_s0_*.png")  # fast settings: a settings hash
+    (out,) = tmp_path.glob("bridge_lava_style_cs0p7_48x32_sort_s0_*.png")  # fast settings: a settings hash
     assert Image.open(out).size == (48, 32)
     assert main(["style", str(c), str(s), "--size", "48", "-o", str(s), "--force", *fast]) == 1
     assert "is one of the inputs" in capsys.readouterr().err
@@ -94,6 +94,7 @@ PAIRS = [("content/rocket.jpg", "style/lava-small.jpg"), ("guidance/content_im.j
 
 
 @pytest.mark.parametrize("content_rel,style_rel", PAIRS, ids=["rocket-lava", "owls-flowers"])
+@pytest.mark.slow
 def test_default_transfer_takes_the_style_and_keeps_the_layout(load_test_image, content_rel, style_rel):
     """The default transfer at 128 px: per layer, the result is far closer to the style than the content is,
     closer than the cd16x-only transfer at relu2_1/relu3_1, and its layout is closer to the content's than a

@@ -175,6 +175,7 @@ def shot(page, name, tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_image):
     """Run and progress in view at 1280x800, options folded, variations, ETA, dates, star, delete, the view
     (side by side, before/after, keys), results back in as inputs (button and drag), earlier uploads, size presets

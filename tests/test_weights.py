@@ -222,3 +222,39 @@ def test_a_corrupt_file_in_the_cache_is_downloaded_again(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="downloading it again"):
         p = W.resolve_weight_file("fake", "encoder", 1, progress=False)
     assert p == cached and p.read_bytes() == payload
+
+
+def test_a_file_saved_under_its_upstream_name_is_found(weights_dir, tmp_path, monkeypatch):
+    """Issue 30: the upstream 20191109-211322_E20.pth saved as it was downloaded is cd16x's encoder5.pth."""
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    wf = W.get_weight_set("cd16x").file("encoder", 5)
+    assert W.upstream_name(wf) == "20191109-211322_E20.pth"
+    (tmp_path / "mine" / "cd16x").mkdir(parents=True)
+    shutil.copy(weights_dir / "cd16x" / "encoder5.pth", tmp_path / "mine" / "cd16x" / "20191109-211322_E20.pth")
+    found = W.resolve_weight_file("cd16x", "encoder", 5, weights_dir=tmp_path / "mine")
+    assert found == tmp_path / "mine" / "cd16x" / "20191109-211322_E20.pth"
+
+
+def test_offline_message_says_how_to_save_the_file_in_the_one_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTTEX_WEIGHTS", raising=False)
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OTTEX_OFFLINE", "1")
+    with pytest.raises(WeightsError) as info:
+        W.resolve_weight_file("cd16x", "encoder", 5)
+    msg = str(info.value)
+    assert "one of those folders" not in msg  # one folder was searched
+    assert "save it as encoder5.pth (or under its upstream name 20191109-211322_E20.pth) in that folder" in msg
+
+
+def test_a_failed_download_leaves_no_empty_cache_folders(tmp_path, monkeypatch):
+    ws = W.WeightSet("fake", "test set", (W.WeightFile("f.pth", (tmp_path / "absent.bin").as_uri(), "0" * 64, 1,
+                                                       "encoder", 1),))
+    monkeypatch.setitem(W.WEIGHT_SETS, "fake", ws)
+    monkeypatch.setenv("OTTEX_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.setenv("OTTEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("OTTEX_OFFLINE", raising=False)
+    with pytest.raises(WeightsError, match="could not download"):
+        W.resolve_weight_file("fake", "encoder", 1, progress=False)
+    assert not (tmp_path / "cache").exists()

@@ -7,6 +7,7 @@ in library terms (parameter names, no command-line flags).
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -14,7 +15,7 @@ import torch
 from .errors import InputError
 
 __all__ = ["MIN_SIDE", "MIN_EXAMPLE_SIDE", "check_int", "check_batch", "check_size", "check_image",
-           "check_example", "check_cloud", "check_clouds", "check_gaussians", "is_integer"]
+           "check_example", "check_cloud", "check_clouds", "check_gaussians", "is_integer", "renamed_keyword"]
 
 #: Smallest output side: every method works on sizes of at least 16 px.
 MIN_SIDE = 16
@@ -65,6 +66,31 @@ def check_int(value: object, name: str, low: int | None = None, high: int | None
     if high is not None and n > high:
         raise InputError(f"{name} must be at most {high}, got {n}", option=name)
     return n
+
+
+def renamed_keyword(new_value: object, old_value: object, new: str, old: str, default: object = None) -> object:
+    """The value of a keyword argument renamed from ``old`` to ``new`` (the name the command line uses): ``new``'s,
+    or ``old``'s with a :class:`FutureWarning` that names ``new``.
+
+    Raises:
+        InputError: both were given.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     renamed_keyword(None, 3, "rotations", "iterations")
+        3
+        >>> str(seen[0].message)
+        'iterations= is deprecated: use rotations= (the same setting, named as on the command line)'
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not default and new_value != default:
+        raise InputError(f"give {new}= alone ({old}= is its former name)", option=new)
+    warnings.warn(f"{old}= is deprecated: use {new}= (the same setting, named as on the command line)",
+                  FutureWarning, stacklevel=3)
+    return old_value
 
 
 def check_batch(batch: object) -> int:

@@ -60,6 +60,7 @@ from .metrics import (
 STRUCTURE_COLUMNS = ("patch", "orientation", "autocorr")
 
 __all__ = [
+    "COMMAND_PLACEHOLDERS",
     "BenchRecord",
     "run_case",
     "run_benchmark",
@@ -94,8 +95,9 @@ class BenchRecord:
     options: dict = field(default_factory=dict)
 
 
-def machine_name(device: torch.device | str = "cpu") -> str:
-    """A short description of the machine a benchmark ran on."""
+def machine_name(device: torch.device | str = "cpu", threads: int | None = None) -> str:
+    """A short description of the machine a benchmark ran on; ``threads``: the torch threads its cases ran with
+    (default: this process's)."""
     dev = torch.device(device)
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}"
@@ -105,7 +107,8 @@ def machine_name(device: torch.device | str = "cpu") -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    threads = threads or torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}"
 
 
 def _peak_rss_mb() -> float:
@@ -183,6 +186,10 @@ def _run_in_process(
     return {"times": times, "peak_mem_mb": peak, "image": image, "device": str(dev)}
 
 
+#: What an external command of ``ottex bench --command`` may name (``{style}`` ...): the placeholders it is given.
+COMMAND_PLACEHOLDERS = ("style", "content", "size", "output", "seed")
+
+
 def _run_command(
     template: str, style: str, size: int, repeats: int, warmup: int, seed: int, content: str | None = None
 ) -> dict:
@@ -193,8 +200,9 @@ def _run_command(
 
     with tempfile.TemporaryDirectory(prefix="ottex-bench-") as tmp:
         output = str(Path(tmp) / "out.png")
-        argv = shlex.split(template.format(style=shlex.quote(style), size=size, output=shlex.quote(output),
-                                           seed=seed, content=shlex.quote(content or "")))
+        values = {"style": shlex.quote(style), "content": shlex.quote(content or ""), "size": size,
+                  "output": shlex.quote(output), "seed": seed}
+        argv = shlex.split(template.format(**{k: values[k] for k in COMMAND_PLACEHOLDERS}))
         times = []
         for i in range(warmup + repeats):
             t0 = time.perf_counter()

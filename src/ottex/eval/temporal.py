@@ -4,6 +4,8 @@ consecutive input frames change.
 ``frame_change`` is the mean absolute difference of consecutive frames (RGB in ``[0, 1]``, averaged over pixels,
 channels and frame pairs). ``temporal_stability`` gives it for the inputs and the outputs and their ratio: 1
 means the outputs change as much as the video itself; well above 1 means flicker added by the stylisation.
+It does not follow motion: the standard measure that does (the warping error, each output frame against the previous
+one moved by the input's optical flow, occlusions masked) is :func:`ottex.video.flow.warping_error`.
 
 Example:
     >>> still = [torch.zeros(1, 3, 8, 8)] * 3

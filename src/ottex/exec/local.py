@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +31,10 @@ from ..core.device import resolve_device
 from ..core.errors import Cancelled, ImageError, InputError, OttexError
 from ..core.files import check_writable
 from ..core.progress import Callback
-from ..image.color import color_mode
 from ..image.io import load_image, output_format, save_image
 from ..methods.base import get_method
-from ..methods.options import SYNTHESIS, Options, jsonable, option_values
-from ..methods.request import Job, file_options
+from ..methods.options import SYNTHESIS
+from ..methods.request import Job, job_settings
 from ..nn.weights import search_dirs
 from .keys import KEY_FIELD, output_key, write_key_sidecar
 
@@ -98,55 +96,6 @@ def check_outputs_free(outputs: Sequence[PathLike], inputs: Sequence[PathLike], 
             check_image_name(p)
     for folder in dict.fromkeys(Path(p).parent for p in outputs):
         check_writable(folder)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ottex")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def job_settings(
-    job: Job, options: Options, size: tuple[int, int], index: int = 0, device: torch.device | str | None = None
-) -> dict[str, Any]:
-    """What made one output of a job, as a JSON-able record: the method, task, inputs, output size, seed, every
-    option value, the batch (and which image of it), colour preservation, device and ottex version.
-
-    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``; so are the
-    options that name files (label maps, trained models: :func:`~ottex.methods.request.file_options`), so that the
-    record makes the image again from any folder.
-    """
-
-    def name(x: object) -> str:
-        return os.path.abspath(x) if isinstance(x, (str, os.PathLike)) else "<tensor>"
-
-    styles = job.style if isinstance(job.style, (list, tuple)) else None
-    inputs: dict[str, Any] = {"style": [name(s) for s in styles] if styles is not None else name(job.style)}
-    if job.content is not None:
-        inputs["content"] = name(job.content)
-    record: dict[str, Any] = {"ottex": _version(), "method": job.method, "task": job.task, "inputs": inputs,
-                              "size": list(size), "requested_size": jsonable(job.size), "seed": job.seed,
-                              "options": _absolute_files(job, options)}
-    if job.task == SYNTHESIS:
-        record["batch"] = job.batch
-        if job.batch > 1:
-            record["index"] = index
-    else:
-        record["preserve_color"] = color_mode(job.preserve_color)
-    if device is not None:
-        record["device"] = str(device)
-    return record
-
-
-def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
-    """A job's options as JSON values, the files of :func:`file_options` (given as paths) by absolute paths."""
-    values = option_values(options)
-    for name in file_options(job.method, job.task):
-        value = getattr(options, name, None)
-        if isinstance(value, (str, os.PathLike)):
-            values[name] = os.path.abspath(value)
-    return values
 
 
 class LocalExecutor:

@@ -15,7 +15,7 @@ matching the result's RGB distribution to the content's.
 
 Example:
     >>> photo, sunset = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 24, 40) * 0.5
-    >>> color_transfer(photo, sunset, iterations=20).mean() < 0.4  # the sunset's darker colours
+    >>> color_transfer(photo, sunset, rotations=20).mean() < 0.4  # the sunset's darker colours
     tensor(True)
 """
 
@@ -26,7 +26,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import is_integer
+from ..core.checks import is_integer, renamed_keyword
 from ..core.device import make_generator
 from ..core.errors import InputError
 from ..core.resample import resize
@@ -64,37 +64,41 @@ def ycbcr_to_rgb(image: torch.Tensor) -> torch.Tensor:
 def color_transfer(
     source: torch.Tensor | str | os.PathLike,
     target: torch.Tensor | str | os.PathLike,
-    iterations: int = 20,
+    rotations: int = 20,
     samples: int = 1 << 16,
     seed: int | None = 0,
     regrain: bool = True,
+    *,
+    iterations: int | None = None,
 ) -> torch.Tensor:
     """Give ``source`` the colour distribution of ``target`` (Pitié's N-D PDF transfer, then his regraining).
 
     Args:
         source: image to recolour, ``(*, 3, H, W)`` in ``[0, 1]`` or a path.
         target: image whose colours are taken (any size), or a path.
-        iterations: random rotations of the RGB space (10-30 is typical).
+        rotations: random rotations of the RGB space (10-30 is typical; ``ottex color --rotations``).
         samples: pixels of each image on which the 1D maps are fitted.
         seed: random seed of the rotations and the subsampling.
         regrain: follow the mapping with :func:`regrain` (Pitié et al. 2007),
             which keeps the source's gradients where the colour map would
             stretch grain and JPEG noise into visible artefacts (noisy flat
             areas, bands in skies); False returns the mapped colours as they are.
+        iterations: the former name of ``rotations`` (deprecated: a :class:`FutureWarning`).
 
     Returns:
         Tensor shaped like ``source`` in ``[0, 1]``, on its device.
 
     Raises:
-        InputError: a bad image argument, ``iterations`` not an integer of at least 1, or ``samples`` not an
+        InputError: a bad image argument, ``rotations`` not an integer of at least 1, or ``samples`` not an
             integer of at least 1.
 
     Example:
         >>> src, tgt = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 40, 24) * 0.5
-        >>> color_transfer(src, tgt, iterations=5).shape
+        >>> color_transfer(src, tgt, rotations=5).shape
         torch.Size([1, 3, 32, 32])
     """
-    for name, value in (("iterations", iterations), ("samples", samples)):
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations", default=20)
+    for name, value in (("rotations", rotations), ("samples", samples)):
         if not is_integer(value) or value < 1:
             raise InputError(f"{name} must be an integer of at least 1, got {value!r}", option=name)
     src = as_image(source, None, "source", shape="any", dtype=None)
@@ -107,7 +111,7 @@ def color_transfer(
     ys = subsample(y, samples, gen)
     use_lut = x.shape[-1] > LUT_PIXELS
     pts = _lut_points(src.device, src.dtype) if use_lut else x
-    for _ in range(iterations):
+    for _ in range(rotations):
         rot = random_rotation(3, gen, device=src.device, dtype=src.dtype)  # columns: the new axes
         xs_r, ys_r = rot.T @ xs, rot.T @ ys
         fit_x, fit_y = sort_values(xs_r), sort_values(ys_r)
@@ -277,5 +281,5 @@ def preserve_color(
     merged = torch.cat([ycc[..., :1, :, :], rgb_to_ycbcr(content)[..., 1:, :, :].expand_as(ycc[..., 1:, :, :])], -3)
     out = ycbcr_to_rgb(merged).clamp_(0, 1)
     if steps > 0:
-        out = color_transfer(out, content, iterations=steps, seed=seed, regrain=False)
+        out = color_transfer(out, content, rotations=steps, seed=seed, regrain=False)
     return out

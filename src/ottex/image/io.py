@@ -207,7 +207,10 @@ def save_image(
         quality: JPEG/WebP quality.
         settings: a JSON-able record of how the image was made, stored in the
             file (PNG: a text chunk ``ottex``; JPEG: the comment; other formats:
-            not stored); :func:`read_settings` reads it back.
+            not stored); :func:`read_settings` reads it back. Default: the
+            record a result of ottex carries (``image.ottex_settings``: the
+            tensor ``ottex.synthesize``, ``ottex.transfer``, ``Method.synthesize``
+            ... returned, as it was returned), else none.
 
     Returns:
         The written path.
@@ -223,6 +226,8 @@ def save_image(
     if not p.parent.exists():
         raise ImageError(f"output folder does not exist: {p.parent}")
     pil = image if isinstance(image, Image.Image) else to_pil(image)
+    if settings is None:
+        settings = getattr(image, "ottex_settings", None)
     kwargs: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     if settings is not None:
         text = json.dumps(settings, sort_keys=True)

@@ -23,6 +23,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -147,10 +148,12 @@ def check_mask_aspect(mask_hw: Sequence[int], image_hw: Sequence[int], what: str
         raise InputError(f"the {what} ({mw}x{mh}) does not match the {against} ({iw}x{ih}): aspect ratios differ")
 
 
-def _mask_image(mask: str | os.PathLike | torch.Tensor, what: str) -> torch.Tensor:
+def _mask_image(mask: str | os.PathLike | torch.Tensor, what: str, name: str | None = None) -> torch.Tensor:
     """A label map as a ``(1, 3, H, W)`` CPU float tensor (files are read and converted to RGB; one-channel
-    tensors are repeated)."""
+    tensors are repeated); a file that is not there is an error naming the parameter ``name``."""
     if not isinstance(mask, torch.Tensor):
+        if name is not None and not Path(mask).is_file():
+            raise InputError(f"{name} file not found: {mask}", option=name)
         return load_image(mask)
     m = mask.detach().float().cpu()
     if m.dim() == 2:
@@ -172,6 +175,7 @@ def load_label_pair(
     min_fraction: float = 0.002,
     tolerance: float = 60.0,
     device: torch.device | str | None = None,
+    names: tuple[str, str] = ("style_mask", "target_mask"),
 ) -> tuple[torch.Tensor, torch.Tensor, list[Colour]]:
     """Read a style label map and a target (or content) label map whose colours correspond.
 
@@ -187,6 +191,7 @@ def load_label_pair(
         tolerance: largest RGB distance (0-255 units) between a target colour and
             its style colour.
         device: device of the returned masks.
+        names: the parameters that gave the two maps, named by the message about a missing file.
 
     Returns:
         ``(style_masks, target_masks, colours)``: ``(K, Hs, Ws)`` and ``(K, Ht, Wt)``
@@ -195,7 +200,7 @@ def load_label_pair(
     Raises:
         InputError: a target colour has no counterpart in the style's map.
     """
-    s_img, t_img = _mask_image(style_mask, "style mask"), _mask_image(target_mask, "target mask")
+    s_img, t_img = _mask_image(style_mask, "style mask", names[0]), _mask_image(target_mask, "target mask", names[1])
     s_cols = dominant_colors(s_img, min_fraction)
     t_all = dominant_colors(t_img, 0.0005)
     t_labels = quantize_labels(t_img, t_all)

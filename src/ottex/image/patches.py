@@ -12,6 +12,9 @@ Optimal Textures).
 
 * :func:`patch_sliced_ot`: ``iterations`` such steps on one image.
 * :func:`patch_layout`: a new image of a given size, from noise, coarse to fine.
+* :func:`patch_polish`: a few such steps on a finished image, at its own resolution (at most
+  :data:`POLISH_MAX_SIDE`; larger images get the change made at that size, upsampled): it restores the sharp,
+  consistent local patterns that the decoders of the feature levels blur.
 
 Example:
     >>> from ottex.eval.textures import stripes
@@ -32,6 +35,7 @@ from ..ot import random_rotation, sort_match, sort_values, subsample
 __all__ = [
     "patch_sliced_ot",
     "patch_layout",
+    "patch_polish",
     "layout_sizes",
     "orientation_histogram",
     "autocorrelation",
@@ -40,6 +44,7 @@ __all__ = [
     "LAYOUT_PATCH",
     "LAYOUT_MIN_SIDE",
     "LAYOUT_FACTOR",
+    "POLISH_MAX_SIDE",
     "STRUCTURED",
 ]
 
@@ -50,6 +55,9 @@ LAYOUT_PATCH = 7
 LAYOUT_MIN_SIDE = 16
 #: Ratio of neighbouring sides of the pyramid (GPDM's 0.75: a patch of one scale overlaps the next one's well).
 LAYOUT_FACTOR = 0.75
+#: Longest side at which :func:`patch_polish` works (its memory grows with the pixels: about 150 MB per copy of the
+#: patches at 512 x 512 px); larger images get the change made at this size, upsampled.
+POLISH_MAX_SIDE = 512
 #: Style patches kept per scale (randomly subsampled beyond).
 MAX_STYLE_PATCHES = 1 << 15
 
@@ -187,6 +195,50 @@ def patch_layout(
         image = patch_sliced_ot(image, example, iterations, patch, generator, wrap)
     assert image is not None
     return image.clamp_(0, 1)
+
+
+def patch_polish(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    iterations: int = 4,
+    patch: int = LAYOUT_PATCH,
+    generator: torch.Generator | None = None,
+    wrap: bool = False,
+    max_side: int = POLISH_MAX_SIDE,
+) -> torch.Tensor:
+    """:func:`patch_sliced_ot` on a finished image, at its resolution or, when larger, at a long side of
+    ``max_side`` with the change upsampled and added (so time and memory stay bounded at large sizes).
+
+    Args:
+        image: ``(B, 3, H, W)`` image in ``[0, 1]``.
+        style: ``(1, 3, H', W')`` example at the detail scale of ``image``.
+        iterations: rotations (0 returns the image unchanged).
+        patch: odd side of the patches.
+        generator: source of the rotations.
+        wrap: the image is tileable.
+        max_side: longest side worked at.
+
+    Returns:
+        ``(B, 3, H, W)`` clamped to ``[0, 1]``.
+
+    Example:
+        >>> from ottex.eval.textures import stripes
+        >>> g = torch.Generator().manual_seed(0)
+        >>> patch_polish(torch.rand(1, 3, 40, 40, generator=g), stripes(48, period=8), 2, generator=g).shape
+        torch.Size([1, 3, 40, 40])
+    """
+    if iterations <= 0:
+        return image
+    h, w = image.shape[-2:]
+    s = min(1.0, max_side / max(h, w))
+    if s == 1.0:
+        return patch_sliced_ot(image, style, iterations, patch, generator, wrap).clamp_(0, 1)
+    small_size = (max(patch, round(h * s)), max(patch, round(w * s)))
+    shrink = wrap_resize if wrap else resize
+    small = shrink(image, small_size)
+    example = resize(style, (max(patch, round(style.shape[-2] * s)), max(patch, round(style.shape[-1] * s))))
+    change = patch_sliced_ot(small, example, iterations, patch, generator, wrap) - small
+    return (image + shrink(change, (h, w))).clamp_(0, 1)
 
 
 def _luma(image: torch.Tensor) -> torch.Tensor:

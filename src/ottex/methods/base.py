@@ -48,6 +48,7 @@ from ..core.progress import Callback
 from ..image.color import color_mode
 from ..image.color import preserve_color as keep_content_colours
 from ..image.io import ImageLike, as_image
+from .cost import RunCost, check_run_cost, output_hw
 from .options import SYNTHESIS, TASK_WORDS, TASKS, TRANSFER, Options, OptionSpec, make_options, option_specs
 
 __all__ = [
@@ -103,6 +104,9 @@ class Method:
             in transfer output names (e.g. ``"cs0p6"``).
         module: module to import to get this method registered (default: the
             module of its callables; the benchmark's child processes import it).
+        cost: its measured peak memory and time against the output size (:class:`~ottex.methods.cost.RunCost`;
+            None: :data:`~ottex.methods.cost.DEFAULT_COST`), read by :func:`~ottex.methods.cost.check_run_cost`
+            before every run.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class Method:
         label: Callable[[Any, str], str] | None = None,
         content_label: Callable[[Any], str] | None = None,
         module: str | None = None,
+        cost: RunCost | None = None,
     ) -> None:
         if synthesize is None and transfer is None:
             raise InputError(f"method '{name}' needs a synthesize or a transfer callable")
@@ -131,6 +136,7 @@ class Method:
         self._label = label
         self._content_label = content_label
         self.module = module or (synthesize or transfer).__module__
+        self.cost = cost
 
     def __repr__(self) -> str:
         return f"Method({self.name!r}, tasks={self.tasks})"
@@ -198,8 +204,11 @@ class Method:
         self.check_task(SYNTHESIS)
         opts = self.make_options(options, SYNTHESIS)
         check_batch(batch)
-        return self._synthesize(style, check_size(size), opts, batch=batch, seed=seed, device=device,
-                                weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
+        size = check_size(size)
+        check_run_cost(self, size, batch, device)  # what cannot fit is refused before any work
+        out = self._synthesize(style, size, opts, batch=batch, seed=seed, device=device,
+                               weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
+        return self._with_settings(out, SYNTHESIS, style, None, size, opts, batch, seed, False)
 
     def transfer(
         self,
@@ -227,10 +236,23 @@ class Method:
         self.check_task(TRANSFER)
         colors = color_mode(preserve_color)
         opts = self.make_options(options, TRANSFER)
+        check_run_cost(self, output_hw(size, content), 1, device)  # what cannot fit is refused before any work
         out = self._transfer(content, style, size, opts, seed=seed, device=device,
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         if colors is not None:
             out = keep_content_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
+        return self._with_settings(out, TRANSFER, style, content, size, opts, 1, seed, colors or False)
+
+    def _with_settings(self, out: torch.Tensor, task: str, style: Any, content: Any, size: Any, options: Any,
+                       batch: int, seed: int | None, preserve_color: bool | str) -> torch.Tensor:
+        """``out`` with the record of how it was made as its ``ottex_settings`` attribute, the record the
+        executor writes (:func:`~ottex.methods.request.job_settings`): :func:`ottex.image.io.save_image` stores it
+        when given ``out`` itself (a tensor computed from ``out`` is another image, with no record)."""
+        from .request import Job, job_settings  # noqa: PLC0415 - request imports this module
+
+        job = Job(self.name, task, style=style, content=content, size=size, options=options, batch=batch,
+                  seed=seed, preserve_color=preserve_color)
+        out.ottex_settings = {**job_settings(job, options, tuple(out.shape[-2:]), 0, out.device), "command": "python"}
         return out
 
 

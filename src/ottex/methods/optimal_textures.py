@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example, check_size
+from ..core.checks import check_example, check_size, renamed_keyword
 from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, make_generator, resolve_device
 from ..core.errors import InputError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -50,11 +50,9 @@ from ..core.pyramid import (
 )
 from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
-from ..image.color import color_mode
-from ..image.color import preserve_color as keep_colours
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
-from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout
+from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout, patch_polish
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -74,11 +72,13 @@ from ..ot import (
 )
 from .base import Method, get_method, register_method
 from .common import INITS, check_init, next_scale_image
+from .cost import RunCost
 from .options import SYNTHESIS, TRANSFER, Options, label_number, option, parse_floats, parse_ints
 
 __all__ = [
     "synthesize",
     "transfer",
+    "transfer_from",
     "OTSchedule",
     "OTOptions",
     "TRANSFER_SCHEDULE",
@@ -95,6 +95,9 @@ __all__ = [
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 LAYOUTS = ("auto", "on", "off")
+QUALITIES = ("default", "best")
+#: Rotations of the patch polish (:func:`~ottex.image.patches.patch_polish`) of ``quality="best"``.
+BEST_POLISH = 8
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -138,6 +141,10 @@ class OTSchedule:
             (:func:`~ottex.image.patches.patch_layout`); 0: start from noise, as the paper does. Style
             transfer and region-guided runs start from the content or noise.
         layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller).
+        polish_iterations: rotations of the patch polish of the finished synthesis
+            (:func:`~ottex.image.patches.patch_polish`; not in style transfer or region-guided runs): it puts
+            back the sharp local patterns the decoders blur (8 rotations: about 1.4x the time of a 256 px
+            synthesis, docs/structure.md). 0 (default): none; ``--quality best`` takes :data:`BEST_POLISH`.
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
             gets at most ``passes`` passes (None: no cap). The layout is settled
@@ -163,6 +170,7 @@ class OTSchedule:
     large_passes: tuple[tuple[int, int], ...] | None = ((1024, 2), (4096, 1))
     layout_iterations: int = 30
     layout_side: int = 128
+    polish_iterations: int = 0
 
     def replace(self, **changes: object) -> OTSchedule:
         """A copy with some fields changed."""
@@ -181,6 +189,26 @@ NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(
 TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2))
 
 
+def _schedule_default(task: str | None, name: str) -> str:
+    """The default of a schedule field (``passes``, ``levels``, ``rotations``) as help texts show it, read from the
+    schedules themselves: for ``task`` (None: both), and for synthesis with and without the layout stage."""
+
+    def text(sched: OTSchedule) -> str:
+        if name == "rotations":  # per level, deepest first: the coarsest resolution's, then the finer ones'
+            coarse, fine = (",".join(str(d[lvl]) for lvl in sorted(d, reverse=True))
+                            for d in (sched.iterations, sched.fine_iterations))
+            return f"per level 5..1: {coarse}" + ("" if fine == coarse else f", then {fine}")
+        return ",".join(map(str, getattr(sched, name)))
+
+    shown = []
+    if task != TRANSFER:
+        layout, noise = text(OTSchedule()), text(NOISE_SCHEDULE)
+        shown.append(layout if layout == noise else f"{layout}; without layout {noise}")
+    if task != SYNTHESIS:
+        shown.append(text(TRANSFER_SCHEDULE))
+    return f"synthesis {shown[0]}; style transfer {shown[1]}" if task is None else shown[0]
+
+
 @dataclass(frozen=True)
 class OTOptions(Options):
     """Options of Optimal Textures (``--method ot``); None means "the schedule's value".
@@ -190,20 +218,23 @@ class OTOptions(Options):
     """
 
     passes: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="N[,N...]",
-        help="passes over the levels per resolution, coarse to fine, the last repeating [synthesis 2,1; without "
-        "layout 6,4; style transfer 6,2]")
+        None, parse=parse_ints, metavar="N[,N...]", shown_default=lambda task: _schedule_default(task, "passes"),
+        help="passes over the levels per resolution, coarse to fine, the last repeating")
     rotations: int | None = option(
-        None,
-        help="sliced-OT rotations per level after the Gaussian map [per level: 0 at relu5_1 ... 4 at relu1_1]")
+        None, shown_default=lambda task: _schedule_default(task, "rotations"),
+        help="sliced-OT rotations after the Gaussian map, one count for every level")
     levels: tuple[int, ...] | None = option(
-        None, parse=parse_ints, metavar="L[,L...]",
-        help="VGG levels to match, deepest first [synthesis 3,2,1; without layout and in style transfer 5,4,3,2,1]")
+        None, parse=parse_ints, metavar="L[,L...]", shown_default=lambda task: _schedule_default(task, "levels"),
+        help="VGG levels to match, deepest first")
     layout: str = option(
         "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
         "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "
         "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
         "examples whose edges run along one or two directions or that repeat")
+    quality: str = option(
+        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also polish the finished texture by sliced "
+        "OT of its 7x7 pixel patches (sharper and more regular local patterns, closer per layer; about 1.4x the "
+        "time at 256 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -288,12 +319,15 @@ class OTOptions(Options):
             sched = OTSchedule() if layout else NOISE_SCHEDULE
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
+        if task == SYNTHESIS and self.quality == "best":
+            sched = sched.replace(polish_iterations=max(sched.polish_iterations, BEST_POLISH))
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
 
 
 def _label(opts: OTOptions, task: str) -> str:
     layout = f"_layout{opts.layout}" if task == SYNTHESIS and opts.layout != "auto" else ""
-    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}"
+    best = "_best" if task == SYNTHESIS and opts.quality == "best" else ""
+    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}{best}"
     return f"tile_{settings}" if task == SYNTHESIS and opts.tile else settings
 
 
@@ -306,7 +340,7 @@ def synthesize(
     size: int | Sequence[int] = (512, 512),
     *,
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -325,9 +359,11 @@ def synthesize(
     target_mask: ImageLike | None = None,
     tile: bool = False,
     layout: str = "auto",
+    quality: str = "default",
     progress: bool = False,
     callback: Callback | None = None,
     method: str = "ot",
+    iterations: int | None = None,
     **options: Any,
 ) -> torch.Tensor:
     """Synthesise textures that look like ``style`` (Optimal Textures, or another registered method).
@@ -338,8 +374,8 @@ def synthesize(
         size: output ``(height, width)`` (an int: a square); any size and aspect, e.g. larger than the example.
         passes: passes over the levels per resolution (an int applies to each),
             overriding the schedule's.
-        iterations: sliced-OT rotations per level at every resolution, overriding
-            the schedule's level-dependent counts (:attr:`OTOptions.rotations`).
+        rotations: sliced-OT rotations per level at every resolution, overriding
+            the schedule's level-dependent counts (:attr:`OTOptions.rotations`; ``--rotations``).
         levels: levels to visit, deepest first (default ``(5, 4, 3, 2, 1)``).
         pca: do the sliced-OT rotations inside the style's principal subspace
             holding ``pca_variance`` of its variance (default; the residual
@@ -385,6 +421,9 @@ def synthesize(
             synthesis: keeps large irregular shapes such as letters whole);
             ``"auto"`` (default): ``"on"`` for structured examples
             (:func:`~ottex.image.patches.is_structured`).
+        quality: ``"best"``: polish the finished texture by sliced OT of its
+            7x7 pixel patches (:func:`~ottex.image.patches.patch_polish`, 8
+            rotations): sharper, more regular local patterns; ``"default"``: none.
         tile: make a tileable texture (circular padding in the networks and
             periodic resampling): the output wraps around seamlessly. Sides
             that are not multiples of 16 are made at the next multiple and
@@ -397,6 +436,7 @@ def synthesize(
             its options are given as keywords (``options``), e.g.
             ``synthesize(style, 256, method="po", model="po.pt")``; the options
             above that it also has (``style_scale``, ``tile`` ...) pass on to it.
+        iterations: the former name of ``rotations`` (deprecated: a :class:`FutureWarning`).
         **options: options of ``method`` (fields of its options class).
 
     Returns:
@@ -411,36 +451,36 @@ def synthesize(
         >>> out = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=1)  # doctest: +SKIP
         >>> mixed = ottex.synthesize(["lava.jpg", "zebra.jpg"], mix=(0.7, 0.3))  # doctest: +SKIP
     """
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
     if method != "ot" or options:
-        ours = {"passes": (passes, None), "rotations": (iterations, None), "levels": (levels, None),
+        ours = {"passes": (passes, None), "rotations": (rotations, None), "levels": (levels, None),
                 "pca": (pca, True), "pca_variance": (pca_variance, 0.9), "mode": (mode, "sort"),
                 "style_scale": (style_scale, None), "weights": (weights, DEFAULT_WEIGHTS), "schedule": (schedule, None),
                 "network_dtype": (network_dtype, "auto"),
                 "mix": (mix, None), "mix_variation": (mix_variation, 0.5), "style_mask": (style_mask, None),
-                "target_mask": (target_mask, None), "tile": (tile, False), "layout": (layout, "auto")}
+                "target_mask": (target_mask, None), "tile": (tile, False), "layout": (layout, "auto"),
+                "quality": (quality, "default")}
         given = {k: v for k, (v, default) in ours.items() if v is not default and v != default}
         return _synthesize_with(method, style, size, {**given, **options}, batch=batch, seed=seed, device=device,
                                 weights_dir=weights_dir, progress=progress, callback=callback)
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, mix=None if mix is None else tuple(mix),
                      mix_variation=mix_variation, style_mask=style_mask, target_mask=target_mask, tile=tile,
-                     layout=layout)
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
-    with run_callbacks(callback, progress=progress, desc="ottex synth") as cb:
-        return _synthesize(style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
-                           callback=cb)
+                     layout=layout, quality=quality)
+    return _synthesize_with("ot", style, size, opts, batch=batch, seed=seed, device=device, weights_dir=weights_dir,
+                            progress=progress, callback=callback)
 
 
 def _synthesize_with(
     name: str,
     style: ImageLike | Sequence[ImageLike],
     size: int | Sequence[int],
-    options: dict[str, Any],
+    options: dict[str, Any] | OTOptions,
     **run: Any,
 ) -> torch.Tensor:
-    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`)."""
+    """:func:`synthesize` by the registered method ``name`` with ``options`` (checked by its :class:`Method`, as
+    every run is: the same checks, and the same estimate of its cost, as the command line's)."""
     method = get_method(name, SYNTHESIS)
     with run_callbacks(run.pop("callback"), progress=run.pop("progress"), desc=f"ottex synth ({name})") as cb:
         return method.synthesize(style, size, options, callback=cb, **run)
@@ -485,7 +525,7 @@ def transfer(
     content_strength: float = DEFAULT_CONTENT_STRENGTH,
     init: str = "content",
     passes: Sequence[int] | int | None = None,
-    iterations: int | None = None,
+    rotations: int | None = None,
     levels: Sequence[int] | None = None,
     pca: bool = True,
     pca_variance: float = 0.9,
@@ -502,6 +542,7 @@ def transfer(
     preserve_color: bool | str = False,
     progress: bool = False,
     callback: Callback | None = None,
+    iterations: int | None = None,
 ) -> torch.Tensor:
     """Style transfer by Optimal Textures: the content's layout with the style's textures.
 
@@ -520,8 +561,8 @@ def transfer(
             only) and 2; about 1 leaves little style.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`synthesize`.
-        passes, iterations, levels, pca, pca_variance, mode, seed, weights,
-        weights_dir, device, schedule, network_dtype, progress, callback: as in :func:`synthesize`.
+        passes, rotations, levels, pca, pca_variance, mode, seed, weights,
+        weights_dir, device, schedule, network_dtype, progress, callback, iterations: as in :func:`synthesize`.
         style_mask: label map of the style (colour-coded regions); with
             ``content_mask``, the content's: each region of the content is
             painted with the style of the region of the same colour.
@@ -538,16 +579,14 @@ def transfer(
     Example:
         >>> out = ottex.transfer("bridge.jpg", "lava.jpg", size=512)  # doctest: +SKIP
     """
-    opts = OTOptions(passes=passes, rotations=iterations, levels=levels, pca=pca, pca_variance=pca_variance,
+    rotations = renamed_keyword(rotations, iterations, "rotations", "iterations")
+    opts = OTOptions(passes=passes, rotations=rotations, levels=levels, pca=pca, pca_variance=pca_variance,
                      mode=mode, style_scale=style_scale, weights=weights, schedule=schedule,
                      network_dtype=network_dtype, style_mask=style_mask, content_mask=content_mask,
                      content_strength=content_strength, init=init)
-    colors = color_mode(preserve_color)
-    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:
-        out = _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
-    if colors is not None:
-        out = keep_colours(out, as_image(content, out.device, "content"), seed=seed, mode=colors)
-    return out
+    with run_callbacks(callback, progress=progress, desc="ottex style") as cb:  # checked by its Method, as every run
+        return get_method("ot", TRANSFER).transfer(content, style, size, opts, preserve_color=preserve_color,
+                                                   seed=seed, device=device, weights_dir=weights_dir, callback=cb)
 
 
 @torch.no_grad()
@@ -576,6 +615,11 @@ def _transfer(
     return resize(image, (h, w)).clamp_(0, 1)
 
 
+#: Measured whole runs of ``ot`` (``methods.cost``): (megapixels, peak MB, seconds). Peaks: 256-1024 px one thread
+#: (``benchmarks/run_cost.py``), 2048-8192 px README "Large outputs"; seconds: that bench, 2 threads, quiet.
+OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4.19, 2840.0, 101.1),
+           (16.8, 6035.0, 197.8), (67.1, 16500.0, 1108.0))
+
 METHOD = register_method(Method(
     "ot",
     "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
@@ -584,6 +628,7 @@ METHOD = register_method(Method(
     transfer=_transfer,
     label=_label,
     content_label=_content_label,
+    cost=RunCost(OT_COST),
 ))
 
 
@@ -620,11 +665,13 @@ def _make_guide(
     size of the image the target mask labels (the content, for a transfer; default: the output ``size``)."""
     dev = styles[0].device
     if (style_mask is None) != (target_mask is None):
-        raise InputError(f"mask-guided synthesis needs both a style mask and a {target_name} mask", option="style_mask")
+        raise InputError(f"region guidance needs both a style mask and a {target_name} mask",
+                         option="style_mask" if style_mask is None else f"{target_name}_mask")
     if style_mask is not None:
         if len(styles) > 1 or mix is not None:
             raise InputError("masks and texture mixing cannot be combined: give one style with masks")
-        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev)
+        s_masks, t_masks, _ = load_label_pair(style_mask, target_mask, device=dev,
+                                              names=("style_mask", f"{target_name}_mask"))
         check_mask_aspect(s_masks.shape[-2:], styles[0].shape[-2:], "style mask", "style image")
         check_mask_aspect(t_masks.shape[-2:], labelled_hw or size, f"{target_name} mask",
                           "output" if labelled_hw is None else f"{target_name} image")
@@ -710,11 +757,14 @@ def _run_schedule(
     tile: bool = False,
     callback: Callback | None = None,
     network_dtype: str = "auto",
+    start: torch.Tensor | None = None,
+    start_scale: int = 0,
 ) -> torch.Tensor:
     """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
     Returns the image at the finest working size (``size`` rounded up to a multiple of 16). Reports one
-    progress step per level visit.
+    progress step per level visit. ``start`` (video, :func:`transfer_from`): the image the run starts from, at
+    scale ``start_scale`` (negative: counted from the finest); the scales before it are skipped.
     """
     dev = style_imgs[0].device
     nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
@@ -736,6 +786,8 @@ def _run_schedule(
         lv = [lvl for lvl in (sched.levels if si == 0 else sched.fine_levels) if lvl in nets]
         its = sched.iterations if si == 0 else sched.fine_iterations
         plan += [(si, lv, its)] * passes
+    if start is not None:  # transfer_from: only the scales from start_scale on
+        plan = [p for p in plan if p[0] >= start_scale % len(sizes)]
     level_visits = [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))]
     report = Reporter("ot", callback, sizes, level_visits, unit="level")
     image: torch.Tensor | None = None
@@ -754,7 +806,9 @@ def _run_schedule(
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
-            if image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
+            if image is None and start is not None:
+                image = resize(start, (sh, sw))
+            elif image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
                 image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile)
             else:
                 image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
@@ -772,6 +826,9 @@ def _run_schedule(
                 release_free_memory()
             report.step(image=image)
     assert image is not None
+    if sched.polish_iterations > 0 and content is None and guide is None:
+        example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
+        image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile)
     report.finish(image)
     return image
 
@@ -1113,3 +1170,38 @@ def _affine_(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for s, e in _chunks(x.shape[-1]):
         x[..., s:e] = torch.baddbmm(b.expand(x.shape[0], -1, e - s), a.expand(x.shape[0], -1, -1), x[..., s:e])
     return x
+
+
+# ----------------------------------------------------------------------------------------------
+# Video (issue 32, ``ottex.video``): continue a style transfer from a given image
+
+
+@torch.no_grad()
+def transfer_from(
+    start: torch.Tensor,
+    content: ImageLike,
+    style: ImageLike,
+    size: int | tuple[int, int] | None,
+    options: OTOptions,
+    *,
+    start_scale: int = -1,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """The ``"ot"`` style transfer of ``content``, started from ``start`` (a ``(1, 3, h, w)`` image, e.g. the
+    previous video frame's result warped onto this frame) at scale ``start_scale`` of the coarse-to-fine
+    schedule (-1: the finest only) instead of from the content at the coarsest. Same seed, same rotations."""
+    dev = prepare_device(device)
+    content_img = check_example(as_image(content, dev, "content"), "content")
+    h, w = content_output_size(content_img.shape[-2:], size)
+    style_img = check_example(as_image(style, dev, "style"))
+    guide = _make_guide([style_img], (h, w), None, 0.0, options.style_mask, options.content_mask, "content", seed,
+                        labelled_hw=content_img.shape[-2:])
+    image = _run_schedule([style_img], (h, w), options.effective_schedule(TRANSFER), options.weights, weights_dir,
+                          seed, options.style_scale, options.pca, options.pca_variance, content=content_img,
+                          content_strength=options.content_strength, init=options.init, guide=guide,
+                          callback=callback, network_dtype=options.network_dtype,
+                          start=as_image(start, dev, "start"), start_scale=start_scale)
+    return resize(image, (h, w)).clamp_(0, 1)

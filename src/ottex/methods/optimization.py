@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example, check_size
+from ..core.checks import check_example, check_size, renamed_keyword
 from ..core.device import make_generator, repeatable
 from ..core.errors import InputError, OttexError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -43,6 +43,7 @@ from ..nn.networks import load_feature_extractor
 from ..nn.weights import WEIGHT_SETS, get_weight_set
 from .base import Method, register_method
 from .common import INITS, check_init, next_scale_image
+from .cost import RunCost
 from .options import TRANSFER, Options, label_number, option, parse_ints
 
 __all__ = ["OptSettings", "OptOptions", "stylize", "synthesize_opt", "OPTIMIZERS", "DEFAULT_STYLE_LAYERS"]
@@ -113,8 +114,8 @@ class OptSettings:
     """Settings of an optimisation run (the classic form of :class:`OptOptions`).
 
     Attributes:
-        iterations: optimiser iterations per scale, coarse to fine (the last
-            value repeats for extra scales); :attr:`OptOptions.steps`.
+        steps: optimiser steps per scale, coarse to fine (the last value
+            repeats for extra scales); :attr:`OptOptions.steps`.
         coarse_side: scales halve the output's long side down to at least this.
         optimizer: ``"lbfgs"`` or ``"adam"``.
         lr: learning rate (L-BFGS step scale; Adam step size).
@@ -125,9 +126,10 @@ class OptSettings:
         pool: ``"avg"`` or ``"max"`` pooling in the loss network.
         range_weight: weight of the penalty on pixels outside ``[0, 1]`` (L-BFGS).
         pre_relu: tap the loss network before the ReLUs instead of after.
+        iterations: the former name of ``steps`` (deprecated: a :class:`FutureWarning`).
     """
 
-    iterations: tuple[int, ...] = (100, 40)
+    steps: tuple[int, ...] = (100, 40)
     coarse_side: int = 256
     optimizer: str = "lbfgs"
     lr: float | None = None
@@ -138,10 +140,17 @@ class OptSettings:
     pool: str = "avg"
     range_weight: float = 10.0
     pre_relu: bool = False
+    iterations: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.iterations is not None:
+            steps = renamed_keyword(self.steps, self.iterations, "steps", "iterations", default=(100, 40))
+            object.__setattr__(self, "steps", steps)
+            object.__setattr__(self, "iterations", None)
 
     def to_options(self, **changes: object) -> OptOptions:
         """The same settings as :class:`OptOptions` (with ``changes``)."""
-        return OptOptions(steps=self.iterations, coarse_side=self.coarse_side, optimizer=self.optimizer, lr=self.lr,
+        return OptOptions(steps=self.steps, coarse_side=self.coarse_side, optimizer=self.optimizer, lr=self.lr,
                           style_layers=self.style_layers, content_layer=self.content_layer,
                           content_weight=self.content_weight, weights=self.network, pool=self.pool,
                           range_weight=self.range_weight, pre_relu=self.pre_relu, **changes)
@@ -170,8 +179,8 @@ def _optimize(
         return x.detach(), False
 
     opt = torch.optim.LBFGS([x], lr=1.0 if opts.lr is None else opts.lr, max_iter=iterations,
-                            max_eval=iterations * 5 // 4, history_size=20, tolerance_grad=0.0, tolerance_change=0.0,
-                            line_search_fn="strong_wolfe")
+                            max_eval=_max_evals(iterations, opts), history_size=20, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -184,7 +193,7 @@ def _optimize(
 
     opt.step(closure)
     state = opt.state[x]
-    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < iterations * 5 // 4
+    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < _max_evals(iterations, opts)
     return x.detach().clamp_(0, 1), converged
 
 
@@ -212,7 +221,10 @@ def _run(
     sizes = pyramid_sizes(size, opts.coarse_side)
     factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
     iters = per_scale(opts.steps, len(sizes))
-    report = Reporter(method, callback, sizes, iters, unit="eval")
+    redraws = method in REDRAWN_LOSSES
+    # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
+    evals = [sum(_max_evals(n, opts) for n in _runs(it, redraws, opts)) for it in iters]
+    report = Reporter(method, callback, sizes, evals, unit="eval")
     image: torch.Tensor | None = None
     for si, (sh, sw) in enumerate(sizes):
         report.begin_scale(si)
@@ -235,7 +247,7 @@ def _run(
             losses.append(value)
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
-        for n in _runs(iters[si], style_loss, opts):
+        for n in _runs(iters[si], redraws, opts):
             if hasattr(style_loss, "redraw"):
                 style_loss.redraw()
             start = len(losses)
@@ -263,10 +275,19 @@ NOISE_LOSS_FRACTION = 0.5
 MATCHED_LOSS = 1e-6
 
 
-def _runs(steps: int, style_loss: torch.nn.Module, opts: OptOptions) -> list[int]:
+#: Style losses with random directions, drawn anew for each optimiser run.
+REDRAWN_LOSSES = ("swd",)
+
+
+def _max_evals(iterations: int, opts: OptOptions) -> int:
+    """Loss evaluations an optimiser run of ``iterations`` may make (L-BFGS's line search: 5/4 of them)."""
+    return iterations * 5 // 4 if opts.optimizer == "lbfgs" else iterations
+
+
+def _runs(steps: int, redraws: bool, opts: OptOptions) -> list[int]:
     """The optimiser runs of one scale: one of ``steps``, or runs of :data:`LBFGS_RUN_STEPS` with L-BFGS and a
-    loss whose directions are redrawn per run."""
-    if opts.optimizer != "lbfgs" or not hasattr(style_loss, "redraw"):
+    loss whose directions are redrawn per run (``redraws``)."""
+    if opts.optimizer != "lbfgs" or not redraws:
         return [steps]
     return [min(LBFGS_RUN_STEPS, steps - s) for s in range(0, steps, LBFGS_RUN_STEPS)]
 
@@ -345,11 +366,11 @@ def _synthesize_with(method: str) -> Callable[..., torch.Tensor]:
     return synthesize
 
 
-def _legacy_options(settings: OptSettings | None, iterations: Sequence[int] | int | None,
+def _legacy_options(settings: OptSettings | None, steps: Sequence[int] | int | None,
                     content_weight: float | None, **more: object) -> OptOptions:
     s = settings or OptSettings()
-    if iterations is not None:
-        s = dataclasses.replace(s, iterations=(iterations,) if isinstance(iterations, int) else tuple(iterations))
+    if steps is not None:
+        s = dataclasses.replace(s, steps=(steps,) if isinstance(steps, int) else tuple(steps))
     if content_weight is not None:
         s = dataclasses.replace(s, content_weight=float(content_weight))
     return s.to_options(**more)
@@ -362,7 +383,7 @@ def stylize(
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
-    iterations: Sequence[int] | int | None = None,
+    steps: Sequence[int] | int | None = None,
     content_weight: float | None = None,
     init: str = "content",
     style_scale: float | None = None,
@@ -372,6 +393,7 @@ def stylize(
     progress: bool = False,
     history: list[dict] | None = None,
     callback: Callback | None = None,
+    iterations: Sequence[int] | int | None = None,
 ) -> torch.Tensor:
     """Style transfer by optimisation of the pixels against a style loss plus a content loss.
 
@@ -382,7 +404,7 @@ def stylize(
         method: ``"w2"`` (Gaussian W2, Marron), ``"gatys"`` (Gram) or ``"swd"``
             (sliced Wasserstein).
         settings: all settings (:class:`OptSettings`); the arguments below override it.
-        iterations: optimiser iterations per scale (an int: at every scale).
+        steps: optimiser steps per scale, coarse to fine (an int: at every scale; ``--steps``).
         content_weight: weight of the content loss.
         init: ``"content"`` (default) or ``"noise"``.
         style_scale: size of style details, as in :func:`ottex.synthesize`.
@@ -394,18 +416,20 @@ def stylize(
             (``scale``, ``size``, ``eval``, ``loss``), e.g. for a plot.
         callback: progress subscriber (one event per loss evaluation, with the
             loss); returning False cancels the run.
+        iterations: the former name of ``steps`` (deprecated: a :class:`FutureWarning`).
 
     Returns:
         ``(1, 3, H, W)`` tensor in ``[0, 1]``.
 
     Example:
-        >>> out = stylize(photo, painting, method="gatys", iterations=(50, 20))  # doctest: +SKIP
+        >>> out = stylize(photo, painting, method="gatys", steps=(50, 20))  # doctest: +SKIP
     """
-    opts = _legacy_options(settings, iterations, content_weight, init=init, style_scale=style_scale)
+    steps = renamed_keyword(steps, iterations, "steps", "iterations")
+    opts = _legacy_options(settings, steps, content_weight, init=init, style_scale=style_scale)
     _check_method(method)
     with run_callbacks(callback, progress=progress, desc=f"ottex style ({method})", history=history) as cb:
-        return _transfer_with(method)(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir,
-                                      callback=cb)
+        return METHODS[method].transfer(content, style, size, opts, seed=seed, device=device,
+                                        weights_dir=weights_dir, callback=cb)  # checked as every run is
 
 
 def synthesize_opt(
@@ -414,7 +438,7 @@ def synthesize_opt(
     *,
     method: str = "w2",
     settings: OptSettings | None = None,
-    iterations: Sequence[int] | int | None = None,
+    steps: Sequence[int] | int | None = None,
     style_scale: float | None = None,
     batch: int = 1,
     seed: int | None = 0,
@@ -423,21 +447,22 @@ def synthesize_opt(
     progress: bool = False,
     history: list[dict] | None = None,
     callback: Callback | None = None,
+    iterations: Sequence[int] | int | None = None,
 ) -> torch.Tensor:
-    """Texture synthesis by optimisation from noise against a style loss (see :func:`stylize`).
+    """Texture synthesis by optimisation from noise against a style loss (see :func:`stylize`; ``steps`` and the
+    deprecated ``iterations`` as there).
 
     Sizes off the 16 px grid are made at the next multiple of 16 and cut from its centre.
 
     Returns:
         ``(batch, 3, H, W)`` tensor in ``[0, 1]``.
     """
-    opts = _legacy_options(settings, iterations, None, style_scale=style_scale)
+    steps = renamed_keyword(steps, iterations, "steps", "iterations")
+    opts = _legacy_options(settings, steps, None, style_scale=style_scale)
     _check_method(method)
-    if batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}", option="batch")
     with run_callbacks(callback, progress=progress, desc=f"ottex synth ({method})", history=history) as cb:
-        return _synthesize_with(method)(style, size, opts, batch=batch, seed=seed, device=device,
-                                        weights_dir=weights_dir, callback=cb)
+        return METHODS[method].synthesize(style, size, opts, batch=batch, seed=seed, device=device,
+                                          weights_dir=weights_dir, callback=cb)  # checked as every run is
 
 
 def _label(method: str) -> Callable[[OptOptions, str], str]:
@@ -447,6 +472,10 @@ def _label(method: str) -> Callable[[OptOptions, str], str]:
 def _content_label(opts: OptOptions) -> str:
     return f"cw{label_number(opts.content_weight)}"
 
+
+#: Measured peaks of ``swd`` (the largest of the three; ``benchmarks/run_cost.py``, one thread): (megapixels, peak MB,
+#: seconds); back-propagation through the loss network costs about 6 KB per pixel. Times depend on the steps: none.
+OPT_COST = RunCost(((0.066, 820.0, None), (0.262, 2011.0, None)))
 
 _DESCRIPTIONS = {
     "w2": "Gaussian Wasserstein style transfer (Marron): pixels optimised against the closed-form W2 distance of "
@@ -458,6 +487,6 @@ _DESCRIPTIONS = {
 METHODS = {
     name: register_method(Method(name, _DESCRIPTIONS[name], OptOptions, synthesize=_synthesize_with(name),
                                  transfer=_transfer_with(name), reports_loss=True, label=_label(name),
-                                 content_label=_content_label))
+                                 content_label=_content_label, cost=OPT_COST))
     for name in STYLE_LOSSES
 }

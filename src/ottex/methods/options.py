@@ -85,6 +85,8 @@ class OptionSpec:
             for an on/off switch, else None.
         low, high: inclusive bounds of a number (of each number of a sequence).
         above: exclusive lower bound of a number.
+        shown_default: ``shown_default(task)``: the default to show for a task when the field's own is None
+            because another object decides it (a schedule), made from that object so that it cannot drift.
     """
 
     name: str
@@ -101,6 +103,7 @@ class OptionSpec:
     low: float | None = None
     high: float | None = None
     above: float | None = None
+    shown_default: Callable[[str | None], str] | None = None
 
     @property
     def cli_flag(self) -> str:
@@ -136,6 +139,7 @@ def option(
     low: float | None = None,
     high: float | None = None,
     above: float | None = None,
+    shown_default: Callable[[str | None], str] | None = None,
 ) -> Any:
     """A dataclass field of a method's options, with what the front ends need to offer and check it.
 
@@ -152,10 +156,12 @@ def option(
         kind: ``"mask"`` (a label-map file), ``"file"`` (another input file) or ``"flag"`` (an on/off switch).
         low, high: inclusive bounds of a number (each number of a sequence).
         above: exclusive lower bound of a number (``above=0``: positive).
+        shown_default: ``shown_default(task)`` -> the default front ends show when ``default`` is None because
+            another object decides it (e.g. a schedule): read from that object, never written by hand.
     """
     meta = {"help": help, "choices": None if choices is None else tuple(choices), "parse": parse,
             "metavar": metavar, "tasks": tuple(tasks), "cli": cli, "flag": flag, "kind": kind, "low": low,
-            "high": high, "above": above}
+            "high": high, "above": above, "shown_default": shown_default}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata={"ottex": meta})
     return dataclasses.field(default=default, metadata={"ottex": meta})

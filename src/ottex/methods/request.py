@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ from ..core.errors import ImageError, InputError
 from ..image.color import color_mode
 from ..image.io import image_size
 from .base import get_method
-from .options import SYNTHESIS, TASKS, TRANSFER, Options, label_number, settings_digest
+from .cost import check_run_cost, output_hw
+from .options import SYNTHESIS, TASKS, TRANSFER, Options, jsonable, label_number, option_values, settings_digest
 
-__all__ = ["Job", "make_job", "output_stem", "fit_size", "file_options"]
+__all__ = ["Job", "make_job", "output_stem", "fit_size", "file_options", "job_settings"]
 
 PathLike = str | os.PathLike
 ImageInput = PathLike | torch.Tensor
@@ -115,6 +117,57 @@ def file_options(method: str, task: str) -> list[str]:
     return [s.name for s in get_method(method, task).option_specs(task) if s.is_file]
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ottex")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def job_settings(
+    job: Job, options: Options, size: tuple[int, int], index: int = 0, device: torch.device | str | None = None
+) -> dict[str, Any]:
+    """What made one output of a job, as a JSON-able record: the method, task, inputs, output size, seed, every
+    option value, the batch (and which image of it), colour preservation, device and ottex version.
+
+    Input files are recorded by their absolute paths, inputs given as tensors as ``"<tensor>"``; so are the
+    options that name files (label maps, trained models: :func:`~ottex.methods.request.file_options`), so that the
+    record makes the image again from any folder.
+    """
+
+    def name(x: object) -> str:
+        return os.path.abspath(x) if isinstance(x, (str, os.PathLike)) else "<tensor>"
+
+    styles = job.style if isinstance(job.style, (list, tuple)) else None
+    inputs: dict[str, Any] = {"style": [name(s) for s in styles] if styles is not None else name(job.style)}
+    if job.content is not None:
+        inputs["content"] = name(job.content)
+    record: dict[str, Any] = {"ottex": _version(), "method": job.method, "task": job.task, "inputs": inputs,
+                              "size": list(size), "requested_size": jsonable(job.size), "seed": job.seed,
+                              "options": _absolute_files(job, options)}
+    if job.task == SYNTHESIS:
+        record["batch"] = job.batch
+        if job.batch > 1:
+            record["index"] = index
+    else:
+        record["preserve_color"] = color_mode(job.preserve_color)
+    if device is not None:
+        record["device"] = str(device)
+    return record
+
+
+def _absolute_files(job: Job, options: Options) -> dict[str, Any]:
+    """A job's options as JSON values: those of its task (a synthesis records no ``content_strength``), the files
+    of :func:`file_options` (given as paths) by absolute paths."""
+    task_options = {spec.name for spec in get_method(job.method, job.task).option_specs(job.task)}
+    values = {k: v for k, v in option_values(options).items() if k in task_options}
+    for name in file_options(job.method, job.task):
+        value = getattr(options, name, None)
+        if isinstance(value, (str, os.PathLike)):
+            values[name] = os.path.abspath(value)
+    return values
+
+
 def _check_file(path: Any, name: str, what: str = "file") -> None:
     """An input given as a path must be a file (``"style image not found: x.jpg"``)."""
     if isinstance(path, (str, os.PathLike)) and not Path(path).is_file():
@@ -157,8 +210,11 @@ def _mix(options: Options, count: int) -> Options:
 def output_stem(job: Job) -> str:
     """The name of a job's output (without suffix) from its inputs and settings, as ``ottex synth``/``style``
     and batch manifests name outputs: ``<style>_synth_<W>x<H>[_masked]_<label>_s<seed>[_<digest>]`` (several mixed
-    examples: ``<style>+<style>_mix<weights>``), ``<content>_<style>_style_<content label>[_<size>][_pc|_lum]
-    [_masked]_<label>_s<seed>[_<digest>]``; the digest of the settings that are not at their defaults."""
+    examples: ``<style>+<style>_mix<weights>``), ``<content>_<style>_style_<content label>[_<W>x<H>][_pc|_lum]
+    [_masked]_<label>_s<seed>[_<digest>]`` (the output's size whenever a size was asked for, however it was
+    given: ``size=256`` and ``size=(None, 256)`` name a 256x171 output alike); the digest of the settings that are
+    not at their defaults (and, for synthesis, of a batch above 1: its images share their rotations, so they
+    differ from single runs)."""
     method = get_method(job.method, job.task)
     masked = "_masked" if job.inputs else ""
     if job.task == SYNTHESIS:
@@ -169,8 +225,8 @@ def output_stem(job: Job) -> str:
         tag = f"{name}_synth_{w}x{h}{masked}"
         digest = settings_digest(method.name, job.options, job.batch)
     else:
-        size = job.size
-        size_tag = "" if size is None else f"_{size}" if isinstance(size, int) else f"_{size[1]}x{size[0]}"
+        hw = None if job.size is None else output_hw(job.size, job.content)
+        size_tag = "" if job.size is None else f"_{hw[1]}x{hw[0]}" if hw else f"_{job.size}"
         colors = {False: "", "full": "_pc", "luminance": "_lum"}[job.preserve_color]  # type: ignore[index]
         head = f"{method.content_label(job.options)}{size_tag}{colors}{masked}".lstrip("_")
         tag = f"{_stem(job.content)}_{_stem(job.style)}_style_{head}"
@@ -198,6 +254,7 @@ def make_job(
     overwrite: bool = False,
     name: str = "",
     key: str | None = None,
+    device: str | torch.device | None = None,
 ) -> Job:
     """The checked request of one run, from values given as text (a command line, a form, a manifest row, a
     bench variant) or as Python values.
@@ -219,6 +276,8 @@ def make_job(
         overwrite: replace existing outputs.
         name: how reports call the job.
         key: the job's key (ottex batch).
+        device: where it will run: a run whose estimated peak memory exceeds what that device has available is
+            refused (:func:`~ottex.methods.cost.check_run_cost`; default: CUDA if available, else the CPU).
 
     Raises:
         InputError: naming the parameter at fault (``option``), before any work.
@@ -265,6 +324,7 @@ def make_job(
               size=_size(task, size, content if content is not None else styles[0]), options=opts, batch=batch,
               seed=seed, preserve_color=mode or False, outputs=list(outputs), overwrite=overwrite, name=name,
               inputs=[f for f in files if isinstance(f, (str, os.PathLike))], key=key)
+    check_run_cost(m, output_hw(job.size, job.content), job.batch, device, warn=False)  # the run warns itself
     if not job.outputs and outdir is not None:
         stem = output_stem(job)
         names = [f"{stem}.png"] if batch == 1 else [f"{stem}_{i}.png" for i in range(batch)]

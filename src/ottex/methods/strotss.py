@@ -90,7 +90,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..core.checks import check_example
+from ..core.checks import check_example, renamed_keyword
 from ..core.device import DTYPE_CHOICES, bfloat16_is_fast, deterministic_backward, make_generator, repeatable
 from ..core.errors import InputError, MissingWeightsError
 from ..core.progress import Callback, Reporter, run_callbacks
@@ -100,8 +100,9 @@ from ..core.runtime import prepare_device
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
 from ..nn.networks import VGGFeatures, load_feature_extractor
-from .base import Method, register_method
-from .options import Options, label_number, option, parse_ints
+from .base import Method, get_method, register_method
+from .cost import RunCost
+from .options import TRANSFER, Options, label_number, option, parse_ints
 
 __all__ = [
     "strotss",
@@ -783,7 +784,8 @@ class StrotssOptions(Options):
         if not self.content_weight >= 0:
             raise InputError(f"content weight must be at least 0, got {self.content_weight}", option="content_weight")
         if (self.content_mask is None) != (self.style_mask is None):
-            raise InputError("region guidance needs both a content mask and a style mask", option="style_mask")
+            raise InputError("region guidance needs both a style mask and a content mask",
+                             option="style_mask" if self.style_mask is None else "content_mask")
 
 
 def _ints(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
@@ -807,7 +809,7 @@ def strotss(
     content_weight: float = 1.0,
     content_mask: ImageLike | None = None,
     style_mask: ImageLike | None = None,
-    iterations: int | Sequence[int] = 250,
+    steps: int | Sequence[int] = 250,
     fast: bool = False,
     lr: float = 2e-3,
     samples: int | Sequence[int] = 1024,
@@ -824,6 +826,7 @@ def strotss(
     progress: bool = False,
     history: list[dict] | None = None,
     callback: Callback | None = None,
+    iterations: int | Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Style transfer with STROTSS (Kolkin et al. 2019); see the module docstring for the losses and schedule.
 
@@ -840,14 +843,14 @@ def strotss(
         content_mask: colour-coded region map of the content (needs ``style_mask``).
         style_mask: colour-coded region map of the style; the same colour marks
             corresponding regions (see :func:`ottex.image.masks.load_label_pair`).
-        iterations: RMSprop steps per scale (a sequence: per scale, coarse to
-            fine, the last value repeating); 250 as the official code.
+        steps: RMSprop steps per scale (a sequence: per scale, coarse to
+            fine, the last value repeating); 250 as the official code (``--steps``).
         fast: the quicker preset, :data:`FAST_STEPS` per scale (when
-            ``iterations`` is left at its default) and, on a CPU,
+            ``steps`` is left at its default) and, on a CPU,
             ``region_samples`` ``"shared"`` (when left at ``"auto"``).
         lr: RMSprop learning rate; halved at the last scale.
         samples: output positions per step, or one number per scale (the last
-            repeating, as ``iterations``); with guidance: in every region, or
+            repeating, as ``steps``); with guidance: in every region, or
             split over the regions (see ``region_samples``).
         style_samples: style positions per scale (and per region).
         region_samples: with guidance, ``"each"`` (``samples`` positions in
@@ -880,25 +883,28 @@ def strotss(
             ``moment``, ``palette`` (means over the regions).
         callback: progress subscriber (one event per step, with the loss and
             its parts); returning False cancels the run.
+        iterations: the former name of ``steps`` (deprecated: a :class:`FutureWarning`).
 
     Returns:
         ``(1, 3, H, W)`` tensor in ``[0, 1]`` on the device.
 
     Raises:
-        InputError: unknown network, bad iterations / lr / samples / size /
+        InputError: unknown network, bad steps / lr / samples / size /
             content weight, only one mask given, a mask that does not fit its image.
 
     Example:
-        >>> out = strotss(photo, painting, 256, iterations=100)  # doctest: +SKIP
+        >>> out = strotss(photo, painting, 256, steps=100)  # doctest: +SKIP
         >>> out = strotss(photo, painting, content_mask="c_map.png", style_mask="s_map.png")  # doctest: +SKIP
     """
-    opts = StrotssOptions(steps=iterations, fast=fast, lr=lr, samples=samples, style_samples=style_samples,
+    steps = renamed_keyword(steps, iterations, "steps", "iterations", default=250)
+    opts = StrotssOptions(steps=steps, fast=fast, lr=lr, samples=samples, style_samples=style_samples,
                           region_samples=region_samples, weights=network, match_dtype=match_dtype,
                           moment_dtype=moment_dtype, similarity_dtype=similarity_dtype,
                           network_dtype=network_dtype, content_weight=content_weight, style_mask=style_mask,
                           content_mask=content_mask)
     with run_callbacks(callback, progress=progress, desc="ottex strotss", history=history) as cb:
-        return _transfer(content, style, size, opts, seed=seed, device=device, weights_dir=weights_dir, callback=cb)
+        return get_method("strotss", TRANSFER).transfer(content, style, size, opts, seed=seed, device=device,
+                                                        weights_dir=weights_dir, callback=cb)  # checked as every run
 
 
 @repeatable
@@ -927,7 +933,8 @@ def _transfer(
     h, w = content_output_size(content_img.shape[-2:], size)
     masks = None
     if opts.content_mask is not None:
-        s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev)
+        s_masks, c_masks, _ = load_label_pair(opts.style_mask, opts.content_mask, device=dev,
+                                              names=("style_mask", "content_mask"))
         check_mask_aspect(c_masks.shape[-2:], content_img.shape[-2:], "content mask", "content image")
         check_mask_aspect(s_masks.shape[-2:], style_img.shape[-2:], "style mask", "style image")
         masks = (c_masks, s_masks)
@@ -981,6 +988,7 @@ METHOD = register_method(Method(
     transfer=_transfer,
     reports_loss=True,
     content_label=_content_label,
+    cost=RunCost(((0.066, 895.0, None), (0.175, 1490.0, 324.0), (0.262, 2086.0, None))),  # methods.cost: measured
 ))
 
 

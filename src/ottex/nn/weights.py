@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable
@@ -45,6 +46,7 @@ __all__ = [
     "cache_dir",
     "search_dirs",
     "resolve_weight_file",
+    "upstream_name",
     "sha256sum",
 ]
 
@@ -396,16 +398,35 @@ def _check_hash(path: Path, wf: WeightFile) -> None:
         raise WeightsError(_corrupt_message(path, wf, digest))
 
 
+def upstream_name(wf: WeightFile) -> str | None:
+    """The file name of ``wf``'s upstream download when it differs from ours (``20191109-211322_E20.pth`` for
+    ``cd16x/encoder5.pth``): a file saved under that name in a set's folder is found too."""
+    if wf.url is None:
+        return None
+    name = Path(urllib.parse.urlparse(wf.url).path).name
+    return name if name and name != wf.filename else None
+
+
 def _download(url: str, dest: Path, progress: bool) -> None:
+    """Download ``url`` to ``dest`` atomically; the folders made for it are removed again when it fails."""
     from tqdm.auto import tqdm  # noqa: PLC0415 - only when downloading
 
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-            for chunk in iter(lambda: resp.read(1 << 16), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
+    try:
+        with atomic_output(dest, suffix=".part") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except BaseException:
+        for folder in made:  # innermost first: an empty cache folder left behind says nothing
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 _verified: set[tuple[str, str]] = set()
@@ -446,8 +467,11 @@ def resolve_weight_file(
     dirs = search_dirs(weights_dir)
     offline = os.environ.get(ENV_OFFLINE, "") not in ("", "0")
     cached = cache_dir() / set_name / wf.filename
+    upstream = upstream_name(wf)
     for d in dirs:
         path = d / set_name / wf.filename
+        if not path.is_file() and upstream is not None:  # the file saved under its upstream name
+            path = d / set_name / upstream
         if path.is_file():
             key = (str(path.resolve()), wf.sha256 or "")
             if key in _verified:
@@ -467,8 +491,10 @@ def resolve_weight_file(
             path.unlink()
             break  # download below
     looked = ", ".join(str(d / set_name) for d in dirs)
+    also = f" (or under its upstream name {upstream})" if upstream is not None else ""
+    where = "one of those folders" if len(dirs) > 1 else "that folder"
     how = (
-        f"put {wf.filename} in one of those folders, or point weights_dir or ${ENV_WEIGHTS} "
+        f"save it as {wf.filename}{also} in {where}, or point weights_dir or ${ENV_WEIGHTS} "
         f"at a folder holding {set_name}/{wf.filename}"
     )
     if wf.url is None:

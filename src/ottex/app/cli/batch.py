@@ -48,7 +48,7 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: one job after the other in this process; ray: worker processes on a Ray cluster "
                    "(pip install \"ottex[ray]\") [local]")
-    g.add_argument("--ray-address", metavar="ADDR", help="join a running Ray cluster: auto or HOST:PORT (implies "
+    g.add_argument("--ray-address", metavar="ADDRESS", help="join a running Ray cluster: auto or HOST:PORT (implies "
                    "--executor ray) [start a local one]")
     g.add_argument("--workers", type=int, metavar="N", help="Ray worker processes [as many as the cluster's GPUs "
                    "(or CPUs) hold at the per-job amounts]")

@@ -10,6 +10,7 @@ from pathlib import Path
 from ...core.device import resolve_device
 from ...core.errors import InputError
 from ...eval.bench import (
+    COMMAND_PLACEHOLDERS,
     BenchRecord,
     bench_sheet,
     machine_name,
@@ -45,8 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", required=True, metavar="FILE", help="style example image")
     p.add_argument("--content", metavar="FILE", help="content image: benchmark style transfer (size = long side) "
                    "and report the content distance too")
-    p.add_argument("--methods", default="ot", help=f"comma-separated registered methods ({names}), or all [ot]")
-    p.add_argument("--sizes", default="512", help="comma-separated square output sides [512]")
+    p.add_argument("--methods", default="ot", metavar="METHODS",
+                   help=f"comma-separated registered methods ({names}), or all [ot]")
+    p.add_argument("--sizes", default="512", metavar="PX[,PX...]",
+                   help="comma-separated output sides in px: square syntheses; with --content the long side of the "
+                   "transfer, the content's aspect kept [512]")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per case; the median is reported [1]")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones [1]")
     p.add_argument("--reference", action="append", default=[], metavar="NAME=FILE",
@@ -58,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(repeatable)")
     p.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
                    help="an external program run as one more case at each size, e.g. another implementation: "
-                   "placeholders {style} {size} {output} {seed}; it must write a PNG to {output} (repeatable)")
+                   f"placeholders {' '.join('{' + n + '}' for n in COMMAND_PLACEHOLDERS)} ({{content}}: with "
+                   "--content); it must write a PNG to {output} (repeatable)")
     p.add_argument("--model", metavar="CKPT", help="trained model of the methods that take one (po: a checkpoint "
                    "of 'ottex train'); its training time per step is printed too")
     p.add_argument("--measure-weights", default=None, metavar="SET",
@@ -69,9 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sheet", metavar="FILE", help="write a contact sheet (style, references, outputs with their "
                    "scores) as PNG")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --sheet or --json file")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda [auto]")
+    p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu or cuda [auto]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
-    p.add_argument("--seed", type=seed_arg, default=0, help="seed of every run [0]")
+    p.add_argument("--seed", type=seed_arg, default=0, metavar="N", help="seed of every run [0]")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=run)
 
@@ -125,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                                  measure=measure, threads=args.threads, save_dir=save_dir, commands=commands,
                                  content=args.content, variants=variants, method_options=method_options,
                                  on_record=show)
-        machine = machine_name(device)
+        machine = machine_name(device, args.threads)
         if args.sheet:
             save_image(bench_sheet(records, args.style, machine, content=args.content), args.sheet,
                        overwrite=args.force)

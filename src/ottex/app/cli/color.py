@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from ...image.color import color_transfer
 from ...image.io import load_image, save_image
 from .common import add_runtime_options, check_runtime, expand_inputs, one_output, output_paths, run_batch
 from .run import warn_unrecorded
+
+#: The default of ``--rotations``: :func:`~ottex.image.color.color_transfer`'s own.
+DEFAULT_ROTATIONS = inspect.signature(color_transfer).parameters["rotations"].default
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,16 +31,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", metavar="SOURCE", help="image to recolour; a folder or quoted glob pattern runs each")
     p.add_argument("target", metavar="TARGET", help="image whose colours are taken")
-    p.add_argument("--rotations", type=int, default=None, help="random rotations of the colour space [20]")
+    p.add_argument("--rotations", type=int, default=None, metavar="N",
+                   help=f"random rotations of the colour space [{DEFAULT_ROTATIONS}]")
     p.add_argument("--regrain", action=argparse.BooleanOptionalAction, default=True,
                    help="Pitie's regraining after the colour map: the source's gradients where the map would stretch "
                    "grain and noise (smooth skies, clean flat areas) [on]")
-    add_runtime_options(p)
+    add_runtime_options(p, weights=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    rotations = 20 if args.rotations is None else args.rotations
+    rotations = DEFAULT_ROTATIONS if args.rotations is None else args.rotations
     sources = expand_inputs([args.source], "source")
     one_output(args, len(sources))
     if rotations < 1:
@@ -45,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
 
     def job(src: str) -> None:
-        tag = f"color_i{rotations}{'' if args.regrain else '_noregrain'}_s{args.seed}"
+        tag = f"color_r{rotations}{'' if args.regrain else '_noregrain'}_s{args.seed}"
         (path,) = output_paths(args, f"{Path(src).stem}_{Path(args.target).stem}_{tag}", 1)
         check_outputs_free([path], [src, args.target], args.force)
         out = color_transfer(load_image(src, device=device), load_image(args.target, device=device),
-                             iterations=rotations, seed=args.seed, regrain=args.regrain)
+                             rotations=rotations, seed=args.seed, regrain=args.regrain)
         inputs = {"source": os.path.abspath(src), "target": os.path.abspath(args.target)}
         settings = {"ottex": __version__, "command": "color", "task": "color", "inputs": inputs,
                     "size": list(out.shape[-2:]), "seed": args.seed,

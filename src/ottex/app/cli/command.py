@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 from ... import __version__
 from ...core.errors import Cancelled, OttexError
-from . import batch, bench, color, info, serve, style, synth, train, weights
-from .common import format_error
+from . import batch, bench, color, info, serve, style, synth, train, video, weights
+from .common import apply_threads, format_error
 from .parser import Parser, UsageError
 
 __all__ = ["run", "build_parser", "COMMANDS"]
 
 #: The sub-command modules, in help order: each has ``add_parser(subparsers)`` (which sets ``func``).
-COMMANDS = (synth, style, color, train, bench, batch, weights, serve, info)
+COMMANDS = (synth, style, video, color, train, bench, batch, weights, serve, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for command in COMMANDS:
         command.add_parser(sub)
+    _name_values(parser)
     return parser
+
+
+#: The placeholder of a value by its type, for options that name none: argparse would show the option's name in
+#: capitals (``ROTATIONS``, ``MAX_QUEUE``) beside the ``N`` and ``PX`` of the others.
+TYPE_METAVARS = {int: "N", float: "X"}
+
+
+def _name_values(parser: argparse.ArgumentParser) -> None:
+    """Give every option that takes a value and names no placeholder the one of its type (in every sub-command)."""
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its actions and sub-parsers only there
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in dict.fromkeys(action.choices.values()):
+                _name_values(child)
+        elif action.option_strings and action.nargs != 0 and action.metavar is None and action.choices is None:
+            action.metavar = TYPE_METAVARS.get(action.type)  # type: ignore[call-overload]
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -58,6 +74,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         warnings.filterwarnings("always", category=DeprecationWarning, module=r"ottex(\.|$)")
         try:
+            if args.command != "bench":  # bench's --threads is each case's, in its own process
+                apply_threads(args)
             return int(args.func(args) or 0)
         except Cancelled as exc:
             print(f"ottex: {exc}", file=sys.stderr)

@@ -8,6 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
+from ...core.checks import check_int
 from ...core.device import parse_seed, resolve_device
 from ...core.errors import InputError, MissingWeightsError, OttexError
 from ...exec.local import JobResult
@@ -19,6 +22,7 @@ __all__ = [
     "add_size_options",
     "parse_size",
     "check_runtime",
+    "apply_threads",
     "output_paths",
     "make_outdir",
     "expand_inputs",
@@ -76,17 +80,22 @@ def _missing_weights(msg: str) -> str:
     return msg
 
 
-def add_runtime_options(p: argparse.ArgumentParser, output: bool = True) -> None:
-    """Options every compute command takes: device, weights folder, seed, output (``-o``, unless ``output`` is
-    false: for commands that name their outputs otherwise), output folder, verbosity."""
+def add_runtime_options(p: argparse.ArgumentParser, output: bool = True, weights: bool = True) -> None:
+    """Options every compute command takes: device, weights folder (unless ``weights`` is false: for commands that
+    use no network), seed, output (``-o``, unless ``output`` is false: for commands that name their outputs
+    otherwise), output folder, verbosity."""
     g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
-    g.add_argument(
-        "--weights-dir",
-        metavar="DIR",
-        help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
-    )
-    g.add_argument("--seed", type=seed_arg, default=0,
+    g.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
+    if weights:
+        g.add_argument(
+            "--weights-dir",
+            metavar="DIR",
+            help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache",
+        )
+    g.add_argument("--threads", metavar="N", help="CPU threads of torch [one per core]; on a CPU that other work "
+                   "keeps busy, 1 is several times faster")
+    g.add_argument("--seed", type=seed_arg, default=0, metavar="N",
                    help="random seed, 0 to 2**63-1; same seed + settings + device = same image [0]")
     if output:
         g.add_argument("-o", "--output", metavar="FILE",
@@ -121,6 +130,12 @@ def check_runtime(args: argparse.Namespace) -> None:
     """The runtime options that can be checked before any work: the device and ``--weights-dir``."""
     resolve_device(args.device)
     search_dirs(getattr(args, "weights_dir", None))
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads N``: torch's CPU threads for this process (checked: an integer of at least 1)."""
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(check_int(args.threads, "--threads", low=1))
 
 
 def output_paths(args: argparse.Namespace, stem: str, count: int, suffix: str = ".png") -> list[Path]:

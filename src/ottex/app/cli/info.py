@@ -124,8 +124,9 @@ def _describe(path: str, record: dict[str, Any]) -> list[str]:
     except OttexError:
         defaults = {}
     changed = {k: v for k, v in options.items() if k not in defaults or defaults[k] != v}
-    rest = ", the others at their defaults" if len(changed) < len(options) else ""
-    lines.append("  options: " + (", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items()) or "defaults") + rest)
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
+    rest = ", the others at their defaults" if shown and len(changed) < len(options) else ""
+    lines.append("  options: " + (shown or "all at their defaults") + rest)
     try:
         argv, notes = reproduce_command(record, path)
     except OttexError as exc:

@@ -49,10 +49,11 @@ def _fmt_default(value: Any) -> str | None:
     return str(value)
 
 
-def _defaults_note(entries: list[tuple[Method, OptionSpec]]) -> str:
+def _defaults_note(entries: list[tuple[Method, OptionSpec]], task: str) -> str:
     by_value: dict[str, list[str]] = {}
     for m, spec in entries:
-        text = _fmt_default(spec.default)
+        shown = spec.shown_default(task) if spec.default is None and spec.shown_default is not None else None
+        text = shown or _fmt_default(spec.default)
         if text is not None:
             by_value.setdefault(text, []).append(m.name)
     if not by_value:
@@ -62,15 +63,16 @@ def _defaults_note(entries: list[tuple[Method, OptionSpec]]) -> str:
     return " [" + "; ".join(f"{', '.join(names)}: {value}" for value, names in by_value.items()) + "]"
 
 
-def _help(entries: list[tuple[Method, OptionSpec]]) -> str:
-    """One help text for a flag several methods share: their helps (each with its default unless it states
-    one), prefixed with the method names where they differ."""
+def _help(entries: list[tuple[Method, OptionSpec]], task: str) -> str:
+    """One help text for a flag several methods share: their helps, each with its default for ``task`` (made from
+    the options' metadata: the field's default or its ``shown_default``; a help text states none), prefixed with
+    the method names where they differ."""
     groups: dict[str, list[tuple[Method, OptionSpec]]] = {}
     for m, spec in entries:
         groups.setdefault(spec.help, []).append((m, spec))
     parts = []
     for text, members in groups.items():
-        body = text if "[" in text else text + _defaults_note(members)
+        body = text + _defaults_note(members, task)
         parts.append(body if len(groups) == 1 else f"{', '.join(m.name for m, _ in members)}: {body}")
     return "; ".join(parts).replace("%", "%%")
 
@@ -97,7 +99,7 @@ def add_method_options(parser: argparse.ArgumentParser, task: str) -> None:
         for name in field_names:
             entries = fields[name]
             spec = entries[0][1]
-            kwargs: dict[str, Any] = {"dest": name, "default": None, "help": _help(entries)}
+            kwargs: dict[str, Any] = {"dest": name, "default": None, "help": _help(entries, task)}
             if spec.type.startswith("bool"):
                 g.add_argument(spec.cli_flag, action=_RecordBool, **kwargs)
                 continue

@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "machine only unless --host says otherwise.",
         epilog="example: ottex serve --port 8000 --workdir ~/textures",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on; anything but a loopback address lets "
+    p.add_argument("--host", default="127.0.0.1", metavar="HOST",
+                   help="address to listen on; anything but a loopback address lets "
                    "other machines use the page, with the access link printed at start (it holds a token) "
                    "[127.0.0.1]")
     p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
@@ -33,18 +34,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="off loopback, do not require the access link's token (anyone who reaches the port may use "
                    "the page)")
     p.add_argument("--port", type=int, default=8000, help="port (0: a free one) [8000]")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N; several, "
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (CUDA if available), cpu, cuda or cuda:N; several, "
                    "comma-separated, run one job on each at a time [auto]")
     p.add_argument("--workdir", metavar="DIR", default=DEFAULT_WORKDIR,
                    help=f"folder of the uploads and results (created; results found there join the gallery) "
                    f"[./{DEFAULT_WORKDIR}]")
     p.add_argument("--weights-dir", metavar="DIR",
                    help="folder with one sub-folder per weight set, searched before $OTTEX_WEIGHTS and the cache")
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest upload in MB [25]")
-    p.add_argument("--max-upload-megapixels", type=float, default=40.0,
+    p.add_argument("--max-upload-mb", type=float, default=25.0, metavar="MB", help="largest upload in MB [25]")
+    p.add_argument("--max-upload-megapixels", type=float, default=40.0, metavar="MP",
                    help="largest uploaded image in megapixels; larger ones (and decompression bombs) are refused "
                    "before decoding [40]")
-    p.add_argument("--max-output-megapixels", type=float, default=16.8, help="largest image a run may make [16.8: "
+    p.add_argument("--max-output-megapixels", type=float, default=16.8, metavar="MP",
+                   help="largest image a run may make [16.8: "
                    "4096x4096]")
     p.add_argument("--preview-every", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between preview images of a running job [1]")

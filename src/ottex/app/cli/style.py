@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     outdir = None if args.output else make_outdir(args.outdir)
     jobs = [make_job(TRANSFER, args.method, style=style, content=content, size=size, options=options,
                      seed=args.seed + i, preserve_color=args.preserve_color, outputs=[named[i]] if named else (),
-                     outdir=outdir, overwrite=args.force,
+                     outdir=outdir, overwrite=args.force, device=args.device,
                      name=f"{content} + {style}" + (f" (seed {args.seed + i})" if variations > 1 else ""))
             for content, style in pairs for i in range(variations)]  # a batch: one run per seed
     if len(pairs) > 1 and jobs[0].inputs:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     one_output(args, len(groups))
     outdir = None if args.output else make_outdir(args.outdir)
     jobs = [make_job(SYNTHESIS, args.method, style=group, size=size, options=options, seed=args.seed,
-                     batch=args.batch, outdir=outdir, overwrite=args.force, name=" + ".join(group))
+                     batch=args.batch, outdir=outdir, overwrite=args.force, name=" + ".join(group), device=args.device)
             for group in groups]
     if len(styles) > 1 and jobs[0].inputs:
         raise InputError("--style-mask/--target-mask take one STYLE example")

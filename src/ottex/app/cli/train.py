@@ -35,8 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("textures", metavar="TEXTURE", nargs="+", help="texture images: files, folders or quoted globs")
     p.add_argument("-o", "--output", metavar="CKPT", required=True, help="checkpoint file to write (or resume)")
     p.add_argument("--variant", choices=VARIANTS, default=d.variant, help=f"model [{d.variant}]")
-    p.add_argument("--size", type=int, default=d.size, help=f"side of the training crops, multiple of 16 [{d.size}]")
-    p.add_argument("--style-side", type=int, default=d.style_side,
+    p.add_argument("--size", type=int, default=d.size, metavar="PX",
+                   help=f"side of the training crops, multiple of 16 [{d.size}]")
+    p.add_argument("--style-side", type=int, default=d.style_side, metavar="PX",
                    help=f"textures are resized to this short side before cropping (the detail scale) [{d.style_side}]")
     p.add_argument("--steps", type=int, default=d.steps, help=f"training steps in all [{d.steps}]")
     p.add_argument("--batch", type=int, default=d.batch, help=f"crops per step [{d.batch}]")
@@ -51,9 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"write the checkpoint every N steps (a crash loses at most these) [{d.save_every}]")
     p.add_argument("--restart", action="store_true", help="start again even if the output exists (replaces it)")
     p.add_argument("--plot", metavar="FILE", help="write the loss curve (PNG) at the end")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (CUDA if available), cpu, cuda or cuda:N [auto]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder with one sub-folder per weight set")
-    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the initialisation, crops and noise [0]")
+    p.add_argument("--seed", type=seed_arg, default=0, metavar="N",
+                   help="seed of the initialisation, crops and noise [0]")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
     p.set_defaults(func=run)

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fetch: download a set into the cache")
     p.add_argument("name", nargs="?", default="hybrid", help="weight set for fetch [hybrid]")
     p.add_argument("--weights-dir", metavar="DIR", help="folder searched first")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="fetch: print nothing (no progress bars, no paths)")
     p.set_defaults(func=run)
 
 

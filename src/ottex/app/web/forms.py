@@ -42,7 +42,7 @@ TASK_LABELS = {SYNTHESIS: "Texture", TRANSFER: "Style transfer", COLOR: "Colour 
 DEFAULT_SIZE = 512
 MAX_SEED = 2**53 - 1  # what JavaScript numbers hold exactly
 #: The rotations of colour transfer: the library's default, and the command line's help.
-COLOR_ROTATIONS = inspect.signature(color_transfer).parameters["iterations"].default
+COLOR_ROTATIONS = inspect.signature(color_transfer).parameters["rotations"].default
 COLOR_ROTATIONS_HELP = "random rotations of the colour space"
 
 

@@ -675,7 +675,7 @@ class JobQueue:
     def _color(self, settings: RunSettings, device: torch.device, output: Path) -> None:
         source = load_image(self.uploads.path(settings.content), device=device)
         target = load_image(self.uploads.path(settings.style[0]), device=device)
-        out = color_transfer(source, target, iterations=settings.rotations or 1, seed=settings.seed)
+        out = color_transfer(source, target, rotations=settings.rotations or 1, seed=settings.seed)
         save_image(out, output)
 
     def _finish(self, job: WebJob, output: Path) -> tuple[int, int]:

@@ -1,0 +1,176 @@
+"""Temporal consistency of ``ottex video``: the warping error (Lai et al. 2018; ``ottex.video.flow``) of each
+temporal mode on synthetic clips with known motion (a pan, a zoom, an object moving over a still photo;
+``ottex.video.clips``), beside the input clip's own and the per-frame result's; the per-layer style distance of
+the frames (mean over frames; ``ottex.eval.metrics.style_distance_per_layer``, the neutral vgg19-caffe network)
+against the per-frame result's; time per frame. Then the speed at ``--speed-size`` px against one ``ottex
+style`` of a frame in the same warm process, and a frame strip (input / per-frame / consistent) for
+docs/video.md. Everything runs through ``make_video_job`` / ``run_video`` (what ``ottex video`` runs).
+
+    PYTHONPATH=src OTTEX_WEIGHTS=../shared/weights OTTEX_IMAGES=../shared/images OTTEX_OFFLINE=1 \\
+        python benchmarks/video.py --strip docs/images/video_strip.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ottex.core.resample import resize
+from ottex.eval.metrics import style_distance_per_layer
+from ottex.image.io import load_image, save_image, to_pil
+from ottex.methods.base import get_method
+from ottex.video import make_clip, make_video_job, run_video, warping_error
+from ottex.video.io import frame_name
+
+IMAGES = Path(os.environ.get("OTTEX_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
+#: (label, temporal mode, blend) of each row; None: the mode's default.
+MODES = [("per-frame", "per-frame", None), ("blend 0.5", "blend", 0.5), ("consistent (default)", "consistent", None),
+         ("consistent, blend 0.3", "consistent", 0.3)]
+
+
+def _frames(folder: Path, n: int) -> list[torch.Tensor]:
+    return [load_image(folder / frame_name(i)) for i in range(n)]
+
+
+def _run(clip: Path, style: Path, out: Path, temporal: str, blend: float | None, size: int | None, seed: int
+         ) -> tuple[list[torch.Tensor], float, float]:
+    """Frames of one run, seconds per frame (all), seconds per frame after the first."""
+    times: list[float] = []
+    vjob = make_video_job(clip, style, size=size, output=out, temporal=temporal, blend=blend, seed=seed)
+    t0 = time.perf_counter()
+    run_video(vjob, device="cpu", on_frame=lambda done, count: times.append(time.perf_counter()))
+    n = vjob.stop - vjob.start
+    later = (times[-1] - times[0]) / (n - 1) if n > 1 else float("nan")
+    return _frames(out, n), (times[-1] - t0) / n, later
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=256, help="long side of the clips")
+    ap.add_argument("--frames", type=int, default=12)
+    ap.add_argument("--clips", default="pan,zoom,object")
+    ap.add_argument("--content", default="content/golden_gate.jpg")
+    ap.add_argument("--thing", default="content/sailboat.jpg", help="the moving object's image")
+    ap.add_argument("--style", default="style/brushstrokes.jpg")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--modes", default="0,1,2,3", help="rows of MODES to run (0: per-frame, the reference, first)")
+    ap.add_argument("--speed-size", type=int, default=512, help="0: no speed comparison")
+    ap.add_argument("--speed-frames", type=int, default=3)
+    ap.add_argument("--strip", help="write the frame strip (JPEG) here")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(args.seed)
+    root = Path(tempfile.mkdtemp(prefix="ottex-video-"))
+    photo, thing = load_image(IMAGES / args.content), load_image(IMAGES / args.thing)
+    style = IMAGES / args.style
+    style_img = load_image(style)
+    hw = (args.size * 3 // 4, args.size)
+    rows, strips = [], {}
+    for kind in args.clips.split(","):
+        frames, _ = make_clip(kind, photo, hw, args.frames, thing=thing)
+        clip = root / kind
+        clip.mkdir()
+        for i, f in enumerate(frames):
+            save_image(f, clip / frame_name(i))
+        frames = _frames(clip, args.frames)  # as written (8 bits)
+        own = warping_error(frames, frames)
+        base = None
+        for m in map(int, args.modes.split(",")):
+            label, temporal, blend = MODES[m]
+            outs, per_frame_s, later_s = _run(clip, style, root / f"{kind}_{m}", temporal, blend, None, args.seed)
+            we = warping_error(frames, outs)
+            sd = [style_distance_per_layer(o, style_img) for o in outs]
+            layers = {k: sum(d[k] for d in sd) / len(sd) for k in sd[0]}
+            if base is None:
+                base = {"we": we, "layers": layers}
+            rows.append({"clip": kind, "mode": label, "input_we": own, "we": we, "x_input": we / own,
+                         "x_per_frame": we / base["we"], "layers": layers,
+                         "layers_vs_per_frame": {k: layers[k] / base["layers"][k] - 1 for k in layers},
+                         "s_per_frame": per_frame_s, "s_later_frame": later_s})
+            print(json.dumps(rows[-1]), flush=True)
+            if kind == "pan" and label in ("per-frame", "consistent (default)"):
+                strips[label] = outs
+        if kind == "pan":
+            strips["input"] = frames
+    if args.strip and strips:
+        _strip(strips, Path(args.strip))
+    speed_row = _speed(args, photo, style, style_img, root) if args.speed_size else None
+    _table(rows, speed_row, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "speed": speed_row}, indent=1))
+
+
+def _speed(args: argparse.Namespace, photo: torch.Tensor, style: Path, style_img: torch.Tensor, root: Path) -> dict:
+    """Speed at --speed-size: one `ottex style` of a frame (warm: a first run is discarded) against the clip."""
+    frames, _ = make_clip("pan", photo, (args.speed_size * 3 // 4, args.speed_size), args.speed_frames)
+    clip = root / "speed"
+    clip.mkdir()
+    for i, f in enumerate(frames):
+        save_image(f, clip / frame_name(i))
+    method = get_method("ot", "transfer")
+    method.transfer(resize(frames[0], (96, 128)), style_img, None, {}, seed=args.seed, device="cpu")
+    t0 = time.perf_counter()
+    method.transfer(load_image(clip / frame_name(0)), style_img, None, {}, seed=args.seed, device="cpu")
+    style_s = time.perf_counter() - t0
+    speed = {}
+    for label, temporal, blend in (MODES[0], MODES[2]):
+        _, all_s, later_s = _run(clip, style, root / f"speed_{temporal}", temporal, blend, None, args.seed)
+        speed[label] = {"s_per_frame": all_s, "s_later_frame": later_s}
+    speed_row = {"size": args.speed_size, "frames": args.speed_frames, "ottex_style_s": style_s, **speed}
+    print(json.dumps(speed_row), flush=True)
+    return speed_row
+
+
+def _table(rows: list[dict], speed: dict | None, args: argparse.Namespace) -> None:
+    layers = list(rows[0]["layers"])
+    print(f"\n{args.frames} frames, {args.size * 3 // 4}x{args.size} px, style {args.style}, seed {args.seed}\n")
+    print("| clip | mode | warping error | x input's | x per-frame's | " + " | ".join(
+        f"{k} (vs per-frame)" for k in layers) + " | s/frame |")
+    print("|---|---|---|---|---|" + "---|" * len(layers) + "---|")
+    for r in rows:
+        cells = " | ".join(f"{r['layers'][k]:.3f} ({100 * r['layers_vs_per_frame'][k]:+.0f}%)" for k in layers)
+        print(f"| {r['clip']} | {r['mode']} | {r['we']:.5f} | {r['x_input']:.1f} | {r['x_per_frame']:.2f} | {cells} "
+              f"| {r['s_per_frame']:.2f} |")
+    print("\nthe input clips' own warping error: " + ", ".join(
+        f"{r['clip']} {r['input_we']:.5f}" for r in rows if r["mode"] == "per-frame"))
+    if speed is None:
+        return
+    s = speed
+    print(f"\nspeed at {s['size']} px ({s['frames']} frames): ottex style {s['ottex_style_s']:.1f} s; per-frame "
+          f"{s['per-frame']['s_per_frame']:.1f} s/frame; consistent {s['consistent (default)']['s_per_frame']:.1f} "
+          f"s/frame ({s['consistent (default)']['s_later_frame']:.1f} s for each frame after the first)")
+
+
+def _strip(strips: dict[str, list[torch.Tensor]], path: Path, limit: int = 150_000) -> None:
+    """Rows input / per-frame / consistent of frames 0, middle, last, three differences of consecutive frames."""
+    n = len(strips["input"])
+    idx = [0, n // 2, n - 1]
+    rows = []
+    for key in ("input", "per-frame", "consistent (default)"):
+        fr = strips[key]
+        hw = strips["input"][0].shape[-2:]
+        fr = [resize(f, hw) if f.shape[-2:] != hw else f for f in fr]
+        rows.append(torch.cat([fr[i] for i in idx], -1))
+    img = to_pil(torch.cat(rows, -2))
+    img = img.resize((img.width * 2 // 3, img.height * 2 // 3), Image.LANCZOS)
+    for q in (90, 85, 80, 75, 70, 60, 50):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=q)
+        if buf.tell() <= limit:
+            break
+    path.write_bytes(buf.getvalue())
+    print(f"wrote {path} ({buf.tell() // 1000} KB, quality {q})")
+
+
+if __name__ == "__main__":
+    main()
