@@ -188,8 +188,7 @@ def test_committed_pictures_are_small():
     pictures = sorted((DOCS / "images").rglob("*.jpg"))
     assert pictures
     for picture in pictures:
-        if not picture.name.startswith("structure_"):  # docs/structure.md's sheets (issue 27), made elsewhere
-            assert picture.stat().st_size <= 150_000, picture
+        assert picture.stat().st_size <= 150_000, picture
 
 
 def test_cli_reference_is_generated_from_the_parser():
