@@ -108,6 +108,5 @@ def test_progress_total_covers_every_loss_evaluation(lava):
     never sits at 100 % while the run goes on (it did with ``swd``)."""
     events = []
     synthesize_opt(lava, (32, 32), method="swd", settings=FAST, seed=0, callback=events.append)
-    steps = [e for e in events if e.kind == "step"]
-    assert steps and all(e.done <= e.total for e in steps)
-    assert steps[0].total == 12 * 5 // 4
+    steps = [e for e in events if e.kind == "step"]  # one per loss evaluation
+    assert steps[0].total == 12 * 5 // 4 and len(steps) <= steps[0].total

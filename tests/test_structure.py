@@ -151,11 +151,12 @@ def test_patch_polish_sharpens_and_keeps_size_range_and_wrap():
     # larger than max_side: the change is made at max_side and upsampled; same shape, still closer
     big = patch_polish(blurred, example, 4, generator=torch.Generator().manual_seed(0), max_side=32)
     assert big.shape == blurred.shape and patch_distance(big, example, rescale=False) < before
-    # wrap: a tileable input stays tileable (its seam is no worse than inside)
-    tiled = patch_polish(example.roll(3, -1), example, 2, generator=torch.Generator().manual_seed(0), wrap=True)
-    seam = (tiled[..., 0] - tiled[..., -1]).abs().mean()
-    inside = (tiled[..., 1:] - tiled[..., :-1]).abs().mean()
-    assert seam <= inside + 0.05
+    # wrap: the image is a torus, so polishing commutes with a circular shift (measured: 7e-5 wrapped, 0.057 not)
+    # (a noise image: no tied values, whose order a shift could change)
+    noise, shift = torch.rand(1, 3, 48, 48, generator=g), (5, 11)
+    a = patch_polish(noise, example, 2, generator=torch.Generator().manual_seed(0), wrap=True).roll(shift, (-2, -1))
+    b = patch_polish(noise.roll(shift, (-2, -1)), example, 2, generator=torch.Generator().manual_seed(0), wrap=True)
+    assert (a - b).abs().max() < 1e-3
 
 
 # --- synthesis keeps structure (these fail with ottex 0.1's schedule, layout="off") -----------------------------

@@ -178,11 +178,9 @@ def patch_layout(
         ``(batch, 3, height, width)`` clamped to ``[0, 1]``.
     """
     sizes = layout_sizes(size, min_side, factor)
-    sh, sw = style.shape[-2:]
     image = None
     for h, w in sizes:
-        f = h / size[0]
-        example = resize(style, (max(patch, round(sh * f)), max(patch, round(sw * f))))
+        example = _scaled(style, h / size[0], patch)
         if image is None:
             mean = example.mean(dim=(-2, -1), keepdim=True)
             spread = example.std(dim=(-2, -1), keepdim=True)
@@ -233,12 +231,16 @@ def patch_polish(
     s = min(1.0, max_side / max(h, w))
     if s == 1.0:
         return patch_sliced_ot(image, style, iterations, patch, generator, wrap).clamp_(0, 1)
-    small_size = (max(patch, round(h * s)), max(patch, round(w * s)))
-    shrink = wrap_resize if wrap else resize
-    small = shrink(image, small_size)
-    example = resize(style, (max(patch, round(style.shape[-2] * s)), max(patch, round(style.shape[-1] * s))))
-    change = patch_sliced_ot(small, example, iterations, patch, generator, wrap) - small
-    return (image + shrink(change, (h, w))).clamp_(0, 1)
+    resample = wrap_resize if wrap else resize
+    small = resample(image, (max(patch, round(h * s)), max(patch, round(w * s))))
+    change = patch_sliced_ot(small, _scaled(style, s, patch), iterations, patch, generator, wrap) - small
+    return (image + resample(change, (h, w))).clamp_(0, 1)
+
+
+def _scaled(style: torch.Tensor, factor: float, patch: int) -> torch.Tensor:
+    """The example resized by ``factor``, never below one patch."""
+    sh, sw = style.shape[-2:]
+    return resize(style, (max(patch, round(sh * factor)), max(patch, round(sw * factor))))
 
 
 def _luma(image: torch.Tensor) -> torch.Tensor:

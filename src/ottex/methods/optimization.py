@@ -221,7 +221,7 @@ def _run(
     sizes = pyramid_sizes(size, opts.coarse_side)
     factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
     iters = per_scale(opts.steps, len(sizes))
-    redraws = method in REDRAWN_LOSSES
+    redraws = hasattr(STYLE_LOSSES.get(method), "redraw")  # swd: directions drawn anew for each optimiser run
     # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
     evals = [sum(_max_evals(n, opts) for n in _runs(it, redraws, opts)) for it in iters]
     report = Reporter(method, callback, sizes, evals, unit="eval")
@@ -248,7 +248,7 @@ def _run(
             report.step(loss=value, image=lambda: x.detach().clamp(0, 1))
 
         for n in _runs(iters[si], redraws, opts):
-            if hasattr(style_loss, "redraw"):
+            if redraws:
                 style_loss.redraw()
             start = len(losses)
             image, converged = _optimize(image, objective, n, opts, on_eval)
@@ -273,10 +273,6 @@ LBFGS_RUN_STEPS = 50
 NOISE_LOSS_FRACTION = 0.5
 #: A loss this small is a match (a flat style is matched at the first evaluation).
 MATCHED_LOSS = 1e-6
-
-
-#: Style losses with random directions, drawn anew for each optimiser run.
-REDRAWN_LOSSES = ("swd",)
 
 
 def _max_evals(iterations: int, opts: OptOptions) -> int:
