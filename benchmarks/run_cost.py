@@ -7,12 +7,16 @@ Each case runs ``ottex synth``/``ottex style`` in a fresh process (``--quiet``, 
 ``peak = base + bytes_per_pixel * pixels`` of each method.
 
     python benchmarks/run_cost.py --style graffiti.jpg --sizes 256,512,1024 --methods ot --threads 1
+    python benchmarks/run_cost.py --style bricks.png --sizes 256,512 --methods "ot --quality best"
+
+A method may carry flags of its own after its name (``"ot --quality best"``); methods are comma-separated.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -20,8 +24,9 @@ import time
 from pathlib import Path
 
 
-def run_case(args: argparse.Namespace, method: str, size: int, outdir: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (bytes) of one run in a child process."""
+def run_case(args: argparse.Namespace, case: str, size: int, outdir: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (bytes) of one run in a child process (``case``: a method and its own flags)."""
+    method, *flags = shlex.split(case)
     cmd = [sys.executable, "-m", "ottex"]
     if args.content:
         cmd += ["style", args.content, args.style]
@@ -29,7 +34,7 @@ def run_case(args: argparse.Namespace, method: str, size: int, outdir: str) -> t
         cmd += ["synth", args.style]
     cmd += ["--size", str(size), "--method", method, "--quiet", "--force", "-o",
             str(Path(outdir) / f"{method}_{size}.png"), "--device", "cpu"]
-    cmd += args.extra.get(method, [])
+    cmd += args.extra.get(method, []) + flags
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     start = time.perf_counter()
     child = subprocess.Popen(cmd, env=env)

@@ -50,9 +50,12 @@ from ottex.eval.textures import procedural_set
 GIMP = {
     "brick": "structured", "burlap": "structured", "parque1": "structured", "parque2": "structured",
     "parque3": "structured", "wood1": "structured", "wood5": "structured", "bluesquares": "structured",
-    "sm_squares": "structured", "bark": "structured", "corkboard": "irregular", "slate": "irregular",
-    "marble1": "irregular", "leopard": "irregular", "rock": "irregular", "stone33": "irregular",
-    "crinklepaper": "irregular", "ground1": "irregular",
+    "sm_squares": "structured", "bark": "structured", "wood2": "structured", "wood3": "structured",
+    "pine": "structured", "bluegrid": "structured", "qube1": "structured", "warning": "structured",
+    "terra": "structured", "recessed": "structured", "redcube": "structured",
+    "corkboard": "irregular", "slate": "irregular", "marble1": "irregular", "leopard": "irregular",
+    "rock": "irregular", "stone33": "irregular", "crinklepaper": "irregular", "ground1": "irregular",
+    "leather": "irregular", "cracked": "irregular", "granite1": "irregular", "java": "irregular",
 }
 SKIMAGE = {"brick": "structured", "text": "structured", "grass": "irregular", "gravel": "irregular"}
 SHARED = {"zebra": "structured", "pattern-small": "irregular", "lava-small": "irregular",

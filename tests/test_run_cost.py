@@ -115,3 +115,21 @@ def test_the_bar_weighs_steps_by_their_pixels():
     assert bar.bar.n / bar.bar.total == pytest.approx(1 / 21)
     assert "10/30 levels" in bar.status
     report.finish()
+
+
+def test_the_estimate_reads_the_options(monkeypatch, style, tmp_path, capsys):
+    """``quality="best"`` adds the refinement's memory and time; the refusal reads the run's options on every path
+    (the command line's request and the Python method call)."""
+    ot = get_method("ot")
+    default, best = (cost.estimate_run(ot, (512, 512), options=o) for o in (None, {"quality": "best"}))
+    assert best.memory_mb > default.memory_mb and best.seconds > 2 * default.seconds
+    big = cost.estimate_run(ot, (4096, 4096), options={"quality": "best"})
+    assert big.memory_mb >= cost.estimate_run(ot, (4096, 4096)).memory_mb and big.seconds > best.seconds
+    assert cost.estimate_run(ot, (512, 512), task="transfer").memory_mb == default.memory_mb
+    # a memory that holds the default 512 px run and not the best one: only best is refused
+    monkeypatch.setattr(cost, "available_memory", lambda device=None: (default.memory_mb + best.memory_mb) / 2)
+    assert cost.check_run_cost(ot, (512, 512), warn=False) is not None
+    with pytest.raises(InputError, match="with method ot, more than"):
+        ot.synthesize(style, 512, {"quality": "best"})
+    assert main(["synth", str(style), "--size", "512", "--quality", "best", "--outdir", str(tmp_path)]) == 1
+    assert "needs about" in capsys.readouterr().err

@@ -105,8 +105,9 @@ class Method:
         module: module to import to get this method registered (default: the
             module of its callables; the benchmark's child processes import it).
         cost: its measured peak memory and time against the output size (:class:`~ottex.methods.cost.RunCost`;
-            None: :data:`~ottex.methods.cost.DEFAULT_COST`), read by :func:`~ottex.methods.cost.check_run_cost`
-            before every run.
+            None: :data:`~ottex.methods.cost.DEFAULT_COST`), or ``cost(options, task)`` returning one where the
+            options change it (e.g. ``ot``'s ``quality="best"``); read by
+            :func:`~ottex.methods.cost.check_run_cost` before every run (:meth:`run_cost`).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class Method:
         label: Callable[[Any, str], str] | None = None,
         content_label: Callable[[Any], str] | None = None,
         module: str | None = None,
-        cost: RunCost | None = None,
+        cost: RunCost | Callable[[Any, str], RunCost] | None = None,
     ) -> None:
         if synthesize is None and transfer is None:
             raise InputError(f"method '{name}' needs a synthesize or a transfer callable")
@@ -140,6 +141,13 @@ class Method:
 
     def __repr__(self) -> str:
         return f"Method({self.name!r}, tasks={self.tasks})"
+
+    def run_cost(self, options: Any = None, task: str = SYNTHESIS) -> RunCost | None:
+        """The cost model of a run with ``options`` (an options object, or None: the defaults) for ``task``."""
+        if self.cost is None or isinstance(self.cost, RunCost):
+            return self.cost
+        opts = options if isinstance(options, self.options) else self.make_options(options, task)
+        return self.cost(opts, task)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -205,7 +213,7 @@ class Method:
         opts = self.make_options(options, SYNTHESIS)
         check_batch(batch)
         size = check_size(size)
-        check_run_cost(self, size, batch, device)  # what cannot fit is refused before any work
+        check_run_cost(self, size, batch, device, options=opts)  # what cannot fit is refused before any work
         out = self._synthesize(style, size, opts, batch=batch, seed=seed, device=device,
                                weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         return self._with_settings(out, SYNTHESIS, style, None, size, opts, batch, seed, False)
@@ -236,7 +244,8 @@ class Method:
         self.check_task(TRANSFER)
         colors = color_mode(preserve_color)
         opts = self.make_options(options, TRANSFER)
-        check_run_cost(self, output_hw(size, content), 1, device)  # what cannot fit is refused before any work
+        # what cannot fit is refused before any work
+        check_run_cost(self, output_hw(size, content), 1, device, options=opts, task=TRANSFER)
         out = self._transfer(content, style, size, opts, seed=seed, device=device,
                              weights_dir=None if weights_dir is None else str(weights_dir), callback=callback)
         if colors is not None:

@@ -170,11 +170,18 @@ def output_hw(size: Any, content: Any = None) -> tuple[int, int] | None:
         return None
 
 
+def _cost(method: Any, options: Any, task: str) -> RunCost:
+    """The method's cost model for these options (:meth:`~ottex.methods.base.Method.run_cost`), or the default."""
+    run_cost = getattr(method, "run_cost", None)
+    cost = run_cost(options, task) if run_cost is not None else getattr(method, "cost", None)
+    return cost or DEFAULT_COST
+
+
 def estimate_run(method: Any, size: tuple[int, int], batch: int = 1,
-                 device: str | torch.device | None = None) -> Estimate:
+                 device: str | torch.device | None = None, options: Any = None, task: str = "synthesis") -> Estimate:
     """The estimated cost of a run of ``method`` (a :class:`~ottex.methods.base.Method`) making ``batch`` images
-    of ``size`` on ``device``."""
-    cost = getattr(method, "cost", None) or DEFAULT_COST
+    of ``size`` on ``device``, with ``options`` (None: the defaults) for ``task``."""
+    cost = _cost(method, options, task)
     megapixels = size[0] * size[1] * batch / 1e6
     try:
         on_gpu = resolve_device(device).type != "cpu"
@@ -199,7 +206,8 @@ def _fitting(est: Estimate, cost: RunCost) -> tuple[int, int] | None:
 
 
 def check_run_cost(method: Any, size: tuple[int, int] | None, batch: int = 1,
-                   device: str | torch.device | None = None, warn: bool = True) -> Estimate | None:
+                   device: str | torch.device | None = None, warn: bool = True, *, options: Any = None,
+                   task: str = "synthesis") -> Estimate | None:
     """Refuse a run whose estimated peak memory exceeds what its device has available; warn (``warn``) about one
     that needs more than :data:`WARN_MEMORY_SHARE` of it or more than :data:`WARN_SECONDS`.
 
@@ -209,6 +217,8 @@ def check_run_cost(method: Any, size: tuple[int, int] | None, batch: int = 1,
         batch: images made at once.
         device: where it runs.
         warn: announce a large run with a :class:`UserWarning`.
+        options: the run's options (None: the defaults); some change the cost (``ot``'s ``quality="best"``).
+        task: ``"synthesis"`` or ``"transfer"``.
 
     Returns:
         The estimate (None without a size).
@@ -219,10 +229,10 @@ def check_run_cost(method: Any, size: tuple[int, int] | None, batch: int = 1,
     """
     if size is None:
         return None
-    est = estimate_run(method, size, batch, device)
+    est = estimate_run(method, size, batch, device, options, task)
     h, w = est.size
     if est.available_mb is not None and est.memory_mb > est.available_mb:
-        fit = _fitting(est, getattr(method, "cost", None) or DEFAULT_COST)
+        fit = _fitting(est, _cost(method, options, task))
         fits = f"about {fit[1]}x{fit[0]} px would fit" if fit else "no output of this method fits"
         many = f" x {batch} images" if batch > 1 else ""
         raise InputError(f"size {w}x{h}{many} needs about {_bytes(est.memory_mb)} of memory with method "

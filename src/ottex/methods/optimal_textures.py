@@ -96,8 +96,9 @@ __all__ = [
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 LAYOUTS = ("auto", "on", "off")
 QUALITIES = ("default", "best")
-#: Rotations of the patch polish (:func:`~ottex.image.patches.patch_polish`) of ``quality="best"``.
-BEST_POLISH = 8
+#: L-BFGS runs of the sliced Wasserstein refinement of ``quality="best"`` at half and full resolution
+#: (:func:`~ottex.methods.optimization.swd_refine`).
+BEST_REFINE = (3, 1)
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -144,7 +145,13 @@ class OTSchedule:
         polish_iterations: rotations of the patch polish of the finished synthesis
             (:func:`~ottex.image.patches.patch_polish`; not in style transfer or region-guided runs): it puts
             back the sharp local patterns the decoders blur (8 rotations: about 1.4x the time of a 256 px
-            synthesis, docs/structure.md). 0 (default): none; ``--quality best`` takes :data:`BEST_POLISH`.
+            synthesis, docs/structure.md). 0 (default): none.
+        refine_runs: L-BFGS runs, at half and at full resolution, of the refinement of the finished synthesis
+            against Heitz et al.'s sliced Wasserstein feature loss (:func:`~ottex.methods.optimization.swd_refine`;
+            not in style transfer or region-guided runs): it takes the layout the feature passes made and gives
+            it the example's sharp, regular local patterns (docs/structure.md: closer than Heitz's published
+            result per layer on their example, in about 4x the default's time at 256 px). ``(0, 0)`` (default):
+            none; ``--quality best`` takes :data:`BEST_REFINE`.
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
             gets at most ``passes`` passes (None: no cap). The layout is settled
@@ -171,6 +178,7 @@ class OTSchedule:
     layout_iterations: int = 30
     layout_side: int = 128
     polish_iterations: int = 0
+    refine_runs: tuple[int, int] = (0, 0)
 
     def replace(self, **changes: object) -> OTSchedule:
         """A copy with some fields changed."""
@@ -232,9 +240,9 @@ class OTOptions(Options):
         "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
-        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also polish the finished texture by sliced "
-        "OT of its 7x7 pixel patches (sharper and more regular local patterns, closer per layer; about 1.4x the "
-        "time at 256 px)")
+        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also refine the finished texture by "
+        "optimising it against the sliced Wasserstein feature loss of Heitz et al. 2021 (sharper, more regular "
+        "local patterns, closer per layer; about 5x the time at 256 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -320,7 +328,7 @@ class OTOptions(Options):
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         if task == SYNTHESIS and self.quality == "best":
-            sched = sched.replace(polish_iterations=max(sched.polish_iterations, BEST_POLISH))
+            sched = sched.replace(refine_runs=tuple(max(a, b) for a, b in zip(sched.refine_runs, BEST_REFINE)))
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
 
 
@@ -421,9 +429,11 @@ def synthesize(
             synthesis: keeps large irregular shapes such as letters whole);
             ``"auto"`` (default): ``"on"`` for structured examples
             (:func:`~ottex.image.patches.is_structured`).
-        quality: ``"best"``: polish the finished texture by sliced OT of its
-            7x7 pixel patches (:func:`~ottex.image.patches.patch_polish`, 8
-            rotations): sharper, more regular local patterns; ``"default"``: none.
+        quality: ``"best"``: refine the finished texture by optimising its
+            pixels against Heitz et al.'s sliced Wasserstein feature loss, at
+            half and at full resolution (at most 512 px;
+            :func:`~ottex.methods.optimization.swd_refine`): sharper, more
+            regular local patterns, several times the time; ``"default"``: none.
         tile: make a tileable texture (circular padding in the networks and
             periodic resampling): the output wraps around seamlessly. Sides
             that are not multiples of 16 are made at the next multiple and
@@ -620,6 +630,27 @@ def _transfer(
 OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4.19, 2840.0, 101.1),
            (16.8, 6035.0, 197.8), (67.1, 16500.0, 1108.0))
 
+#: Measured whole runs of ``ot --quality best`` (synthesis; ``benchmarks/run_cost.py``, procedural bricks, one
+#: thread): (megapixels, peak MB, seconds).
+BEST_COST = ((0.066, 1200.0, 90.0), (0.262, 2400.0, 250.0))  # PROVISIONAL: measure
+
+
+def _best_points() -> tuple[tuple[float, float, float | None], ...]:
+    """:data:`BEST_COST`, then the default's larger points with the refinement's cost at 512 px on top (it works
+    at 512 px at most): the larger peak of the two, and its extra time."""
+    mp, peak, seconds = BEST_COST[-1]
+    extra = seconds - RunCost(OT_COST).seconds(mp)
+    return BEST_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
+
+
+_COSTS = {"default": RunCost(OT_COST), "best": RunCost(_best_points())}
+
+
+def _cost(opts: OTOptions, task: str) -> RunCost:
+    """The cost model of a run: the default's, or ``quality="best"``'s for a synthesis."""
+    return _COSTS["best" if task == SYNTHESIS and opts.quality == "best" else "default"]
+
+
 METHOD = register_method(Method(
     "ot",
     "Optimal Textures (Risser 2020): sliced OT of VGG features, no back-propagation",
@@ -628,7 +659,7 @@ METHOD = register_method(Method(
     transfer=_transfer,
     label=_label,
     content_label=_content_label,
-    cost=RunCost(OT_COST),
+    cost=_cost,
 ))
 
 
@@ -789,7 +820,13 @@ def _run_schedule(
     if start is not None:  # transfer_from: only the scales from start_scale on
         plan = [p for p in plan if p[0] >= start_scale % len(sizes)]
     level_visits = [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))]
-    report = Reporter("ot", callback, sizes, level_visits, unit="level")
+    # the refinement of a plain synthesis: its resolutions follow the schedule's in the progress events (imported
+    # here: importing the module registers w2, gatys and swd, which come after ot in the registry)
+    from .optimization import REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
+
+    refine = refine_sizes(sizes[-1], sched.refine_runs) if content is None and guide is None and start is None else []
+    report = Reporter("ot", callback, sizes + [s for s, _ in refine],
+                      level_visits + [n * REFINE_RUN_EVALS for _, n in refine], unit="step" if refine else "level")
     image: torch.Tensor | None = None
     targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}
@@ -829,6 +866,11 @@ def _run_schedule(
     if sched.polish_iterations > 0 and content is None and guide is None:
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
         image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile)
+    if refine:
+        example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (4,)))
+        image = swd_refine(image, example, sched.refine_runs, weights_dir=weights_dir, generator=gen, wrap=tile,
+                           on_scale=lambda i: report.begin_scale(len(sizes) + i),
+                           on_eval=lambda value, x: report.step(loss=value, image=lambda: x.detach().clamp(0, 1)))
     report.finish(image)
     return image
 

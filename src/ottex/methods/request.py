@@ -324,7 +324,8 @@ def make_job(
               size=_size(task, size, content if content is not None else styles[0]), options=opts, batch=batch,
               seed=seed, preserve_color=mode or False, outputs=list(outputs), overwrite=overwrite, name=name,
               inputs=[f for f in files if isinstance(f, (str, os.PathLike))], key=key)
-    check_run_cost(m, output_hw(job.size, job.content), job.batch, device, warn=False)  # the run warns itself
+    check_run_cost(m, output_hw(job.size, job.content), job.batch, device, warn=False, options=opts,
+                   task=task)  # the run warns itself
     if not job.outputs and outdir is not None:
         stem = output_stem(job)
         names = [f"{stem}.png"] if batch == 1 else [f"{stem}_{i}.png" for i in range(batch)]
