@@ -69,7 +69,8 @@ TEMPORAL_MODES = ("consistent", "blend", "per-frame")
 #: start: :data:`WARM_BLEND`; benchmarks/video.py: 0.5 cut the warping error of per-frame results 4x but blurred
 #: the textures, the per-layer style distance 1.5-2x worse).
 DEFAULT_BLEND = 0.5
-#: Methods that can continue a transfer from a given image (the ``"consistent"`` mode's warm start).
+#: Methods that can continue a transfer from a given image (the ``"consistent"`` mode's warm start); each takes
+#: ``prepared``, a dict kept for the clip where it keeps the style's statistics after the first warm start.
 WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: The warm start's schedule: one pass over the levels from relu3_1 down, at the finest scale (benchmarks/video.py:
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
@@ -422,6 +423,7 @@ def run_video(
     total = vjob.stop - vjob.start
     prev_out: torch.Tensor | None = None
     prev_in: torch.Tensor | None = None
+    prepared: dict = {}  # the style's statistics, made by the first warm start and reused by the next frames
     done = -1
     for i, frame in enumerate(vjob.clip.frames(vjob.start, vjob.stop, dev)):
         if done < 0:  # the first frame fixes the output size: check the frame folder
@@ -436,7 +438,7 @@ def run_video(
             continue
         cb = callback_factory(i) if callback_factory is not None else None
         try:
-            out = _frame(method, warm, frame, style, job, options, dev, wdir, cb, vjob, prev_in, prev_out)
+            out = _frame(method, warm, frame, style, job, options, dev, wdir, cb, vjob, prev_in, prev_out, prepared)
         finally:
             close = getattr(cb, "close", None)
             if close is not None:
@@ -520,8 +522,9 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
 
 def _frame(method: Any, warm: Callable[..., torch.Tensor] | None, frame: torch.Tensor, style: torch.Tensor,
            job: Job, options: Any, dev: torch.device, wdir: str | None, cb: Callback | None, vjob: VideoJob,
-           prev_in: torch.Tensor | None, prev_out: torch.Tensor | None) -> torch.Tensor:
-    """One frame's result: a transfer on its own, or warm-started and blended with the previous result."""
+           prev_in: torch.Tensor | None, prev_out: torch.Tensor | None, prepared: dict) -> torch.Tensor:
+    """One frame's result: a transfer on its own, or warm-started (with the style prepared once for the clip:
+    ``prepared``) and blended with the previous result."""
     if prev_out is None or prev_in is None or vjob.temporal == "per-frame":
         return method.transfer(frame, style, job.size, options, preserve_color=job.preserve_color, seed=job.seed,
                                device=dev, weights_dir=wdir, callback=cb)
@@ -533,7 +536,7 @@ def _frame(method: Any, warm: Callable[..., torch.Tensor] | None, frame: torch.T
     if warm is not None:
         start = cur_s + mask * (warped - cur_s)
         out = warm(start, frame, style, job.size, _warm_options(options), seed=job.seed, device=dev,
-                   weights_dir=wdir, callback=cb)
+                   weights_dir=wdir, callback=cb, prepared=prepared)
         if job.preserve_color:
             out = keep_colours(out, frame, seed=job.seed, mode="full" if job.preserve_color is True
                                else job.preserve_color)
