@@ -79,6 +79,23 @@ def test_ranges_share_the_frames_and_start_early():
     assert chunk_ranges(0, 5, 1, 0) == [(0, 5)]
 
 
+def test_the_join_cross_fades_over_the_overlap_with_rising_weights(ramp_mp4, style_png, tmp_path, copy_method):
+    from ottex.video.run import clip_jobs, join_frames, join_pass
+
+    vjob = make_video_job(ramp_mp4, style_png, "copy", output=tmp_path / "out", frames="0:10", chunks=2, overlap=3)
+    jobs = clip_jobs(vjob)
+    assert [j.frames for j in jobs] == [(0, 5), (2, 10)]
+    for j, level in zip(jobs, (0.0, 1.0)):  # the earlier range black, the later one white
+        j.folder.mkdir(parents=True)
+        for i in range(len(j.outputs)):
+            save_image(torch.full((1, 3, 8, 8), level), j.folder / frame_name(i))
+    (tmp_path / "out").mkdir(exist_ok=True)
+    join_frames(vjob, jobs)
+    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
+    assert levels == [0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1]
+    assert join_pass(vjob) is None  # the pass needs a warm start (ot, consistent)
+
+
 def test_a_range_is_decoded_from_the_key_frame_before_it(ramp_mp4, monkeypatch):
     import ottex.video.io as vio
 
