@@ -123,6 +123,7 @@ def test_bad_chunks_and_overlaps_are_one_line_errors(ramp_mp4, style_png, tmp_pa
              (["--chunks", "x"], "--chunks takes an integer"),
              (["--chunks", "2", "--overlap", "9"], "--overlap 9 is longer than the shortest of 2 ranges"),
              (["--chunks", "2", "--frames", "0:6", "--overlap", "4"], "--overlap 4 is longer"),
+             (["--overlap", "2"], "--overlap 2 applies only to a run in several chunks"),
              (["--executor", "ray"], "--executor and the Ray flags run the ranges of --chunks N")]
     for extra, message in cases:
         assert main(["video", str(ramp_mp4), str(style_png), "-o", out, "-q", "--method", "copy", *extra]) == 1

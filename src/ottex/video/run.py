@@ -255,6 +255,7 @@ def make_video_job(
         chunks: cut the frames into this many ranges run as separate jobs (:func:`run_video` with an executor).
         overlap: frames each range after the first starts early and cross-fades [4, at most the shortest
             range's length].
+        sequence: an unnamed output is a folder of frames rather than a container.
 
     Returns:
         The :class:`VideoJob`, for :func:`run_video`.
@@ -295,6 +296,8 @@ def make_video_job(
     if overlap is None:
         overlap = min(DEFAULT_OVERLAP, shortest) if chunks > 1 else 0
     overlap = check_int(overlap, "overlap", low=0)
+    if chunks == 1 and overlap:
+        raise InputError(f"overlap {overlap} applies only to a run in several chunks", option="overlap")
     if overlap > shortest:
         raise InputError(f"overlap {overlap} is longer than the shortest of {chunks} ranges of {stop - start} frames "
                          f"({shortest})", option="overlap")
