@@ -253,8 +253,8 @@ def make_video_job(
         frames: ``"START:STOP"`` or ``(start, stop)``: only these frames.
         keep_frames: keep the PNG frames beside a container output.
         chunks: cut the frames into this many ranges run as separate jobs (:func:`run_video` with an executor).
-        overlap: frames each range after the first starts early and cross-fades [4, at most the shortest
-            range's length].
+        overlap: frames each range after the first starts early and cross-fades, at most the shortest range's
+            length [4, at most half the shortest range's].
         sequence: an unnamed output is a folder of frames rather than a container.
 
     Returns:
@@ -294,7 +294,7 @@ def make_video_job(
     chunks = check_int(chunks, "chunks", low=1, high=stop - start)
     shortest = (stop - start) // chunks
     if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, shortest) if chunks > 1 else 0
+        overlap = min(DEFAULT_OVERLAP, shortest // 2) if chunks > 1 else 0
     overlap = check_int(overlap, "overlap", low=0)
     if chunks == 1 and overlap:
         raise InputError(f"overlap {overlap} applies only to a run in several chunks", option="overlap")

@@ -54,8 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                              "--executor ray), joined without a seam")
     c.add_argument("--chunks", default=1, metavar="N", help="ranges of frames, each one job [1]")
     c.add_argument("--overlap", metavar="N", help="frames each range after the first starts early; over them the "
-                   f"result cross-fades from the earlier range into the later one [{DEFAULT_OVERLAP}, at most the "
-                   "shortest range]")
+                   "result cross-fades from the earlier range into the later one; at most the shortest range "
+                   f"[{DEFAULT_OVERLAP}, at most half the shortest range]")
     add_executor_options(c)
     add_method_options(p, TRANSFER)
     add_runtime_options(p)
