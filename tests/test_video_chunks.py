@@ -146,6 +146,22 @@ def test_a_chunked_run_writes_every_frame_in_order_at_the_clip_rate(ramp_mp4, st
     _check_ramp_output(out)
 
 
+def test_a_chunked_run_that_stopped_continues_without_running_done_ranges(ramp_mp4, style_png, tmp_path,
+                                                                           copy_method):
+    out = tmp_path / "frames"
+    settings = {"output": out, "temporal": "per-frame", "chunks": 3, "overlap": 2, "keep_frames": True}
+    run_video(make_video_job(ramp_mp4, style_png, "copy", **settings), device="cpu")
+    ranges = sorted((out / ".chunks").rglob("frame_*.png"))
+    stamps = [p.stat().st_mtime_ns for p in ranges]
+    assert len(ranges) == 5 + 8 + 7  # (0, 5), (3, 11), (9, 16)
+    for t in range(7, COUNT):  # as if the join had stopped after frame 6
+        (out / frame_name(t)).unlink()
+    run_video(make_video_job(ramp_mp4, style_png, "copy", **settings), device="cpu")
+    assert [p.stat().st_mtime_ns for p in ranges] == stamps  # the ranges were done: not run again
+    levels = [round(float(load_image(out / frame_name(t)).mean()) * 255) for t in range(COUNT)]
+    assert levels == pytest.approx([_level(t) for t in range(COUNT)], abs=3)
+
+
 @pytest.mark.slow  # a Ray cluster starts: about 15 s
 def test_ranges_run_on_ray_workers_are_joined_in_order(ramp_mp4, style_png, tmp_path, copy_method):
     ray = _need("ray")
