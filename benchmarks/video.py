@@ -8,11 +8,21 @@ docs/video.md. Everything runs through ``make_video_job`` / ``run_video`` (what 
 
     PYTHONPATH=src OTTEX_WEIGHTS=../shared/weights OTTEX_IMAGES=../shared/images OTTEX_OFFLINE=1 \\
         python benchmarks/video.py --strip docs/images/video_strip.jpg
+
+``--chunks N --overlaps 0,2,4`` measures the joins of chunked runs instead (``ottex video --chunks``): each clip
+run whole and in N ranges with each overlap (consistent mode, the local executor), the warping error of the frame
+pairs a join touches (the overlap's and the first after it) against the mean of the other pairs, and relu1_1's
+style distance of the frames two ranges share against the others'; beside the join of ``ottex video`` (a
+cross-fade), the same ranges joined by ``join_pass`` (a warm start over the shared frames) and cut after the
+warm-up (the later range from the end of its overlap on):
+
+    python benchmarks/video.py --chunks 2 --overlaps 0,2,4 --size 96 --frames 12
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -28,8 +38,9 @@ from ottex.core.resample import resize
 from ottex.eval.metrics import style_distance_per_layer
 from ottex.image.io import load_image, save_image, to_pil
 from ottex.methods.base import get_method
-from ottex.video import make_clip, make_video_job, run_video, warping_error
+from ottex.video import make_clip, make_video_job, run_video, warping_error, warping_errors
 from ottex.video.io import frame_name
+from ottex.video.run import chunk_ranges, clip_jobs, join_frames, join_pass
 
 IMAGES = Path(os.environ.get("OTTEX_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
 #: (label, temporal mode, blend) of each row; None: the mode's default.
@@ -67,6 +78,8 @@ def main() -> None:
     ap.add_argument("--speed-frames", type=int, default=3)
     ap.add_argument("--strip", help="write the frame strip (JPEG) here")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--chunks", type=int, default=0, help="measure the joins of runs in this many ranges instead")
+    ap.add_argument("--overlaps", default="0,2,4", help="the overlaps of --chunks")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.manual_seed(args.seed)
@@ -75,6 +88,9 @@ def main() -> None:
     style = IMAGES / args.style
     style_img = load_image(style)
     hw = (args.size * 3 // 4, args.size)
+    if args.chunks:
+        _joins(args, photo, thing, style, style_img, hw, root)
+        return
     rows, strips = [], {}
     for kind in args.clips.split(","):
         frames, _ = make_clip(kind, photo, hw, args.frames, thing=thing)
@@ -108,6 +124,73 @@ def main() -> None:
     _table(rows, speed_row, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "speed": speed_row}, indent=1))
+
+
+def _joins(args: argparse.Namespace, photo: torch.Tensor, thing: torch.Tensor, style: Path, style_img: torch.Tensor,
+           hw: tuple[int, int], root: Path) -> None:
+    """The warping error at the joins of chunked runs against a whole run (consistent mode), and relu1_1's style
+    distance of the frames two ranges share against the other frames'."""
+    rows = []
+    for kind in args.clips.split(","):
+        frames, _ = make_clip(kind, photo, hw, args.frames, thing=thing)
+        clip = root / kind
+        clip.mkdir()
+        for i, f in enumerate(frames):
+            save_image(f, clip / frame_name(i))
+        frames = _frames(clip, args.frames)
+        for chunks, overlap in [(1, 0), *((args.chunks, int(k)) for k in args.overlaps.split(","))]:
+            out = root / f"{kind}_{chunks}_{overlap}"
+            t0 = time.perf_counter()
+            vjob = make_video_job(clip, style, output=out, seed=args.seed, chunks=chunks, overlap=overlap,
+                                  keep_frames=True)
+            run_video(vjob, device="cpu")
+            seconds = time.perf_counter() - t0
+            ranges = chunk_ranges(0, args.frames, chunks, overlap)
+            # pair i is frames (i, i + 1): a join touches the pairs from the one entering its overlap to the
+            # one leaving it (a hard cut: the one pair across it)
+            seam = {i for a, _ in ranges[1:] for i in range(max(0, a - 1), a + overlap)}
+            runs = [("cross-fade", _frames(out, args.frames), seam)]
+            if overlap:  # the same ranges joined with the pass of join_pass, and by a cut after the warm-up
+                other = root / f"{kind}_{chunks}_{overlap}_pass"
+                other.mkdir()
+                join_frames(dataclasses.replace(vjob, output=other), clip_jobs(vjob),
+                            refine=join_pass(vjob, "cpu"))
+                runs.append(("cross-fade + pass", _frames(other, args.frames), seam))
+                cut = []
+                for t in range(args.frames):
+                    a, b = next((a, b) for c, (a, b) in enumerate(ranges) if (a + overlap if c else a) <= t < b)
+                    cut.append(load_image(out / ".chunks" / f"{a:06d}-{b:06d}" / frame_name(t - a)))
+                runs.append(("cut after the warm-up", cut, {a + overlap - 1 for a, _ in ranges[1:]}))
+            shared = {t for a, _ in ranges[1:] for t in range(a, a + overlap)}
+            for join, outs, pairs in runs:
+                errors = warping_errors(frames, outs)
+                others = [e for i, e in enumerate(errors) if i not in pairs]
+                fine = [style_distance_per_layer(o, style_img)["relu1_1"] for o in outs]
+                faded = join.startswith("cross-fade")
+                inside = [d for t, d in enumerate(fine) if t in shared and faded]
+                outside = [d for t, d in enumerate(fine) if not (t in shared and faded)]
+                worst = max((errors[i] for i in pairs), default=float("nan"))
+                row = {"clip": kind, "chunks": chunks, "overlap": overlap, "join": join,
+                       "we": sum(errors) / len(errors), "join_max": worst, "others_mean": sum(others) / len(others),
+                       "seconds": seconds,
+                       "relu1_1_x_others": sum(inside) / len(inside) / (sum(outside) / len(outside))
+                       if inside else float("nan")}
+                row["x_others"] = row["join_max"] / row["others_mean"]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(f"\n{args.frames} frames, {hw[0]}x{hw[1]} px, style {args.style}, seed {args.seed}, consistent\n")
+    print("| clip | run | warping error (all pairs) | at the join (worst pair) | x the other pairs' mean | "
+          "relu1_1 of the shared frames, x the others' | s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        run = "whole" if r["chunks"] == 1 else f"{r['chunks']} chunks, overlap {r['overlap']}" + (
+            f", {r['join']}" if r["overlap"] else "")
+        join = "-" if r["chunks"] == 1 else f"{r['join_max']:.5f}"
+        ratio = "-" if r["chunks"] == 1 else f"{r['x_others']:.2f}"
+        fade = "-" if r["relu1_1_x_others"] != r["relu1_1_x_others"] else f"{r['relu1_1_x_others']:.2f}"
+        print(f"| {r['clip']} | {run} | {r['we']:.5f} | {join} | {ratio} | {fade} | {r['seconds']:.1f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"joins": rows}, indent=1))
 
 
 def _speed(args: argparse.Namespace, photo: torch.Tensor, style: Path, style_img: torch.Tensor, root: Path) -> dict:

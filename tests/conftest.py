@@ -18,7 +18,7 @@ from ottex.image.io import load_image
 from ottex.methods.base import register_method, unregister_method
 
 # Helper modules of the tests (fake methods that register when imported, web test helpers): never collected.
-collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py", "flaky_method.py"]
+collect_ignore = ["fake_method.py", "web_fakes.py", "web_support.py", "flaky_method.py", "video_fakes.py"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -267,3 +267,25 @@ def test_transfer_from_runs_the_finest_scale_only_from_the_given_image(images_di
     assert a.shape == content.shape and torch.equal(a, b)
     other = transfer_from(content, content, style, None, opts, seed=3)
     assert float((other - a).abs().mean()) > 0.01  # it starts from the image given
+
+
+@pytest.mark.needs_weights
+def test_the_style_is_prepared_once_for_the_frames_of_a_clip(images_dir, monkeypatch):
+    import ottex.methods.optimal_textures as ot
+
+    content = load_image(images_dir / "content" / "golden_gate.jpg")
+    content = torch.nn.functional.interpolate(content, size=(64, 96), mode="bilinear", antialias=True)
+    style = load_image(images_dir / "style" / "zebra.jpg")
+    opts = ot.OTOptions(levels=(2, 1), passes=(1,))
+    alone = ot.transfer_from(content, content, style, None, opts, seed=2)
+    made = []
+    real = ot._scale_targets
+    monkeypatch.setattr(ot, "_scale_targets", lambda *a, **k: made.append(1) or real(*a, **k))
+    prepared = {}
+    first = ot.transfer_from(content, content, style, None, opts, seed=2, prepared=prepared)
+    assert len(made) == 2 and len(prepared) == 1  # two levels at the one scale run
+    shifted = content.roll(3, -1)
+    second = ot.transfer_from(shifted, shifted, style, None, opts, seed=2, prepared=prepared)
+    assert len(made) == 2  # not encoded again
+    assert torch.equal(first, alone)
+    assert torch.equal(second, ot.transfer_from(shifted, shifted, style, None, opts, seed=2))  # same rotations

@@ -5,9 +5,10 @@ devices, checks, the scale pyramid, progress events) <- :mod:`ottex.ot` (OT
 primitives) <- :mod:`ottex.image` (files, colour, label maps) <- :mod:`ottex.nn`
 (weight sets, networks, losses) <- :mod:`ottex.methods` (the :class:`Method`
 contract, its registry, one module per method) <- :mod:`ottex.eval` (metrics,
-reports, benchmark) and :mod:`ottex.exec` (executors) <- :mod:`ottex.app` (the
-command line and the web app). A run is one :class:`Job`, built and checked by
-:func:`make_job` from text or Python values; every front end makes one and hands it to an executor.
+reports, benchmark) and :mod:`ottex.exec` (executors) <- :mod:`ottex.video` (clips,
+optical flow, the style transfer of a clip: :func:`make_video_job`, :func:`run_video`) <- :mod:`ottex.app` (the
+command line and the web app). A run is one :class:`Job`, built and checked by :func:`make_job` from text or Python
+values; every front end makes one and hands it to an executor.
 
 The public names below are imported on first use (PEP 562), so ``import ottex``
 is quick and the ``ottex`` command can handle a Ctrl-C while torch loads.
@@ -16,6 +17,8 @@ Example:
     >>> import ottex
     >>> texture = ottex.synthesize("graffiti.jpg", size=(512, 512), seed=0)  # doctest: +SKIP
     >>> ottex.save_image(texture, "out.png")  # doctest: +SKIP
+    >>> ottex.run_video(ottex.make_video_job("walk.mp4", "graffiti.jpg", output="walk.webm"))  # doctest: +SKIP
+    PosixPath('walk.webm')
     >>> [m.name for m in ottex.list_methods("synthesis")]
     ['ot', 'w2', 'gatys', 'swd', 'po']
 """
@@ -41,6 +44,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .methods.pseudo_optimizer import POOptions
     from .methods.request import Job, make_job
     from .methods.strotss import StrotssOptions, strotss
+    from .video.flow import warping_error
+    from .video.io import open_clip
+    from .video.run import make_video_job, run_video
 
 #: Public name -> the module that defines it (imported when the name is first used).
 _EXPORTS = {
@@ -74,9 +80,13 @@ _EXPORTS = {
     "POOptions": ".methods.pseudo_optimizer",
     "StrotssOptions": ".methods.strotss",
     "strotss": ".methods.strotss",
+    "make_video_job": ".video.run",
+    "run_video": ".video.run",
+    "open_clip": ".video.io",
+    "warping_error": ".video.flow",
 }
 #: The layer packages, also reachable as attributes (``ottex.methods`` ...) without an explicit import.
-_SUBPACKAGES = ("core", "ot", "image", "nn", "methods", "eval", "exec", "app")
+_SUBPACKAGES = ("core", "ot", "image", "nn", "methods", "eval", "exec", "video", "app")
 
 __all__ = [
     "__version__",
@@ -103,6 +113,10 @@ __all__ = [
     "Job",
     "make_job",
     "LocalExecutor",
+    "make_video_job",
+    "run_video",
+    "open_clip",
+    "warping_error",
     "load_image",
     "save_image",
     "style_distance",

@@ -332,7 +332,8 @@ def run_batch(
 def read_manifest(path: PathLike) -> list[dict[str, Any]]:
     """The rows of a manifest: a CSV file with a header line, or JSON Lines (``.jsonl``, one object a line).
 
-    Fields: ``content`` (transfer), ``style`` (one path; in JSONL also a list), ``task`` (``style`` or
+    Fields: ``content`` (transfer), ``style`` (one path; in JSONL also a list), ``clip`` (a range of a clip,
+    ``ottex.video.run.make_clip_job``: with ``frames``, ``temporal``, ``blend``, ``fps``), ``task`` (``style`` or
     ``synth``; default: ``style`` when there is a content), ``method``, ``size``, ``seed``, ``options`` (in JSONL
     an object; in CSV a JSON object or ``name=value;name=value``) and any other column as one option. Relative
     paths are taken from the manifest's folder. Empty CSV cells are absent values.
@@ -364,7 +365,7 @@ def read_manifest(path: PathLike) -> list[dict[str, Any]]:
             if clean:
                 rows.append({"_line": n, **clean})
     for row in rows:
-        for k in ("content", "style"):
+        for k in ("content", "style", "clip"):
             v = row.get(k)
             if isinstance(v, str):
                 row[k] = str(p.parent / v) if not Path(v).is_absolute() else v

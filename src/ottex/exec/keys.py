@@ -31,6 +31,7 @@ from ..core.errors import ImageError
 from ..core.files import atomic_output, sha256sum
 from ..image.io import SETTINGS_KEY, holds_settings, read_settings, save_image
 from ..methods.base import get_method
+from ..methods.request import Job
 
 __all__ = ["job_key", "output_key", "read_output_key", "save_keyed", "file_digest", "KEY_FIELD"]
 
@@ -38,6 +39,8 @@ __all__ = ["job_key", "output_key", "read_output_key", "save_keyed", "file_diges
 KEY_FIELD = "job_key"
 _SIDECAR = ".ottex-key"
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+#: The fields of a plain Job (the key records them one by one; a subclass's other fields go in "extra").
+_JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -65,6 +68,9 @@ def _digest(item: Any) -> str:
     if isinstance(item, torch.Tensor):
         t = item.detach().to("cpu", torch.float32).contiguous()
         return "tensor:" + hashlib.sha256(str(tuple(t.shape)).encode() + t.numpy().tobytes()).hexdigest()
+    if Path(item).is_dir():  # a folder of frames (a clip): its files' names and bytes
+        files = sorted(p for p in Path(item).iterdir() if p.is_file())
+        return "folder:" + hashlib.sha256(json.dumps([[p.name, file_digest(p)] for p in files]).encode()).hexdigest()
     return file_digest(item)
 
 
@@ -83,7 +89,8 @@ def _plain(value: Any) -> Any:
 
 
 def job_key(job: Any) -> str:
-    """The key of a :class:`~ottex.exec.local.Job`: a hex SHA-256 of its inputs' bytes and its settings.
+    """The key of a :class:`~ottex.exec.local.Job`: a hex SHA-256 of its inputs' bytes and its settings (and the
+    fields a subclass of ``Job`` adds, such as a clip range's frames; a folder input counts by its files' bytes).
 
     Raises:
         ImageError: an input file cannot be read.
@@ -105,6 +112,9 @@ def job_key(job: Any) -> str:
         "content": None if job.content is None else _digest(job.content),
         "inputs": [_digest(p) for p in job.inputs],
     }
+    extra = {f.name: _plain(getattr(job, f.name)) for f in dataclasses.fields(job) if f.name not in _JOB_FIELDS}
+    if extra:  # a Job subclass's own settings (a clip range: its frames, temporal mode ...)
+        record["extra"] = extra
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 

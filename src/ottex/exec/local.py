@@ -157,9 +157,16 @@ class LocalExecutor:
     def run_one(self, job: Job) -> list[Path]:
         """Run one job and write its outputs; returns their paths.
 
+        A job that runs itself (a :class:`~ottex.methods.request.Job` subclass with a ``run_with(executor)``
+        method, such as a clip range of :mod:`ottex.video`) is handed this executor (its device, weights and
+        progress subscribers) and does its own checks and writing.
+
         Raises:
             OttexError: the job failed (nothing was written).
         """
+        run_with = getattr(job, "run_with", None)
+        if callable(run_with):
+            return [Path(p) for p in run_with(self)]
         method = get_method(job.method, job.task)
         options = method.make_options(job.options, job.task)
         outputs = [Path(p) for p in job.outputs]

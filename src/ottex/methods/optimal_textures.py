@@ -790,12 +790,14 @@ def _run_schedule(
     network_dtype: str = "auto",
     start: torch.Tensor | None = None,
     start_scale: int = 0,
+    prepared: dict | None = None,
 ) -> torch.Tensor:
     """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
     Returns the image at the finest working size (``size`` rounded up to a multiple of 16). Reports one
     progress step per level visit. ``start`` (video, :func:`transfer_from`): the image the run starts from, at
-    scale ``start_scale`` (negative: counted from the finest); the scales before it are skipped.
+    scale ``start_scale`` (negative: counted from the finest); the scales before it are skipped; ``prepared``:
+    the style's statistics of earlier calls (see :func:`transfer_from`).
     """
     dev = style_imgs[0].device
     nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
@@ -836,10 +838,17 @@ def _run_schedule(
             current = si
             report.begin_scale(si)
             sh, sw = sizes[si]
-            styles_s = [style_at(img, _network_factor(img, f * sh / sizes[-1][0], lv))
-                        for img, f in zip(style_imgs, factors)]
-            targets = {lvl: _scale_targets(nets[lvl][0], styles_s, guide, sched, pca, pca_variance, gen)
-                       for lvl in lv}
+            kept = None if prepared is None else prepared.get((si, sh, sw, tuple(lv)))
+            if kept is not None:  # transfer_from: the statistics of an earlier call, the random state after them
+                styles_s, targets = kept[0], kept[1]
+                gen.set_state(kept[2])
+            else:
+                styles_s = [style_at(img, _network_factor(img, f * sh / sizes[-1][0], lv))
+                            for img, f in zip(style_imgs, factors)]
+                targets = {lvl: _scale_targets(nets[lvl][0], styles_s, guide, sched, pca, pca_variance, gen)
+                           for lvl in lv}
+                if prepared is not None:
+                    prepared[(si, sh, sw, tuple(lv))] = (styles_s, targets, gen.get_state())
             content_s = None if content is None else resize(content, (sh, sw))
             if content_s is not None and content_strength > 0:
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
@@ -1231,10 +1240,16 @@ def transfer_from(
     device: str | torch.device | None = None,
     weights_dir: str | os.PathLike | None = None,
     callback: Callback | None = None,
+    prepared: dict | None = None,
 ) -> torch.Tensor:
     """The ``"ot"`` style transfer of ``content``, started from ``start`` (a ``(1, 3, h, w)`` image, e.g. the
     previous video frame's result warped onto this frame) at scale ``start_scale`` of the coarse-to-fine
-    schedule (-1: the finest only) instead of from the content at the coarsest. Same seed, same rotations."""
+    schedule (-1: the finest only) instead of from the content at the coarsest. Same seed, same rotations.
+
+    ``prepared``: a dict the caller keeps between calls with the same style, size, options and seed (the frames
+    of a clip): the first call stores the style's statistics at each scale and level there (and the random
+    state after them), the next ones reuse them instead of encoding the style again; the results are the
+    same."""
     dev = prepare_device(device)
     content_img = check_example(as_image(content, dev, "content"), "content")
     h, w = content_output_size(content_img.shape[-2:], size)
@@ -1245,5 +1260,5 @@ def transfer_from(
                           seed, options.style_scale, options.pca, options.pca_variance, content=content_img,
                           content_strength=options.content_strength, init=options.init, guide=guide,
                           callback=callback, network_dtype=options.network_dtype,
-                          start=as_image(start, dev, "start"), start_scale=start_scale)
+                          start=as_image(start, dev, "start"), start_scale=start_scale, prepared=prepared)
     return resize(image, (h, w)).clamp_(0, 1)

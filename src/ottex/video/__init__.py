@@ -6,8 +6,8 @@ the ``video`` extra, imported only when a container is read or written or a flow
 from .clips import CLIPS, make_clip, moving_object, pan, zoom
 from .flow import backward_flow, optical_flow, reliable_mask, warp, warping_error, warping_errors
 from .io import VIDEO_SUFFIXES, Clip, open_clip, write_clip
-from .run import TEMPORAL_MODES, VideoJob, make_video_job, run_video
+from .run import TEMPORAL_MODES, ClipJob, VideoJob, make_clip_job, make_video_job, run_video
 
 __all__ = ["CLIPS", "make_clip", "moving_object", "pan", "zoom", "backward_flow", "optical_flow", "reliable_mask",
            "warp", "warping_error", "warping_errors", "VIDEO_SUFFIXES", "Clip", "open_clip", "write_clip",
-           "TEMPORAL_MODES", "VideoJob", "make_video_job", "run_video"]
+           "TEMPORAL_MODES", "VideoJob", "ClipJob", "make_video_job", "make_clip_job", "run_video"]

@@ -90,20 +90,56 @@ class Clip:
 
     def frames(self, start: int = 0, stop: int | None = None, device: str | torch.device = "cpu"
                ) -> Iterator[torch.Tensor]:
-        """Frames ``start`` to ``stop`` (exclusive), decoded one at a time, as ``(1, 3, H, W)`` tensors."""
+        """Frames ``start`` to ``stop`` (exclusive), decoded one at a time, as ``(1, 3, H, W)`` tensors.
+
+        An image sequence reads only those files. A container seeks to the key frame at or before ``start``
+        (:func:`_decode`) and decodes from there, so a range late in a long clip does not decode the clip's
+        beginning; it stops decoding at ``stop``.
+
+        Example:
+            >>> clip = open_clip("walk.mp4")  # doctest: +SKIP
+            >>> [tuple(f.shape) for f in clip.frames(100, 102)]  # doctest: +SKIP
+            [(1, 3, 720, 1280), (1, 3, 720, 1280)]
+        """
         stop = self.count if stop is None else min(stop, self.count)
         if self.files is not None:
             for f in self.files[start:stop]:
                 yield load_image(f, device=device)
             return
-        av = _av()
-        with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
-            for i, frame in enumerate(container.decode(stream)):
-                if i >= stop:
-                    break
-                if i >= start:
-                    yield _tensor(frame.to_ndarray(format="rgb24"), device)
+        for i, frame in _decode(self.path, start):
+            if i >= stop:
+                break
+            if i >= start:
+                yield _tensor(frame.to_ndarray(format="rgb24"), device)
+
+
+def _decode(path: Path, start: int) -> Iterator[tuple[int, Any]]:
+    """``(index, frame)`` of a container's frames from one at or before ``start`` on. With ``start > 0``, a seek
+    to the key frame at or before ``start``'s time stamp (a constant frame rate: ``index / (rate * time_base)``
+    after the stream's start); the first frame decoded there is numbered from its time stamp and the next ones
+    counted on. When the stream has no time stamps or rate, cannot seek, or the seek lands after ``start``, the
+    clip is decoded from its beginning."""
+    av = _av()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate, base = stream.average_rate or stream.guessed_rate, stream.time_base
+        origin = stream.start_time or 0
+        if start > 0 and rate and base:
+            try:
+                container.seek(origin + int(start / (rate * base)), stream=stream, backward=True, any_frame=False)
+            except av.FFmpegError:  # pragma: no cover - a container that cannot seek
+                pass
+            else:
+                frames = container.decode(stream)
+                first = next(frames, None)
+                if first is not None and first.pts is not None:
+                    index = round((first.pts - origin) * base * rate)
+                    if 0 <= index <= start:
+                        yield index, first
+                        yield from enumerate(frames, index + 1)
+                        return
+    with av.open(str(path)) as container:  # from the beginning
+        yield from enumerate(container.decode(container.streams.video[0]))
 
 
 def _tensor(array: np.ndarray, device: str | torch.device) -> torch.Tensor:

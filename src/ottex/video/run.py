@@ -17,6 +17,12 @@ Temporal modes (``temporal``):
   schedule runs (one pass over relu3_1 ... relu1_1), with the same rotations; then the blend, when ``blend`` is
   given (none by default here). Other methods fall back to ``"blend"``.
 
+Chunks (``chunks``, ``overlap``): the frames are cut into ``chunks`` ranges run as separate jobs (:class:`ClipJob`,
+through :func:`~ottex.exec.batch.run_batch` on the local executor or Ray workers); each range after the first
+starts ``overlap`` frames before its first frame of its own (a full style transfer there, then the temporal mode),
+and over those frames the result cross-fades from the earlier range to the later one (weights ``1/(K+1) ...
+K/(K+1)``), so the two textures meet without a jump (:func:`join_frames`).
+
 Frames are written one by one, atomically, as PNGs into a work folder (the output folder itself for an image
 sequence); a run that stops is continued by the same call from the last written frame (the settings of the run
 are kept beside the frames, and frames made with other settings are never mixed in). A container is encoded
@@ -25,6 +31,7 @@ at the end, with the clip's frame rate and its audio copied as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,12 +42,15 @@ from typing import Any
 
 import torch
 
+from ..core.checks import check_int
 from ..core.device import resolve_device
-from ..core.errors import InputError
+from ..core.errors import InputError, OttexError
 from ..core.files import atomic_output, check_writable
 from ..core.progress import Callback
 from ..core.pyramid import content_output_size
 from ..core.resample import resize
+from ..exec.batch import BatchLocal, BatchProgress, run_batch
+from ..exec.keys import KEY_FIELD, output_key
 from ..exec.local import check_outputs_free, job_settings
 from ..image.color import preserve_color as keep_colours
 from ..image.io import load_image, save_image
@@ -51,14 +61,16 @@ from ..methods.request import Job, make_job
 from .flow import optical_flow, reliable_mask, warp
 from .io import Clip, check_video_output, frame_name, is_video_name, open_clip, write_clip, written_frames
 
-__all__ = ["TEMPORAL_MODES", "DEFAULT_BLEND", "VideoJob", "make_video_job", "run_video", "video_output_name"]
+__all__ = ["TEMPORAL_MODES", "DEFAULT_BLEND", "DEFAULT_OVERLAP", "VideoJob", "ClipJob", "make_video_job",
+           "make_clip_job", "run_video", "video_output_name", "chunk_ranges", "clip_jobs", "join_frames", "join_pass"]
 
 TEMPORAL_MODES = ("consistent", "blend", "per-frame")
 #: Weight of the previous result (warped) where the flow is reliable in ``"blend"`` (``"consistent"`` with a warm
 #: start: :data:`WARM_BLEND`; benchmarks/video.py: 0.5 cut the warping error of per-frame results 4x but blurred
 #: the textures, the per-layer style distance 1.5-2x worse).
 DEFAULT_BLEND = 0.5
-#: Methods that can continue a transfer from a given image (the ``"consistent"`` mode's warm start).
+#: Methods that can continue a transfer from a given image (the ``"consistent"`` mode's warm start); each takes
+#: ``prepared``, a dict kept for the clip where it keeps the style's statistics after the first warm start.
 WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: The warm start's schedule: one pass over the levels from relu3_1 down, at the finest scale (benchmarks/video.py:
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
@@ -67,6 +79,11 @@ WARM_LEVELS, WARM_PASSES = 3, (1,)
 #: style distance 22 % worse than the per-frame results', a blur; without it every layer is closer to the style).
 WARM_BLEND = 0.0
 SETTINGS_FILE = "ottex-video.json"
+#: Frames each range after the first starts early, cross-faded with the range before (benchmarks/video.py
+#: ``--chunks``: docs/video.md).
+DEFAULT_OVERLAP = 4
+#: The folder of the ranges' frames, inside the work folder.
+CHUNKS_FOLDER = ".chunks"
 
 
 @dataclass
@@ -85,6 +102,8 @@ class VideoJob:
     stop: int = 0
     keep_frames: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    chunks: int = 1
+    overlap: int = 0
 
     @property
     def is_sequence(self) -> bool:
@@ -100,14 +119,82 @@ class VideoJob:
         record["inputs"] = {"clip": os.path.abspath(self.clip.path), "style": os.path.abspath(self.style)}
         record.update(temporal=self.temporal, blend=self.blend, frames=[self.start, self.stop],
                       fps=str(self.clip.fps), **self.extra)
+        if self.chunks > 1:
+            record.update(chunks=self.chunks, overlap=self.overlap)
         return record
 
 
+@dataclass
+class ClipJob(Job):
+    """A range of a clip styled into a folder of frames: a :class:`~ottex.methods.request.Job` that runs itself
+    (``run_with``), so that :func:`~ottex.exec.batch.run_batch` runs it on the local executor or a Ray worker
+    with keys, skipping and retries. Its ``outputs`` are the range's frames (``frame_000000.png`` ... in one
+    folder), its ``content`` the clip's path; made by :func:`make_clip_job` (a manifest row with a ``clip``) or
+    :func:`clip_jobs` (the chunks of a :class:`VideoJob`).
+
+    Attributes:
+        clip: the checked clip.
+        frames: ``(start, stop)``: the range of the clip's frames.
+        temporal, blend: as for :class:`VideoJob`.
+    """
+
+    clip: Clip | None = None
+    frames: tuple[int, int] = (0, 0)
+    temporal: str = "consistent"
+    blend: float = DEFAULT_BLEND
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.outputs[0]).parent
+
+    def video_job(self) -> VideoJob:
+        """The range as a :class:`VideoJob` writing into :attr:`folder`."""
+        assert self.clip is not None
+        return VideoJob(self, self.clip, self.folder, self.style, self.temporal, self.blend, *self.frames,
+                        keep_frames=True)
+
+    def run_with(self, executor: Any) -> list[Path]:
+        """Run the range with an executor's device, weights and progress subscriber (``callback_factory(job)``,
+        made once per frame); returns the frames written."""
+        factory = getattr(executor, "callback_factory", None)
+        run_video(self.video_job(), device=executor.device, weights_dir=executor.weights_dir,
+                  callback_factory=None if factory is None else (lambda _index: factory(self)))
+        return [Path(p) for p in self.outputs]
+
+
+def chunk_ranges(start: int, stop: int, chunks: int, overlap: int) -> list[tuple[int, int]]:
+    """The frame ranges ``[a, b)`` of ``chunks`` jobs over frames ``start`` to ``stop``: equal shares, each share
+    after the first begun ``overlap`` frames early.
+
+    Example:
+        >>> chunk_ranges(0, 12, 3, 2)
+        [(0, 4), (2, 8), (6, 12)]
+    """
+    total = stop - start
+    bounds = [start + round(c * total / chunks) for c in range(chunks + 1)]
+    return [(max(start, bounds[c] - overlap) if c else start, bounds[c + 1]) for c in range(chunks)]
+
+
+def clip_jobs(vjob: VideoJob) -> list[ClipJob]:
+    """The :class:`ClipJob` of each chunk of ``vjob`` (:func:`chunk_ranges`), writing into
+    ``<work>/.chunks/<start>-<stop>/``."""
+    base = {f.name: getattr(vjob.job, f.name) for f in dataclasses.fields(Job)}
+    jobs = []
+    for a, b in chunk_ranges(vjob.start, vjob.stop, vjob.chunks, vjob.overlap):
+        folder = vjob.work / CHUNKS_FOLDER / f"{a:06d}-{b:06d}"
+        base.update(content=str(vjob.clip.path), outputs=[folder / frame_name(i) for i in range(b - a)],
+                    name=f"{vjob.clip.path} [{a}:{b}] + {vjob.style}", key=None)
+        jobs.append(ClipJob(**base, clip=vjob.clip, frames=(a, b), temporal=vjob.temporal, blend=vjob.blend))
+    return jobs
+
+
 def video_output_name(clip: str | os.PathLike, style: str | os.PathLike, method: str, seed: int, temporal: str,
-                      suffix: str) -> str:
-    """The automatic output name: ``<clip>_<style>_video_<method>[_<mode>]_s<seed><suffix>``."""
+                      suffix: str, frames: tuple[int, int] | None = None) -> str:
+    """The automatic output name: ``<clip>_<style>_video_<method>[_<mode>]_s<seed>[_f<start>-<stop>]<suffix>``
+    (the range when ``frames`` is given: a part of the clip)."""
     mode = "" if temporal == "consistent" else f"_{temporal}"
-    return f"{Path(clip).stem}_{Path(style).stem}_video_{method}{mode}_s{seed}{suffix}"
+    part = "" if frames is None else f"_f{frames[0]}-{frames[1]}"
+    return f"{Path(clip).stem}_{Path(style).stem}_video_{method}{mode}_s{seed}{part}{suffix}"
 
 
 def _parse_range(frames: str | tuple[int, int | None] | None, count: int) -> tuple[int, int]:
@@ -146,12 +233,41 @@ def make_video_job(
     fps: float | str | None = None,
     frames: str | tuple[int, int | None] | None = None,
     keep_frames: bool = False,
+    chunks: int | str = 1,
+    overlap: int | str | None = None,
+    sequence: bool = False,
 ) -> VideoJob:
-    """The checked request of a clip's style transfer (see the module). Output: ``output``, or named by
-    :func:`video_output_name` in ``outdir`` (the clip's container, .mp4 for an image sequence).
+    """The checked request of a clip's style transfer (see the module).
+
+    Args:
+        clip: a video file or a folder of frames.
+        style: the style image.
+        method: a method that transfers (``"ot"`` for the ``"consistent"`` mode).
+        size, options, seed, preserve_color: as for :func:`~ottex.methods.request.make_job` (checked there).
+        output: a container file (.mp4, .mov, .mkv, .webm) or a folder of frames (no suffix) [named by
+            :func:`video_output_name` in ``outdir``: the clip's container, .mp4 for an image sequence, a folder
+            with ``sequence``].
+        overwrite: replace an existing output, and frames of other settings.
+        temporal, blend: the temporal mode and the blend weight (see the module).
+        fps: frame rate of a folder of frames [25].
+        frames: ``"START:STOP"`` or ``(start, stop)``: only these frames.
+        keep_frames: keep the PNG frames beside a container output.
+        chunks: cut the frames into this many ranges run as separate jobs (:func:`run_video` with an executor).
+        overlap: frames each range after the first starts early and cross-fades, at most the shortest range's
+            length [4, at most half the shortest range's].
+        sequence: an unnamed output is a folder of frames rather than a container.
+
+    Returns:
+        The :class:`VideoJob`, for :func:`run_video`.
 
     Raises:
         InputError: naming the parameter at fault, before any work.
+
+    Example:
+        >>> vjob = make_video_job("walk.mp4", "strokes.jpg", size=512, output="walk_strokes.mp4",
+        ...                       chunks=4, overlap=4)  # doctest: +SKIP
+        >>> run_video(vjob, device="cpu")  # doctest: +SKIP
+        PosixPath('walk_strokes.mp4')
     """
     if temporal not in TEMPORAL_MODES:
         raise InputError(f"unknown temporal mode '{temporal}' (choose from {', '.join(TEMPORAL_MODES)})",
@@ -175,12 +291,60 @@ def make_video_job(
     if blend is None:  # consistent: no blend after a warm start, else the blend mode's
         blend = WARM_BLEND if job.method in WARM_STARTS else DEFAULT_BLEND
     start, stop = _parse_range(frames, c.count)
+    chunks = check_int(chunks, "chunks", low=1, high=stop - start)
+    shortest = (stop - start) // chunks
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, shortest // 2) if chunks > 1 else 0
+    overlap = check_int(overlap, "overlap", low=0)
+    if chunks == 1 and overlap:
+        raise InputError(f"overlap {overlap} applies only to a run in several chunks", option="overlap")
+    if overlap > shortest:
+        raise InputError(f"overlap {overlap} is longer than the shortest of {chunks} ranges of {stop - start} frames "
+                         f"({shortest})", option="overlap")
     if output is None:
-        suffix = Path(clip).suffix.lower() if is_video_name(clip) else ".mp4"
-        output = Path(outdir or ".") / video_output_name(clip, style, job.method, job.seed, temporal, suffix)
+        suffix = "" if sequence else Path(clip).suffix.lower() if is_video_name(clip) else ".mp4"
+        part = None if (start, stop) == (0, c.count) else (start, stop)
+        output = Path(outdir or ".") / video_output_name(clip, style, job.method, job.seed, temporal, suffix, part)
     out = Path(output)
     _check_output(out, [Path(clip), Path(style)], overwrite)
-    return VideoJob(job, c, out, style, temporal, blend, start, stop, keep_frames)
+    return VideoJob(job, c, out, style, temporal, blend, start, stop, keep_frames, chunks=chunks,
+                    overlap=overlap if chunks > 1 else 0)
+
+
+def make_clip_job(clip: str | os.PathLike, style: str | os.PathLike, method: str = "ot", *,
+                  output: str | os.PathLike | None = None, outdir: str | os.PathLike | None = None,
+                  **settings: Any) -> ClipJob:
+    """A range of a clip as one job of :func:`~ottex.exec.batch.run_batch` (``ottex batch manifest``: a row
+    with a ``clip``): checked by :func:`make_video_job` (the same arguments), written as a folder of frames.
+
+    Args:
+        clip, style, method: as for :func:`make_video_job`.
+        output: the folder of frames [named by :func:`video_output_name` in ``outdir``, with the range].
+        outdir: where an unnamed output goes.
+        **settings: the other arguments of :func:`make_video_job` (``frames``, ``temporal``, ``size`` ...).
+
+    Returns:
+        The :class:`ClipJob` (its folder made).
+
+    Raises:
+        InputError: as :func:`make_video_job`; an output with a suffix (a container: ``ottex video`` writes
+            those).
+
+    Example:
+        >>> job = make_clip_job("walk.mp4", "strokes.jpg", frames="0:48", outdir="out")  # doctest: +SKIP
+        >>> len(job.outputs), job.folder.name  # doctest: +SKIP
+        (48, 'walk_strokes_video_ot_s0_f0-48')
+    """
+    if output is not None and Path(output).suffix:
+        raise InputError(f"a clip job writes a folder of frames; got {output} (ottex video writes a container)",
+                         option="outputs")
+    vjob = make_video_job(clip, style, method, output=output, outdir=outdir, sequence=True, **settings)
+    (job,) = clip_jobs(dataclasses.replace(vjob, chunks=1, overlap=0))
+    folder = vjob.output
+    job.outputs = [folder / frame_name(i) for i in range(vjob.stop - vjob.start)]
+    job.name = f"{clip} [{vjob.start}:{vjob.stop}] + {style}"
+    folder.mkdir(exist_ok=True)
+    return job
 
 
 def _check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
@@ -226,15 +390,32 @@ def run_video(
     weights_dir: str | os.PathLike | None = None,
     callback_factory: Callable[[int], Callback | None] | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    executor: Any = None,
+    retries: int = 2,
+    progress: BatchProgress | None = None,
 ) -> Path:
     """Style the clip's frames (see the module), write them, encode the output; returns its path.
 
     Args:
         vjob: from :func:`make_video_job`.
         device, weights_dir: as for the executors.
-        callback_factory: ``factory(frame index) -> callback``: the progress subscriber of one frame's run.
-        on_frame: ``on_frame(frames done, frames in all)`` after every frame (also for frames found done).
+        callback_factory: ``factory(frame index) -> callback``: the progress subscriber of one frame's run (not
+            with chunks: the executor's own).
+        on_frame: ``on_frame(frames done, frames in all)`` after every frame (also for frames found done; with
+            chunks, as the ranges are joined).
+        executor: with chunks: the batch executor that runs the ranges (:class:`~ottex.exec.batch.BatchLocal`,
+            :class:`~ottex.exec.ray_executor.RayExecutor`) [a ``BatchLocal`` on ``device``].
+        retries: with chunks: further tries of a range that failed.
+        progress: with chunks: the bar over the ranges.
+
+    Returns:
+        The output's path.
+
+    Raises:
+        OttexError: a frame (or a range) failed; the frames written stay, and the same call continues.
     """
+    if vjob.chunks > 1:
+        return _run_chunks(vjob, device, weights_dir, on_frame, executor, retries, progress)
     job = vjob.job
     dev = resolve_device(device)
     method = get_method(job.method, TRANSFER)
@@ -245,6 +426,7 @@ def run_video(
     total = vjob.stop - vjob.start
     prev_out: torch.Tensor | None = None
     prev_in: torch.Tensor | None = None
+    prepared: dict = {}  # the style's statistics, made by the first warm start and reused by the next frames
     done = -1
     for i, frame in enumerate(vjob.clip.frames(vjob.start, vjob.stop, dev)):
         if done < 0:  # the first frame fixes the output size: check the frame folder
@@ -259,17 +441,27 @@ def run_video(
             continue
         cb = callback_factory(i) if callback_factory is not None else None
         try:
-            out = _frame(method, warm, frame, style, job, options, dev, wdir, cb, vjob, prev_in, prev_out)
+            out = _frame(method, warm, frame, style, job, options, dev, wdir, cb, vjob, prev_in, prev_out, prepared)
         finally:
             close = getattr(cb, "close", None)
             if close is not None:
                 close()
         out = (out * 255).round_().div_(255)  # what the file holds: a resumed run continues from the same values
-        save_image(out, name, overwrite=True, settings=vjob.settings(tuple(out.shape[-2:]), dev) | {"frame": i})
+        record = vjob.settings(tuple(out.shape[-2:]), dev) | {"frame": i}
+        if job.key is not None:  # a ClipJob of ottex batch: each frame is an output carrying the job's key
+            record[KEY_FIELD] = output_key(job.key, i, total)
+        save_image(out, name, overwrite=True, settings=record)
         prev_out, prev_in = out, frame
         if on_frame is not None:
             on_frame(i + 1, total)
+    return _finish(vjob, total)
+
+
+def _finish(vjob: VideoJob, total: int) -> Path:
+    """Encode a container output from the frame folder (with the clip's audio when it is the whole clip)."""
     if vjob.is_sequence:
+        if not vjob.keep_frames:
+            shutil.rmtree(vjob.work / CHUNKS_FOLDER, ignore_errors=True)
         return vjob.output
     whole = vjob.start == 0 and vjob.stop == vjob.clip.count
     write_clip(vjob.work, total, vjob.output, vjob.clip.fps,
@@ -279,10 +471,113 @@ def run_video(
     return vjob.output
 
 
+def _run_chunks(vjob: VideoJob, device: Any, weights_dir: Any, on_frame: Callable[[int, int], None] | None,
+                executor: Any, retries: int, progress: BatchProgress | None) -> Path:
+    """The chunked run: the ranges as :class:`ClipJob` s through :func:`run_batch`, then :func:`join_frames`."""
+    total = vjob.stop - vjob.start
+    hw = content_output_size(vjob.clip.size, vjob.job.size)
+    dev = resolve_device(device) if executor is None else getattr(executor, "device", None)
+    done = _prepare_work(vjob, vjob.settings(hw, None))
+    if done < total:
+        jobs = clip_jobs(vjob)
+        for j in jobs:
+            j.folder.mkdir(parents=True, exist_ok=True)
+        runner = executor if executor is not None else BatchLocal(dev, weights_dir)
+        summary = run_batch(jobs, runner, retries=retries, force=vjob.job.overwrite, progress=progress)
+        if summary.failed:
+            failure = summary.failed[0].failure
+            raise failure.as_error() if failure is not None else OttexError("a range of the clip failed")
+        join_frames(vjob, jobs, done, on_frame)
+    elif on_frame is not None:
+        on_frame(total, total)
+    return _finish(vjob, total)
+
+
+def join_pass(vjob: VideoJob, device: Any = "auto", weights_dir: Any = None
+              ) -> Callable[[int, torch.Tensor, float, torch.Tensor], torch.Tensor] | None:
+    """Another join for :func:`join_frames` (``refine=``), measured but not the default (docs/video.md): over the
+    shared frames, the consistent mode's warm start (one pass over relu3_1 ... relu1_1 at the finest scale, the
+    same rotations, the style prepared once) from ``(1 - w)`` the previous output moved along the flow plus ``w``
+    the later range's frame. The shared frames keep the style's statistics (a cross-fade averages two textures:
+    softer), but the join is less steady than the cross-fade's. None when the mode or the method has no warm start.
+
+    Returns:
+        ``refine(clip frame index, the later range's frame, w, the previous output frame) -> frame``, or None.
+
+    Example:
+        >>> join_frames(vjob, clip_jobs(vjob), refine=join_pass(vjob, "cpu"))  # doctest: +SKIP
+    """
+    job = vjob.job
+    method = get_method(job.method, TRANSFER)
+    warm = WARM_STARTS.get(method.name) if vjob.temporal == "consistent" else None
+    if warm is None:
+        return None
+    dev = resolve_device(device)
+    options = _warm_options(method.make_options(job.options, TRANSFER))
+    wdir = None if weights_dir is None else str(weights_dir)
+    style = load_image(vjob.style, device=dev)
+    prepared: dict = {}
+
+    def refine(index: int, later: torch.Tensor, weight: float, previous: torch.Tensor) -> torch.Tensor:
+        before, frame = vjob.clip.frames(index - 1, index + 1, dev)
+        hw = tuple(previous.shape[-2:])
+        cur_s, prev_s = resize(frame, hw), resize(before, hw)
+        back = optical_flow(cur_s, prev_s)
+        mask = reliable_mask(back, optical_flow(prev_s, cur_s))
+        carried = cur_s + mask * (warp(previous.to(dev), back) - cur_s)
+        out = warm((1 - weight) * carried + weight * later.to(dev), frame, style, job.size, options, seed=job.seed,
+                   device=dev, weights_dir=wdir, prepared=prepared)
+        if job.preserve_color:
+            out = keep_colours(out, frame, seed=job.seed, mode="full" if job.preserve_color is True
+                               else job.preserve_color)
+        return (resize(out, hw) if out.shape[-2:] != hw else out).cpu()
+
+    return refine
+
+
+def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
+                on_frame: Callable[[int, int], None] | None = None,
+                refine: Callable[[int, torch.Tensor, float, torch.Tensor], torch.Tensor] | None = None) -> None:
+    """Write the frames of ``vjob`` from those of its ranges (``jobs``, in order): a frame of one range as it is;
+    over the ``overlap`` frames two ranges share, the earlier range's frame cross-faded into the later one's, with
+    the later one's weight ``w = (j + 1) / (overlap + 1)`` at the ``j``-th shared frame; or, with ``refine``
+    (:func:`join_pass`), ``refine(clip frame index, the later range's frame, w, the previous output frame)``.
+    Frames before ``done`` are kept.
+
+    Example:
+        >>> # two ranges of a 12-frame clip with overlap 4: (0, 6) and (2, 12); frame 3 is
+        >>> # 3/5 of the first range's frame 3 and 2/5 of the second's frame 1 (clip frame 3)
+        >>> chunk_ranges(0, 12, 2, 4)
+        [(0, 6), (2, 12)]
+    """
+    total = vjob.stop - vjob.start
+    previous = load_image(vjob.work / frame_name(done - 1)) if done > 0 else None
+    for t in range(done, total):
+        index = vjob.start + t
+        covering = [j for j in jobs if j.frames[0] <= index < j.frames[1]]
+        later = covering[-1]
+        out = load_image(later.folder / frame_name(index - later.frames[0]))
+        if len(covering) > 1:
+            earlier = covering[-2]
+            w = (index - later.frames[0] + 1) / (vjob.overlap + 1)
+            before = load_image(earlier.folder / frame_name(index - earlier.frames[0]))
+            if refine is not None and previous is not None:
+                out = refine(index, out, w, previous)
+            else:
+                out = (1 - w) * before + w * out
+            out = out.mul(255).round_().div_(255)
+        record = vjob.settings(tuple(out.shape[-2:]), None) | {"frame": t}
+        save_image(out, vjob.work / frame_name(t), overwrite=True, settings=record)
+        previous = out
+        if on_frame is not None:
+            on_frame(t + 1, total)
+
+
 def _frame(method: Any, warm: Callable[..., torch.Tensor] | None, frame: torch.Tensor, style: torch.Tensor,
            job: Job, options: Any, dev: torch.device, wdir: str | None, cb: Callback | None, vjob: VideoJob,
-           prev_in: torch.Tensor | None, prev_out: torch.Tensor | None) -> torch.Tensor:
-    """One frame's result: a transfer on its own, or warm-started and blended with the previous result."""
+           prev_in: torch.Tensor | None, prev_out: torch.Tensor | None, prepared: dict) -> torch.Tensor:
+    """One frame's result: a transfer on its own, or warm-started (with the style prepared once for the clip:
+    ``prepared``) and blended with the previous result."""
     if prev_out is None or prev_in is None or vjob.temporal == "per-frame":
         return method.transfer(frame, style, job.size, options, preserve_color=job.preserve_color, seed=job.seed,
                                device=dev, weights_dir=wdir, callback=cb)
@@ -294,7 +589,7 @@ def _frame(method: Any, warm: Callable[..., torch.Tensor] | None, frame: torch.T
     if warm is not None:
         start = cur_s + mask * (warped - cur_s)
         out = warm(start, frame, style, job.size, _warm_options(options), seed=job.seed, device=dev,
-                   weights_dir=wdir, callback=cb)
+                   weights_dir=wdir, callback=cb, prepared=prepared)
         if job.preserve_color:
             out = keep_colours(out, frame, seed=job.seed, mode="full" if job.preserve_color is True
                                else job.preserve_color)

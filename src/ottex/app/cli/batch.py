@@ -25,26 +25,41 @@ from ...exec.ray_executor import KEPT_NETWORKS, RayExecutor
 from ...methods.base import SYNTHESIS, TRANSFER
 from ...methods.request import Job, make_job
 from ...nn.networks import keep_networks
+from ...video.run import make_clip_job
 from . import style, synth
 from .common import add_runtime_options, format_error
 
-__all__ = ["add_parser", "run_jobs", "REPORT_NAME"]
+__all__ = ["add_parser", "add_executor_options", "make_executor", "run_jobs", "REPORT_NAME", "EXECUTOR_FLAGS"]
 
 #: The report's file name in ``--outdir`` (unless ``--report`` names one).
 REPORT_NAME = "ottex-batch-failures.jsonl"
-_FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
-          "workers": "--workers", "retries": "--retries", "ray_address": "--ray-address"}
+#: The flags of the executor's parameters (for one-line errors).
+EXECUTOR_FLAGS = {"executor": "--executor", "gpus_per_job": "--gpus-per-job", "cpus_per_job": "--cpus-per-job",
+                  "workers": "--workers", "ray_address": "--ray-address"}
+_FLAGS = {**EXECUTOR_FLAGS, "retries": "--retries"}
 #: Examples of ``ottex batch style`` and ``ottex batch synth`` (their parsers are those of ``ottex style``/``synth``).
 _EXAMPLES = {
     "style": "example: ottex batch style photos/ lava.jpg zebra.jpg --outdir out/ --size 512",
     "synth": "example: ottex batch synth 'textures/*.jpg' --size 256 --seed 3 --outdir lib/",
 }
+#: The fields of a manifest row that styles a range of a clip (``clip`` given): one ``ClipJob``, a folder of frames.
+CLIP_FIELDS = ("clip", "frames", "temporal", "blend", "fps")
 _ROW_FIELDS = {"_line", "task", "content", "style", "method", "size", "width", "height", "seed", "batch", "output",
-               "preserve_color", "options"}
+               "preserve_color", "options", *CLIP_FIELDS}
 
 
 def add_batch_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("batch")
+    add_executor_options(g)
+    g.add_argument("--retries", type=int, default=2, metavar="N", help="tries again of a failed job (not of a bad "
+                   "input or option) [2]")
+    g.add_argument("--report", metavar="FILE", help=f"JSONL report of the failed jobs [OUTDIR/{REPORT_NAME}]")
+    g.add_argument("--job-progress", action="store_true", help="local executor: a progress bar per job too")
+
+
+def add_executor_options(g: argparse._ActionsContainer) -> None:
+    """The flags that choose and size the executor (``ottex batch``, ``ottex video --chunks``): --executor,
+    --ray-address, --workers, --gpus-per-job, --cpus-per-job; read by :func:`make_executor`."""
     g.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: one job after the other in this process; ray: worker processes on a Ray cluster "
                    "(pip install \"ottex[ray]\") [local]")
@@ -56,10 +71,6 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
                    "two workers per GPU) [1 when the cluster has GPUs, else 0]")
     g.add_argument("--cpus-per-job", type=float, default=1, metavar="N", help="CPUs (torch threads) per Ray "
                    "worker [1]")
-    g.add_argument("--retries", type=int, default=2, metavar="N", help="tries again of a failed job (not of a bad "
-                   "input or option) [2]")
-    g.add_argument("--report", metavar="FILE", help=f"JSONL report of the failed jobs [OUTDIR/{REPORT_NAME}]")
-    g.add_argument("--job-progress", action="store_true", help="local executor: a progress bar per job too")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +103,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "preserve_color, output (a file name in --outdir, or an absolute path; default: named as ottex "
         "style/synth name it), options "
         "(JSONL: an object; CSV: a JSON object or name=value;name=value); any other column is one option of the "
-        "method (e.g. content_strength). Relative paths are read from the manifest's folder.",
+        "method (e.g. content_strength). A row with a clip (a video file or a folder of frames) styles a range "
+        "of it into a folder of frames, as ottex video does: clip, style, frames (START:STOP) [all], temporal, "
+        "blend, fps, size, seed, options; output names the folder. Relative paths are read from the manifest's "
+        "folder.",
         epilog="example CSV: content,style,method,size,seed,content_strength  /  "
         "photos/a.jpg,styles/lava.jpg,ot,512,0,0.4",
     )
@@ -130,7 +144,7 @@ def _prepare(args: argparse.Namespace) -> None:
 def run_jobs(args: argparse.Namespace, command: str, jobs: Sequence[Job]) -> int:
     """Run the jobs of a batch (or collect them, for a manifest); print failures and a summary. Returns the
     exit status: 0 if every job is done (now or before), 1 if any failed."""
-    executor = _executor(args)
+    executor = make_executor(args)
     progress = BatchProgress(len(jobs), disable=args.quiet)
     report = Path(args.report) if args.report else Path(args.outdir) / REPORT_NAME
     try:
@@ -160,13 +174,21 @@ def _message(outcome: JobOutcome, args: argparse.Namespace) -> str:
     return format_error(outcome.failure.as_error(), args) + tries
 
 
-def _executor(args: argparse.Namespace) -> Any:
+def make_executor(args: argparse.Namespace) -> Any:
+    """The batch executor the flags of :func:`add_executor_options` ask for: a :class:`BatchLocal` (keeping the
+    networks it builds) or a :class:`RayExecutor`.
+
+    Raises:
+        InputError: a Ray flag with the local executor; Ray missing or the cluster out of reach.
+    """
+    if args.ray_address:
+        args.executor = "ray"
     if args.executor == "local":
         for flag, value in (("--workers", args.workers), ("--gpus-per-job", args.gpus_per_job)):
             if value is not None:
                 raise InputError(f"{flag} applies to --executor ray")
         factory = None
-        if args.job_progress and not args.quiet:
+        if getattr(args, "job_progress", False) and not args.quiet:
             def factory(job: Job) -> TqdmProgress:
                 return TqdmProgress(Path(str(job.outputs[0])).name if job.outputs else job.method, leave=False,
                                     position=1)
@@ -233,6 +255,8 @@ def _row_jobs(row: dict[str, Any], args: argparse.Namespace, where: str) -> list
     """The jobs of a manifest row: made and checked by :func:`make_job` (as those of ``ottex style``/``synth``),
     named as those commands name them unless the row names its output."""
     content, styles = _given(row, "content"), _given(row, "style")
+    if _given(row, "clip") is not None:
+        return [_clip_job(row, args, where)]
     task = str(row.get("task") or ("style" if content else "synth"))
     if task not in ("style", "synth"):
         raise InputError(f"{where}: task must be style or synth, got '{task}'")
@@ -259,6 +283,27 @@ def _row_jobs(row: dict[str, Any], args: argparse.Namespace, where: str) -> list
     return [make_job(TRANSFER, _given(row, "method") or "ot", style=styles, content=content, seed=seed0 + i,
                      preserve_color=_given(row, "preserve_color"), outputs=[named[i]] if named else (), **common)
             for i in range(variations)]
+
+
+def _clip_job(row: dict[str, Any], args: argparse.Namespace, where: str) -> Job:
+    """A row with a ``clip``: a range of the clip (``frames`` START:STOP, all by default) into a folder of frames,
+    made and checked by :func:`~ottex.video.run.make_clip_job` (the request of ``ottex video``)."""
+    for name in ("content", "batch", "width", "height"):
+        if _given(row, name) is not None:
+            raise InputError(f"{where}: {name} does not apply to a clip")
+    styles = _given(row, "style")
+    if isinstance(styles, list):
+        if len(styles) != 1:
+            raise InputError(f"{where}: a clip takes one style, got {len(styles)}")
+        styles = styles[0]
+    if not styles:
+        raise InputError(f"{where}: no style")
+    seed = _given(row, "seed")
+    return make_clip_job(row["clip"], styles, _given(row, "method") or "ot", output=_given(row, "output"),
+                         outdir=args.outdir, size=_given(row, "size"), options=_row_options(row, where),
+                         seed=args.seed if seed is None else seed, preserve_color=_given(row, "preserve_color"),
+                         overwrite=args.force, temporal=_given(row, "temporal") or "consistent",
+                         blend=_given(row, "blend"), fps=_given(row, "fps"), frames=_given(row, "frames"))
 
 
 def _indexed(base: Path, count: int) -> list[Path]:
