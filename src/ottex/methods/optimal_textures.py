@@ -630,9 +630,9 @@ def _transfer(
 OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4.19, 2840.0, 101.1),
            (16.8, 6035.0, 197.8), (67.1, 16500.0, 1108.0))
 
-#: Measured whole runs of ``ot --quality best`` (synthesis; ``benchmarks/run_cost.py``, procedural bricks, one
-#: thread): (megapixels, peak MB, seconds).
-BEST_COST = ((0.066, 1200.0, 90.0), (0.262, 2400.0, 250.0))  # PROVISIONAL: measure
+#: Measured whole runs of ``ot --quality best`` (synthesis; ``benchmarks/run_cost.py --methods "ot --quality
+#: best"``, procedural bricks, 2 threads, quiet): (megapixels, peak MB, seconds).
+BEST_COST = ((0.066, 862.0, 92.9), (0.262, 2178.0, 227.9))
 
 
 def _best_points() -> tuple[tuple[float, float, float | None], ...]:
