@@ -93,12 +93,7 @@ def main() -> None:
         return
     rows, strips = [], {}
     for kind in args.clips.split(","):
-        frames, _ = make_clip(kind, photo, hw, args.frames, thing=thing)
-        clip = root / kind
-        clip.mkdir()
-        for i, f in enumerate(frames):
-            save_image(f, clip / frame_name(i))
-        frames = _frames(clip, args.frames)  # as written (8 bits)
+        clip, frames = _write_clip(kind, photo, thing, hw, args.frames, root)
         own = warping_error(frames, frames)
         base = None
         for m in map(int, args.modes.split(",")):
@@ -126,18 +121,24 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"rows": rows, "speed": speed_row}, indent=1))
 
 
+def _write_clip(kind: str, photo: torch.Tensor, thing: torch.Tensor, hw: tuple[int, int], count: int, root: Path
+                ) -> tuple[Path, list[torch.Tensor]]:
+    """A synthetic clip written as a folder of frames under ``root``, and its frames as read back (8 bits)."""
+    frames, _ = make_clip(kind, photo, hw, count, thing=thing)
+    clip = root / kind
+    clip.mkdir()
+    for i, f in enumerate(frames):
+        save_image(f, clip / frame_name(i))
+    return clip, _frames(clip, count)
+
+
 def _joins(args: argparse.Namespace, photo: torch.Tensor, thing: torch.Tensor, style: Path, style_img: torch.Tensor,
            hw: tuple[int, int], root: Path) -> None:
     """The warping error at the joins of chunked runs against a whole run (consistent mode), and relu1_1's style
     distance of the frames two ranges share against the other frames'."""
     rows = []
     for kind in args.clips.split(","):
-        frames, _ = make_clip(kind, photo, hw, args.frames, thing=thing)
-        clip = root / kind
-        clip.mkdir()
-        for i, f in enumerate(frames):
-            save_image(f, clip / frame_name(i))
-        frames = _frames(clip, args.frames)
+        clip, frames = _write_clip(kind, photo, thing, hw, args.frames, root)
         for chunks, overlap in [(1, 0), *((args.chunks, int(k)) for k in args.overlaps.split(","))]:
             out = root / f"{kind}_{chunks}_{overlap}"
             t0 = time.perf_counter()

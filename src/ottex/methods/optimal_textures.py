@@ -150,7 +150,7 @@ class OTSchedule:
             against Heitz et al.'s sliced Wasserstein feature loss (:func:`~ottex.methods.optimization.swd_refine`;
             not in style transfer or region-guided runs): it takes the layout the feature passes made and gives
             it the example's sharp, regular local patterns (docs/structure.md: closer than Heitz's published
-            result per layer on their example, in about 4x the default's time at 256 px). ``(0, 0)`` (default):
+            result per layer on their example, in about 7x the default's time at 256 px). ``(0, 0)`` (default):
             none; ``--quality best`` takes :data:`BEST_REFINE`.
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
@@ -242,7 +242,7 @@ class OTOptions(Options):
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also refine the finished texture by "
         "optimising it against the sliced Wasserstein feature loss of Heitz et al. 2021 (sharper, more regular "
-        "local patterns, closer per layer; about 5x the time at 256 px)")
+        "local patterns, closer per layer; about 7x the time at 256 px, 16x at 512 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
