@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import __version__
 from ...core.checks import MIN_SIDE, check_int
@@ -32,6 +32,9 @@ from ...methods.base import SYNTHESIS, TRANSFER, Method, get_method, list_method
 from ...methods.options import OptionSpec, jsonable
 from ...methods.request import Job, make_job
 from .uploads import NotFound, UploadStore
+
+if TYPE_CHECKING:
+    from ...video.run import VideoJob
 
 __all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED"]
 
@@ -141,6 +144,7 @@ class RunSettings:
         rotations: colour transfer: random rotations of the colour space.
         options: the method's options as given (JSON values; masks as upload ids).
         values: the same, converted (tuples, mask paths): what the method's options are made from.
+        clip: the content is a clip (an upload of a video): the run is a video job (:meth:`video_job`).
     """
 
     task: str
@@ -155,6 +159,7 @@ class RunSettings:
     rotations: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    clip: bool = False
 
     def to_json(self) -> dict:
         """The settings as JSON: posting them to the server again makes the same image."""
@@ -180,7 +185,8 @@ class RunSettings:
         if self.task == SYNTHESIS:
             what = f"{self.method} texture {self.width}x{self.height}"
         elif self.task == TRANSFER:
-            what = f"{self.method} style transfer" + (f", {self.size} px" if self.size else "")
+            kind = "clip style transfer" if self.clip else "style transfer"
+            what = f"{self.method} {kind}" + (f", {self.size} px" if self.size else "")
         else:
             what = f"colour transfer, {self.rotations} rotations"
         return f"{what}, seed {self.seed}"
@@ -189,12 +195,26 @@ class RunSettings:
         """The executor's job for a method run (built and checked by :func:`make_job`), writing ``output``."""
         if self.method is None:
             raise InputError("colour transfer runs without a method")
+        if self.clip:
+            raise InputError("the content is a clip: a video job", option="content")
         styles = [str(uploads.path(s)) for s in self.style]
         content = None if self.content is None else str(uploads.path(self.content))
         size = (self.height, self.width) if self.task == SYNTHESIS else self.size
         return make_job(self.task, self.method, style=styles, content=content, size=size, options=self.values,
                         seed=self.seed, preserve_color=self.preserve_color, outputs=[] if output is None else [output],
                         name=self.label())
+
+
+    def video_job(self, uploads: UploadStore, output: Path | None = None) -> VideoJob:
+        """The video job of a style transfer whose content is a clip (built and checked by
+        :func:`~ottex.video.run.make_video_job`, as ``ottex video``), writing ``output`` (an .mp4) [None: only
+        checked, with an output name in the uploads folder that is never written]."""
+        from ...video.run import make_video_job  # noqa: PLC0415 - the video extra, only for a clip
+
+        assert self.method is not None and self.content is not None
+        return make_video_job(uploads.path(self.content), uploads.path(self.style[0]), self.method, size=self.size,
+                              options=self.values, seed=self.seed, preserve_color=self.preserve_color,
+                              output=output if output is not None else uploads.folder / f".check-{self.content}.mp4")
 
 
 def _blank(value: Any) -> bool:
@@ -242,6 +262,9 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
     styles = _ids(data.get("style"), "style")
     for s in styles:
         _upload(uploads, s, "style")
+        if uploads.info(s).is_clip:
+            raise InputError("style: a clip cannot be a style (give an image; a clip is the content of a style "
+                             "transfer)", option="style")
     if not styles:
         raise InputError("give a style image" if task != COLOR else "give the image whose colours are taken",
                          option="style")
@@ -254,6 +277,9 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
             raise InputError("give a content image" if task == TRANSFER else "give the image to recolour",
                              option="content")
         _upload(uploads, content, "content")
+        if task == COLOR and uploads.info(content).is_clip:
+            raise InputError("colour transfer takes an image, not a clip (a clip is the content of a style "
+                             "transfer)", option="content")
     if task == COLOR:
         if len(styles) > 1:
             raise InputError("colour transfer takes the colours of one image", option="style")
@@ -294,6 +320,7 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
         size = data.get("size")
         settings.size = None if _blank(size) else check_int(size, "size", MIN_SIDE)
         info = uploads.info(content)
+        settings.clip = info.is_clip
         long_side = max(info.width, info.height)
         scale = (settings.size or long_side) / long_side
         _check_pixels(round(info.width * scale) * round(info.height * scale), max_output_pixels)
@@ -303,7 +330,8 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
         if _blank(mode) or mode in (False, "off", "none"):
             mode = None
         settings.preserve_color = color_mode(mode)
-    job = settings.job(uploads)  # the whole request checked (make_job: styles, mix, files, size, seed) before queueing
+    # the whole request checked (make_job: styles, mix, files, size, seed; a clip: make_video_job) before queueing
+    job = settings.video_job(uploads).job if settings.clip else settings.job(uploads)
     settings.values = {name: getattr(job.options, name) for name in settings.values}
     return settings
 

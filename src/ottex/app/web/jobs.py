@@ -40,6 +40,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +73,8 @@ KEEP_PREVIEWS = 4
 FINISHED = ("done", "failed", "cancelled")
 DEFAULT_MAX_QUEUED = 50
 DEFAULT_KEEP_UNFINISHED = 50
+#: Frames in the strip that is the thumbnail of a clip's result.
+STRIP_FRAMES = 4
 #: What a run that was running when its server was killed says after a restart.
 INTERRUPTED = "the server stopped while this ran (run it again)"
 
@@ -196,6 +199,7 @@ class WebJob:
     size: tuple[int, int] | None = None  # (width, height) of the result
     starred: bool = False
     requeue: bool = False  # cancelled by the server's stop: queued again by the next server
+    frames: int | None = None  # a clip's style transfer: frames of its video (its thumbnail is a frame strip)
 
     def summary(self, position: int | None = None) -> dict:
         """The run as JSON for the page (URLs of its result when done)."""
@@ -208,6 +212,8 @@ class WebJob:
             out["result"] = {"image": f"{base}/image", "thumb": f"{base}/thumb", "settings": f"{base}/settings",
                              "width": self.size[0] if self.size else None,
                              "height": self.size[1] if self.size else None}
+            if self.frames:  # a clip: the video, and its thumbnail a strip of frames
+                out["result"].update(image=f"{base}/video", video=f"{base}/video", frames=self.frames)
         return out
 
 
@@ -425,7 +431,7 @@ class JobQueue:
             if job.status not in FINISHED:
                 raise InputError(f"run {job_id} is {job.status}: cancel it before deleting it", option="job")
             self._jobs.pop(job.id, None)
-        for suffix in (".png", ".thumb.jpg", ".json"):
+        for suffix in (".png", ".mp4", ".thumb.jpg", ".json"):
             (self.results / f"{job.id}{suffix}").unlink(missing_ok=True)
         self.touch()
 
@@ -443,7 +449,8 @@ class JobQueue:
         return {"id": job.id, "status": job.status, "label": job.label, "settings": job.record,
                 "created": job.created, "started": job.started, "finished": job.finished, "seconds": job.seconds,
                 "startup": job.startup, "device": job.device, "error": job.error, "option": job.error_option,
-                "size": list(job.size) if job.size else None, "starred": job.starred, "ottex": __version__}
+                "size": list(job.size) if job.size else None, "starred": job.starred, "frames": job.frames,
+                "ottex": __version__}
 
     def _save(self, job: WebJob) -> None:
         """Write the run's record (atomically: a killed server leaves the old one or the new one)."""
@@ -515,7 +522,8 @@ class JobQueue:
     # -- results ----------------------------------------------------------------------------------------------
 
     def result_path(self, job_id: str, what: str = "image") -> Path:
-        """``image`` (PNG), ``thumb`` (JPEG) or ``settings`` (JSON) of a finished run.
+        """``image`` (PNG; a clip's: its video), ``video`` (MP4), ``thumb`` (JPEG) or ``settings`` (JSON) of a
+        finished run.
 
         Raises:
             InputError: no such run, or it made no image.
@@ -523,7 +531,11 @@ class JobQueue:
         job = self.get(job_id)
         if job.status != "done":
             raise InputError(f"run {job_id} made no image ({job.status})", option="job")
-        return self.results / f"{job.id}{ {'image': '.png', 'thumb': '.thumb.jpg', 'settings': '.json'}[what]}"
+        if what == "video" and not job.frames:
+            raise InputError(f"run {job_id} made an image, not a video", option="job")
+        suffixes = {"image": ".mp4" if job.frames else ".png", "video": ".mp4", "thumb": ".thumb.jpg",
+                    "settings": ".json"}
+        return self.results / f"{job.id}{suffixes[what]}"
 
     def _load(self) -> None:
         """The runs of earlier servers in the same folder: finished ones join the gallery, queued ones wait for
@@ -535,14 +547,16 @@ class JobQueue:
             try:
                 record = _read_record(meta)
                 status = record.get("status", "done")
-                if status not in STATES or (status == "done" and not (self.results / f"{job_id}.png").is_file()):
+                made = ".mp4" if record.get("frames") else ".png"
+                if status not in STATES or (status == "done" and not (self.results / f"{job_id}{made}").is_file()):
                     continue
                 job = WebJob(job_id, None, record["settings"], record["label"], status=status,
                              created=record["created"], started=record.get("started"),
                              finished=record.get("finished"), seconds=record.get("seconds"),
                              startup=record.get("startup"), device=record.get("device"), error=record.get("error"),
                              error_option=record.get("option"), starred=bool(record.get("starred")),
-                             size=tuple(record["size"]) if record.get("size") else None)
+                             size=tuple(record["size"]) if record.get("size") else None,
+                             frames=record.get("frames"))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.warning("skipping unreadable run record %s: %s", meta, exc)
                 continue
@@ -615,7 +629,7 @@ class JobQueue:
     def _run(self, job: WebJob, device: torch.device) -> None:
         settings = job.settings
         assert settings is not None
-        output = self.results / f"{job.id}.png"
+        output = self.results / f"{job.id}{'.mp4' if settings.clip else '.png'}"
         t0 = time.monotonic()
         status, error, option = "failed", None, None
         try:
@@ -624,6 +638,8 @@ class JobQueue:
             try:
                 if settings.task == COLOR:
                     self._color(settings, device, output)
+                elif settings.clip:
+                    self._video(job, settings, device, output)
                 else:
                     watcher = Watcher(job, self, self.preview_interval, self.preview_side)
                     executor = LocalExecutor(device, self.weights_dir, callback_factory=lambda _job: watcher)
@@ -656,6 +672,7 @@ class JobQueue:
             if status != "done":
                 for p in (output, output.with_suffix(".thumb.jpg")):
                     p.unlink(missing_ok=True)
+                shutil.rmtree(self.results / f".{output.name}.frames", ignore_errors=True)  # a clip's frames
             with self._cond:
                 job.status, job.error, job.error_option = status, error, option
                 job.finished = time.time()
@@ -672,14 +689,56 @@ class JobQueue:
                 self._trim()
             self.touch()
 
+    def _strip(self, output: Path) -> tuple[int, int]:
+        """The thumbnail of a clip's result: :data:`STRIP_FRAMES` frames spread over it, side by side (JPEG)."""
+        from ...video.io import open_clip  # noqa: PLC0415 - the video extra, only for a clip
+
+        clip = open_clip(output)
+        picks = sorted({round(i * (clip.count - 1) / max(1, STRIP_FRAMES - 1)) for i in range(STRIP_FRAMES)})
+        tiles = []
+        for index, frame in enumerate(clip.frames()):
+            if index in picks:
+                tile = to_pil(frame)
+                tile.thumbnail((self.thumb_side, self.thumb_side))
+                tiles.append(tile)
+        strip = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
+        x = 0
+        for tile in tiles:
+            strip.paste(tile, (x, 0))
+            x += tile.width
+        tmp = output.with_suffix(".thumb.jpg.tmp")
+        strip.save(tmp, format="JPEG", quality=88)
+        os.replace(tmp, output.with_suffix(".thumb.jpg"))
+        return clip.size[1], clip.size[0]
+
     def _color(self, settings: RunSettings, device: torch.device, output: Path) -> None:
         source = load_image(self.uploads.path(settings.content), device=device)
         target = load_image(self.uploads.path(settings.style[0]), device=device)
         out = color_transfer(source, target, rotations=settings.rotations or 1, seed=settings.seed)
         save_image(out, output)
 
+    def _video(self, job: WebJob, settings: RunSettings, device: torch.device, output: Path) -> None:
+        """A style transfer of a clip: the video job of ``ottex video`` (checked by its ``make_video_job``), run
+        frame by frame with this run's progress (``frame``/``frames`` added to it after every frame)."""
+        from ...video.run import run_video  # noqa: PLC0415 - the video extra, only for a clip
+
+        vjob = settings.video_job(self.uploads, output)
+        watcher = Watcher(job, self, self.preview_interval, self.preview_side)
+
+        def on_frame(done: int, total: int) -> None:
+            job.progress = {**(job.progress or {}), "frame": done, "frames": total}
+            job.progress_count += 1
+            self.touch(progress_only=True)
+
+        run_video(vjob, device=device, weights_dir=self.weights_dir, callback_factory=lambda _index: watcher,
+                  on_frame=on_frame)
+        job.frames = vjob.stop - vjob.start
+
     def _finish(self, job: WebJob, output: Path) -> tuple[int, int]:
-        """Thumbnail and settings record of a finished run; returns the image's ``(width, height)``."""
+        """Thumbnail and settings record of a finished run; returns the image's ``(width, height)`` (a clip's:
+        its frames', and its thumbnail a strip of :data:`STRIP_FRAMES` frames side by side)."""
+        if job.frames:
+            return self._strip(output)
         with Image.open(output) as img:
             size = img.size
             thumb = img.convert("RGB")

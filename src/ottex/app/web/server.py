@@ -8,6 +8,7 @@ Endpoints (JSON unless said otherwise; an error is ``{"error": message, "option"
 ``GET /api/schema``                         tasks, methods and their options (from the registry), limits
 ``GET /api/status``                         devices, queue counts, networks kept built
 ``POST /api/uploads?name=FILE``             an image as the request body -> ``{id, name, width, height ...}``
+                                            (or a short clip, FILE ending in .mp4/.webm/.mov: ``frames`` set)
 ``GET /api/uploads?offset=&limit=``         earlier uploads, newest first: ``{"uploads": [...], "total": N}``
 ``GET /api/uploads/{id}``                   the stored image (``/info``: its record; ``/thumb``: a JPEG)
 ``POST /api/jobs``                          settings (JSON; ``variations``: that many runs, seeds from
@@ -19,6 +20,7 @@ Endpoints (JSON unless said otherwise; an error is ``{"error": message, "option"
 ``POST /api/jobs/{id}/cancel``              cancel a queued or running run
 ``POST /api/jobs/{id}/rerun``               the same settings with ``{"seed": N}`` (default: a random seed)
 ``GET /api/jobs/{id}/image|thumb|settings`` the full-size PNG (a download), its thumbnail, its settings
+``GET /api/jobs/{id}/video``                a clip's result: the MP4 (its ``thumb``: a strip of frames)
 ``GET /api/jobs/{id}/preview``              the running run's latest image (JPEG)
 ``GET /api/jobs/{id}/events``               server-sent events of one run (``progress``, ``state``) to its end
 ``GET /api/events``                         server-sent events of the whole server (``queue``, ``progress``)
@@ -73,7 +75,16 @@ from ...methods.base import get_method
 from ...nn.weights import WEIGHT_SETS
 from .forms import COLOR, RunSettings, form_schema, parse_settings
 from .jobs import DEFAULT_KEEP_UNFINISHED, DEFAULT_MAX_QUEUED, FINISHED, JobQueue, QueueFull, WebJob, finite
-from .uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, NotFound, TooLarge, UploadStore
+from .uploads import (
+    CLIP_FORMATS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    MAX_CLIP_BYTES,
+    MAX_CLIP_FRAMES,
+    NotFound,
+    TooLarge,
+    UploadStore,
+)
 
 __all__ = ["ServerConfig", "create_app", "ServerThread", "serve", "is_loopback", "LOOPBACK_HOSTS", "STATIC"]
 
@@ -146,7 +157,8 @@ class ServerConfig:
 
     def limits(self) -> dict:
         return {"upload_bytes": self.max_upload_bytes, "upload_pixels": self.max_upload_pixels,
-                "output_pixels": self.max_output_pixels, "queued": self.max_queued, "variations": MAX_VARIATIONS}
+                "output_pixels": self.max_output_pixels, "queued": self.max_queued, "variations": MAX_VARIATIONS,
+                "clip_bytes": MAX_CLIP_BYTES, "clip_frames": MAX_CLIP_FRAMES, "clip_formats": list(CLIP_FORMATS)}
 
 
 def host_names(host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -627,9 +639,13 @@ def create_app(config: ServerConfig) -> Starlette:
 
     async def result(request: Request) -> Response:
         job_id, what = request.path_params["id"], request.path_params["what"]
-        if what not in ("image", "thumb", "settings"):
+        if what not in ("image", "video", "thumb", "settings"):
             raise NotFound(f"no such thing as {what[:40]!r} for a run", option="job")
         path = queue.result_path(job_id, what)
+        if path.suffix == ".mp4":
+            rec = queue.get(job_id).record
+            name = f"ottex_{rec.get('method')}_clip_s{rec.get('seed')}_{job_id}.mp4"
+            return FileResponse(str(path), media_type="video/mp4", filename=name)
         if what == "image":
             rec = queue.get(job_id).record
             name = f"ottex_{rec.get('method') or 'color'}_{rec.get('task')}_s{rec.get('seed')}_{job_id}.png"

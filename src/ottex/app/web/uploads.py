@@ -39,7 +39,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ...core.errors import ImageError, InputError
 from ...image.io import to_rgb_array
 
-__all__ = ["UploadInfo", "UploadStore", "TooLarge", "NotFound", "UPLOAD_ID", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS"]
+__all__ = ["UploadInfo", "UploadStore", "TooLarge", "NotFound", "UPLOAD_ID", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS",
+           "MAX_CLIP_BYTES", "MAX_CLIP_FRAMES", "CLIP_FORMATS"]
 
 #: What an upload id looks like (anything else is refused before it is used in a path).
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -53,6 +54,12 @@ THUMB_SIDE = 256
 STALE_TEMP_SECONDS = 600
 #: Formats kept (Pillow's names -> suffix); others are refused.
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif", "GIF": ".gif"}
+#: Short clips taken as the content of a style transfer (by the suffix of the user's file name -> format).
+CLIP_FORMATS = {".mp4": "MP4", ".webm": "WEBM", ".mov": "MOV"}
+#: Largest clip accepted, in bytes (an image may be larger: ``max_bytes``).
+MAX_CLIP_BYTES = 10 * 1024 * 1024
+#: Most frames in a clip accepted (each is one style transfer).
+MAX_CLIP_FRAMES = 120
 
 
 class TooLarge(InputError):
@@ -71,8 +78,10 @@ class UploadInfo:
         id: 32 hex digits, chosen by the server.
         name: the file name the user gave (for display only; never used as a path).
         width, height: pixels, after the EXIF orientation is applied.
-        format: ``"PNG"``, ``"JPEG"`` ...
+        format: ``"PNG"``, ``"JPEG"`` ... (a clip: ``"MP4"``, ``"WEBM"``, ``"MOV"``)
         bytes: size of the file.
+        frames: a clip's frame count (None: an image).
+        fps: a clip's frame rate.
     """
 
     id: str
@@ -81,6 +90,12 @@ class UploadInfo:
     height: int
     format: str
     bytes: int
+    frames: int | None = None
+    fps: float | None = None
+
+    @property
+    def is_clip(self) -> bool:
+        return self.frames is not None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -192,6 +207,8 @@ class UploadStore:
             raise ImageError(f"{name}: the upload is empty", option="upload")
         if size > self.max_bytes:
             raise self.too_many_bytes(size)
+        if Path(name).suffix.lower() in CLIP_FORMATS:
+            return self._keep_clip(tmp, name, size)
         fmt, (w, h) = self._header(tmp, name)
         if fmt not in FORMATS:
             raise ImageError(f"{name}: {fmt} images are not taken here (use PNG, JPEG, WebP, BMP or TIFF)",
@@ -206,6 +223,44 @@ class UploadStore:
         thumb.save(self.folder / f"{upload_id}.thumb.jpg", format="JPEG", quality=88)
         os.replace(tmp, final)
         info = UploadInfo(upload_id, name, int(width), int(height), fmt, size)
+        (self.folder / f"{upload_id}.json").write_text(json.dumps(info.to_json()))
+        return info
+
+    def _keep_clip(self, tmp: Path, name: str, size: int) -> UploadInfo:
+        """Check a short clip (bytes, frames, frame size; read by the video command's :func:`open_clip`) and keep
+        it, with its first frame as the thumbnail."""
+        from ...video.io import open_clip  # noqa: PLC0415 - the video extra, only for a clip
+
+        if size > MAX_CLIP_BYTES:
+            raise TooLarge(f"{name}: the clip is too large ({size / 1e6:.3g} MB): this server takes clips up to "
+                           f"{MAX_CLIP_BYTES / 1e6:.3g} MB", option="upload")
+        suffix = Path(name).suffix.lower()
+        named = tmp.with_name(f"{tmp.stem}{suffix}")  # the container is known by its suffix
+        os.replace(tmp, named)
+        try:
+            with self._decodes:
+                try:
+                    clip = open_clip(named)
+                except InputError as exc:
+                    message = str(exc).replace(str(named), "the upload")
+                    raise ImageError(f"{name}: {message}", option="upload") from None
+                h, w = clip.size
+                if clip.count > MAX_CLIP_FRAMES:
+                    raise TooLarge(f"{name}: the clip has {clip.count} frames; this server takes clips of up to "
+                                   f"{MAX_CLIP_FRAMES} frames", option="upload")
+                if w * h > self.max_pixels:
+                    raise TooLarge(f"{name}: the clip's frames are {w}x{h} px ({_megapixels(w * h)}); this server "
+                                   f"takes up to {_megapixels(self.max_pixels)}", option="upload")
+                first = next(clip.frames(0, 1))
+            arr = first[0].permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().cpu().numpy()
+            thumb = Image.fromarray(arr, "RGB")
+            thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            upload_id = secrets.token_hex(16)
+            thumb.save(self.folder / f"{upload_id}.thumb.jpg", format="JPEG", quality=88)
+            os.replace(named, self.folder / f"{upload_id}{suffix}")
+        finally:
+            named.unlink(missing_ok=True)
+        info = UploadInfo(upload_id, name, int(w), int(h), CLIP_FORMATS[suffix], size, clip.count, float(clip.fps))
         (self.folder / f"{upload_id}.json").write_text(json.dumps(info.to_json()))
         return info
 
@@ -240,7 +295,7 @@ class UploadStore:
         ``keep_seconds`` whose id is not in ``keep`` (those that runs still need); returns how many went."""
         now = time.time() if now is None else now
         gone = 0
-        for tmp in self.folder.glob(".upload-*.tmp"):
+        for tmp in self.folder.glob(".upload-*"):  # .tmp, or a clip being checked (.mp4 ...)
             try:
                 if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
                     tmp.unlink()
@@ -292,7 +347,7 @@ class UploadStore:
         """
         if not isinstance(upload_id, str) or not UPLOAD_ID.fullmatch(upload_id):
             raise NotFound(f"not an upload id: {str(upload_id)[:40]!r}", option="upload")
-        for suffix in FORMATS.values():
+        for suffix in (*FORMATS.values(), *CLIP_FORMATS):
             p = self.folder / f"{upload_id}{suffix}"
             if p.is_file():
                 return p
@@ -308,6 +363,8 @@ class UploadStore:
         """The JPEG thumbnail of an upload (made again from the image if missing: uploads of older servers)."""
         path = self.path(upload_id)
         thumb = self.folder / f"{upload_id}.thumb.jpg"
+        if not thumb.is_file() and path.suffix in CLIP_FORMATS:
+            raise NotFound(f"no thumbnail of clip {upload_id} (upload it again)", option="upload")
         if not thumb.is_file():
             with self._decodes:
                 small, _ = self._decode(path, "upload")

@@ -305,7 +305,7 @@ function uploadThumb(info, onRemove) {
   box.dataset.id = info.id;
   const img = Object.assign(document.createElement("img"), { src: `/api/uploads/${info.id}/thumb`, alt: info.name || "upload" });
   const name = Object.assign(document.createElement("div"), { className: "name", textContent: info.name || "" });
-  if (info.width) name.title = `${info.name} (${info.width}x${info.height})`;
+  if (info.width) name.title = `${info.name} (${info.width}x${info.height}${info.frames ? `, ${info.frames} frames` : ""})`;
   const remove = Object.assign(document.createElement("button"), { type: "button", className: "remove", textContent: "x", title: "remove" });
   remove.addEventListener("click", onRemove);
   box.append(img, name, remove);
@@ -493,7 +493,14 @@ function galleryCard(job, index) {
     const thumb = $(".thumb", el);
     thumb.src = job.result.thumb;
     $(".thumb-link", el).href = job.result.image;
-    $(".thumb-link", el).addEventListener("click", (e) => { e.preventDefault(); openView(index); });
+    if (job.result.video) {  // a clip: its thumbnail is a strip of frames, and it links to the video
+      el.classList.add("clip");
+      $(".thumb-link", el).title = `a video of ${job.result.frames} frames: open it`;
+      $(".as-style", el).remove();
+      $(".as-content", el).remove();
+    } else {
+      $(".thumb-link", el).addEventListener("click", (e) => { e.preventDefault(); openView(index); });
+    }
     thumb.addEventListener("dragstart", (e) => {
       e.dataTransfer.setData("application/x-ottex-result", job.id);
       e.dataTransfer.setData("text/uri-list", new URL(job.result.image, location.href).href);
@@ -503,8 +510,8 @@ function galleryCard(job, index) {
     const download = $(".download", el);
     download.href = job.result.image;
     download.setAttribute("download", "");
-    $(".as-style", el).addEventListener("click", () => useResult(job.id, "style"));
-    $(".as-content", el).addEventListener("click", () => useResult(job.id, "content"));
+    $(".as-style", el)?.addEventListener("click", () => useResult(job.id, "style"));
+    $(".as-content", el)?.addEventListener("click", () => useResult(job.id, "content"));
   } else {
     $(".thumb-link", el).remove();
     $(".download", el).remove();
@@ -586,7 +593,7 @@ function doneViews() {
 
 function openView(index) {
   const job = state.gallery[index];
-  if (!job || job.status !== "done") return;
+  if (!job || job.status !== "done" || job.result.video) return;  // a clip's result is a video: its own link
   state.view = index;
   const s = job.settings;
   $("#lightbox-label").textContent = job.label;
@@ -884,6 +891,11 @@ async function main() {
   } catch (err) {
     showError(err.message);
     return;
+  }
+  const limits = state.schema.limits || {};
+  if (limits.clip_bytes) {
+    $("#clip-hint").textContent = `A short clip (${limits.clip_formats.join(", ")}; up to ${(limits.clip_bytes / 1e6).toPrecision(3) * 1} MB `
+      + `and ${limits.clip_frames} frames) can be the content of a style transfer: the result is a video.`;
   }
   buildTasks();
   taskChanged();
