@@ -4,6 +4,7 @@ through the queue (the fast test method), its video and frame strip in the galle
 from __future__ import annotations
 
 import io
+import time
 from fractions import Fraction
 
 import pytest
@@ -138,3 +139,18 @@ def test_a_clip_is_only_the_content_of_a_style_transfer(client, clip_bytes):
     assert r.json()["error"].startswith("style: a clip cannot be a style")
     r = client.post("/api/jobs", json={"task": "color", "style": [image], "content": clip})
     assert r.status_code == 400 and r.json()["option"] == "content"
+
+
+def test_a_cancelled_clip_run_leaves_no_video_and_no_frames(client, clip_bytes):
+    clip = post(client, clip_bytes, "walk.mp4").json()["id"]
+    style = post(client, png_bytes(), "style.png").json()["id"]
+    job_id = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": clip,
+                                            "options": {"steps": 4, "delay": 0.1}}).json()["id"]
+    queue = client.app.state.queue
+    deadline = time.monotonic() + 30
+    while not (queue.get(job_id).progress or {}).get("frame") and time.monotonic() < deadline:
+        time.sleep(0.02)  # a frame written: the frames folder exists
+    assert (queue.results / f".{job_id}.mp4.frames").is_dir()
+    assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    assert queue.wait(job_id, 30).status == "cancelled"
+    assert sorted(p.name for p in queue.results.iterdir()) == [f"{job_id}.json"]
