@@ -223,8 +223,9 @@ GALLERY: list[Picture] = [
     Picture("structure", [
         "ottex synth tiles.png --size 256 -o tiles_256.png",
         "ottex synth tiles.png --size 256 --layout off -o tiles_nolayout.png",
+        "ottex synth tiles.png --size 256 --quality best -o tiles_best.png",
     ], [("tiles.png", "tiles.png"), ("default (layout auto)", "tiles_256.png"),
-        ("--layout off", "tiles_nolayout.png")], tile=192),
+        ("--layout off", "tiles_nolayout.png"), ("--quality best", "tiles_best.png")], columns=4, tile=192),
     Picture("methods_synth", [
         "ottex synth ihc.jpg --size 256 --method w2 -o ihc_w2.png",
         "ottex synth ihc.jpg --size 256 --method gatys -o ihc_gatys.png",
