@@ -632,12 +632,12 @@ OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4
 
 #: Measured whole runs of ``ot --quality best`` (synthesis; ``benchmarks/run_cost.py --methods "ot --quality
 #: best"``, procedural bricks, 2 threads, quiet): (megapixels, peak MB, seconds).
-BEST_COST = ((0.066, 862.0, 92.9), (0.262, 2178.0, 227.9))
+BEST_COST = ((0.066, 862.0, 92.9), (0.262, 2178.0, 227.9), (1.049, 2454.0, 221.2))
 
 
 def _best_points() -> tuple[tuple[float, float, float | None], ...]:
-    """:data:`BEST_COST`, then the default's larger points with the refinement's cost at 512 px on top (it works
-    at 512 px at most): the larger peak of the two, and its extra time."""
+    """:data:`BEST_COST`, then the default's larger points with the refinement's cost on top (it works at 512 px
+    at most, so its extra time stays that of the last measured point): the larger peak of the two."""
     mp, peak, seconds = BEST_COST[-1]
     extra = seconds - RunCost(OT_COST).seconds(mp)
     return BEST_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
