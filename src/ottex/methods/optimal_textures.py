@@ -826,7 +826,8 @@ def _run_schedule(
     # here: importing the module registers w2, gatys and swd, which come after ot in the registry)
     from .optimization import REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
-    refine = refine_sizes(sizes[-1], sched.refine_runs) if content is None and guide is None and start is None else []
+    plain = content is None and guide is None and start is None  # a synthesis without regions: polish, refine
+    refine = refine_sizes(sizes[-1], sched.refine_runs) if plain else []
     report = Reporter("ot", callback, sizes + [s for s, _ in refine],
                       level_visits + [n * REFINE_RUN_EVALS for _, n in refine], unit="step" if refine else "level")
     image: torch.Tensor | None = None
@@ -872,7 +873,7 @@ def _run_schedule(
                 release_free_memory()
             report.step(image=image)
     assert image is not None
-    if sched.polish_iterations > 0 and content is None and guide is None:
+    if plain and sched.polish_iterations > 0:  # the example at the output's scale (and large enough for its tool)
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
         image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile)
     if refine:

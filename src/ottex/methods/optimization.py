@@ -180,7 +180,7 @@ def _optimize(
         return x.detach(), False
 
     opt = torch.optim.LBFGS([x], lr=1.0 if opts.lr is None else opts.lr, max_iter=iterations,
-                            max_eval=_max_evals(iterations, opts), history_size=20, tolerance_grad=0.0,
+                            max_eval=_max_evals(iterations, opts.optimizer), history_size=20, tolerance_grad=0.0,
                             tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
@@ -194,7 +194,8 @@ def _optimize(
 
     opt.step(closure)
     state = opt.state[x]
-    converged = state.get("n_iter", 0) < iterations and state.get("func_evals", 0) < _max_evals(iterations, opts)
+    evals = state.get("func_evals", 0)
+    converged = state.get("n_iter", 0) < iterations and evals < _max_evals(iterations, opts.optimizer)
     return x.detach().clamp_(0, 1), converged
 
 
@@ -224,7 +225,7 @@ def _run(
     iters = per_scale(opts.steps, len(sizes))
     redraws = hasattr(STYLE_LOSSES.get(method), "redraw")  # swd: directions drawn anew for each optimiser run
     # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
-    evals = [sum(_max_evals(n, opts) for n in _runs(it, redraws, opts)) for it in iters]
+    evals = [sum(_max_evals(n, opts.optimizer) for n in _runs(it, redraws, opts)) for it in iters]
     report = Reporter(method, callback, sizes, evals, unit="eval")
     image: torch.Tensor | None = None
     for si, (sh, sw) in enumerate(sizes):
@@ -276,13 +277,13 @@ NOISE_LOSS_FRACTION = 0.5
 MATCHED_LOSS = 1e-6
 
 
-def _max_evals(iterations: int, opts: OptOptions) -> int:
+def _max_evals(iterations: int, optimizer: str) -> int:
     """Loss evaluations an optimiser run of ``iterations`` may make (L-BFGS's line search: 5/4 of them)."""
-    return iterations * 5 // 4 if opts.optimizer == "lbfgs" else iterations
+    return iterations * 5 // 4 if optimizer == "lbfgs" else iterations
 
 
 #: Loss evaluations one L-BFGS run of :func:`swd_refine` may make.
-REFINE_RUN_EVALS = LBFGS_RUN_STEPS * 5 // 4
+REFINE_RUN_EVALS = _max_evals(LBFGS_RUN_STEPS, "lbfgs")
 
 
 def _runs(steps: int, redraws: bool, opts: OptOptions) -> list[int]:
@@ -566,7 +567,7 @@ def swd_refine(
         with torch.no_grad():
             sf = net(style_at(style, sh / h))
         loss = SlicedWassersteinLoss({k: sf[k] for k in layers}, generator)
-        objective = _objective(net, loss, layers[-1], None, None, 0.0)
+        objective = _objective(net, loss, layers[-1], None, None, 0.0)  # the style loss alone (no content target)
 
         for _ in range(n_runs):
             loss.redraw()

@@ -560,11 +560,10 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
         if len(covering) > 1:
             earlier = covering[-2]
             w = (index - later.frames[0] + 1) / (vjob.overlap + 1)
-            before = load_image(earlier.folder / frame_name(index - earlier.frames[0]))
             if refine is not None and previous is not None:
                 out = refine(index, out, w, previous)
             else:
-                out = (1 - w) * before + w * out
+                out = (1 - w) * load_image(earlier.folder / frame_name(index - earlier.frames[0])) + w * out
             out = out.mul(255).round_().div_(255)
         record = vjob.settings(tuple(out.shape[-2:]), None) | {"frame": t}
         save_image(out, vjob.work / frame_name(t), overwrite=True, settings=record)
