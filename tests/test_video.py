@@ -126,6 +126,46 @@ def test_written_clips_keep_frames_rate_and_audio(tmp_path, tiny_mp4, suffix, co
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left
 
 
+@pytest.mark.parametrize("suffix,listed", [(".mp4", True), (".mov", True), (".webm", False), (".mkv", False)])
+def test_the_listed_frame_count_is_the_decoded_count_or_none(tmp_path, photo, tiny_mp4, suffix, listed):
+    """open_clip takes the count a container lists (MP4, MOV: their sample table) without decoding the clip; it
+    equals the frames decoded. WebM and Matroska list none: counted by decoding."""
+    av = _need("av")
+    from ottex.video.io import listed_frames
+
+    frames, _ = make_clip("pan", photo, (48, 64), 7)
+    for i, f in enumerate(frames):
+        save_image(f, tmp_path / frame_name(i))
+    clips = [write_clip(tmp_path, 7, tmp_path / f"pan{suffix}", Fraction(30000, 1001))]
+    if suffix == ".mp4":
+        clips.append(tiny_mp4)  # B-frames and an audio stream
+    for path in clips:
+        with av.open(str(path)) as c:
+            count = listed_frames(c.streams.video[0])
+            decoded = sum(1 for _ in c.decode(c.streams.video[0]))
+        assert (count is not None) == listed
+        assert count in (None, decoded)
+        assert open_clip(path).count == decoded
+
+
+def test_a_listed_count_that_disagrees_with_the_duration_is_not_taken(tiny_mp4, monkeypatch):
+    _need("av")
+    from types import SimpleNamespace
+
+    from ottex.video import io as video_io
+
+    stream = SimpleNamespace(frames=6, average_rate=Fraction(12), guessed_rate=None, duration=6 * 1024,
+                             time_base=Fraction(1, 12 * 1024))
+    assert video_io.listed_frames(stream) == 6
+    assert video_io.listed_frames(SimpleNamespace(**{**vars(stream), "frames": 9})) is None  # an edit list, say
+    assert video_io.listed_frames(SimpleNamespace(**{**vars(stream), "frames": 0})) is None
+    assert video_io.listed_frames(SimpleNamespace(**{**vars(stream), "duration": None})) is None
+    monkeypatch.setattr(video_io, "listed_frames", lambda stream: 4)  # open_clip takes the listed count ...
+    assert open_clip(tiny_mp4).count == 4
+    monkeypatch.setattr(video_io, "listed_frames", lambda stream: None)  # ... or decodes to count
+    assert open_clip(tiny_mp4).count == 6
+
+
 class warnings_as_list:  # noqa: N801 - a tiny context manager
     def __enter__(self):
         import warnings

@@ -27,7 +27,7 @@ from ..core.files import check_writable
 from ..image.io import IMAGE_SUFFIXES, load_image
 
 __all__ = ["VIDEO_SUFFIXES", "DEFAULT_FPS", "Clip", "open_clip", "write_clip", "frame_name", "is_video_name",
-           "check_video_output", "written_frames"]
+           "check_video_output", "written_frames", "listed_frames"]
 
 #: Containers written and read by name: the video codec each is encoded with.
 VIDEO_SUFFIXES = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9"}
@@ -146,8 +146,26 @@ def _tensor(array: np.ndarray, device: str | torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device).permute(2, 0, 1)[None].float().div_(255)
 
 
+def listed_frames(stream: Any) -> int | None:
+    """The frame count a container lists for its video ``stream`` (PyAV's ``stream.frames``), when it can be
+    trusted: positive, and within one frame of the stream's duration times its frame rate; else None (decode to
+    count).
+
+    MP4 and MOV list the count of their sample table, equal to the frames decoded (tests/test_video.py checks it
+    on the clips :func:`write_clip` makes, and a pan with B-frames and audio); WebM and Matroska list none (0).
+    The duration check drops a count that an edit list (frames listed but not shown) would make wrong.
+    """
+    listed = int(stream.frames or 0)
+    rate = stream.average_rate or stream.guessed_rate
+    if listed <= 0 or not rate or stream.duration is None or stream.time_base is None:
+        return None
+    shown = float(stream.duration * stream.time_base * rate)
+    return listed if abs(listed - shown) <= 1 else None
+
+
 def open_clip(path: str | os.PathLike, fps: float | None = None) -> Clip:
-    """Check a clip and read its frame rate, frame count and size (a container is decoded once to count).
+    """Check a clip and read its frame rate, frame count and size: the count the container lists when it can be
+    trusted (:func:`listed_frames`: MP4, MOV), else the frames decoded once (WebM, Matroska ...).
 
     Args:
         path: a video file (any container FFmpeg reads) or a folder of images (sorted by name).
@@ -178,11 +196,12 @@ def open_clip(path: str | os.PathLike, fps: float | None = None) -> Clip:
                 raise InputError(f"{p} holds no video stream", option="clip")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_FPS)
-            count, size = 0, (0, 0)
-            for frame in container.decode(stream):
-                if count == 0:
-                    size = (frame.height, frame.width)
-                count += 1
+            decoded = container.decode(stream)
+            first = next(decoded, None)
+            size = (0, 0) if first is None else (first.height, first.width)
+            count = 0 if first is None else listed_frames(stream)
+            if count is None:  # no trustworthy count in the container: decode to count
+                count = 1 + sum(1 for _ in decoded)
             audio = bool(container.streams.audio)
     except av.FFmpegError as exc:
         raise InputError(f"cannot read clip {p}: {_reason(exc)}", option="clip") from None
