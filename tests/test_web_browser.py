@@ -341,3 +341,65 @@ def _parse(app, data):
     from ottex.app.web.forms import parse_settings
 
     return parse_settings(data, app.state.uploads, app.state.config.max_output_pixels)
+
+
+def test_the_clip_controls_show_for_a_clip_only_in_chromium(tmp_path, browser, sleepy, load_test_image):
+    """A clip as the content shows the temporal mode, blend, frames and container (an image hides them); a bad
+    blend is make_video_job's one line, with the field marked; a per-frame WebM of 2 frames downloads as .webm."""
+    require("av", "the clip controls")
+    from fractions import Fraction
+
+    from ottex.image.io import save_image
+    from ottex.video import make_clip, open_clip, write_clip
+    from ottex.video.io import frame_name
+
+    frames, _ = make_clip("pan", load_test_image("style/zebra.jpg", 96), (48, 64), 4)
+    for i, frame in enumerate(frames):
+        save_image(frame, tmp_path / frame_name(i))
+    clip = write_clip(tmp_path, 4, tmp_path / "walk.mp4", Fraction(10))
+    style, image = tmp_path / "zebra.png", tmp_path / "photo.png"
+    to_pil(load_test_image("style/zebra.jpg", 48)).save(style)
+    to_pil(load_test_image("style/zebra.jpg", 40)).save(image)
+    app = create_app(ServerConfig(tmp_path / "serve", devices=["cpu"], preview_interval=0.1))
+    with ServerThread(app) as url:
+        page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
+        problems = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.check("input[name=task][value=transfer]")
+        page.select_option("#method", "sleepy")
+        page.set_input_files("#style-input", str(style))
+        page.wait_for_selector("#style-thumbs .upload img")
+        page.set_input_files("#content-input", str(image))
+        page.wait_for_selector("#content-thumbs .upload img")
+        assert not page.is_visible("#temporal") and page.is_disabled("#frames")  # an image: no clip controls
+        page.set_input_files("#content-input", str(clip))
+        page.wait_for_selector("#temporal", state="visible")
+        assert page.eval_on_selector("#temporal", "el => [...el.options].map(o => o.value)") == \
+            ["consistent", "blend", "per-frame"]
+        assert page.input_value("#temporal") == "consistent" and page.input_value("#container") == "mp4"
+        assert "clip is styled frame by frame" in page.text_content("#clip-help")
+        page.select_option("#temporal", "per-frame")
+        assert "on its own" in page.text_content("#temporal-help")
+        page.fill("#blend", "2")
+        page.click("#run")
+        page.wait_for_selector("#form-error:not([hidden])")
+        assert page.text_content("#form-error") == "blend takes a number between 0 and 1, got 2"
+        assert page.eval_on_selector("#blend", "el => el.closest('.row').classList.contains('invalid')")
+        page.fill("#blend", "")
+        page.fill("#frames", "1:3")
+        page.select_option("#container", "webm")
+        page.click("#run")
+        card = page.wait_for_selector("#gallery .card[data-status=done]", timeout=60_000)
+        job_id = card.get_attribute("data-id")
+        assert card.query_selector("a.download").text_content() == "WEBM"
+        with page.expect_download() as info:
+            card.query_selector("a.download").click()
+        assert info.value.suggested_filename.endswith(f"_{job_id}.webm")
+        assert open_clip(info.value.path().rename(tmp_path / "got.webm")).count == 2
+        settings = app.state.queue.get(job_id).record
+        assert (settings["temporal"], settings["frames"], settings["container"]) == ("per-frame", "1:3", "webm")
+        page.set_input_files("#content-input", str(image))  # back to an image: hidden again
+        page.wait_for_selector("#temporal", state="hidden")
+        assert problems == []

@@ -154,3 +154,107 @@ def test_a_cancelled_clip_run_leaves_no_video_and_no_frames(client, clip_bytes):
     assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
     assert queue.wait(job_id, 30).status == "cancelled"
     assert sorted(p.name for p in queue.results.iterdir()) == [f"{job_id}.json"]
+
+
+@pytest.fixture()
+def made_video_jobs(monkeypatch):
+    """The video jobs that make_video_job (the one request path) makes, as the web app calls it."""
+    from ottex.video import run as video_run
+
+    made, real = [], video_run.make_video_job
+
+    def spy(*args, **kwargs):
+        vjob = real(*args, **kwargs)
+        made.append(vjob)
+        return vjob
+
+    monkeypatch.setattr(video_run, "make_video_job", spy)
+    return made
+
+
+def test_a_clip_run_takes_the_temporal_mode_and_a_frame_range(client, clip_bytes, made_video_jobs):
+    clip = post(client, clip_bytes, "walk.mp4").json()["id"]
+    style = post(client, png_bytes(), "style.png").json()["id"]
+    r = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": clip,
+                                       "temporal": "per-frame", "frames": "1:4", "blend": "0.25",
+                                       "options": {"steps": 1}})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    client.app.state.queue.wait(job_id, 60)
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["status"] == "done", job
+    assert job["result"]["frames"] == 3 and job["progress"]["frames"] == 3
+    recorded = job["settings"]
+    assert (recorded["temporal"], recorded["frames"], recorded["blend"], recorded["container"]) == \
+        ("per-frame", "1:4", 0.25, "mp4")
+    saved = client.get(f"/api/jobs/{job_id}/settings").json()["settings"]  # the record on disk
+    assert saved["temporal"] == "per-frame" and saved["frames"] == "1:4"
+    run = made_video_jobs[-1]  # the job that ran: built by make_video_job with the form's settings
+    assert (run.temporal, run.blend, run.start, run.stop) == ("per-frame", 0.25, 1, 4)
+    assert run.output.name == f"{job_id}.mp4"
+    assert open_clip(client.app.state.queue.results / f"{job_id}.mp4").count == 3
+    r = client.post(f"/api/jobs/{job_id}/rerun", json={"seed": 5})  # the record posted again: the same range
+    assert r.status_code == 201 and r.json()["settings"]["frames"] == "1:4"
+    client.app.state.queue.wait(r.json()["id"], 60)
+    assert client.get(f"/api/jobs/{r.json()['id']}").json()["result"]["frames"] == 3
+
+
+@pytest.mark.parametrize("extra,option,message", [
+    ({"blend": 2}, "blend", "blend takes a number between 0 and 1, got 2"),
+    ({"blend": "lots"}, "blend", "blend takes a number between 0 and 1, got 'lots'"),
+    ({"frames": "7:9"}, "frames", "frames 7:9 select no frame of a 6-frame clip"),
+    ({"frames": "4:2"}, "frames", "frames 4:2 select no frame of a 6-frame clip"),
+    ({"frames": "three"}, "frames", "frames takes START:STOP (frame numbers), got 'three'"),
+    ({"temporal": "sideways"}, "temporal", "unknown temporal mode 'sideways' (choose from consistent, blend, "
+                                           "per-frame)"),
+    ({"container": "avi"}, "container", "container takes mp4 or webm, got 'avi'"),
+])
+def test_bad_clip_settings_are_make_video_jobs_one_line_errors(client, clip_bytes, extra, option, message):
+    clip = post(client, clip_bytes, "walk.mp4").json()["id"]
+    style = post(client, png_bytes(), "style.png").json()["id"]
+    r = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": clip,
+                                       **extra})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": message, "option": option}
+    assert client.get("/api/jobs").json()["active"] == []  # nothing queued
+
+
+def test_clip_settings_are_refused_for_an_image(client):
+    image = post(client, png_bytes(), "content.png").json()["id"]
+    style = post(client, png_bytes(), "style.png").json()["id"]
+    r = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": image,
+                                       "temporal": "blend"})
+    assert r.status_code == 400 and r.json()["option"] == "temporal"
+    assert r.json()["error"] == "temporal applies to a clip (the content of a style transfer), not to an image"
+    r = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": image,
+                                       "temporal": "", "blend": None, "frames": "", "container": ""})
+    assert r.status_code == 201, r.text  # blank: as the page's hidden fields
+    assert "temporal" not in r.json()["settings"]
+    schema = client.get("/api/schema").json()["clip"]
+    assert schema["temporal"] == ["consistent", "blend", "per-frame"] and schema["containers"] == ["mp4", "webm"]
+
+
+def test_a_webm_result_downloads_as_video_webm(client, clip_bytes):
+    clip = post(client, clip_bytes, "walk.mp4").json()["id"]
+    style = post(client, png_bytes(), "style.png").json()["id"]
+    r = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": clip,
+                                       "temporal": "per-frame", "frames": ":2", "container": "webm"})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    assert r.json()["settings"]["frames"] == "0:2" and r.json()["settings"]["container"] == "webm"
+    queue = client.app.state.queue
+    queue.wait(job_id, 60)
+    result = client.get(f"/api/jobs/{job_id}").json()["result"]
+    assert result["frames"] == 2
+    for url in (result["video"], result["image"]):
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "video/webm"
+        assert r.headers["content-disposition"].endswith(f'_{job_id}.webm"')
+        assert r.content == (queue.results / f"{job_id}.webm").read_bytes()
+    assert not (queue.results / f"{job_id}.mp4").exists()
+    assert open_clip(queue.results / f"{job_id}.webm").count == 2
+    assert client.get(result["thumb"]).headers["content-type"] == "image/jpeg"
+    again = create_app(ServerConfig(client.app.state.config.workdir, devices=["cpu"]))  # a restarted server
+    assert again.state.queue.finished()[0]["result"]["video"] == result["video"]
+    r = client.delete(f"/api/jobs/{job_id}")
+    assert r.status_code == 204 and sorted(p.name for p in queue.results.iterdir()) == []

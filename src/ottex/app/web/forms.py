@@ -36,7 +36,8 @@ from .uploads import NotFound, UploadStore
 if TYPE_CHECKING:
     from ...video.run import VideoJob
 
-__all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED"]
+__all__ = ["COLOR", "TASKS", "RunSettings", "form_schema", "parse_settings", "DEFAULT_SIZE", "MAX_SEED",
+           "CONTAINERS", "CLIP_SETTINGS"]
 
 #: Colour transfer: no method of the registry, the colour distribution of one image given to another.
 COLOR = "color"
@@ -47,6 +48,11 @@ MAX_SEED = 2**53 - 1  # what JavaScript numbers hold exactly
 #: The rotations of colour transfer: the library's default, and the command line's help.
 COLOR_ROTATIONS = inspect.signature(color_transfer).parameters["rotations"].default
 COLOR_ROTATIONS_HELP = "random rotations of the colour space"
+#: The containers of a clip's result (the first the default) and their content types.
+CONTAINERS = {"mp4": "video/mp4", "webm": "video/webm"}
+#: Settings of a clip's style transfer only (``ottex video``'s ``--temporal``, ``--blend``, ``--frames``, and the
+#: result's container).
+CLIP_SETTINGS = ("temporal", "blend", "frames", "container")
 
 
 def _widget(spec: OptionSpec) -> str:
@@ -104,6 +110,16 @@ def _mixes(method: Method) -> bool:
     return any(s.name == "mix" for s in method.option_specs(SYNTHESIS))
 
 
+def clip_schema() -> dict:
+    """The settings of a clip's style transfer for the page: the temporal modes of ``ottex video --temporal``
+    (the first the default), the blend weight's bounds and its default in the blend mode, the result's containers
+    (the first the default)."""
+    from ...video.run import DEFAULT_BLEND, TEMPORAL_MODES  # noqa: PLC0415 - the video package, only here
+
+    return {"temporal": list(TEMPORAL_MODES), "blend": {"default": DEFAULT_BLEND, "low": 0.0, "high": 1.0},
+            "containers": list(CONTAINERS)}
+
+
 def form_schema(limits: Mapping[str, Any] | None = None) -> dict:
     """Tasks, methods and options for the page (JSON). ``limits`` (upload and output bounds) are passed on."""
     methods = []
@@ -121,6 +137,7 @@ def form_schema(limits: Mapping[str, Any] | None = None) -> dict:
         "color": {"rotations": {"default": COLOR_ROTATIONS, "help": COLOR_ROTATIONS_HELP}},
         "defaults": {"width": DEFAULT_SIZE, "height": DEFAULT_SIZE, "size": DEFAULT_SIZE, "seed": 0},
         "limits": dict(limits or {}),
+        "clip": clip_schema(),
     }
 
 
@@ -145,6 +162,9 @@ class RunSettings:
         options: the method's options as given (JSON values; masks as upload ids).
         values: the same, converted (tuples, mask paths): what the method's options are made from.
         clip: the content is a clip (an upload of a video): the run is a video job (:meth:`video_job`).
+        temporal, blend, frames: a clip's temporal mode, blend weight (None: the mode's default) and frame range
+            (``"START:STOP"``; None: all), as ``ottex video``'s ``--temporal``, ``--blend``, ``--frames``.
+        container: a clip's result: ``"mp4"`` or ``"webm"`` (:data:`CONTAINERS`).
     """
 
     task: str
@@ -160,6 +180,15 @@ class RunSettings:
     options: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     clip: bool = False
+    temporal: str | None = None
+    blend: float | None = None
+    frames: str | None = None
+    container: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        """The result's file suffix: ``.png``, or a clip's container (``.mp4``, ``.webm``)."""
+        return f".{self.container or next(iter(CONTAINERS))}" if self.clip else ".png"
 
     def to_json(self) -> dict:
         """The settings as JSON: posting them to the server again makes the same image."""
@@ -173,6 +202,8 @@ class RunSettings:
             out.update(width=self.width, height=self.height)
         elif self.task == TRANSFER:
             out.update(size=self.size, preserve_color=self.preserve_color)
+            if self.clip:
+                out.update(temporal=self.temporal, blend=self.blend, frames=self.frames, container=self.container)
         else:
             out["rotations"] = self.rotations
         out["seed"] = self.seed
@@ -207,14 +238,17 @@ class RunSettings:
 
     def video_job(self, uploads: UploadStore, output: Path | None = None) -> VideoJob:
         """The video job of a style transfer whose content is a clip (built and checked by
-        :func:`~ottex.video.run.make_video_job`, as ``ottex video``), writing ``output`` (an .mp4) [None: only
-        checked, with an output name in the uploads folder that is never written]."""
+        :func:`~ottex.video.run.make_video_job`, as ``ottex video``: the temporal mode, blend and frame range
+        too), writing ``output`` (an .mp4 or .webm: :attr:`suffix`) [None: only checked, with an output name in
+        the uploads folder that is never written]."""
         from ...video.run import make_video_job  # noqa: PLC0415 - the video extra, only for a clip
 
         assert self.method is not None and self.content is not None
+        check = uploads.folder / f".check-{self.content}{self.suffix}"
         return make_video_job(uploads.path(self.content), uploads.path(self.style[0]), self.method, size=self.size,
                               options=self.values, seed=self.seed, preserve_color=self.preserve_color,
-                              output=output if output is not None else uploads.folder / f".check-{self.content}.mp4")
+                              temporal=self.temporal or "consistent", blend=self.blend, frames=self.frames,
+                              output=output if output is not None else check)
 
 
 def _blank(value: Any) -> bool:
@@ -243,7 +277,9 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
     a method that mixes examples); ``content`` (an upload id: transfers); ``width``/``height`` (synthesis),
     ``size`` (style transfer: the long side, empty for the content's), ``preserve_color`` (style transfer),
     ``rotations`` (colour transfer); ``seed``; ``options`` (the method's options by name: strings as typed
-    in the form or JSON values; a mask is an upload id; an empty value means the default).
+    in the form or JSON values; a mask is an upload id; an empty value means the default). A style transfer of a
+    clip also takes ``temporal``, ``blend``, ``frames`` (as ``ottex video``; checked by its ``make_video_job``)
+    and ``container`` (``mp4`` or ``webm``); other runs take none of them.
 
     Raises:
         InputError: with ``option`` naming the setting at fault, and a message for the page.
@@ -251,7 +287,7 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
     if not isinstance(data, Mapping):
         raise InputError("the settings must be a JSON object")
     known = {"task", "method", "style", "content", "width", "height", "size", "seed", "preserve_color", "rotations",
-             "options"}
+             "options", *CLIP_SETTINGS}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"unknown setting(s): {', '.join(map(str, unknown))[:200]}", option=str(unknown[0]))
@@ -280,6 +316,11 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
         if task == COLOR and uploads.info(content).is_clip:
             raise InputError("colour transfer takes an image, not a clip (a clip is the content of a style "
                              "transfer)", option="content")
+    if content is None or not uploads.info(content).is_clip:
+        for name in CLIP_SETTINGS:
+            if not _blank(data.get(name)):
+                raise InputError(f"{name} applies to a clip (the content of a style transfer), not to an image",
+                                 option=name)
     if task == COLOR:
         if len(styles) > 1:
             raise InputError("colour transfer takes the colours of one image", option="style")
@@ -330,10 +371,33 @@ def parse_settings(data: Any, uploads: UploadStore, max_output_pixels: int | Non
         if _blank(mode) or mode in (False, "off", "none"):
             mode = None
         settings.preserve_color = color_mode(mode)
+        if settings.clip:
+            _clip_settings(settings, data)
     # the whole request checked (make_job: styles, mix, files, size, seed; a clip: make_video_job) before queueing
-    job = settings.video_job(uploads).job if settings.clip else settings.job(uploads)
+    if settings.clip:
+        vjob = settings.video_job(uploads)
+        job = vjob.job
+        if settings.frames is not None:  # as make_video_job read them: "START:STOP" within the clip, a number
+            settings.frames = f"{vjob.start}:{vjob.stop}"
+        if settings.blend is not None:
+            settings.blend = vjob.blend
+    else:
+        job = settings.job(uploads)
     settings.values = {name: getattr(job.options, name) for name in settings.values}
     return settings
+
+
+def _clip_settings(settings: RunSettings, data: Mapping[str, Any]) -> None:
+    """A clip's temporal mode, blend and frame range as given (make_video_job checks them), and its container."""
+    temporal, blend, frames, container = (data.get(name) for name in CLIP_SETTINGS)
+    settings.temporal = "consistent" if _blank(temporal) else str(temporal)
+    settings.blend = None if _blank(blend) else blend
+    settings.frames = None if _blank(frames) else str(frames).strip()
+    container = next(iter(CONTAINERS)) if _blank(container) else str(container).strip().lower().lstrip(".")
+    if container not in CONTAINERS:
+        raise InputError(f"container takes {' or '.join(CONTAINERS)}, got '{str(data.get('container'))[:20]}'",
+                         option="container")
+    settings.container = container
 
 
 def _or(value: Any, default: Any) -> Any:

@@ -58,7 +58,7 @@ from ...exec.local import LocalExecutor
 from ...image.color import color_transfer
 from ...image.io import load_image, save_image, to_pil
 from ...nn.networks import keep_networks, kept_networks
-from .forms import COLOR, RunSettings
+from .forms import COLOR, CONTAINERS, RunSettings
 from .uploads import NotFound, UploadStore
 
 __all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "Interrupted", "QueueFull", "JOB_ID", "STATES",
@@ -93,6 +93,15 @@ def finite(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
+
+
+def result_suffix(settings: dict, frames: int | None) -> str:
+    """The suffix of a run's result from its settings record: ``.png``, or a clip's container (``.mp4`` unless
+    the settings name another of :data:`~ottex.app.web.forms.CONTAINERS`)."""
+    if not frames:
+        return ".png"
+    container = settings.get("container") if isinstance(settings, dict) else None
+    return f".{container if container in CONTAINERS else next(iter(CONTAINERS))}"
 
 
 def _read_record(path: Path) -> dict:
@@ -200,6 +209,11 @@ class WebJob:
     starred: bool = False
     requeue: bool = False  # cancelled by the server's stop: queued again by the next server
     frames: int | None = None  # a clip's style transfer: frames of its video (its thumbnail is a frame strip)
+
+    @property
+    def suffix(self) -> str:
+        """The result's file suffix: ``.png``, or a clip's container (``.mp4`` or ``.webm``, from the settings)."""
+        return result_suffix(self.record, self.frames)
 
     def summary(self, position: int | None = None) -> dict:
         """The run as JSON for the page (URLs of its result when done)."""
@@ -431,7 +445,7 @@ class JobQueue:
             if job.status not in FINISHED:
                 raise InputError(f"run {job_id} is {job.status}: cancel it before deleting it", option="job")
             self._jobs.pop(job.id, None)
-        for suffix in (".png", ".mp4", ".thumb.jpg", ".json"):
+        for suffix in (".png", *(f".{c}" for c in CONTAINERS), ".thumb.jpg", ".json"):
             (self.results / f"{job.id}{suffix}").unlink(missing_ok=True)
         self.touch()
 
@@ -522,8 +536,8 @@ class JobQueue:
     # -- results ----------------------------------------------------------------------------------------------
 
     def result_path(self, job_id: str, what: str = "image") -> Path:
-        """``image`` (PNG; a clip's: its video), ``video`` (MP4), ``thumb`` (JPEG) or ``settings`` (JSON) of a
-        finished run.
+        """``image`` (PNG; a clip's: its video), ``video`` (MP4 or WebM), ``thumb`` (JPEG) or ``settings`` (JSON)
+        of a finished run.
 
         Raises:
             InputError: no such run, or it made no image.
@@ -533,8 +547,7 @@ class JobQueue:
             raise InputError(f"run {job_id} made no image ({job.status})", option="job")
         if what == "video" and not job.frames:
             raise InputError(f"run {job_id} made an image, not a video", option="job")
-        suffixes = {"image": ".mp4" if job.frames else ".png", "video": ".mp4", "thumb": ".thumb.jpg",
-                    "settings": ".json"}
+        suffixes = {"image": job.suffix, "video": job.suffix, "thumb": ".thumb.jpg", "settings": ".json"}
         return self.results / f"{job.id}{suffixes[what]}"
 
     def _load(self) -> None:
@@ -547,7 +560,7 @@ class JobQueue:
             try:
                 record = _read_record(meta)
                 status = record.get("status", "done")
-                made = ".mp4" if record.get("frames") else ".png"
+                made = result_suffix(record["settings"], record.get("frames"))
                 if status not in STATES or (status == "done" and not (self.results / f"{job_id}{made}").is_file()):
                     continue
                 job = WebJob(job_id, None, record["settings"], record["label"], status=status,
@@ -629,7 +642,7 @@ class JobQueue:
     def _run(self, job: WebJob, device: torch.device) -> None:
         settings = job.settings
         assert settings is not None
-        output = self.results / f"{job.id}{'.mp4' if settings.clip else '.png'}"
+        output = self.results / f"{job.id}{settings.suffix}"
         t0 = time.monotonic()
         status, error, option = "failed", None, None
         try:

@@ -20,7 +20,7 @@ Endpoints (JSON unless said otherwise; an error is ``{"error": message, "option"
 ``POST /api/jobs/{id}/cancel``              cancel a queued or running run
 ``POST /api/jobs/{id}/rerun``               the same settings with ``{"seed": N}`` (default: a random seed)
 ``GET /api/jobs/{id}/image|thumb|settings`` the full-size PNG (a download), its thumbnail, its settings
-``GET /api/jobs/{id}/video``                a clip's result: the MP4 (its ``thumb``: a strip of frames)
+``GET /api/jobs/{id}/video``                a clip's result: the MP4 or WebM (its ``thumb``: a strip of frames)
 ``GET /api/jobs/{id}/preview``              the running run's latest image (JPEG)
 ``GET /api/jobs/{id}/events``               server-sent events of one run (``progress``, ``state``) to its end
 ``GET /api/events``                         server-sent events of the whole server (``queue``, ``progress``)
@@ -73,7 +73,7 @@ from ...core.checks import check_example
 from ...core.errors import InputError, OttexError
 from ...methods.base import get_method
 from ...nn.weights import WEIGHT_SETS
-from .forms import COLOR, RunSettings, form_schema, parse_settings
+from .forms import COLOR, CONTAINERS, RunSettings, form_schema, parse_settings
 from .jobs import DEFAULT_KEEP_UNFINISHED, DEFAULT_MAX_QUEUED, FINISHED, JobQueue, QueueFull, WebJob, finite
 from .uploads import (
     CLIP_FORMATS,
@@ -387,8 +387,8 @@ async def _json_body(request: Request) -> Any:
     return data
 
 
-_TEXT_SETTINGS = ("task", "method", "preserve_color")
-_NUMBER_SETTINGS = ("width", "height", "size", "seed", "rotations", "variations")
+_TEXT_SETTINGS = ("task", "method", "preserve_color", "temporal", "frames", "container")
+_NUMBER_SETTINGS = ("width", "height", "size", "seed", "rotations", "variations", "blend")
 
 
 def _check_types(data: Any) -> None:
@@ -642,10 +642,10 @@ def create_app(config: ServerConfig) -> Starlette:
         if what not in ("image", "video", "thumb", "settings"):
             raise NotFound(f"no such thing as {what[:40]!r} for a run", option="job")
         path = queue.result_path(job_id, what)
-        if path.suffix == ".mp4":
+        if path.suffix[1:] in CONTAINERS:  # a clip's video: .mp4 or .webm
             rec = queue.get(job_id).record
-            name = f"ottex_{rec.get('method')}_clip_s{rec.get('seed')}_{job_id}.mp4"
-            return FileResponse(str(path), media_type="video/mp4", filename=name)
+            name = f"ottex_{rec.get('method')}_clip_s{rec.get('seed')}_{job_id}{path.suffix}"
+            return FileResponse(str(path), media_type=CONTAINERS[path.suffix[1:]], filename=name)
         if what == "image":
             rec = queue.get(job_id).record
             name = f"ottex_{rec.get('method') or 'color'}_{rec.get('task')}_s{rec.get('seed')}_{job_id}.png"

@@ -104,6 +104,35 @@ function buildTasks() {
   $("#seed").value = d.seed;
   $("#rotations").value = state.schema.color.rotations.default;
   $("#rotations-help").textContent = state.schema.color.rotations.help;
+  const clip = state.schema.clip || { temporal: [], containers: [] };
+  for (const mode of clip.temporal) $("#temporal").append(new Option(mode, mode));
+  for (const c of clip.containers) $("#container").append(new Option(c === "webm" ? "WebM (VP9)" : `${c.toUpperCase()} (H.264)`, c));
+  $("#temporal").addEventListener("change", temporalHelp);
+  temporalHelp();
+}
+
+// A clip's settings (ottex video's --temporal, --blend, --frames; the result's container): shown, and sent,
+// only when the content of a style transfer is a clip.
+const TEMPORAL_HELP = {
+  consistent: "each frame starts from the previous result moved along the optical flow (ot); other methods blend",
+  blend: "each frame styled on its own, then blended with the previous result where the flow is reliable",
+  "per-frame": "each frame styled on its own, with the same seed (fastest; may flicker)",
+};
+
+function temporalHelp() {
+  $("#temporal-help").textContent = TEMPORAL_HELP[$("#temporal").value] || "";
+}
+
+function isClip() {
+  return state.task === "transfer" && !!(state.uploads.content && state.uploads.content.frames);
+}
+
+function clipChanged() {
+  const on = isClip();
+  document.querySelectorAll("[data-clip]").forEach((el) => {
+    el.hidden = !on;
+    el.querySelectorAll("input, select").forEach((input) => { input.disabled = !on; });
+  });
 }
 
 function taskChanged() {
@@ -123,6 +152,7 @@ function taskChanged() {
   const names = [...select.options].map((o) => o.value);
   select.value = names.includes(previous) ? previous : (names.includes(state.schema.default_method) ? state.schema.default_method : names[0] || "");
   methodChanged();
+  clipChanged();
 }
 
 function methodChanged() {
@@ -253,6 +283,12 @@ function settings() {
   } else {
     s.size = $("#size").value;
     s.preserve_color = $("#preserve_color").value || null;
+    if (isClip()) {
+      s.temporal = $("#temporal").value;
+      s.blend = $("#blend").value;
+      s.frames = $("#frames").value.trim();
+      s.container = $("#container").value;
+    }
   }
   s.options = optionValues();
   return s;
@@ -277,6 +313,12 @@ async function loadSettings(record, scroll = true) {
     if (record[key] !== undefined) $(`#${key}`).value = record[key] === null ? "" : record[key];
   }
   if ("preserve_color" in record) $("#preserve_color").value = record.preserve_color || "";
+  const clip = state.schema.clip || { temporal: [""], containers: [""] };
+  $("#temporal").value = record.temporal || clip.temporal[0];
+  $("#container").value = record.container || clip.containers[0];
+  $("#blend").value = record.blend === null || record.blend === undefined ? "" : record.blend;
+  $("#frames").value = record.frames || "";
+  temporalHelp();
   const method = currentMethod();
   for (const [name, value] of Object.entries(record.options || {})) {
     const opt = method && method.options.find((o) => o.name === name);
@@ -315,6 +357,7 @@ function uploadThumb(info, onRemove) {
 function renderUploads(role) {
   const box = $(`#${role}-thumbs`);
   box.textContent = "";
+  if (role === "content") clipChanged();
   const list = role === "style" ? state.uploads.style : (state.uploads.content ? [state.uploads.content] : []);
   for (const info of list) {
     box.append(uploadThumb(info, () => {
@@ -510,6 +553,7 @@ function galleryCard(job, index) {
     const download = $(".download", el);
     download.href = job.result.image;
     download.setAttribute("download", "");
+    if (job.result.video) download.textContent = ((job.settings && job.settings.container) || "mp4").toUpperCase();
     $(".as-style", el)?.addEventListener("click", () => useResult(job.id, "style"));
     $(".as-content", el)?.addEventListener("click", () => useResult(job.id, "content"));
   } else {
@@ -895,7 +939,8 @@ async function main() {
   const limits = state.schema.limits || {};
   if (limits.clip_bytes) {
     $("#clip-hint").textContent = `A short clip (${limits.clip_formats.join(", ")}; up to ${(limits.clip_bytes / 1e6).toPrecision(3) * 1} MB `
-      + `and ${limits.clip_frames} frames) can be the content of a style transfer: the result is a video.`;
+      + `and ${limits.clip_frames} frames) can be the content of a style transfer: the result is a video `
+      + "(then its temporal mode, blend, frame range and video format show in the form).";
   }
   buildTasks();
   taskChanged();
