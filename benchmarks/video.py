@@ -11,10 +11,10 @@ docs/video.md. Everything runs through ``make_video_job`` / ``run_video`` (what 
 
 ``--chunks N --overlaps 0,2,4`` measures the joins of chunked runs instead (``ottex video --chunks``): each clip
 run whole and in N ranges with each overlap (consistent mode, the local executor), the warping error of the frame
-pairs a join touches (the overlap's and the first after it) against the mean of the other pairs, and relu1_1's
-style distance of the frames two ranges share against the others'; beside the join of ``ottex video`` (a
-cross-fade), the same ranges joined by ``join_pass`` (a warm start over the shared frames) and cut after the
-warm-up (the later range from the end of its overlap on):
+pairs a join touches (its fade's, over JOIN_FADE frames or the overlap, and the first after it) against the mean
+of the other pairs, and relu1_1's style distance of the faded frames against the others'; beside the join of
+``ottex video`` (a cross-fade), the same ranges joined by ``join_pass`` (a warm start over the shared frames) and
+cut after the warm-up (the later range from the end of its overlap on):
 
     python benchmarks/video.py --chunks 2 --overlaps 0,2,4 --size 96 --frames 12
 """
@@ -40,12 +40,12 @@ from ottex.image.io import load_image, save_image, to_pil
 from ottex.methods.base import get_method
 from ottex.video import make_clip, make_video_job, run_video, warping_error, warping_errors
 from ottex.video.io import frame_name
-from ottex.video.run import chunk_ranges, clip_jobs, join_frames, join_pass
+from ottex.video.run import JOIN_FADE, chunk_ranges, clip_jobs, join_frames, join_pass
 
 IMAGES = Path(os.environ.get("OTTEX_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
 #: (label, temporal mode, blend) of each row; None: the mode's default.
 MODES = [("per-frame", "per-frame", None), ("blend 0.5", "blend", 0.5), ("consistent (default)", "consistent", None),
-         ("consistent, blend 0.3", "consistent", 0.3)]
+         ("consistent, --blend 0", "consistent", 0.0)]
 
 
 def _frames(folder: Path, n: int) -> list[torch.Tensor]:
@@ -147,9 +147,10 @@ def _joins(args: argparse.Namespace, photo: torch.Tensor, thing: torch.Tensor, s
             run_video(vjob, device="cpu")
             seconds = time.perf_counter() - t0
             ranges = chunk_ranges(0, args.frames, chunks, overlap)
-            # pair i is frames (i, i + 1): a join touches the pairs from the one entering its overlap to the
-            # one leaving it (a hard cut: the one pair across it)
-            seam = {i for a, _ in ranges[1:] for i in range(max(0, a - 1), a + overlap)}
+            # pair i is frames (i, i + 1): a join touches the pairs from the one entering its fade to the one
+            # leaving it (a hard cut: the one pair across it)
+            fade = max(overlap, JOIN_FADE) if chunks > 1 else 0
+            seam = {i for a, _ in ranges[1:] for i in range(max(0, a - 1), min(args.frames - 1, a + fade))}
             runs = [("cross-fade", _frames(out, args.frames), seam)]
             if overlap:  # the same ranges joined with the pass of join_pass, and by a cut after the warm-up
                 other = root / f"{kind}_{chunks}_{overlap}_pass"
@@ -162,7 +163,7 @@ def _joins(args: argparse.Namespace, photo: torch.Tensor, thing: torch.Tensor, s
                     a, b = next((a, b) for c, (a, b) in enumerate(ranges) if (a + overlap if c else a) <= t < b)
                     cut.append(load_image(out / ".chunks" / f"{a:06d}-{b:06d}" / frame_name(t - a)))
                 runs.append(("cut after the warm-up", cut, {a + overlap - 1 for a, _ in ranges[1:]}))
-            shared = {t for a, _ in ranges[1:] for t in range(a, a + overlap)}
+            shared = {t for a, _ in ranges[1:] for t in range(a, a + fade)}
             for join, outs, pairs in runs:
                 errors = warping_errors(frames, outs)
                 others = [e for i, e in enumerate(errors) if i not in pairs]

@@ -234,21 +234,29 @@ def _outs(folder, n):
 
 
 @pytest.mark.needs_weights
-def test_consistent_frames_are_steadier_than_per_frame_at_the_same_style_distance(tmp_path, pan_folder, images_dir):
+def test_consistent_frames_are_as_steady_as_the_input_at_the_per_frame_style_distance(tmp_path, pan_folder,
+                                                                                      images_dir):
     from ottex.eval.metrics import style_distance_per_layer
 
     style = images_dir / "style" / "brushstrokes.jpg"
     runs = {}
-    for mode in ("per-frame", "consistent"):
-        vjob = make_video_job(pan_folder, style, output=tmp_path / mode, temporal=mode)
+    for label, mode, blend in (("per-frame", "per-frame", None), ("consistent", "consistent", None),
+                               ("pass alone", "consistent", 0.0)):
+        vjob = make_video_job(pan_folder, style, output=tmp_path / label, temporal=mode, blend=blend)
         run_video(vjob, device="cpu")
-        runs[mode] = _outs(tmp_path / mode, 5)
+        runs[label] = _outs(tmp_path / label, 5)
     frames = _outs(pan_folder, 5)
-    per_frame, consistent = (warping_error(frames, runs[m]) for m in ("per-frame", "consistent"))
-    assert consistent < 0.5 * per_frame  # measured on this clip: 0.17x
-    distance = {m: sum(sum(style_distance_per_layer(o, load_image(style)).values()) for o in runs[m])
-                for m in runs}
-    assert distance["consistent"] < 1.1 * distance["per-frame"]  # measured: 1.04x
+    own = warping_error(frames, frames)
+    error = {label: warping_error(frames, outs) for label, outs in runs.items()}
+    # measured on this 64x48 px clip: the input's own 0.00061; per-frame 33x it, the pass alone (--blend 0) 8.6x,
+    # the default (the first frame settled, 90 % of the result carried along the flow) 0.58x
+    assert error["consistent"] < 1.5 * own
+    assert error["pass alone"] > 3 * own
+    assert error["per-frame"] > 20 * own
+    distance = {label: [style_distance_per_layer(o, load_image(style)) for o in outs] for label, outs in runs.items()}
+    for layer in distance["per-frame"][0]:
+        mean = {label: sum(d[layer] for d in ds) / len(ds) for label, ds in distance.items()}
+        assert mean["consistent"] < 1.1 * mean["per-frame"], layer  # measured: 1.02x, 1.06x, 1.06x
 
 
 @pytest.mark.needs_weights

@@ -70,10 +70,24 @@ def _grid(flow: torch.Tensor) -> torch.Tensor:
     return torch.stack((2 * px / max(w - 1, 1) - 1, 2 * py / max(h - 1, 1) - 1), dim=-1)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """``image`` (the previous frame) sampled at ``x + flow(x)``: it moved onto the current frame (bilinear,
-    edges replicated)."""
-    return F.grid_sample(image, _grid(flow.to(image.dtype)), mode="bilinear", padding_mode="border",
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``image`` (the previous frame) sampled at ``x + flow(x)``: it moved onto the current frame (edges
+    replicated).
+
+    Args:
+        image: ``(N, C, H, W)``.
+        flow: ``(N, 2, H, W)`` backward flow (:func:`backward_flow`).
+        mode: ``"bilinear"`` (what :func:`warping_error` uses) or ``"bicubic"`` (sharper, may overshoot: clamp
+            the result; what :func:`~ottex.video.run.run_video` carries a result over with, because a texture
+            moved along the flow frame after frame is blurred by every bilinear resampling).
+
+    Example:
+        >>> image = torch.rand(1, 3, 8, 8)
+        >>> still = torch.zeros(1, 2, 8, 8)  # nothing moved
+        >>> bool(torch.allclose(warp(image, still), image)), bool(torch.allclose(warp(image, still, "bicubic"), image))
+        (True, True)
+    """
+    return F.grid_sample(image, _grid(flow.to(image.dtype)), mode=mode, padding_mode="border",
                          align_corners=True)
 
 

@@ -14,8 +14,14 @@ Temporal modes (``temporal``):
 * ``"consistent"`` (the default): for methods that can start from a given image (``ot``:
   :func:`~ottex.methods.optimal_textures.transfer_from`), each frame after the first starts from the previous
   result warped by the flow (the frame itself where the flow is not reliable) and only the finest scale of the
-  schedule runs (one pass over relu3_1 ... relu1_1), with the same rotations; then the blend, when ``blend`` is
-  given (none by default here). Other methods fall back to ``"blend"``.
+  schedule runs (one pass over relu3_1 ... relu1_1), with the same rotations; then the blend (weight
+  :data:`WARM_BLEND`, 0.9, unless ``blend`` is given). The first frame is a full transfer followed by
+  :data:`WARM_SETTLE` warm starts from itself, so that the frames after it, which change it only a little, start
+  from where the warm start settles. Other methods fall back to ``"blend"``.
+
+A result is carried to the next frame by bicubic resampling along the flow (:func:`~ottex.video.flow.warp`,
+clamped to ``[0, 1]``): bilinear resampling blurs a little at every frame, and the blur adds up in a result that
+is mostly carried over.
 
 Chunks (``chunks``, ``overlap``): the frames are cut into ``chunks`` ranges run as separate jobs (:class:`ClipJob`,
 through :func:`~ottex.exec.batch.run_batch` on the local executor or Ray workers); each range after the first
@@ -75,13 +81,23 @@ WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: The warm start's schedule: one pass over the levels from relu3_1 down, at the finest scale (benchmarks/video.py:
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
 WARM_LEVELS, WARM_PASSES = 3, (1,)
-#: The blend after a warm start: none (docs/video.md: 0.3 halved the warping error of a pan again but made relu1_1's
-#: style distance 22 % worse than the per-frame results', a blur; without it every layer is closer to the style).
-WARM_BLEND = 0.0
+#: The blend after a warm start (docs/video.md: with the first frame settled and bicubic carrying, 0.9 brings the
+#: warping error of the test clips to 0.1-1.2x the input's own, from 4-19x without a blend, every layer's style
+#: distance within 5 % of the per-frame results'; with bilinear carrying, a blend blurred the texture).
+WARM_BLEND = 0.9
+#: Warm starts of the first frame from its own full transfer (docs/video.md: without them the next frames' blend
+#: averages the full transfer's texture with the warm start's, which differ: relu1_1 13 % further from the style).
+WARM_SETTLE = 4
+#: How a result is carried along the flow to the next frame (:func:`~ottex.video.flow.warp`).
+CARRY_MODE = "bicubic"
 SETTINGS_FILE = "ottex-video.json"
 #: Frames each range after the first starts early, cross-faded with the range before (benchmarks/video.py
 #: ``--chunks``: docs/video.md).
 DEFAULT_OVERLAP = 4
+#: Frames over which a range after the first fades in (:func:`join_frames`): with frames as steady as the consistent
+#: mode's, a fade over the 4 frames of the overlap was a visible change (warping error 6x the others'); longer,
+#: the two ranges' difference carried along the flow stands in for the frames the earlier range did not compute.
+JOIN_FADE = 12
 #: The folder of the ranges' frames, inside the work folder.
 CHUNKS_FOLDER = ".chunks"
 
@@ -524,7 +540,7 @@ def join_pass(vjob: VideoJob, device: Any = "auto", weights_dir: Any = None
         cur_s, prev_s = resize(frame, hw), resize(before, hw)
         back = optical_flow(cur_s, prev_s)
         mask = reliable_mask(back, optical_flow(prev_s, cur_s))
-        carried = cur_s + mask * (warp(previous.to(dev), back) - cur_s)
+        carried = cur_s + mask * (_carry(previous.to(dev), back) - cur_s)
         out = warm((1 - weight) * carried + weight * later.to(dev), frame, style, job.size, options, seed=job.seed,
                    device=dev, weights_dir=wdir, prepared=prepared)
         if job.preserve_color:
@@ -539,31 +555,40 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
                 on_frame: Callable[[int, int], None] | None = None,
                 refine: Callable[[int, torch.Tensor, float, torch.Tensor], torch.Tensor] | None = None) -> None:
     """Write the frames of ``vjob`` from those of its ranges (``jobs``, in order): a frame of one range as it is;
-    over the ``overlap`` frames two ranges share, the earlier range's frame cross-faded into the later one's, with
-    the later one's weight ``w = (j + 1) / (overlap + 1)`` at the ``j``-th shared frame; or, with ``refine``
-    (:func:`join_pass`), ``refine(clip frame index, the later range's frame, w, the previous output frame)``.
-    Frames before ``done`` are kept.
+    over the first ``F = max(overlap, JOIN_FADE)`` frames of a range after the first, the later range's frame plus
+    ``1 - w`` times the difference ``d`` of the earlier range's texture from it, ``w = (j + 1) / (F + 1)`` at its
+    ``j``-th frame: a cross-fade. Over the ``overlap`` frames the two ranges share, ``d`` is the difference of their
+    frames; after them, ``d`` is carried along the input's flow (bicubic; 0 where the flow is not reliable), so the
+    fade is as long as :data:`JOIN_FADE` without computing more frames, and where the two ranges agree the later
+    range's frames are kept as they are. With ``refine``
+    (:func:`join_pass`), over the shared frames only: ``refine(clip frame index, the later range's frame,
+    j / (overlap + 1)..., the previous output frame)``. Frames before ``done`` are kept.
 
     Example:
-        >>> # two ranges of a 12-frame clip with overlap 4: (0, 6) and (2, 12); frame 3 is
-        >>> # 3/5 of the first range's frame 3 and 2/5 of the second's frame 1 (clip frame 3)
-        >>> chunk_ranges(0, 12, 2, 4)
-        [(0, 6), (2, 12)]
+        >>> # two ranges of a 24-frame clip with overlap 4: (0, 12) and (8, 24); frame 9 is 11/13 of the
+        >>> # first range's frame 9 and 2/13 of the second's frame 1; frame 13 is the second's frame 5 plus 7/13
+        >>> # of the two ranges' difference at frame 11 carried along the flow over frames 12 and 13
+        >>> chunk_ranges(0, 24, 2, 4)
+        [(0, 12), (8, 24)]
     """
     total = vjob.stop - vjob.start
+    fade = vjob.overlap if refine is not None else max(vjob.overlap, JOIN_FADE)
     previous = load_image(vjob.work / frame_name(done - 1)) if done > 0 else None
+    carried: tuple[int, torch.Tensor] | None = None  # (clip frame index, the earlier texture less the later there)
     for t in range(done, total):
         index = vjob.start + t
-        covering = [j for j in jobs if j.frames[0] <= index < j.frames[1]]
-        later = covering[-1]
+        later = [j for j in jobs if j.frames[0] <= index < j.frames[1]][-1]
         out = load_image(later.folder / frame_name(index - later.frames[0]))
-        if len(covering) > 1:
-            earlier = covering[-2]
-            w = (index - later.frames[0] + 1) / (vjob.overlap + 1)
+        k = jobs.index(later)
+        j = index - later.frames[0]
+        if k > 0 and j < fade:
+            earlier = jobs[k - 1]
+            w = (j + 1) / (fade + 1)
             if refine is not None and previous is not None:
                 out = refine(index, out, w, previous)
             else:
-                out = (1 - w) * load_image(earlier.folder / frame_name(index - earlier.frames[0])) + w * out
+                carried = (index, _join_residual(vjob, earlier, later, index, carried))
+                out = out + (1 - w) * carried[1]
             out = out.mul(255).round_().div_(255)
         record = vjob.settings(tuple(out.shape[-2:]), None) | {"frame": t}
         save_image(out, vjob.work / frame_name(t), overwrite=True, settings=record)
@@ -572,31 +597,76 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
             on_frame(t + 1, total)
 
 
+def _join_residual(vjob: VideoJob, earlier: ClipJob, later: ClipJob, index: int,
+                   carried: tuple[int, torch.Tensor] | None) -> torch.Tensor:
+    """The earlier range's texture minus the later range's at clip frame ``index`` (see :func:`join_frames`): the
+    difference of their frames over the frames they share; after them, the difference carried along the input's
+    flow frame by frame (from ``carried``, the difference at ``index - 1``, when given); without shared frames,
+    first the earlier range's last frame carried one frame on, less the later range's first frame. 0 where the
+    flow is not reliable."""
+    def frame_of(job: ClipJob, k: int) -> torch.Tensor:
+        return load_image(job.folder / frame_name(k - job.frames[0]))
+
+    stop = earlier.frames[1]
+    if index < stop:
+        return frame_of(earlier, index) - frame_of(later, index)
+    if carried is not None and carried[0] == index - 1:
+        first, residual, texture = index, carried[1], False
+    elif later.frames[0] < stop:  # from the last shared frame
+        first, residual, texture = stop, frame_of(earlier, stop - 1) - frame_of(later, stop - 1), False
+    else:  # no shared frame: the earlier range's last frame
+        first, residual, texture = stop, frame_of(earlier, stop - 1), True
+    hw = tuple(residual.shape[-2:])
+    inputs = [resize(f.cpu(), hw) for f in vjob.clip.frames(first - 1, index + 1)]
+    for i in range(1, len(inputs)):
+        back = optical_flow(inputs[i], inputs[i - 1])
+        mask = reliable_mask(back, optical_flow(inputs[i - 1], inputs[i]))
+        if texture:
+            residual, texture = mask * (_carry(residual, back) - frame_of(later, first - 1 + i)), False
+        else:
+            residual = mask * warp(residual, back, CARRY_MODE)
+    return residual
+
+
 def _frame(method: Any, warm: Callable[..., torch.Tensor] | None, frame: torch.Tensor, style: torch.Tensor,
            job: Job, options: Any, dev: torch.device, wdir: str | None, cb: Callback | None, vjob: VideoJob,
            prev_in: torch.Tensor | None, prev_out: torch.Tensor | None, prepared: dict) -> torch.Tensor:
     """One frame's result: a transfer on its own, or warm-started (with the style prepared once for the clip:
     ``prepared``) and blended with the previous result."""
+    def warm_start(start: torch.Tensor) -> torch.Tensor:
+        assert warm is not None
+        return warm(start, frame, style, job.size, _warm_options(options), seed=job.seed, device=dev,
+                    weights_dir=wdir, callback=cb, prepared=prepared)
+
+    def colours(out: torch.Tensor) -> torch.Tensor:
+        return keep_colours(out, frame, seed=job.seed, mode="full" if job.preserve_color is True
+                            else job.preserve_color) if job.preserve_color else out
+
     if prev_out is None or prev_in is None or vjob.temporal == "per-frame":
-        return method.transfer(frame, style, job.size, options, preserve_color=job.preserve_color, seed=job.seed,
-                               device=dev, weights_dir=wdir, callback=cb)
+        out = method.transfer(frame, style, job.size, options, preserve_color=job.preserve_color, seed=job.seed,
+                              device=dev, weights_dir=wdir, callback=cb)
+        if warm is None or vjob.temporal == "per-frame":
+            return out
+        for _ in range(WARM_SETTLE):  # the first frame of a consistent run: settled
+            out = warm_start(out)
+        return colours(out)
     hw = tuple(prev_out.shape[-2:])
     cur_s, prev_s = resize(frame, hw), resize(prev_in, hw)
     back = optical_flow(cur_s, prev_s)
     mask = reliable_mask(back, optical_flow(prev_s, cur_s))
-    warped = warp(prev_out, back)
+    warped = _carry(prev_out, back)
     if warm is not None:
-        start = cur_s + mask * (warped - cur_s)
-        out = warm(start, frame, style, job.size, _warm_options(options), seed=job.seed, device=dev,
-                   weights_dir=wdir, callback=cb, prepared=prepared)
-        if job.preserve_color:
-            out = keep_colours(out, frame, seed=job.seed, mode="full" if job.preserve_color is True
-                               else job.preserve_color)
+        out = colours(warm_start(cur_s + mask * (warped - cur_s)))
     else:
         out = method.transfer(frame, style, job.size, options, preserve_color=job.preserve_color, seed=job.seed,
                               device=dev, weights_dir=wdir, callback=cb)
     out = resize(out, hw) if out.shape[-2:] != hw else out
     return out + (vjob.blend * mask) * (warped - out)
+
+
+def _carry(image: torch.Tensor, back: torch.Tensor) -> torch.Tensor:
+    """A result moved along the backward flow ``back`` onto the next frame (:data:`CARRY_MODE`, in ``[0, 1]``)."""
+    return warp(image, back, CARRY_MODE).clamp_(0, 1)
 
 
 def _warm_options(options: Any) -> Any:
