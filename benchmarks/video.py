@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import io
 import json
+import math
 import os
 import tempfile
 import time
@@ -39,6 +40,7 @@ from ottex.eval.metrics import style_distance_per_layer
 from ottex.image.io import load_image, save_image, to_pil
 from ottex.methods.base import get_method
 from ottex.video import make_clip, make_video_job, run_video, warping_error, warping_errors
+from ottex.video.clips import PAN_STEP, pan_source_size
 from ottex.video.io import frame_name
 from ottex.video.run import JOIN_FADE, chunk_ranges, clip_jobs, join_frames, join_pass
 
@@ -46,6 +48,24 @@ IMAGES = Path(os.environ.get("OTTEX_IMAGES", Path(__file__).resolve().parents[2]
 #: (label, temporal mode, blend) of each row; None: the mode's default.
 MODES = [("per-frame", "per-frame", None), ("blend 0.5", "blend", 0.5), ("consistent (default)", "consistent", None),
          ("consistent, --blend 0", "consistent", 0.0)]
+
+
+def _glued(kind: str, photo: torch.Tensor, thing: torch.Tensor, style: torch.Tensor, hw: tuple[int, int],
+           frames: int, seed: int) -> list[torch.Tensor]:
+    """The yardstick's floor: the clip made from the style transfer (``ot``) of the scene (and of the moving
+    object), so that the style moves exactly with the scene, each frame resampled once (bilinear) by the clip's
+    generator. Its warping error is what a perfectly steady result with this texture's detail scores."""
+    method = get_method("ot", "transfer")
+    options = method.make_options({}, "transfer")
+
+    def styled(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        s = max(shape[0] / image.shape[-2], shape[1] / image.shape[-1])
+        size = (max(shape[0], math.ceil(image.shape[-2] * s)), max(shape[1], math.ceil(image.shape[-1] * s)))
+        return method.transfer(resize(image, size), style, size, options, seed=seed, device="cpu")
+
+    shape = pan_source_size(hw, frames, PAN_STEP) if kind == "pan" else hw
+    small = max(64, round(min(hw) * 0.35))  # the object's size in the clip, at least what the encoders take
+    return make_clip(kind, styled(photo, shape), hw, frames, thing=styled(thing, (small, small)))[0]
 
 
 def _frames(folder: Path, n: int) -> list[torch.Tensor]:
@@ -77,6 +97,8 @@ def main() -> None:
     ap.add_argument("--speed-size", type=int, default=512, help="0: no speed comparison")
     ap.add_argument("--speed-frames", type=int, default=3)
     ap.add_argument("--strip", help="write the frame strip (JPEG) here")
+    ap.add_argument("--no-glued", dest="glued", action="store_false",
+                    help="leave out the reference row of the style glued to the scene")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--chunks", type=int, default=0, help="measure the joins of runs in this many ranges instead")
     ap.add_argument("--overlaps", default="0,2,4", help="the overlaps of --chunks")
@@ -111,6 +133,16 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             if kind == "pan" and label in ("per-frame", "consistent (default)"):
                 strips[label] = outs
+        if base is not None and args.glued:  # the reference: the style fixed to the scene
+            outs = _glued(kind, photo, thing, style_img, hw, args.frames, args.seed)
+            we = warping_error(frames, outs)
+            sd = [style_distance_per_layer(o, style_img) for o in outs]
+            layers = {k: sum(d[k] for d in sd) / len(sd) for k in sd[0]}
+            rows.append({"clip": kind, "mode": "style glued to the scene (reference)", "input_we": own, "we": we,
+                         "x_input": we / own, "x_per_frame": we / base["we"], "layers": layers,
+                         "layers_vs_per_frame": {k: layers[k] / base["layers"][k] - 1 for k in layers},
+                         "s_per_frame": float("nan"), "s_later_frame": float("nan")})
+            print(json.dumps(rows[-1]), flush=True)
         if kind == "pan":
             strips["input"] = frames
     if args.strip and strips:

@@ -112,6 +112,26 @@ def test_the_join_cross_fades_over_the_overlap_with_rising_weights(ramp_mp4, sty
     assert join_pass(vjob) is None  # the pass needs a warm start (ot, consistent)
 
 
+def test_each_join_fades_from_the_range_just_before_it(ramp_mp4, style_png, tmp_path, copy_method):
+    from ottex.video.run import JOIN_FADE, clip_jobs, join_frames
+
+    vjob = make_video_job(ramp_mp4, style_png, "copy", output=tmp_path / "out", frames="0:10", chunks=3, overlap=0)
+    jobs = clip_jobs(vjob)
+    assert [j.frames for j in jobs] == [(0, 3), (3, 7), (7, 10)] and JOIN_FADE > 4  # fades longer than a range
+    for j, level in zip(jobs, (0.0, 0.3, 1.0)):
+        j.folder.mkdir(parents=True)
+        for i in range(len(j.outputs)):
+            save_image(torch.full((1, 3, 16, 16), level), j.folder / frame_name(i))
+    (tmp_path / "out").mkdir(exist_ok=True)
+    join_frames(vjob, jobs)
+    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
+    w = [(j + 1) / (JOIN_FADE + 1) for j in range(4)]
+    # no shared frames: the earlier range's last frame carried one frame on (the flow of still grey frames);
+    # frames 7-9 fade from the second range (0.3), not from the first join's difference carried on
+    assert levels == pytest.approx([0, 0, 0, *(0.3 - 0.3 * (1 - x) for x in w), *(1 - 0.7 * (1 - x) for x in w[:3])],
+                                   abs=0.01)  # 8-bit frames
+
+
 def test_a_range_is_decoded_from_the_key_frame_before_it(ramp_mp4, monkeypatch):
     import ottex.video.io as vio
 
@@ -234,8 +254,8 @@ def test_a_join_fades_in_as_steadily_as_the_frames_around_it(tmp_path, images_di
         seam = range(first - 1, first + max(fade, 1))  # the pairs that end in the fade and the first after it
         others = [e for i, e in enumerate(errs) if i not in seam]
         ratios[label] = max(errs[i] for i in seam) / (sum(others) / len(others))
-    # measured on this 96x64 px pan: a cut 74x the other pairs' warping error, a fade over the 4 shared frames 5.1x,
-    # over JOIN_FADE = 12 frames (the earlier range's last frame carried along the flow after the shared ones) 2.1x
+    # measured on this 96x64 px pan: a cut 65x the other pairs' warping error, a fade over the 4 shared frames 4.5x,
+    # over JOIN_FADE = 12 frames (the ranges' difference carried along the flow after the shared ones) 1.8x
     assert ratios["cut"] > 20
     assert ratios["overlap only"] > 3
     assert ratios["default"] < 3

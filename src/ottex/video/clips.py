@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..core.errors import InputError
 from ..core.resample import resize
 
-__all__ = ["pan", "zoom", "moving_object", "CLIPS", "make_clip"]
+__all__ = ["pan", "pan_source_size", "zoom", "moving_object", "CLIPS", "PAN_STEP", "make_clip"]
 
 
 def _sample(image: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
@@ -47,13 +47,18 @@ def _check(frames: int) -> None:
         raise InputError(f"a clip needs at least one frame, got {frames}", option="frames")
 
 
+def pan_source_size(size: tuple[int, int], frames: int, step: tuple[float, float]) -> tuple[int, int]:
+    """The ``(H, W)`` of the part of the image a :func:`pan` of ``size`` frames moving ``step`` px a frame sees."""
+    return size[0] + math.ceil(abs(step[1]) * (frames - 1)) + 1, size[1] + math.ceil(abs(step[0]) * (frames - 1)) + 1
+
+
 def pan(image: torch.Tensor, size: tuple[int, int], frames: int, step: tuple[float, float] = (2.0, 0.0)
         ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """A camera pan over ``image``: a ``size`` window moved ``step`` = (x, y) px a frame (fractions allowed)."""
     _check(frames)
     h, w = size
     dx, dy = step
-    src = _cover(image, (h + math.ceil(abs(dy) * (frames - 1)) + 1, w + math.ceil(abs(dx) * (frames - 1)) + 1))
+    src = _cover(image, pan_source_size(size, frames, step))
     x0 = 0.0 if dx >= 0 else abs(dx) * (frames - 1)
     y0 = 0.0 if dy >= 0 else abs(dy) * (frames - 1)
     xs, ys = _coords(size, image.device)
@@ -100,6 +105,8 @@ def moving_object(background: torch.Tensor, thing: torch.Tensor, size: tuple[int
 
 #: The clips of tests and benchmarks by name.
 CLIPS = ("pan", "zoom", "object")
+#: The motion of :func:`make_clip`'s pan: px a frame, (x, y).
+PAN_STEP = (1.5, 0.5)
 
 
 def make_clip(kind: str, image: torch.Tensor, size: tuple[int, int], frames: int, thing: torch.Tensor | None = None
@@ -107,7 +114,7 @@ def make_clip(kind: str, image: torch.Tensor, size: tuple[int, int], frames: int
     """One of :data:`CLIPS` with its default motion (``thing``: the moving object's image, default ``image``
     flipped)."""
     if kind == "pan":
-        return pan(image, size, frames, (1.5, 0.5))
+        return pan(image, size, frames, PAN_STEP)
     if kind == "zoom":
         return zoom(image, size, frames, 1.015)
     if kind == "object":

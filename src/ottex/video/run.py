@@ -19,9 +19,9 @@ Temporal modes (``temporal``):
   :data:`WARM_SETTLE` warm starts from itself, so that the frames after it, which change it only a little, start
   from where the warm start settles. Other methods fall back to ``"blend"``.
 
-A result is carried to the next frame by bicubic resampling along the flow (:func:`~ottex.video.flow.warp`,
+A result is carried to the next frame by Lanczos-3 resampling along the flow (:func:`~ottex.video.flow.warp`,
 clamped to ``[0, 1]``): bilinear resampling blurs a little at every frame, and the blur adds up in a result that
-is mostly carried over.
+is mostly carried over (bicubic, less).
 
 Chunks (``chunks``, ``overlap``): the frames are cut into ``chunks`` ranges run as separate jobs (:class:`ClipJob`,
 through :func:`~ottex.exec.batch.run_batch` on the local executor or Ray workers); each range after the first
@@ -81,7 +81,7 @@ WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: The warm start's schedule: one pass over the levels from relu3_1 down, at the finest scale (benchmarks/video.py:
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
 WARM_LEVELS, WARM_PASSES = 3, (1,)
-#: The blend after a warm start (docs/video.md: with the first frame settled and bicubic carrying, 0.9 brings the
+#: The blend after a warm start (docs/video.md: with the first frame settled and Lanczos carrying, 0.9 brings the
 #: warping error of the test clips to 0.1-1.2x the input's own, from 4-19x without a blend, every layer's style
 #: distance within 5 % of the per-frame results'; with bilinear carrying, a blend blurred the texture).
 WARM_BLEND = 0.9
@@ -89,7 +89,7 @@ WARM_BLEND = 0.9
 #: averages the full transfer's texture with the warm start's, which differ: relu1_1 13 % further from the style).
 WARM_SETTLE = 4
 #: How a result is carried along the flow to the next frame (:func:`~ottex.video.flow.warp`).
-CARRY_MODE = "bicubic"
+CARRY_MODE = "lanczos"
 SETTINGS_FILE = "ottex-video.json"
 #: Frames each range after the first starts early, cross-faded with the range before (benchmarks/video.py
 #: ``--chunks``: docs/video.md).
@@ -558,9 +558,9 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
     over the first ``F = max(overlap, JOIN_FADE)`` frames of a range after the first, the later range's frame plus
     ``1 - w`` times the difference ``d`` of the earlier range's texture from it, ``w = (j + 1) / (F + 1)`` at its
     ``j``-th frame: a cross-fade. Over the ``overlap`` frames the two ranges share, ``d`` is the difference of their
-    frames; after them, ``d`` is carried along the input's flow (bicubic; 0 where the flow is not reliable), so the
-    fade is as long as :data:`JOIN_FADE` without computing more frames, and where the two ranges agree the later
-    range's frames are kept as they are. With ``refine``
+    frames; after them, ``d`` is carried along the input's flow (:data:`CARRY_MODE`; 0 where the flow is not
+    reliable), so the fade is as long as :data:`JOIN_FADE` without computing more frames, and where the two ranges
+    agree the later range's frames are kept as they are. With ``refine``
     (:func:`join_pass`), over the shared frames only: ``refine(clip frame index, the later range's frame,
     j / (overlap + 1)..., the previous output frame)``. Frames before ``done`` are kept.
 
@@ -574,7 +574,7 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
     total = vjob.stop - vjob.start
     fade = vjob.overlap if refine is not None else max(vjob.overlap, JOIN_FADE)
     previous = load_image(vjob.work / frame_name(done - 1)) if done > 0 else None
-    carried: tuple[int, torch.Tensor] | None = None  # (clip frame index, the earlier texture less the later there)
+    carried: tuple[ClipJob, int, torch.Tensor] | None = None  # the later range, a frame, the ranges' difference there
     for t in range(done, total):
         index = vjob.start + t
         later = [j for j in jobs if j.frames[0] <= index < j.frames[1]][-1]
@@ -587,8 +587,8 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
             if refine is not None and previous is not None:
                 out = refine(index, out, w, previous)
             else:
-                carried = (index, _join_residual(vjob, earlier, later, index, carried))
-                out = out + (1 - w) * carried[1]
+                carried = (later, index, _join_residual(vjob, earlier, later, index, carried))
+                out = out + (1 - w) * carried[2]
             out = out.mul(255).round_().div_(255)
         record = vjob.settings(tuple(out.shape[-2:]), None) | {"frame": t}
         save_image(out, vjob.work / frame_name(t), overwrite=True, settings=record)
@@ -598,20 +598,20 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
 
 
 def _join_residual(vjob: VideoJob, earlier: ClipJob, later: ClipJob, index: int,
-                   carried: tuple[int, torch.Tensor] | None) -> torch.Tensor:
+                   carried: tuple[ClipJob, int, torch.Tensor] | None) -> torch.Tensor:
     """The earlier range's texture minus the later range's at clip frame ``index`` (see :func:`join_frames`): the
     difference of their frames over the frames they share; after them, the difference carried along the input's
-    flow frame by frame (from ``carried``, the difference at ``index - 1``, when given); without shared frames,
-    first the earlier range's last frame carried one frame on, less the later range's first frame. 0 where the
-    flow is not reliable."""
+    flow frame by frame (from ``carried``, the same ranges' difference at ``index - 1``, when it is that); without
+    shared frames, first the earlier range's last frame carried one frame on, less the later range's first frame.
+    0 where the flow is not reliable."""
     def frame_of(job: ClipJob, k: int) -> torch.Tensor:
         return load_image(job.folder / frame_name(k - job.frames[0]))
 
     stop = earlier.frames[1]
     if index < stop:
         return frame_of(earlier, index) - frame_of(later, index)
-    if carried is not None and carried[0] == index - 1:
-        first, residual, texture = index, carried[1], False
+    if carried is not None and carried[0] is later and carried[1] == index - 1:
+        first, residual, texture = index, carried[2], False
     elif later.frames[0] < stop:  # from the last shared frame
         first, residual, texture = stop, frame_of(earlier, stop - 1) - frame_of(later, stop - 1), False
     else:  # no shared frame: the earlier range's last frame
