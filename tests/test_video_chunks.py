@@ -79,6 +79,21 @@ def test_ranges_share_the_frames_and_start_early():
     assert chunk_ranges(0, 5, 1, 0) == [(0, 5)]
 
 
+def _flat_ranges(jobs, levels) -> None:
+    """Each range's frames a flat grey of its level (16x16 px: the flow of the join needs 12 px)."""
+    for j, level in zip(jobs, levels):
+        j.folder.mkdir(parents=True)
+        for i in range(len(j.outputs)):
+            save_image(torch.full((1, 3, 16, 16), level), j.folder / frame_name(i))
+
+
+def _joined_levels(vjob, jobs, join_frames) -> list[float]:
+    """Join the ranges into the video job's folder; the joined frames' mean levels."""
+    vjob.work.mkdir(parents=True, exist_ok=True)
+    join_frames(vjob, jobs)
+    return [round(float(load_image(vjob.work / frame_name(t)).mean()), 2) for t in range(vjob.stop - vjob.start)]
+
+
 def test_the_join_cross_fades_over_the_overlap_with_rising_weights(ramp_mp4, style_png, tmp_path, copy_method,
                                                                    monkeypatch):
     import ottex.video.run as video_run
@@ -87,28 +102,20 @@ def test_the_join_cross_fades_over_the_overlap_with_rising_weights(ramp_mp4, sty
     vjob = make_video_job(ramp_mp4, style_png, "copy", output=tmp_path / "out", frames="0:10", chunks=2, overlap=3)
     jobs = clip_jobs(vjob)
     assert [j.frames for j in jobs] == [(0, 5), (2, 10)]
-    for j, level in zip(jobs, (0.0, 1.0)):  # the earlier range black, the later one white
-        j.folder.mkdir(parents=True)
-        for i in range(len(j.outputs)):
-            save_image(torch.full((1, 3, 16, 16), level), j.folder / frame_name(i))
-    (tmp_path / "out").mkdir(exist_ok=True)
-    join_frames(vjob, jobs)
-    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
+    _flat_ranges(jobs, (0.0, 1.0))  # the earlier range black, the later one white
+    levels = _joined_levels(vjob, jobs, join_frames)
     # frames 2-9 are the first 8 of the fade over JOIN_FADE = 12 frames: the later range's weight (j + 1) / 13;
     # after the 3 shared frames, the difference of the ranges (-1) carried along the flow of the still grey frames
     assert levels == [0, 0, *(round((j + 1) / 13, 2) for j in range(8))]
     with monkeypatch.context() as m:  # the fade over the overlap only
         m.setattr(video_run, "JOIN_FADE", 0)
-        join_frames(vjob, jobs)
-    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
+        levels = _joined_levels(vjob, jobs, join_frames)
     assert levels == [0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1]
     for j in jobs:  # where the ranges agree, the join keeps the later range's frames as they are
         for i in range(len(j.outputs)):
             save_image(torch.full((1, 3, 16, 16), 0.2 + 0.05 * (j.frames[0] + i)), j.folder / frame_name(i),
                        overwrite=True)
-    join_frames(vjob, jobs)
-    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
-    assert levels == [round(0.2 + 0.05 * t, 2) for t in range(10)]
+    assert _joined_levels(vjob, jobs, join_frames) == [round(0.2 + 0.05 * t, 2) for t in range(10)]
     assert join_pass(vjob) is None  # the pass needs a warm start (ot, consistent)
 
 
@@ -118,13 +125,8 @@ def test_each_join_fades_from_the_range_just_before_it(ramp_mp4, style_png, tmp_
     vjob = make_video_job(ramp_mp4, style_png, "copy", output=tmp_path / "out", frames="0:10", chunks=3, overlap=0)
     jobs = clip_jobs(vjob)
     assert [j.frames for j in jobs] == [(0, 3), (3, 7), (7, 10)] and JOIN_FADE > 4  # fades longer than a range
-    for j, level in zip(jobs, (0.0, 0.3, 1.0)):
-        j.folder.mkdir(parents=True)
-        for i in range(len(j.outputs)):
-            save_image(torch.full((1, 3, 16, 16), level), j.folder / frame_name(i))
-    (tmp_path / "out").mkdir(exist_ok=True)
-    join_frames(vjob, jobs)
-    levels = [round(float(load_image(tmp_path / "out" / frame_name(t)).mean()), 2) for t in range(10)]
+    _flat_ranges(jobs, (0.0, 0.3, 1.0))
+    levels = _joined_levels(vjob, jobs, join_frames)
     w = [(j + 1) / (JOIN_FADE + 1) for j in range(4)]
     # no shared frames: the earlier range's last frame carried one frame on (the flow of still grey frames);
     # frames 7-9 fade from the second range (0.3), not from the first join's difference carried on
