@@ -82,8 +82,8 @@ WARM_STARTS: dict[str, Callable[..., torch.Tensor]] = {"ot": transfer_from}
 #: relu5_1/relu4_1 and more passes moved the textures of a pan 2-3x more from frame to frame, and were slower).
 WARM_LEVELS, WARM_PASSES = 3, (1,)
 #: The blend after a warm start (docs/video.md: with the first frame settled and Lanczos carrying, 0.9 brings the
-#: warping error of the test clips to 0.1-1.2x the input's own, from 4-19x without a blend, every layer's style
-#: distance within 5 % of the per-frame results'; with bilinear carrying, a blend blurred the texture).
+#: warping error of the 256 px test clips to 0.10-1.43x the input's own, from 3-17x without a blend, every layer's
+#: style distance below the per-frame results'; with bilinear carrying, a blend blurred the texture).
 WARM_BLEND = 0.9
 #: Warm starts of the first frame from its own full transfer (docs/video.md: without them the next frames' blend
 #: averages the full transfer's texture with the warm start's, which differ: relu1_1 13 % further from the style).
@@ -95,7 +95,7 @@ SETTINGS_FILE = "ottex-video.json"
 #: ``--chunks``: docs/video.md).
 DEFAULT_OVERLAP = 4
 #: Frames over which a range after the first fades in (:func:`join_frames`): with frames as steady as the consistent
-#: mode's, a fade over the 4 frames of the overlap was a visible change (warping error 6x the others'); longer,
+#: mode's, a fade over the 4 frames of the overlap was a visible change (warping error 4.5x the others'); longer,
 #: the two ranges' difference carried along the flow stands in for the frames the earlier range did not compute.
 JOIN_FADE = 12
 #: The folder of the ranges' frames, inside the work folder.
