@@ -95,7 +95,7 @@ SETTINGS_FILE = "ottex-video.json"
 #: ``--chunks``: docs/video.md).
 DEFAULT_OVERLAP = 4
 #: Frames over which a range after the first fades in (:func:`join_frames`): with frames as steady as the consistent
-#: mode's, a fade over the 4 frames of the overlap was a visible change (warping error 4.5x the others'); longer,
+#: mode's, a fade over the 4 frames of the overlap was a visible change (warping error 3.7x the others'); longer,
 #: the two ranges' difference carried along the flow stands in for the frames the earlier range did not compute.
 JOIN_FADE = 12
 #: The folder of the ranges' frames, inside the work folder.
