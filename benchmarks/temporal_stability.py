@@ -1,7 +1,8 @@
 """Temporal stability of ``ottex batch style`` over video frames: a synthetic camera pan (crops of a photo moved
 ``--shift`` px a frame), styled with one seed for every frame (what ``ottex batch style frames/ style.jpg`` does)
-and, for comparison, with a different seed per frame. Prints the mean change between consecutive frames of the
-input and of each output sequence (``ottex.eval.temporal``), and the change between two outputs of the same frame.
+and, for comparison, with a different seed per frame (with ``--video``, also ``ottex video``'s consistent mode).
+Prints the mean change between consecutive frames of the input and of each output sequence
+(``ottex.eval.temporal``), and the change between two outputs of the same frame.
 
     PYTHONPATH=src OTTEX_WEIGHTS=../shared/weights OTTEX_OFFLINE=1 python benchmarks/temporal_stability.py
 """
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--shift", type=int, default=2)
     ap.add_argument("--content", default="content/golden_gate.jpg")
     ap.add_argument("--style", default="style/zebra.jpg")
+    ap.add_argument("--video", action="store_true", help="also ottex video's consistent mode on the same frames")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ottex-temporal-"))
     photo = load_image(IMAGES / args.content)
@@ -54,6 +56,14 @@ def main() -> None:
         assert summary.counts()["failed"] == 0, summary.failed
         outs[name] = [out / f.name for f in frames]
         result[name] = {k: round(v, 4) for k, v in temporal_stability(frames, outs[name]).items()}
+    if args.video:  # ottex video's consistent mode on the same frames (needs the video extra)
+        from ottex.video import make_video_job, run_video  # noqa: PLC0415
+
+        out = Path(tempfile.mkdtemp(prefix="ottex-temporal-video-"))  # not inside the input folder
+        run_video(make_video_job(root, style, output=out, seed=0, overwrite=True), device="cpu")
+        outs["ottex video"] = sorted(out.glob("frame_*.png"))
+        result["ottex video (consistent)"] = {
+            k: round(v, 4) for k, v in temporal_stability(frames, outs["ottex video"]).items()}
     # the same frame styled twice with the same seed (run-to-run determinism)
     again = root / "again.png"
     run_batch([Job("ot", "transfer", style=str(style), content=str(frames[0]), outputs=[str(again)], seed=0)],
@@ -64,6 +74,8 @@ def main() -> None:
     if keep:
         shutil.copytree(root, keep, dirs_exist_ok=True)
     shutil.rmtree(root)
+    if args.video:
+        shutil.rmtree(out)
 
 
 if __name__ == "__main__":
