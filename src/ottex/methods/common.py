@@ -21,15 +21,17 @@ def check_init(init: str) -> None:
         raise InputError(f"init must be 'content' or 'noise', got '{init}'", option="init")
 
 
-def noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
-    """Gaussian noise ``(batch, 3, *size)`` with the style's mean colour and per-channel spread, in ``[0, 1]``.
+def noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator,
+               spread: float | None = None) -> torch.Tensor:
+    """Gaussian noise ``(batch, 3, *size)`` with the style's mean colour and per-channel spread (or the standard
+    deviation ``spread``), in ``[0, 1]``.
 
     Example:
         >>> noise_like(torch.full((1, 3, 8, 8), 0.3), 2, (4, 4), torch.Generator().manual_seed(0)).shape
         torch.Size([2, 3, 4, 4])
     """
     mu = style.mean(dim=(-2, -1), keepdim=True)
-    sd = style.std(dim=(-2, -1), keepdim=True)
+    sd = style.std(dim=(-2, -1), keepdim=True) if spread is None else spread
     noise = torch.randn(batch, 3, *size, generator=gen, device=gen.device, dtype=style.dtype)
     return (mu + sd * noise).clamp(0, 1)
 
@@ -43,12 +45,14 @@ def next_scale_image(
     batch: int,
     gen: torch.Generator,
     wrap: bool = False,
+    spread: float | None = None,
 ) -> torch.Tensor:
     """The image a coarse-to-fine scale starts from: the previous scale's result upsampled (periodically when
-    ``wrap``), or at the first scale the content (``init="content"``) or noise with the style's colour statistics."""
+    ``wrap``), or at the first scale the content (``init="content"``) or noise with the style's colour statistics
+    (:func:`noise_like`, with ``spread``)."""
     if image is not None:
         return wrap_resize(image, size) if wrap else F.interpolate(image, size=size, mode="bilinear",
                                                                    align_corners=False)
     if init == "content" and content is not None:
         return content.expand(batch, -1, -1, -1).clone()
-    return noise_like(style, batch, size, gen)
+    return noise_like(style, batch, size, gen, spread)

@@ -224,6 +224,7 @@ def _run(
     factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
     iters = per_scale(opts.steps, len(sizes))
     redraws = hasattr(STYLE_LOSSES.get(method), "redraw")  # swd: directions drawn anew for each optimiser run
+    spread = getattr(STYLE_LOSSES.get(method), "start_noise", None)  # swd: Heitz et al.'s start
     # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
     evals = [sum(_max_evals(n, opts.optimizer) for n in _runs(it, redraws, opts)) for it in iters]
     report = Reporter(method, callback, sizes, evals, unit="eval")
@@ -240,7 +241,7 @@ def _run(
             with torch.no_grad():
                 content_target = net(content_s)[content_layer]
         c_norm = None if content_target is None else content_target.pow(2).mean().clamp_min(1e-12)
-        image = next_scale_image(image, (sh, sw), style_s, content_s, opts.init, batch, gen)
+        image = next_scale_image(image, (sh, sw), style_s, content_s, opts.init, batch, gen, spread=spread)
         objective = _objective(net, style_loss, content_layer, content_target, c_norm, opts.content_weight)
 
         losses: list[float] = []
