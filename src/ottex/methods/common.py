@@ -23,15 +23,16 @@ def check_init(init: str) -> None:
 
 def noise_like(style: torch.Tensor, batch: int, size: tuple[int, int], gen: torch.Generator,
                spread: float | None = None) -> torch.Tensor:
-    """Gaussian noise ``(batch, 3, *size)`` with the style's mean colour and per-channel spread (or the standard
-    deviation ``spread``), in ``[0, 1]``.
+    """Gaussian noise ``(batch, 3, *size)`` with the style's mean colour and per-channel spread (at most ``spread``
+    when given: a flat style gives its flat colour), in ``[0, 1]``.
 
     Example:
         >>> noise_like(torch.full((1, 3, 8, 8), 0.3), 2, (4, 4), torch.Generator().manual_seed(0)).shape
         torch.Size([2, 3, 4, 4])
     """
     mu = style.mean(dim=(-2, -1), keepdim=True)
-    sd = style.std(dim=(-2, -1), keepdim=True) if spread is None else spread
+    sd = style.std(dim=(-2, -1), keepdim=True)
+    sd = sd if spread is None else sd.clamp(max=spread)
     noise = torch.randn(batch, 3, *size, generator=gen, device=gen.device, dtype=style.dtype)
     return (mu + sd * noise).clamp(0, 1)
 
