@@ -145,11 +145,12 @@ def test_a_cancelled_clip_run_leaves_no_video_and_no_frames(client, clip_bytes):
     clip = post(client, clip_bytes, "walk.mp4").json()["id"]
     style = post(client, png_bytes(), "style.png").json()["id"]
     job_id = client.post("/api/jobs", json={"task": "transfer", "method": "sleepy", "style": [style], "content": clip,
-                                            "options": {"steps": 4, "delay": 0.1}}).json()["id"]
-    queue = client.app.state.queue
+                                            "options": {"steps": 4, "delay": 0.4}}).json()["id"]
+    queue = client.app.state.queue  # 1.6 s a frame: the run cannot end between the first frame and the check
     deadline = time.monotonic() + 30
     while not (queue.get(job_id).progress or {}).get("frame") and time.monotonic() < deadline:
         time.sleep(0.02)  # a frame written: the frames folder exists
+    assert queue.get(job_id).status == "running", queue.get(job_id).error
     assert (queue.results / f".{job_id}.mp4.frames").is_dir()
     assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
     assert queue.wait(job_id, 30).status == "cancelled"
