@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import io
 import json
-import math
 import os
 import tempfile
 import time
@@ -40,7 +39,7 @@ from ottex.eval.metrics import style_distance_per_layer
 from ottex.image.io import load_image, save_image, to_pil
 from ottex.methods.base import get_method
 from ottex.video import make_clip, make_video_job, run_video, warping_error, warping_errors
-from ottex.video.clips import PAN_STEP, pan_source_size
+from ottex.video.clips import PAN_STEP, cover, pan_source_size
 from ottex.video.io import frame_name
 from ottex.video.run import JOIN_FADE, chunk_ranges, clip_jobs, join_frames, join_pass
 
@@ -59,9 +58,8 @@ def _glued(kind: str, photo: torch.Tensor, thing: torch.Tensor, style: torch.Ten
     options = method.make_options({}, "transfer")
 
     def styled(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-        s = max(shape[0] / image.shape[-2], shape[1] / image.shape[-1])
-        size = (max(shape[0], math.ceil(image.shape[-2] * s)), max(shape[1], math.ceil(image.shape[-1] * s)))
-        return method.transfer(resize(image, size), style, size, options, seed=seed, device="cpu")
+        source = cover(image, shape)  # what the clip's generator samples from
+        return method.transfer(source, style, tuple(source.shape[-2:]), options, seed=seed, device="cpu")
 
     shape = pan_source_size(hw, frames, PAN_STEP) if kind == "pan" else hw
     small = max(64, round(min(hw) * 0.35))  # the object's size in the clip, at least what the encoders take

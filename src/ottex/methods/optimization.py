@@ -224,7 +224,7 @@ def _run(
     factor = style_factor(style_img.shape[-2:], size, opts.style_scale)
     iters = per_scale(opts.steps, len(sizes))
     redraws = hasattr(STYLE_LOSSES.get(method), "redraw")  # swd: directions drawn anew for each optimiser run
-    spread = getattr(STYLE_LOSSES.get(method), "start_noise", None)  # swd: Heitz et al.'s start
+    spread = getattr(STYLE_LOSSES.get(method), "start_spread", None)  # swd: Heitz et al.'s start
     # the bar counts loss evaluations: L-BFGS may make up to 5/4 of its iterations
     evals = [sum(_max_evals(n, opts.optimizer) for n in _runs(it, redraws, opts)) for it in iters]
     report = Reporter(method, callback, sizes, evals, unit="eval")

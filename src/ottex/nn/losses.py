@@ -211,7 +211,7 @@ class SlicedWassersteinLoss(StyleLoss):
     #: Standard deviation of the noise around the example's mean colour that a synthesis with this loss starts from
     #: (Heitz et al. 2021's start; at most the example's own spread): the loss network hardly sees pixel-scale noise,
     #: so noise with the example's spread survived the optimisation as a colour grain (docs/structure.md).
-    start_noise = 0.01
+    start_spread = 0.01
 
     def __init__(self, style_features: Mapping[str, torch.Tensor], generator: torch.Generator | None = None) -> None:
         super().__init__(style_features)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..core.errors import InputError
 from ..core.resample import resize
 
-__all__ = ["pan", "pan_source_size", "zoom", "moving_object", "CLIPS", "PAN_STEP", "make_clip"]
+__all__ = ["cover", "pan", "pan_source_size", "zoom", "moving_object", "CLIPS", "PAN_STEP", "make_clip"]
 
 
 def _sample(image: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,7 @@ def _coords(size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, 
     return xs, ys
 
 
-def _cover(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def cover(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``image`` resized to cover ``size`` (aspect kept)."""
     s = max(size[0] / image.shape[-2], size[1] / image.shape[-1])
     return resize(image, (max(size[0], math.ceil(image.shape[-2] * s)), max(size[1], math.ceil(image.shape[-1] * s))))
@@ -58,7 +58,7 @@ def pan(image: torch.Tensor, size: tuple[int, int], frames: int, step: tuple[flo
     _check(frames)
     h, w = size
     dx, dy = step
-    src = _cover(image, pan_source_size(size, frames, step))
+    src = cover(image, pan_source_size(size, frames, step))
     x0 = 0.0 if dx >= 0 else abs(dx) * (frames - 1)
     y0 = 0.0 if dy >= 0 else abs(dy) * (frames - 1)
     xs, ys = _coords(size, image.device)
@@ -72,7 +72,7 @@ def zoom(image: torch.Tensor, size: tuple[int, int], frames: int, rate: float = 
     """A zoom into the centre of ``image``: each frame magnified ``rate`` times the previous."""
     _check(frames)
     h, w = size
-    src = _cover(image, size)
+    src = cover(image, size)
     cx, cy = (src.shape[-1] - 1) / 2, (src.shape[-2] - 1) / 2
     xs, ys = _coords(size, image.device)
     u, v = xs - (w - 1) / 2, ys - (h - 1) / 2  # frame coordinates about the centre
@@ -88,9 +88,9 @@ def moving_object(background: torch.Tensor, thing: torch.Tensor, size: tuple[int
     ``background``, from the left third of the frame. The flow is ``-step`` on the object, 0 elsewhere."""
     _check(frames)
     h, w = size
-    bg = _sample(_cover(background, size), *_coords(size, background.device))
+    bg = _sample(cover(background, size), *_coords(size, background.device))
     k = max(2, round(min(h, w) * side))
-    patch = resize(_cover(thing, (k, k)), (k, k))
+    patch = resize(cover(thing, (k, k)), (k, k))
     xs, ys = _coords(size, background.device)
     out, flows = [], []
     for t in range(frames):

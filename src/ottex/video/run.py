@@ -577,9 +577,9 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
     carried: tuple[ClipJob, int, torch.Tensor] | None = None  # the later range, a frame, the ranges' difference there
     for t in range(done, total):
         index = vjob.start + t
-        later = [j for j in jobs if j.frames[0] <= index < j.frames[1]][-1]
+        k = max(i for i, job in enumerate(jobs) if job.frames[0] <= index < job.frames[1])
+        later = jobs[k]
         out = load_image(later.folder / frame_name(index - later.frames[0]))
-        k = jobs.index(later)
         j = index - later.frames[0]
         if k > 0 and j < fade:
             earlier = jobs[k - 1]
@@ -587,7 +587,7 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
             if refine is not None and previous is not None:
                 out = refine(index, out, w, previous)
             else:
-                carried = (later, index, _join_residual(vjob, earlier, later, index, carried))
+                carried = (later, index, _join_residual(vjob, earlier, later, index, out, carried))
                 out = out + (1 - w) * carried[2]
             out = out.mul(255).round_().div_(255)
         record = vjob.settings(tuple(out.shape[-2:]), None) | {"frame": t}
@@ -597,19 +597,19 @@ def join_frames(vjob: VideoJob, jobs: list[ClipJob], done: int = 0,
             on_frame(t + 1, total)
 
 
-def _join_residual(vjob: VideoJob, earlier: ClipJob, later: ClipJob, index: int,
+def _join_residual(vjob: VideoJob, earlier: ClipJob, later: ClipJob, index: int, later_frame: torch.Tensor,
                    carried: tuple[ClipJob, int, torch.Tensor] | None) -> torch.Tensor:
-    """The earlier range's texture minus the later range's at clip frame ``index`` (see :func:`join_frames`): the
-    difference of their frames over the frames they share; after them, the difference carried along the input's
-    flow frame by frame (from ``carried``, the same ranges' difference at ``index - 1``, when it is that); without
-    shared frames, first the earlier range's last frame carried one frame on, less the later range's first frame.
-    0 where the flow is not reliable."""
+    """The earlier range's texture minus the later range's (``later_frame``) at clip frame ``index`` (see
+    :func:`join_frames`): the difference of their frames over the frames they share; after them, the difference
+    carried along the input's flow frame by frame (from ``carried``, the same ranges' difference at ``index - 1``,
+    when it is that); without shared frames, first the earlier range's last frame carried one frame on, less the
+    later range's first frame. 0 where the flow is not reliable."""
     def frame_of(job: ClipJob, k: int) -> torch.Tensor:
-        return load_image(job.folder / frame_name(k - job.frames[0]))
+        return later_frame if job is later and k == index else load_image(job.folder / frame_name(k - job.frames[0]))
 
     stop = earlier.frames[1]
     if index < stop:
-        return frame_of(earlier, index) - frame_of(later, index)
+        return frame_of(earlier, index) - later_frame
     if carried is not None and carried[0] is later and carried[1] == index - 1:
         first, residual, texture = index, carried[2], False
     elif later.frames[0] < stop:  # from the last shared frame

@@ -110,6 +110,14 @@ def _mixes(method: Method) -> bool:
     return any(s.name == "mix" for s in method.option_specs(SYNTHESIS))
 
 
+def result_suffix(clip: bool, container: object = None) -> str:
+    """The suffix of a run's result: ``.png``, or for a clip its container's (``.mp4`` unless ``container`` names
+    another of :data:`CONTAINERS`)."""
+    if not clip:
+        return ".png"
+    return f".{container if container in CONTAINERS else next(iter(CONTAINERS))}"
+
+
 def clip_schema() -> dict:
     """The settings of a clip's style transfer for the page: the temporal modes of ``ottex video --temporal``
     (the first the default), the blend weight's bounds and its default in the blend mode, the result's containers
@@ -187,8 +195,8 @@ class RunSettings:
 
     @property
     def suffix(self) -> str:
-        """The result's file suffix: ``.png``, or a clip's container (``.mp4``, ``.webm``)."""
-        return f".{self.container or next(iter(CONTAINERS))}" if self.clip else ".png"
+        """The result's file suffix: ``.png``, or a clip's container (:func:`result_suffix`)."""
+        return result_suffix(self.clip, self.container)
 
     def to_json(self) -> dict:
         """The settings as JSON: posting them to the server again makes the same image."""

@@ -58,7 +58,7 @@ from ...exec.local import LocalExecutor
 from ...image.color import color_transfer
 from ...image.io import load_image, save_image, to_pil
 from ...nn.networks import keep_networks, kept_networks
-from .forms import COLOR, CONTAINERS, RunSettings
+from .forms import COLOR, CONTAINERS, RunSettings, result_suffix
 from .uploads import NotFound, UploadStore
 
 __all__ = ["JobQueue", "WebJob", "Watcher", "EtaEstimator", "Interrupted", "QueueFull", "JOB_ID", "STATES",
@@ -93,15 +93,6 @@ def finite(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
-
-
-def result_suffix(settings: dict, frames: int | None) -> str:
-    """The suffix of a run's result from its settings record: ``.png``, or a clip's container (``.mp4`` unless
-    the settings name another of :data:`~ottex.app.web.forms.CONTAINERS`)."""
-    if not frames:
-        return ".png"
-    container = settings.get("container") if isinstance(settings, dict) else None
-    return f".{container if container in CONTAINERS else next(iter(CONTAINERS))}"
 
 
 def _read_record(path: Path) -> dict:
@@ -170,6 +161,11 @@ class EtaEstimator:
         return timed / timed_work * remaining
 
 
+def _container(settings: object) -> object:
+    """The ``container`` of a settings record (a clip's result), or None."""
+    return settings.get("container") if isinstance(settings, dict) else None
+
+
 @dataclass
 class WebJob:
     """One run of the server.
@@ -213,7 +209,7 @@ class WebJob:
     @property
     def suffix(self) -> str:
         """The result's file suffix: ``.png``, or a clip's container (``.mp4`` or ``.webm``, from the settings)."""
-        return result_suffix(self.record, self.frames)
+        return result_suffix(bool(self.frames), _container(self.record))
 
     def summary(self, position: int | None = None) -> dict:
         """The run as JSON for the page (URLs of its result when done)."""
@@ -560,7 +556,7 @@ class JobQueue:
             try:
                 record = _read_record(meta)
                 status = record.get("status", "done")
-                made = result_suffix(record["settings"], record.get("frames"))
+                made = result_suffix(bool(record.get("frames")), _container(record["settings"]))
                 if status not in STATES or (status == "done" and not (self.results / f"{job_id}{made}").is_file()):
                     continue
                 job = WebJob(job_id, None, record["settings"], record["label"], status=status,
