@@ -126,6 +126,11 @@ def test_the_estimate_reads_the_options(monkeypatch, style, tmp_path, capsys):
     big = cost.estimate_run(ot, (4096, 4096), options={"quality": "best"})
     assert big.memory_mb >= cost.estimate_run(ot, (4096, 4096)).memory_mb and big.seconds > best.seconds
     assert cost.estimate_run(ot, (512, 512), task="transfer").memory_mb == default.memory_mb
+    high = cost.estimate_run(ot, (512, 512), options={"quality": "high"})
+    assert default.memory_mb < high.memory_mb and default.seconds < high.seconds < best.seconds
+    # above 1024x1024 px the finest resolution is made without the inversion: the coarser ones' cost on top
+    big_high = cost.estimate_run(ot, (4096, 4096), options={"quality": "high"})
+    assert big_high.memory_mb >= cost.estimate_run(ot, (4096, 4096)).memory_mb and big_high.seconds > high.seconds
     # a memory that holds the default 512 px run and not the best one: only best is refused
     monkeypatch.setattr(cost, "available_memory", lambda device=None: (default.memory_mb + best.memory_mb) / 2)
     assert cost.check_run_cost(ot, (512, 512), warn=False) is not None

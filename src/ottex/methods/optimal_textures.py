@@ -25,6 +25,7 @@ feature move :func:`_match` (with the content pull of style transfer).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -95,10 +96,13 @@ __all__ = [
 
 MATCH_MODES = ("sort", "chol", "pca", "sym")
 LAYOUTS = ("auto", "on", "off")
-QUALITIES = ("default", "best")
+QUALITIES = ("default", "high", "best")
 #: L-BFGS runs of the sliced Wasserstein refinement of ``quality="best"`` at half and full resolution
 #: (:func:`~ottex.methods.optimization.swd_refine`).
 BEST_REFINE = (3, 1)
+#: L-BFGS steps of the feature inversion after each decoding of relu2_1 and relu3_1, for
+#: ``quality="high"`` (:func:`~ottex.methods.optimization.invert_features`).
+HIGH_INVERT_STEPS = 10
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -146,6 +150,15 @@ class OTSchedule:
             (:func:`~ottex.image.patches.patch_polish`; not in style transfer or region-guided runs): it puts
             back the sharp local patterns the decoders blur (8 rotations: about 1.4x the time of a 256 px
             synthesis, docs/structure.md). 0 (default): none.
+        invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
+            (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
+            from the decoder's output; at resolutions of at most
+            :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`): the decoders of relu2_1 and relu3_1 blur, this
+            puts back the sharp local patterns (docs/structure.md). 0 (default): none; ``--quality high`` takes
+            :data:`HIGH_INVERT_STEPS`.
+        invert_levels: the levels whose decodings are inverted.
+        invert_passes: the inversion runs in this many of the last passes of each resolution (the earlier ones
+            are decoded over again; the schedule from noise makes six at its first resolution).
         refine_runs: L-BFGS runs, at half and at full resolution, of the refinement of the finished synthesis
             against Heitz et al.'s sliced Wasserstein feature loss (:func:`~ottex.methods.optimization.swd_refine`;
             not in style transfer or region-guided runs): it takes the layout the feature passes made and gives
@@ -178,6 +191,9 @@ class OTSchedule:
     layout_iterations: int = 30
     layout_side: int = 128
     polish_iterations: int = 0
+    invert_steps: int = 0
+    invert_levels: tuple[int, ...] = (2, 3)
+    invert_passes: int = 2
     refine_runs: tuple[int, int] = (0, 0)
 
     def replace(self, **changes: object) -> OTSchedule:
@@ -240,9 +256,11 @@ class OTOptions(Options):
         "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
-        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="best: also refine the finished texture by "
-        "optimising it against the sliced Wasserstein feature loss of Heitz et al. 2021 (sharper, more regular "
-        "local patterns, closer per layer; about 7x the time at 256 px, 16x at 512 px)")
+        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="high: after each decoding of relu3_1 and relu2_1, "
+        "optimise the pixels towards the matched features (sharper edges and patterns; about 3x the time; at "
+        "resolutions up to 1024x1024 px); best: refine the finished texture by optimising it against the "
+        "sliced Wasserstein feature loss of Heitz et al. 2021 (closest per layer; about 7x the time at 256 px, "
+        "16x at 512 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -327,6 +345,8 @@ class OTOptions(Options):
             sched = OTSchedule() if layout else NOISE_SCHEDULE
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
+        if task == SYNTHESIS and self.quality == "high":
+            sched = sched.replace(invert_steps=max(sched.invert_steps, HIGH_INVERT_STEPS))
         if task == SYNTHESIS and self.quality == "best":
             sched = sched.replace(refine_runs=tuple(max(a, b) for a, b in zip(sched.refine_runs, BEST_REFINE)))
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
@@ -334,7 +354,7 @@ class OTOptions(Options):
 
 def _label(opts: OTOptions, task: str) -> str:
     layout = f"_layout{opts.layout}" if task == SYNTHESIS and opts.layout != "auto" else ""
-    best = "_best" if task == SYNTHESIS and opts.quality == "best" else ""
+    best = f"_{opts.quality}" if task == SYNTHESIS and opts.quality != "default" else ""
     settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}{best}"
     return f"tile_{settings}" if task == SYNTHESIS and opts.tile else settings
 
@@ -429,11 +449,16 @@ def synthesize(
             synthesis: keeps large irregular shapes such as letters whole);
             ``"auto"`` (default): ``"on"`` for structured examples
             (:func:`~ottex.image.patches.is_structured`).
-        quality: ``"best"``: refine the finished texture by optimising its
-            pixels against Heitz et al.'s sliced Wasserstein feature loss, at
-            half and at full resolution (at most 512 px;
-            :func:`~ottex.methods.optimization.swd_refine`): sharper, more
-            regular local patterns, several times the time; ``"default"``: none.
+        quality: ``"high"``: after each decoding of relu3_1 and relu2_1,
+            optimise the pixels towards the matched
+            features (:func:`~ottex.methods.optimization.invert_features`,
+            :data:`HIGH_INVERT_STEPS` L-BFGS steps; the decoders blur):
+            sharper edges and patterns in about 3x the time, at resolutions
+            up to 1024x1024 px; ``"best"``: refine the finished texture by
+            optimising its pixels against Heitz et al.'s sliced Wasserstein
+            feature loss, at half and at full resolution (at most 512 px;
+            :func:`~ottex.methods.optimization.swd_refine`): closest per
+            layer, several times the time; ``"default"``: neither.
         tile: make a tileable texture (circular padding in the networks and
             periodic resampling): the output wraps around seamlessly. Sides
             that are not multiples of 16 are made at the next multiple and
@@ -643,12 +668,27 @@ def _best_points() -> tuple[tuple[float, float, float | None], ...]:
     return BEST_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
 
 
-_COSTS = {"default": RunCost(OT_COST), "best": RunCost(_best_points())}
+#: Whole runs of ``ot --quality high`` (synthesis, procedural bricks; ``benchmarks/run_cost.py --methods "ot --quality
+#: high"``): (megapixels, peak MB, seconds); peaks one thread, seconds 2 threads. The 1024 px point is the line
+#: through the measured two (469 MB + 2895 B/px); larger outputs are made without the inversion (the default's cost).
+HIGH_COST = ((0.066, 658.0, 30.0), (0.262, 1228.0, 45.0), (1.049, 3505.0, None))
+
+
+def _high_points() -> tuple[tuple[float, float, float | None], ...]:
+    """:data:`HIGH_COST`, then the default's larger points with the inversion of the resolutions up to
+    :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS` on top: the larger peak of the two, the default's time
+    plus the inversion's at the last measured point."""
+    mp, peak, seconds = HIGH_COST[-1]
+    extra = 0.0 if seconds is None else seconds - RunCost(OT_COST).seconds(mp)
+    return HIGH_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
+
+
+_COSTS = {"default": RunCost(OT_COST), "high": RunCost(_high_points()), "best": RunCost(_best_points())}
 
 
 def _cost(opts: OTOptions, task: str) -> RunCost:
-    """The cost model of a run: the default's, or ``quality="best"``'s for a synthesis."""
-    return _COSTS["best" if task == SYNTHESIS and opts.quality == "best" else "default"]
+    """The cost model of a run: the default's, or that of ``quality`` ``"high"`` or ``"best"`` for a synthesis."""
+    return _COSTS[opts.quality if task == SYNTHESIS else "default"]
 
 
 METHOD = register_method(Method(
@@ -824,9 +864,13 @@ def _run_schedule(
     level_visits = [sum(len(lv) for s, lv, _ in plan if s == si) for si in range(len(sizes))]
     # the refinement of a plain synthesis: its resolutions follow the schedule's in the progress events (imported
     # here: importing the module registers w2, gatys and swd, which come after ot in the registry)
-    from .optimization import REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
+    from .optimization import INVERT_MAX_PIXELS, REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
     plain = content is None and guide is None and start is None  # a synthesis without regions: polish, refine
+    if sched.invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
+        side = math.isqrt(INVERT_MAX_PIXELS)
+        warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px (in pixels): the "
+                      f"{sizes[-1][1]}x{sizes[-1][0]} px resolution of this run is made without it", stacklevel=2)
     refine = refine_sizes(sizes[-1], sched.refine_runs) if plain else []
     report = Reporter("ot", callback, sizes + [s for s, _ in refine],
                       level_visits + [n * REFINE_RUN_EVALS for _, n in refine], unit="step" if refine else "level")
@@ -834,7 +878,7 @@ def _run_schedule(
     targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}
     current = -1
-    for si, lv, its in plan:
+    for pi, (si, lv, its) in enumerate(plan):
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
             report.begin_scale(si)
@@ -867,8 +911,10 @@ def _run_schedule(
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
+            last = sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes  # one of the resolution's last
+            invert = sched.invert_steps if last and lvl in sched.invert_levels and sh * sw <= INVERT_MAX_PIXELS else 0
             image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
-                                gen, content_feats.get(lvl), pull, half)
+                                gen, content_feats.get(lvl), pull, half, invert)
             if sh * sw >= TRIM_PIXELS:  # the decoder's bands
                 release_free_memory()
             report.step(image=image)
@@ -1047,9 +1093,11 @@ def _level_step(
     content: torch.Tensor | None = None,
     strength: float = 0.0,
     half: bool = False,
+    invert: int = 0,
 ) -> torch.Tensor:
     """One visit of a level: encode, move the features onto the style's (per region with ``regions``), decode.
-    ``half``: the networks run in bfloat16 (the features are moved in float32)."""
+    ``half``: the networks run in bfloat16 (the features are moved in float32). ``invert``: then that many L-BFGS
+    steps of :func:`~ottex.methods.optimization.invert_features` towards the moved features (in float32)."""
     enc, dec = nets
     trim = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS
     with bfloat16_convolutions(image.device, half):
@@ -1069,7 +1117,12 @@ def _level_step(
         out = dec(x.reshape(b, c, fh, fw)).float()
     if out.shape[-2:] != image.shape[-2:]:
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
-    return out.clamp_(0, 1)
+    out = out.clamp_(0, 1)
+    if invert > 0:
+        from .optimization import invert_features  # noqa: PLC0415  (see _run_schedule)
+
+        out = invert_features(enc, x.reshape(b, c, fh, fw), out, invert)
+    return out
 
 
 def _centred(content: torch.Tensor, style_mean: torch.Tensor) -> torch.Tensor:

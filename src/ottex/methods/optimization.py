@@ -578,6 +578,61 @@ def swd_refine(
     return (image + resize(x - start, (h, w))).clamp_(0, 1)
 
 
+#: Largest image, in pixels, that ``ot --quality high`` inverts features at (:func:`invert_features`):
+#: back-propagation through the encoder up to relu3_1 costs about 3 KB per pixel (``benchmarks/run_cost.py``).
+INVERT_MAX_PIXELS = 1024 * 1024
+
+
+def invert_features(
+    encoder: Callable[[torch.Tensor], torch.Tensor],
+    target: torch.Tensor,
+    image: torch.Tensor,
+    steps: int = 10,
+) -> torch.Tensor:
+    """The image whose ``encoder`` features are closest to ``target``, by L-BFGS on the pixels from ``image``.
+
+    A decoder inverts an encoder only approximately: the distilled decoders of relu2_1 and relu3_1 give back a
+    blurred image (the example itself through relu2_1 and its decoder: 0.068 per-layer distance at relu1_1 on the
+    measuring network, 0.012 after 10 steps of this; docs/structure.md). Starting from the decoder's output, a
+    few steps of the mean squared feature error (relative to the target's mean square, with the pixel range
+    penalty of :class:`OptOptions`) put back the sharp local patterns the matched features describe.
+
+    Args:
+        encoder: maps ``(B, 3, H, W)`` pixels to ``(B, C, h, w)`` features (its parameters are not changed).
+        target: ``(B, C, h, w)`` features to reach (e.g. the matched features the decoder was given).
+        image: ``(B, 3, H, W)`` start in ``[0, 1]``, usually the decoder's output.
+        steps: L-BFGS iterations (0: ``image`` unchanged).
+
+    Returns:
+        ``(B, 3, H, W)`` in ``[0, 1]``, on ``image``'s device and dtype.
+
+    Example:
+        >>> enc = torch.nn.Conv2d(3, 4, 3, padding=1)
+        >>> x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> start = torch.full_like(x, 0.5)
+        >>> out = invert_features(enc, enc(x).detach(), start, steps=20)
+        >>> error = lambda y: float((enc(y) - enc(x)).pow(2).mean())
+        >>> error(out) < 0.1 * error(start)
+        True
+    """
+    if steps <= 0:
+        return image
+    target = target.detach()
+    scale = target.pow(2).mean().clamp_min(1e-12)
+    params = list(encoder.parameters()) if isinstance(encoder, torch.nn.Module) else []
+    kept = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            out, _ = _optimize(image, lambda x: (encoder(x) - target).pow(2).mean() / scale, steps, OptOptions(),
+                               lambda value, x: None)
+    finally:
+        for p, k in zip(params, kept):
+            p.requires_grad_(k)
+    return out.to(image.dtype)
+
+
 def _label(method: str) -> Callable[[OptOptions, str], str]:
     return lambda opts, task: f"{method}_{opts.optimizer}"
 
