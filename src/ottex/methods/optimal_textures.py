@@ -257,7 +257,7 @@ class OTOptions(Options):
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="high: after each decoding of relu3_1 and relu2_1, "
-        "optimise the pixels towards the matched features (sharper edges and patterns; about 3x the time; at "
+        "optimise the pixels towards the matched features (sharper edges and patterns; about 4-5x the time; at "
         "resolutions up to 1024x1024 px); best: refine the finished texture by optimising it against the "
         "sliced Wasserstein feature loss of Heitz et al. 2021 (closest per layer; about 7x the time at 256 px, "
         "16x at 512 px)")
@@ -453,7 +453,7 @@ def synthesize(
             optimise the pixels towards the matched
             features (:func:`~ottex.methods.optimization.invert_features`,
             :data:`HIGH_INVERT_STEPS` L-BFGS steps; the decoders blur):
-            sharper edges and patterns in about 3x the time, at resolutions
+            sharper edges and patterns in about 4-5x the time, at resolutions
             up to 1024x1024 px; ``"best"``: refine the finished texture by
             optimising its pixels against Heitz et al.'s sliced Wasserstein
             feature loss, at half and at full resolution (at most 512 px;
@@ -669,9 +669,9 @@ def _best_points() -> tuple[tuple[float, float, float | None], ...]:
 
 
 #: Whole runs of ``ot --quality high`` (synthesis, procedural bricks; ``benchmarks/run_cost.py --methods "ot --quality
-#: high"``): (megapixels, peak MB, seconds); peaks one thread, seconds 2 threads. The 1024 px point is the line
-#: through the measured two (469 MB + 2895 B/px); larger outputs are made without the inversion (the default's cost).
-HIGH_COST = ((0.066, 658.0, 30.0), (0.262, 1228.0, 45.0), (1.049, 3505.0, None))
+#: high,ot" --threads 1``): (megapixels, peak MB, seconds). Peaks measured; seconds: the default's (:data:`OT_COST`)
+#: times the ratio high / default measured in that run (5.3x at 512 px, 5.0x at 1024 px; one thread, loaded machine).
+HIGH_COST = ((0.066, 616.0, None), (0.262, 1380.0, 78.0), (1.049, 3985.0, 185.0))
 
 
 def _high_points() -> tuple[tuple[float, float, float | None], ...]:
