@@ -354,8 +354,8 @@ class OTOptions(Options):
 
 def _label(opts: OTOptions, task: str) -> str:
     layout = f"_layout{opts.layout}" if task == SYNTHESIS and opts.layout != "auto" else ""
-    best = f"_{opts.quality}" if task == SYNTHESIS and opts.quality != "default" else ""
-    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}{best}"
+    quality = f"_{opts.quality}" if task == SYNTHESIS and opts.quality != "default" else ""
+    settings = f"{opts.mode}{'' if opts.pca else '_nopca'}{layout}{quality}"
     return f"tile_{settings}" if task == SYNTHESIS and opts.tile else settings
 
 
@@ -909,10 +909,12 @@ def _run_schedule(
                                                 and bfloat16_is_fast(dev))
             regions = {} if guide is None else {
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
+        # quality "high": the decodings of this pass are inverted if it is one of its resolution's last ones
+        inverted = sched.invert_steps > 0 and sh * sw <= INVERT_MAX_PIXELS and \
+            sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
-            last = sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes  # one of the resolution's last
-            invert = sched.invert_steps if last and lvl in sched.invert_levels and sh * sw <= INVERT_MAX_PIXELS else 0
+            invert = sched.invert_steps if inverted and lvl in sched.invert_levels else 0
             image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
                                 gen, content_feats.get(lvl), pull, half, invert)
             if sh * sw >= TRIM_PIXELS:  # the decoder's bands
