@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                     "PNG to {output} (repeatable)")
     ap.add_argument("--gimp", type=Path, help="folder of GIMP .pat files")
     ap.add_argument("--images", type=Path, default=os.environ.get("OTTEX_IMAGES"), help="ottex test images")
-    ap.add_argument("--only", help="comma-separated example names (default: all)")
+    ap.add_argument("--only", help="comma-separated example names, run in that order (default: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -166,8 +166,11 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"--command {label}: the command line must contain {{output}}")
     methods = args.methods.split(",") + list(commands)
     examples = texture_set(args.size, args.gimp, args.images)
-    if args.only:
-        examples = {k: v for k, v in examples.items() if k in args.only.split(",")}
+    if args.only:  # in the order given (a run stopped early has done the first ones)
+        names = args.only.split(",")
+        if missing := [k for k in names if k not in examples]:
+            print(f"--only: no example {', '.join(missing)}", file=sys.stderr)
+        examples = {k: examples[k] for k in names if k in examples}
     args.out.mkdir(parents=True, exist_ok=True)
     records_path = args.out / "records.jsonl"
     done = set()
