@@ -17,12 +17,16 @@ that their short side is the output's); every result is scored per layer on the 
 (:func:`ottex.eval.metrics.style_distance_per_layer`, ImageNet VGG-19) and by the network-free measures
 (:func:`ottex.eval.metrics.structure_scores`). The output: a JSON record per result, a Markdown table of means
 per category and method, win counts of the first method against each other one per measure, and a contact
-sheet per category (JPEG).
+sheet per category (JPEG). External programs run as more methods (``--command``, as for ``ottex bench``): each
+is given the example as a temporary PNG and must write its result to ``{output}``; that result is scored like the
+others, its wall time (the whole command) recorded, and every other method's win counts against it are given too.
+A run is incremental: a result whose record is already in ``--out`` is not run again, so a stopped run resumes.
 
 Example::
 
     python benchmarks/structure.py --out out/structure --gimp gimp/usr/share/gimp/2.0/patterns \\
-        --methods "ot,ot:layout=off" --threads 2
+        --methods "ot,ot:layout=off" --threads 2 \\
+        --command "gpdm=python benchmarks/peers/gpdm.py --repo ../GPDM --threads 2 {style} {size} {output} {seed}"
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import os
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,8 +45,10 @@ import torch
 from PIL import Image
 
 import ottex
+from ottex.app.cli.common import name_value
+from ottex.core.errors import OttexError
 from ottex.core.resample import resize
-from ottex.eval.bench import parse_variant, variant_options
+from ottex.eval.bench import COMMAND_PLACEHOLDERS, parse_variant, run_case, variant_options
 from ottex.eval.metrics import structure_scores, style_distance_per_layer
 from ottex.eval.report import contact_sheet
 from ottex.eval.textures import procedural_set
@@ -124,6 +131,17 @@ def run_method(label: str, example: torch.Tensor, side: int, seed: int) -> tuple
     return out, time.perf_counter() - start
 
 
+def run_command(label: str, command: str, example: torch.Tensor, side: int, seed: int) -> tuple[torch.Tensor, float]:
+    """One synthesis by an external program (:func:`ottex.eval.bench.run_case`): the example as a temporary PNG
+    for ``{style}``; the seconds are the command's wall time."""
+    with tempfile.TemporaryDirectory(prefix="ottex-structure-") as tmp:
+        style = Path(tmp) / "example.png"
+        ottex.save_image(example, style)
+        result = run_case(label, style, side, repeats=1, warmup=0, seed=seed, command=command)
+    out = torch.from_numpy(result["image"]).permute(2, 0, 1)[None].float() / 255
+    return out, result["times"][0]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="folder for images, records, tables and sheets")
@@ -131,17 +149,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods", default="ot,ot:layout=off",
                     help="methods with options (METHOD[:key=value;...]), comma-separated; the first is compared "
                     "with each other one")
+    ap.add_argument("--command", action="append", default=[], metavar="NAME=CMDLINE",
+                    help="an external program run as one more method, named NAME: placeholders "
+                    f"{' '.join('{' + n + '}' for n in COMMAND_PLACEHOLDERS if n != 'content')}; it must write a "
+                    "PNG to {output} (repeatable)")
     ap.add_argument("--gimp", type=Path, help="folder of GIMP .pat files")
     ap.add_argument("--images", type=Path, default=os.environ.get("OTTEX_IMAGES"), help="ottex test images")
-    ap.add_argument("--only", help="comma-separated example names (default: all)")
+    ap.add_argument("--only", help="comma-separated example names, run in that order (default: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = args.methods.split(",")
+    commands = dict(name_value(spec, "--command", "NAME=CMDLINE") for spec in args.command)
+    for label, cmdline in commands.items():
+        if "{output}" not in cmdline:
+            ap.error(f"--command {label}: the command line must contain {{output}}")
+    methods = args.methods.split(",") + list(commands)
     examples = texture_set(args.size, args.gimp, args.images)
-    if args.only:
-        examples = {k: v for k, v in examples.items() if k in args.only.split(",")}
+    if args.only:  # in the order given (a run stopped early has done the first ones)
+        names = args.only.split(",")
+        if missing := [k for k in names if k not in examples]:
+            print(f"--only: no example {', '.join(missing)}", file=sys.stderr)
+        examples = {k: examples[k] for k in names if k in examples}
     args.out.mkdir(parents=True, exist_ok=True)
     records_path = args.out / "records.jsonl"
     done = set()
@@ -152,7 +181,14 @@ def main(argv: list[str] | None = None) -> None:
         for label in methods:
             if (name, label) in done:
                 continue
-            out, seconds = run_method(label, example, args.size, args.seed)
+            if label in commands:
+                try:
+                    out, seconds = run_command(label, commands[label], example, args.size, args.seed)
+                except OttexError as exc:  # a failing peer is reported; the others still run
+                    print(f"{name:24s} {label:22s} failed: {exc}", file=sys.stderr, flush=True)
+                    continue
+            else:
+                out, seconds = run_method(label, example, args.size, args.seed)
             ottex.save_image(out[:1], args.out / f"{name}__{_slug(label)}.png", overwrite=True)
             rec = {"example": name, "category": cat, "licence": licence, "method": label, "seconds": seconds,
                    **style_distance_per_layer(out[:1], example), **structure_scores(out[:1], example)}
@@ -163,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True)
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     records = [r for r in records if r["example"] in examples and r["method"] in methods]
-    report = summary(records, methods)
+    report = summary(records, methods, peers=list(commands))
     (args.out / "summary.md").write_text(report)
     print(report)
     for cat in ("structured", "irregular"):
@@ -181,8 +217,9 @@ def main(argv: list[str] | None = None) -> None:
 MEASURES = ("relu1_1", "relu2_1", "relu3_1", "patch", "orientation", "autocorr")
 
 
-def summary(records: list[dict], methods: list[str]) -> str:
-    """Means per category and method, and how often the first method is closer than each other one."""
+def summary(records: list[dict], methods: list[str], peers: list[str] | None = None) -> str:
+    """Means per category and method, and how often the first method is closer than each other one (and each
+    method than each of ``peers``, the external programs)."""
     lines = []
     for cat in ("structured", "irregular", "all"):
         rows = [r for r in records if cat == "all" or r["category"] == cat]
@@ -196,9 +233,10 @@ def summary(records: list[dict], methods: list[str]) -> str:
             if mine:
                 cells = [f"{np.mean([r[k] for r in mine]):.4f}" for k in MEASURES]
                 lines.append(f"| {m} | {np.mean([r['seconds'] for r in mine]):.1f} | " + " | ".join(cells) + " |")
-        first = methods[0]
         by = {(r["example"], r["method"]): r for r in rows}
-        for other in methods[1:]:
+        compared = [(methods[0], other) for other in methods[1:]]
+        compared += [(m, p) for p in peers or [] for m in methods[1:] if m not in (peers or []) and m != p]
+        for first, other in compared:
             pairs = [(by[(e, first)], by[(e, other)]) for e in {r["example"] for r in rows}
                      if (e, first) in by and (e, other) in by]
             if pairs:
