@@ -611,7 +611,7 @@ def invert_features(
         >>> x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
         >>> start = torch.full_like(x, 0.5)
         >>> out = invert_features(enc, enc(x).detach(), start, steps=20)
-        >>> error = lambda y: float((enc(y) - enc(x)).pow(2).mean())
+        >>> error = lambda y: float((enc(y) - enc(x)).detach().pow(2).mean())
         >>> error(out) < 0.1 * error(start)
         True
     """
