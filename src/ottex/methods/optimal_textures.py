@@ -660,30 +660,22 @@ OT_COST = ((0.066, 972.0, None), (0.262, 1098.0, 14.7), (1.05, 2417.0, 36.9), (4
 BEST_COST = ((0.066, 862.0, 92.9), (0.262, 2178.0, 227.9), (1.049, 2454.0, 221.2))
 
 
-def _best_points() -> tuple[tuple[float, float, float | None], ...]:
-    """:data:`BEST_COST`, then the default's larger points with the refinement's cost on top (it works at 512 px
-    at most, so its extra time stays that of the last measured point): the larger peak of the two."""
-    mp, peak, seconds = BEST_COST[-1]
-    extra = seconds - RunCost(OT_COST).seconds(mp)
-    return BEST_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
-
-
 #: Whole runs of ``ot --quality high`` (synthesis, procedural bricks; ``benchmarks/run_cost.py --methods "ot --quality
 #: high,ot" --threads 1``): (megapixels, peak MB, seconds). Peaks measured; seconds: the default's (:data:`OT_COST`)
 #: times the ratio high / default measured in that run (5.3x at 512 px, 5.0x at 1024 px; one thread, loaded machine).
 HIGH_COST = ((0.066, 616.0, None), (0.262, 1380.0, 78.0), (1.049, 3985.0, 185.0))
 
 
-def _high_points() -> tuple[tuple[float, float, float | None], ...]:
-    """:data:`HIGH_COST`, then the default's larger points with the inversion of the resolutions up to
-    :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS` on top: the larger peak of the two, the default's time
-    plus the inversion's at the last measured point."""
-    mp, peak, seconds = HIGH_COST[-1]
-    extra = 0.0 if seconds is None else seconds - RunCost(OT_COST).seconds(mp)
-    return HIGH_COST + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp)
+def _beyond_measured(points: tuple[tuple[float, float, float | None], ...]) -> RunCost:
+    """The cost model of a quality whose extra work is bounded in size (the refinement works at 512 px at most, the
+    inversion at 1024x1024 px at most): its measured ``points``, then the default's larger points with that work's
+    cost on top: the larger peak of the two, the default's time plus the extra time of the last measured point."""
+    mp, peak, seconds = points[-1]
+    extra = seconds - RunCost(OT_COST).seconds(mp)
+    return RunCost(points + tuple((m, max(p, peak), None if t is None else t + extra) for m, p, t in OT_COST if m > mp))
 
 
-_COSTS = {"default": RunCost(OT_COST), "high": RunCost(_high_points()), "best": RunCost(_best_points())}
+_COSTS = {"default": RunCost(OT_COST), "high": _beyond_measured(HIGH_COST), "best": _beyond_measured(BEST_COST)}
 
 
 def _cost(opts: OTOptions, task: str) -> RunCost:
@@ -869,7 +861,7 @@ def _run_schedule(
     plain = content is None and guide is None and start is None  # a synthesis without regions: polish, refine
     if sched.invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
         side = math.isqrt(INVERT_MAX_PIXELS)
-        warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px (in pixels): the "
+        warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px: the "
                       f"{sizes[-1][1]}x{sizes[-1][0]} px resolution of this run is made without it", stacklevel=2)
     refine = refine_sizes(sizes[-1], sched.refine_runs) if plain else []
     report = Reporter("ot", callback, sizes + [s for s, _ in refine],
