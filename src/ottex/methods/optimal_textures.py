@@ -188,7 +188,7 @@ class OTSchedule:
     coarse_side: int = 256
     max_style_samples: int = 1 << 14
     large_passes: tuple[tuple[int, int], ...] | None = ((1024, 2), (4096, 1))
-    layout_iterations: int = 30
+    layout_iterations: int = 100
     layout_side: int = 128
     polish_iterations: int = 0
     invert_steps: int = 0
