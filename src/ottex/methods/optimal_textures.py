@@ -147,9 +147,10 @@ class OTSchedule:
             transfer and region-guided runs start from the content or noise.
         layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller).
         polish_iterations: rotations of the patch polish of the finished synthesis
-            (:func:`~ottex.image.patches.patch_polish`; not in style transfer or region-guided runs): it puts
-            back the sharp local patterns the decoders blur (8 rotations: about 1.4x the time of a 256 px
-            synthesis, docs/structure.md). 0 (default): none.
+            (:func:`~ottex.image.patches.patch_polish`, within the example's 32 principal patch axes; not in
+            style transfer or region-guided runs): it takes out the speckle and rough edges the feature passes
+            leave and puts back the sharp local patterns the decoders blur (8 rotations: about 15 % of the time
+            of a 256 px synthesis, a third at 512 px, docs/structure.md). 0: none.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -190,7 +191,7 @@ class OTSchedule:
     large_passes: tuple[tuple[int, int], ...] | None = ((1024, 2), (4096, 1))
     layout_iterations: int = 100
     layout_side: int = 128
-    polish_iterations: int = 0
+    polish_iterations: int = 8
     invert_steps: int = 0
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 2
@@ -205,7 +206,8 @@ class OTSchedule:
 #: over relu5_1 ... relu1_1 at the coarsest resolution, four at each finer one. Runs with ``layout="off"`` (or
 #: ``"auto"`` and an example that is not structured), and region-guided or mixed syntheses (whose regions have no
 #: layout stage), use it.
-NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(5, 4, 3, 2, 1), layout_iterations=0)
+NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(5, 4, 3, 2, 1), layout_iterations=0,
+                            polish_iterations=0)
 #: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
 #: layout comes from the pull at every match, so the extra fine passes change the per-layer style and content
 #: distances by a few per cent either way (README, "Style transfer against the replication") while costing
@@ -257,7 +259,7 @@ class OTOptions(Options):
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="high: after each decoding of relu3_1 and relu2_1, "
-        "optimise the pixels towards the matched features (sharper edges and patterns; about 4-5x the time; at "
+        "optimise the pixels towards the matched features (sharper edges and patterns; about 3-5x the time; at "
         "resolutions up to 1024x1024 px); best: refine the finished texture by optimising it against the "
         "sliced Wasserstein feature loss of Heitz et al. 2021 (closest per layer; about 7x the time at 256 px, "
         "16x at 512 px)")
@@ -453,7 +455,7 @@ def synthesize(
             optimise the pixels towards the matched
             features (:func:`~ottex.methods.optimization.invert_features`,
             :data:`HIGH_INVERT_STEPS` L-BFGS steps; the decoders blur):
-            sharper edges and patterns in about 4-5x the time, at resolutions
+            sharper edges and patterns in about 3-5x the time, at resolutions
             up to 1024x1024 px; ``"best"``: refine the finished texture by
             optimising its pixels against Heitz et al.'s sliced Wasserstein
             feature loss, at half and at full resolution (at most 512 px;
