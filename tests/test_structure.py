@@ -264,6 +264,22 @@ def test_patch_polish_takes_out_the_feature_passes_speckle():
 
 
 @pytest.mark.needs_weights
+def test_layout_runs_start_at_half_the_output_size():
+    # with the layout, a synthesis runs its two finest resolutions only (a coarser one breaks brick courses at
+    # 1024 px, docs/structure.md); coarse_side=64 makes 64, 128, 256 px here
+    def scales(schedule, layout):
+        seen = []
+        synthesize(checkerboard(64, cell=8), 256, seed=0, schedule=schedule, layout=layout, callback=lambda e:
+                   seen.append(e.size) if e.kind == "scale" else None)
+        return seen
+
+    assert scales(OTSchedule(coarse_side=64, passes=(1,), layout_iterations=2), "on") == [(128, 128), (256, 256)]
+    assert scales(OTSchedule(coarse_side=64, passes=(1,), layout_iterations=2, layout_scales=None), "on") == [
+        (64, 64), (128, 128), (256, 256)]
+    assert scales(OTSchedule(coarse_side=64, passes=(1,)), "off") == [(64, 64), (128, 128), (256, 256)]
+
+
+@pytest.mark.needs_weights
 def test_layout_choice_follows_the_example(graffiti):
     structured = checkerboard(64, cell=8)
     opts = OTOptions()

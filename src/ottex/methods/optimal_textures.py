@@ -145,7 +145,12 @@ class OTSchedule:
         layout_iterations: patch sliced-OT rotations per scale of the layout stage that starts a synthesis
             (:func:`~ottex.image.patches.patch_layout`); 0: start from noise, as the paper does. Style
             transfer and region-guided runs start from the content or noise.
-        layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller).
+        layout_side: long side, in pixels, of the layout (at most; the coarsest resolution's if smaller), or an
+            eighth of the output's if that is larger (2048 px: 256 px), so that the example keeps its shapes there.
+        layout_scales: at most this many resolutions (the finest ones) when the layout stage runs: at a coarser
+            first resolution the example is a quarter of its size or less, and the feature passes there break the
+            layout (procedural bricks at 1024 px: broken courses with 256, 512, 1024; whole with 512, 1024, and
+            faster, docs/structure.md). None: as many as ``coarse_side`` makes.
         polish_iterations: rotations of the patch polish of the finished synthesis
             (:func:`~ottex.image.patches.patch_polish`, within the example's 32 principal patch axes; not in
             style transfer or region-guided runs): it takes out the speckle and rough edges the feature passes
@@ -191,6 +196,7 @@ class OTSchedule:
     large_passes: tuple[tuple[int, int], ...] | None = ((1024, 2), (4096, 1))
     layout_iterations: int = 100
     layout_side: int = 128
+    layout_scales: int | None = 2
     polish_iterations: int = 8
     invert_steps: int = 0
     invert_levels: tuple[int, ...] = (2, 3)
@@ -842,6 +848,8 @@ def _run_schedule(
         warnings.warn(f"{sched.scales} scales asked for, {len(sizes)} made: a further halving of the "
                       f"{sizes[0][1]}x{sizes[0][0]} px coarsest scale would go under the {sched.min_side} px short "
                       "side the encoders need", stacklevel=2)
+    if sched.layout_iterations > 0 and content is None and start is None and sched.layout_scales:
+        sizes = sizes[-sched.layout_scales :]  # the layout stage runs: start where the example is at least half size
     factors = [style_factor(img.shape[-2:], size, style_scale) for img in style_imgs]
     for img, factor in zip(style_imgs, factors):
         _warn_upsampling(img, factor)
@@ -894,7 +902,8 @@ def _run_schedule(
             if image is None and start is not None:
                 image = resize(start, (sh, sw))
             elif image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
-                image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile)
+                image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile,
+                                max(sizes[-1]))
             else:
                 image = next_scale_image(image, (sh, sw), _mean_style(styles_s, guide), content_s, init, batch, gen,
                                          wrap=tile)
@@ -961,10 +970,11 @@ def _scale_targets(
 
 
 def _layout(style: torch.Tensor, factor: float, size: tuple[int, int], sched: OTSchedule, batch: int,
-            gen: torch.Generator, tile: bool) -> torch.Tensor:
+            gen: torch.Generator, tile: bool, out_side: int) -> torch.Tensor:
     """The image the first resolution starts from: :func:`~ottex.image.patches.patch_layout` at a long side of at
-    most ``sched.layout_side`` (the style at the detail scale ``factor`` of ``size``), resized to ``size``."""
-    s = min(1.0, sched.layout_side / max(size))
+    most ``sched.layout_side`` or an eighth of the output's long side ``out_side``, whichever is larger (the style at
+    the detail scale ``factor`` of ``size``), resized to ``size``."""
+    s = min(1.0, max(sched.layout_side, out_side // 8) / max(size))
     small = (max(LAYOUT_MIN_SIDE, round(size[0] * s)), max(LAYOUT_MIN_SIDE, round(size[1] * s)))
     example = style_at(style, factor * small[0] / size[0])
     image = patch_layout(example, small, sched.layout_iterations, batch=batch, generator=gen, wrap=tile)
