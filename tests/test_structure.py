@@ -166,7 +166,7 @@ def _reference_patch_sliced_ot(image, style, iterations, patch, generator, wrap,
 
 
 @pytest.mark.parametrize("wrap", [False, True])
-@pytest.mark.parametrize(("components", "keep"), [(None, False), (8, False), (8, True)])
+@pytest.mark.parametrize(("components", "keep"), [(None, False), (None, True), (8, False), (8, True)])
 def test_patch_sliced_ot_values(wrap, components, keep):
     g = torch.Generator().manual_seed(0)
     image, example = torch.rand(2, 3, 20, 17, generator=g), torch.rand(1, 3, 15, 15, generator=g)

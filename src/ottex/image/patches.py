@@ -99,8 +99,8 @@ def patch_sliced_ot(
         components: work in the span of the example's first ``components`` principal axes of patch space
             (rotations of that subspace; what lies outside it is dropped): far fewer sorts per rotation, and the
             rotations go where the example varies. None: the whole ``C * patch**2``-dimensional space.
-        keep_residual: with ``components``, keep the part of each patch outside those axes (the patches move
-            only within them: fine detail stays) instead of dropping it.
+        keep_residual: move each patch by the change of its coordinates on the axes, keeping the part outside
+            them (with ``components``: fine detail stays) instead of dropping it.
 
     Returns:
         ``(B, C, H, W)``.
@@ -147,7 +147,7 @@ def patch_sliced_ot(
         padded = F.pad(image, (p, p, p, p), mode="circular") if wrap else image
         coords = F.conv2d(padded, filters) - (axes.T @ mean).reshape(1, k, 1, 1)
         moved = sort_match(coords.flatten(2), sort_values(axes.T @ target), target_sorted=True, dim=-1)
-        if keep_residual and k < d:  # move by the change of the coordinates only
+        if keep_residual:  # move by the change of the coordinates only (over all axes: the same as replacing)
             back = F.conv_transpose2d(moved.view_as(coords) - coords, filters)
             image = image + (_wrap_fold(back, p) if wrap else back) / cover
         else:

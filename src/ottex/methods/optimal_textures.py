@@ -848,8 +848,9 @@ def _run_schedule(
         warnings.warn(f"{sched.scales} scales asked for, {len(sizes)} made: a further halving of the "
                       f"{sizes[0][1]}x{sizes[0][0]} px coarsest scale would go under the {sched.min_side} px short "
                       "side the encoders need", stacklevel=2)
-    if sched.layout_iterations > 0 and content is None and start is None and sched.layout_scales:
-        sizes = sizes[-sched.layout_scales :]  # the layout stage runs: start where the example is at least half size
+    layout = start is None and sched.layout_iterations > 0  # only synthesis without regions has the stage
+    if layout and sched.layout_scales:
+        sizes = sizes[-sched.layout_scales :]  # start where the example is at least half its size
     factors = [style_factor(img.shape[-2:], size, style_scale) for img in style_imgs]
     for img, factor in zip(style_imgs, factors):
         _warn_upsampling(img, factor)
@@ -901,7 +902,7 @@ def _run_schedule(
                 content_feats = {lvl: nets[lvl][0](content_s).flatten(2) for lvl in lv if lvl in CONTENT_LEVEL_WEIGHTS}
             if image is None and start is not None:
                 image = resize(start, (sh, sw))
-            elif image is None and sched.layout_iterations > 0:  # only synthesis without regions has the stage
+            elif image is None and layout:
                 image = _layout(style_imgs[0], factors[0] * sh / sizes[-1][0], (sh, sw), sched, batch, gen, tile,
                                 max(sizes[-1]))
             else:
