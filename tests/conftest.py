@@ -36,7 +36,8 @@ MISSING = {
 # Tests never download: point the library at the local weights and forbid network access.
 os.environ["OTTEX_WEIGHTS"] = str(WEIGHTS)
 os.environ["OTTEX_OFFLINE"] = "1"
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# pytest -n N (pytest-xdist): one thread per worker, so N workers share the cores instead of oversubscribing them
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 
 def _require(what: str) -> None:

@@ -233,6 +233,11 @@ def test_pca_basis_keeps_requested_variance():
     assert pca_basis(y, 1.0)[1].shape == (4, 4)
     with pytest.raises(InputError):
         pca_basis(y, 0.0)
+    # a fixed number of axes instead of a variance fraction: the same first axes, at most C of them
+    assert torch.equal(pca_basis(y, components=2)[1], basis)
+    assert pca_basis(y, components=1)[1].shape == (4, 1) and pca_basis(y, components=9)[1].shape == (4, 4)
+    with pytest.raises(InputError, match="components"):
+        pca_basis(y, components=0)
 
 
 def test_distances_compare_integer_samples_as_numbers_and_check_their_columns():

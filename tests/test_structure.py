@@ -8,7 +8,7 @@ import torch
 
 from ottex import OTOptions, synthesize
 from ottex.core.errors import InputError
-from ottex.core.resample import resize_long_side
+from ottex.core.resample import resize, resize_long_side
 from ottex.eval.metrics import (
     autocorrelation_distance,
     orientation_distance,
@@ -197,6 +197,15 @@ def test_patch_sliced_ot_errors():
     with pytest.raises(InputError, match="image is smaller than one"):
         patch_sliced_ot(torch.rand(1, 3, 5, 16), torch.rand(1, 3, 16, 16))
     assert patch_sliced_ot(torch.rand(1, 3, 5, 16), torch.rand(1, 3, 16, 16), 1, wrap=True).shape == (1, 3, 5, 16)
+
+
+def test_patch_layout_of_an_example_shrunk_below_its_cells():
+    # a 1024 px synthesis of a 256 px checkerboard stopped with torch's "linalg.eigh: the algorithm failed to
+    # converge": its layout shrinks the example to 8 px, a nearly flat grey whose float32 patch covariance (rank 13
+    # of 147, entries below 1e-4) LAPACK could not decompose. The principal axes are now found in float64 (pca_basis).
+    example = resize(checkerboard(256, cell=16), (32, 32))
+    out = patch_layout(example, (128, 128), 3, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 3, 128, 128) and torch.isfinite(out).all()
 
 
 def test_patch_layout_is_seeded_and_wraps():

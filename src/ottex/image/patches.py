@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..core.errors import InputError
 from ..core.resample import resize, wrap_resize
-from ..ot import random_rotation, sort_match, sort_values, subsample
+from ..ot import pca_basis, random_rotation, sort_match, sort_values, subsample
 
 __all__ = [
     "patch_sliced_ot",
@@ -130,7 +130,7 @@ def patch_sliced_ot(
     target = target - mean
     k = d if components is None else max(1, min(components, d))
     if k < d:  # principal axes, largest first
-        basis = torch.linalg.eigh(target @ target.T)[1].flip(-1)[:, :k]
+        basis = pca_basis(target.T, components=k)[1]
     else:
         basis = torch.eye(d, dtype=image.dtype, device=image.device)
     # each patch is a (C, patch, patch) window: projecting all of them is a convolution, putting them back (and

@@ -151,11 +151,12 @@ class OTSchedule:
             first resolution the example is a quarter of its size or less, and the feature passes there break the
             layout (procedural bricks at 1024 px: broken courses with 256, 512, 1024; whole with 512, 1024, and
             faster, docs/structure.md). None: as many as ``coarse_side`` makes.
-        polish_iterations: rotations of the patch polish of the finished synthesis
-            (:func:`~ottex.image.patches.patch_polish`, within the example's 32 principal patch axes; not in
-            style transfer or region-guided runs): it takes out the speckle and rough edges the feature passes
-            leave and puts back the sharp local patterns the decoders blur (8 rotations: about 15 % of the time
-            of a 256 px synthesis, a third at 512 px, docs/structure.md). 0: none.
+        polish_iterations: rotations of the patch polish of the finished synthesis or style transfer
+            (:func:`~ottex.image.patches.patch_polish`, within the style's 32 principal patch axes, the rest of
+            each patch kept; not in region-guided runs): it takes out the speckle and rough edges the feature
+            passes leave and puts back the sharp local patterns the decoders blur (8 rotations: about 15 % of the
+            time of a 256 px synthesis, a third at 512 px; in style transfer closer to the style per layer and by
+            patches for a content distance 1-4 % further, docs/structure.md). 0: none.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -217,8 +218,9 @@ NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(
 #: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
 #: layout comes from the pull at every match, so the extra fine passes change the per-layer style and content
 #: distances by a few per cent either way (README, "Style transfer against the replication") while costing
-#: 30 % of the time at 512 px and 40 % at 1024 px (rocket + lava, quiet 2-core CPU).
-TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2))
+#: 30 % of the time at 512 px and 40 % at 1024 px (rocket + lava, quiet 2-core CPU). It ends with the patch polish
+#: (docs/structure.md, "Style transfer").
+TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2), polish_iterations=8)
 
 
 def _schedule_default(task: str | None, name: str) -> str:
@@ -869,7 +871,8 @@ def _run_schedule(
     # here: importing the module registers w2, gatys and swd, which come after ot in the registry)
     from .optimization import INVERT_MAX_PIXELS, REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
-    plain = content is None and guide is None and start is None  # a synthesis without regions: polish, refine
+    plain = content is None and guide is None and start is None  # a synthesis without regions: refine
+    polish = guide is None and sched.polish_iterations > 0  # a synthesis or a style transfer without regions
     if sched.invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
         side = math.isqrt(INVERT_MAX_PIXELS)
         warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px: the "
@@ -925,7 +928,7 @@ def _run_schedule(
                 release_free_memory()
             report.step(image=image)
     assert image is not None
-    if plain and sched.polish_iterations > 0:  # the example at the output's scale (and large enough for its tool)
+    if polish:  # the example at the output's scale (and large enough for its tool)
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
         image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile)
     if refine:

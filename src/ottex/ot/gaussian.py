@@ -303,26 +303,46 @@ def gaussian_wasserstein_distance(
     return ((mean1 - mean2).pow(2).sum(-1) + tr - 2 * tr_root).clamp_min(0)
 
 
-def pca_basis(y: torch.Tensor, variance: float = 0.9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Principal subspace of a cloud holding a fraction of its variance.
+def pca_basis(y: torch.Tensor, variance: float = 0.9, components: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Principal subspace of a cloud holding a fraction of its variance (or of a given dimension).
 
     Columns are centred; the eigenvalues of the covariance are the squared
-    singular values of the centred data over ``N``.
+    singular values of the centred data over ``N``. The eigendecomposition is
+    made in float64: a float32 one of a nearly flat cloud (a covariance of
+    1e-5 and rank 13 of 147: a checkerboard shrunk below its cells) can fail
+    to converge.
 
     Args:
         y: ``(N, C)`` samples.
         variance: fraction of the total variance to keep, in ``(0, 1]``.
+        components: keep exactly the first ``min(components, C)`` axes instead (``variance`` is then not used).
 
     Returns:
         ``(mean (C,), basis (C, k), eigenvalues (k,))``, components sorted by
-        decreasing variance, ``k`` the smallest count reaching ``variance``.
+        decreasing variance, ``k`` the smallest count reaching ``variance``
+        (or ``components``).
+
+    Raises:
+        InputError: ``variance`` outside ``(0, 1]``, ``components`` below 1, or no samples.
+
+    Example:
+        >>> y = torch.randn(500, 6, generator=torch.Generator().manual_seed(0)) * torch.tensor([5.0, 1, 1, 1, 1, 1])
+        >>> mean, basis, evals = pca_basis(y, components=2)
+        >>> basis.shape, round(float(basis[0, 0].abs()), 2)
+        (torch.Size([6, 2]), 1.0)
     """
     if not 0 < variance <= 1:
         raise InputError(f"variance fraction must be in (0, 1], got {variance}")
+    if components is not None and components < 1:
+        raise InputError(f"components must be at least 1, got {components}")
     mu, cov = mean_cov(y)
     evals, evecs = torch.linalg.eigh(cov.double())
     evals, evecs = evals.flip(-1).clamp_min(0), evecs.flip(-1)
-    frac = evals.cumsum(-1) / evals.sum().clamp_min(1e-300)
-    k = int((frac < variance - 1e-12).sum().item()) + 1
+    if components is None:
+        frac = evals.cumsum(-1) / evals.sum().clamp_min(1e-300)
+        k = int((frac < variance - 1e-12).sum().item()) + 1
+    else:
+        k = components
     k = min(k, y.shape[-1])
     return mu, evecs[:, :k].to(y.dtype), evals[:k].to(y.dtype)
