@@ -28,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="style transfer: CONTENT's layout with STYLE's textures (Optimal Textures and other methods)",
         description="Repaint CONTENT with the textures of STYLE. The default method, Optimal Textures, moves VGG-19 "
         "features by sliced optimal transport, pulling the deep features (relu5_1, relu4_1, relu3_1) toward the "
-        "content's before every matching step (after Risser 2020). The output keeps the content's aspect.",
+        "content's before every matching step (after Risser 2020), then polishes the result's pixel patches toward "
+        "the style's. The output keeps the content's aspect; less --content-strength gives more of the style's "
+        "shapes (long stripes need about 0.5 or less).",
         epilog="example: ottex style bridge.jpg lava.jpg --size 512 --content-strength 0.4",
     )
     p.add_argument("content", metavar="CONTENT", help="content image (layout); a folder or a quoted glob pattern "
