@@ -37,6 +37,9 @@ MISSING = {
 os.environ["OTTEX_WEIGHTS"] = str(WEIGHTS)
 os.environ["OTTEX_OFFLINE"] = "1"
 # pytest -n N (pytest-xdist): one thread per worker, so N workers share the cores instead of oversubscribing them
+# (the processes the tests start, mkdocs or a bench's runs, inherit the setting)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 

@@ -296,7 +296,9 @@ def test_layout_choice_follows_the_example(graffiti):
     assert opts.effective_schedule(structured=False) == NOISE_SCHEDULE
     assert OTOptions(layout="on").effective_schedule(structured=False) == OTSchedule()
     assert OTOptions(layout="off").effective_schedule(structured=True) == NOISE_SCHEDULE
-    assert OTSchedule().polish_iterations > 0 and NOISE_SCHEDULE.polish_iterations == 0  # only after a layout
+    # synthesis polishes only after a layout; style transfer always (TRANSFER_SCHEDULE)
+    assert OTSchedule().polish_iterations > 0 and NOISE_SCHEDULE.polish_iterations == 0
+    assert TRANSFER_SCHEDULE.polish_iterations > 0
     mine = OTSchedule(passes=(1,))
     assert OTOptions(schedule=mine).effective_schedule(structured=True) == mine
     assert OTOptions(schedule=mine).effective_schedule(structured=False).layout_iterations == 0

@@ -50,6 +50,26 @@ def test_content_strength_trades_style_for_layout(content, lava):
     assert scores[0.6][0] < 0.6 * style_distance(content, style_ref)
 
 
+def test_the_polish_ends_a_transfer_and_a_warm_started_frame_but_not_a_masked_transfer(content, lava, monkeypatch):
+    from ottex.methods import optimal_textures as ot
+
+    calls = []
+    real = ot.patch_polish
+    monkeypatch.setattr(ot, "patch_polish", lambda image, *a, **k: calls.append(tuple(image.shape)) or real(
+        image, *a, **k))
+    fast = SMALL.replace(polish_iterations=TRANSFER_SCHEDULE.polish_iterations)
+    out = transfer(content, lava, 48, schedule=fast, seed=0)
+    assert calls == [(1, 3, 32, 48)]  # once, at the output's (working) size
+    halves, style_halves = torch.zeros(1, 3, 32, 48), torch.zeros(1, 3, 32, 32)
+    halves[..., 24:] = 1.0
+    style_halves[..., 16:] = 1.0
+    transfer(content, lava, 48, schedule=fast, seed=0, style_mask=style_halves, content_mask=halves)
+    assert len(calls) == 1  # regions mix styles per region: none
+    ot.transfer_from(out, content, lava, 48, ot.OTOptions(schedule=fast), seed=0)
+    assert len(calls) == 2  # a video's warm-started frame: as close to the style as a transfer of its own
+    assert not torch.equal(out, transfer(content, lava, 48, schedule=SMALL, seed=0))  # the polish changed it
+
+
 def test_same_seed_same_image(content, lava):
     a = transfer(content, lava, schedule=SMALL, seed=2)
     b = transfer(content, lava, schedule=SMALL, seed=2)

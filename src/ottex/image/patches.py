@@ -1,4 +1,5 @@
-"""Sliced optimal transport of pixel patches: the layout stage of Optimal Textures' synthesis.
+"""Sliced optimal transport of pixel patches: the layout stage of Optimal Textures' synthesis and the polish that
+ends a synthesis or a style transfer.
 
 Per-position feature matching (the levels of :mod:`ottex.methods.optimal_textures`) carries the local look of a
 texture but has no notion of where things are relative to each other: long straight stripes come out as blobs,

@@ -153,10 +153,11 @@ class OTSchedule:
             faster, docs/structure.md). None: as many as ``coarse_side`` makes.
         polish_iterations: rotations of the patch polish of the finished synthesis or style transfer
             (:func:`~ottex.image.patches.patch_polish`, within the style's 32 principal patch axes, the rest of
-            each patch kept; not in region-guided runs): it takes out the speckle and rough edges the feature
-            passes leave and puts back the sharp local patterns the decoders blur (8 rotations: about 15 % of the
-            time of a 256 px synthesis, a third at 512 px; in style transfer closer to the style per layer and by
-            patches for a content distance 1-4 % further, docs/structure.md). 0: none.
+            each patch kept; not in region-guided runs; every frame of a video): it takes out the speckle and
+            rough edges the feature passes leave and puts back the sharp local patterns the decoders blur (8
+            rotations: about 15 % of the time of a 256 px synthesis, a third at 512 px; in style transfer closer
+            to the style per layer and by patches for a content distance about 1 % further, at most 4 %,
+            docs/structure.md). A schedule of one's own polishes unless this is 0.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -595,7 +596,9 @@ def transfer(
     (or noise). Before every matching step at relu5_1, relu4_1 and relu3_1 the
     features are pulled towards the content's (moved onto the style's mean):
     ``x += w * (content - x)`` with ``w = content_strength x (1, 1, 1/2)``;
-    the match that follows gives them the style's distribution again.
+    the match that follows gives them the style's distribution again. The
+    result's pixel patches are then polished towards the style's
+    (:func:`~ottex.image.patches.patch_polish`; not with masks).
 
     Args:
         content: content image, a path or a ``(1, 3, H, W)`` tensor in ``[0, 1]``.
@@ -872,7 +875,10 @@ def _run_schedule(
     from .optimization import INVERT_MAX_PIXELS, REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
     plain = content is None and guide is None and start is None  # a synthesis without regions: refine
-    polish = guide is None and sched.polish_iterations > 0  # a synthesis or a style transfer without regions
+    # a synthesis or a style transfer without regions, a video's warm-started frames too: without it they came out
+    # 1.14x further from the style at relu1_1 than the per-frame mode's polished transfers (tests/test_video.py's
+    # 64x48 px clip)
+    polish = guide is None and sched.polish_iterations > 0
     if sched.invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
         side = math.isqrt(INVERT_MAX_PIXELS)
         warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px: the "

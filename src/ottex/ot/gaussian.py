@@ -316,7 +316,7 @@ def pca_basis(y: torch.Tensor, variance: float = 0.9, components: int | None = N
     Args:
         y: ``(N, C)`` samples.
         variance: fraction of the total variance to keep, in ``(0, 1]``.
-        components: keep exactly the first ``min(components, C)`` axes instead (``variance`` is then not used).
+        components: keep exactly the first ``min(components, C)`` axes instead of a variance fraction.
 
     Returns:
         ``(mean (C,), basis (C, k), eigenvalues (k,))``, components sorted by
