@@ -40,7 +40,9 @@ os.environ["OTTEX_OFFLINE"] = "1"
 # (the processes the tests start, mkdocs or a bench's runs, inherit the setting)
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 def _require(what: str) -> None:

@@ -273,11 +273,12 @@ def patch_polish(
     h, w = image.shape[-2:]
     s = min(1.0, max_side / max(h, w))
     if s == 1.0:
-        return patch_sliced_ot(image, style, iterations, patch, generator, wrap, components, True).clamp_(0, 1)
+        return patch_sliced_ot(image, style, iterations, patch, generator, wrap, components,
+                               keep_residual=True).clamp_(0, 1)
     resample = wrap_resize if wrap else resize
     small = resample(image, (max(patch, round(h * s)), max(patch, round(w * s))))
     change = patch_sliced_ot(small, _scaled(style, s, patch), iterations, patch, generator, wrap, components,
-                             True) - small
+                             keep_residual=True) - small
     return (image + resample(change, (h, w))).clamp_(0, 1)
 
 
