@@ -100,9 +100,14 @@ QUALITIES = ("default", "high", "best")
 #: L-BFGS runs of the sliced Wasserstein refinement of ``quality="best"`` at half and full resolution
 #: (:func:`~ottex.methods.optimization.swd_refine`).
 BEST_REFINE = (3, 1)
-#: L-BFGS steps of the feature inversion after each decoding of relu2_1 and relu3_1, for
-#: ``quality="high"`` (:func:`~ottex.methods.optimization.invert_features`).
+#: L-BFGS steps of the feature inversion after each decoding of relu2_1 and relu3_1
+#: (:func:`~ottex.methods.optimization.invert_features`): in the last pass of a default synthesis of at most
+#: :data:`DEFAULT_INVERT_PIXELS`, in the last two passes of every resolution for ``quality="high"``.
 HIGH_INVERT_STEPS = 10
+#: Largest output, in pixels, whose default synthesis inverts the decodings of its last pass (256 x 256 px): there
+#: it costs about 9 s on one CPU core and takes the default closer than Heitz et al.'s published result per layer
+#: on their example; at 512 px it would cost four times that, over the default's time budget (docs/structure.md).
+DEFAULT_INVERT_PIXELS = 256 * 256
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -162,11 +167,15 @@ class OTSchedule:
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
             :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`): the decoders of relu2_1 and relu3_1 blur, this
-            puts back the sharp local patterns (docs/structure.md). 0 (default): none; ``--quality high`` takes
-            :data:`HIGH_INVERT_STEPS`.
+            puts back the sharp local patterns (docs/structure.md). 0: none; the default takes
+            :data:`HIGH_INVERT_STEPS` in its last pass at small outputs (``invert_max_output``), ``--quality high``
+            in the last two passes of every resolution.
         invert_levels: the levels whose decodings are inverted.
         invert_passes: the inversion runs in this many of the last passes of each resolution (the earlier ones
             are decoded over again; the schedule from noise makes six at its first resolution).
+        invert_max_output: the inversion runs only when the output has at most this many pixels (None: any
+            output; each resolution up to :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`). The default
+            schedule inverts its last pass at outputs up to :data:`DEFAULT_INVERT_PIXELS` (256 x 256 px).
         refine_runs: L-BFGS runs, at half and at full resolution, of the refinement of the finished synthesis
             against Heitz et al.'s sliced Wasserstein feature loss (:func:`~ottex.methods.optimization.swd_refine`;
             not in style transfer or region-guided runs): it takes the layout the feature passes made and gives
@@ -200,9 +209,10 @@ class OTSchedule:
     layout_side: int = 128
     layout_scales: int | None = 2
     polish_iterations: int = 8
-    invert_steps: int = 0
+    invert_steps: int = HIGH_INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
-    invert_passes: int = 2
+    invert_passes: int = 1
+    invert_max_output: int | None = DEFAULT_INVERT_PIXELS
     refine_runs: tuple[int, int] = (0, 0)
 
     def replace(self, **changes: object) -> OTSchedule:
@@ -213,15 +223,16 @@ class OTSchedule:
 #: The schedule of ottex 0.1's synthesis (and of Risser 2020, with the Gaussian map added): from noise, six passes
 #: over relu5_1 ... relu1_1 at the coarsest resolution, four at each finer one. Runs with ``layout="off"`` (or
 #: ``"auto"`` and an example that is not structured), and region-guided or mixed syntheses (whose regions have no
-#: layout stage), use it.
+#: layout stage), use it. Like the default's, its last pass is inverted at outputs up to
+#: :data:`DEFAULT_INVERT_PIXELS`.
 NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(5, 4, 3, 2, 1), layout_iterations=0,
                             polish_iterations=0)
 #: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
 #: layout comes from the pull at every match, so the extra fine passes change the per-layer style and content
 #: distances by a few per cent either way (README, "Style transfer against the replication") while costing
 #: 30 % of the time at 512 px and 40 % at 1024 px (rocket + lava, quiet 2-core CPU). It ends with the patch polish
-#: (docs/structure.md, "Style transfer").
-TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2), polish_iterations=8)
+#: (docs/structure.md, "Style transfer"), without the inversion of synthesis.
+TRANSFER_SCHEDULE = NOISE_SCHEDULE.replace(passes=(6, 2), polish_iterations=8, invert_steps=0)
 
 
 def _schedule_default(task: str | None, name: str) -> str:
@@ -267,11 +278,12 @@ class OTOptions(Options):
         "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
         "examples whose edges run along one or two directions or that repeat")
     quality: str = option(
-        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="high: after each decoding of relu3_1 and relu2_1, "
-        "optimise the pixels towards the matched features (sharper edges and patterns; about 3-5x the time; at "
-        "resolutions up to 1024x1024 px); best: refine the finished texture by optimising it against the "
-        "sliced Wasserstein feature loss of Heitz et al. 2021 (closest per layer; about 7x the time at 256 px, "
-        "16x at 512 px)")
+        "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="default: outputs up to 256x256 px optimise the "
+        "pixels towards the matched features after the last decodings of relu3_1 and relu2_1 (the decoders blur; "
+        "about twice the time of a run without); high: after those of the last two passes at every resolution "
+        "(sharper edges and patterns; about 3-5x the time; at resolutions up to 1024x1024 px); best: refine the "
+        "finished texture by optimising it against the sliced Wasserstein feature loss of Heitz et al. 2021 "
+        "(closest per layer; about 7x the time at 256 px, 16x at 512 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -357,7 +369,8 @@ class OTOptions(Options):
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         if task == SYNTHESIS and self.quality == "high":
-            sched = sched.replace(invert_steps=max(sched.invert_steps, HIGH_INVERT_STEPS))
+            sched = sched.replace(invert_steps=max(sched.invert_steps, HIGH_INVERT_STEPS),
+                                  invert_passes=max(sched.invert_passes, 2), invert_max_output=None)
         if task == SYNTHESIS and self.quality == "best":
             sched = sched.replace(refine_runs=tuple(max(a, b) for a, b in zip(sched.refine_runs, BEST_REFINE)))
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
@@ -460,16 +473,19 @@ def synthesize(
             synthesis: keeps large irregular shapes such as letters whole);
             ``"auto"`` (default): ``"on"`` for structured examples
             (:func:`~ottex.image.patches.is_structured`).
-        quality: ``"high"``: after each decoding of relu3_1 and relu2_1,
-            optimise the pixels towards the matched
-            features (:func:`~ottex.methods.optimization.invert_features`,
+        quality: ``"high"``: after each decoding of relu3_1 and relu2_1
+            in the last two passes of every resolution, optimise the pixels
+            towards the matched features
+            (:func:`~ottex.methods.optimization.invert_features`,
             :data:`HIGH_INVERT_STEPS` L-BFGS steps; the decoders blur):
             sharper edges and patterns in about 3-5x the time, at resolutions
-            up to 1024x1024 px; ``"best"``: refine the finished texture by
+            up to 1024x1024 px (the default does this in its last pass at
+            outputs up to 256x256 px, :data:`DEFAULT_INVERT_PIXELS`); ``"best"``: refine the finished texture by
             optimising its pixels against Heitz et al.'s sliced Wasserstein
             feature loss, at half and at full resolution (at most 512 px;
             :func:`~ottex.methods.optimization.swd_refine`): closest per
-            layer, several times the time; ``"default"``: neither.
+            layer, several times the time; ``"default"``: neither, but the
+            inverted last pass at small outputs.
         tile: make a tileable texture (circular padding in the networks and
             periodic resampling): the output wraps around seamlessly. Sides
             that are not multiples of 16 are made at the next multiple and
@@ -879,7 +895,10 @@ def _run_schedule(
     # 1.14x further from the style at relu1_1 than the per-frame mode's polished transfers (tests/test_video.py's
     # 64x48 px clip)
     polish = guide is None and sched.polish_iterations > 0
-    if sched.invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
+    out_pixels = sizes[-1][0] * sizes[-1][1]
+    invert_steps = sched.invert_steps if sched.invert_max_output is None or out_pixels <= sched.invert_max_output \
+        else 0
+    if invert_steps > 0 and out_pixels > INVERT_MAX_PIXELS:
         side = math.isqrt(INVERT_MAX_PIXELS)
         warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px: the "
                       f"{sizes[-1][1]}x{sizes[-1][0]} px resolution of this run is made without it", stacklevel=2)
@@ -922,12 +941,12 @@ def _run_schedule(
                                                 and bfloat16_is_fast(dev))
             regions = {} if guide is None else {
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
-        # quality "high": the decodings of this pass are inverted if it is one of its resolution's last ones
-        inverted = sched.invert_steps > 0 and sh * sw <= INVERT_MAX_PIXELS and \
+        # the decodings of this pass are inverted if it is one of its resolution's last ones
+        inverted = invert_steps > 0 and sh * sw <= INVERT_MAX_PIXELS and \
             sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
-            invert = sched.invert_steps if inverted and lvl in sched.invert_levels else 0
+            invert = invert_steps if inverted and lvl in sched.invert_levels else 0
             image = _level_step(image, nets[lvl], targets[lvl], regions.get(lvl), its.get(lvl, 0), sched.gaussian,
                                 gen, content_feats.get(lvl), pull, half, invert)
             if sh * sw >= TRIM_PIXELS:  # the decoder's bands
