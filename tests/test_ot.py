@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import ot as pot
 import pytest
@@ -77,6 +81,63 @@ def test_fast_sorts_agree_with_torch(dtype):
     g = x.clone().requires_grad_()
     sort_values(g).sum().backward()  # gradients flow (torch path under autograd)
     assert torch.equal(g.grad, torch.ones_like(x))
+
+
+def test_argsort_of_float32_keys_orders_special_values_and_ties_like_torch():
+    """The 64-bit-key sort of float32 rows: signed zeros, infinities, subnormals, ties and the largest magnitudes
+    come out in order; ties keep their positions' order (the sort is stable), as torch's stable sort does."""
+    special = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), 1e-45, -1e-45, 3.4e38, -3.4e38, 1.0, -1.0])
+    ties = torch.randn(8000, generator=gen()).round(decimals=1) + 0.0  # many ties; + 0.0 makes -0.0 a 0.0
+    x = torch.cat([special, ties]).repeat(2, 1)
+    idx = argsort(x)
+    assert idx.dtype == torch.int64 and idx.shape == x.shape
+    assert torch.equal(x.gather(-1, idx), x.sort(dim=-1).values)
+    # stable, as torch's stable sort, except among the zeros: the one -0.0 comes before every 0.0 (equal values)
+    ref = x.sort(dim=-1, stable=True).indices
+    nonzero = x.gather(-1, ref) != 0
+    assert torch.equal(idx[nonzero], ref[nonzero])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_argsort_splits_rows_among_threads_with_the_same_result(threads, monkeypatch):
+    from ottex.ot import sorting
+
+    x = torch.randn(7, 20000, generator=gen(1))
+    one = argsort(x)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(sorting.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sorting, "_THREADED_VALUES", 1000)
+    calls = []
+    rows = sorting._argsort_rows
+    monkeypatch.setattr(sorting, "_argsort_rows", lambda a: calls.append(a.shape) or rows(a))
+    assert torch.equal(argsort(x), one)
+    assert len(calls) == threads and sum(c[0] for c in calls) == 7
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_argsort_works_in_a_forked_process(monkeypatch):
+    """The sorting threads of a parent do not exist in a fork: the child makes its own (it hung before)."""
+    from ottex.ot import sorting
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(sorting.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sorting, "_THREADED_VALUES", 1000)
+    x = torch.randn(4, 50000, generator=gen(2))
+    expected = argsort(x)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 if its argsort agrees (compared by NumPy: torch's OpenMP threads do
+        # not survive a fork either, so torch.equal could hang there)
+        os._exit(0 if np.array_equal(argsort(x).numpy(), expected.numpy()) else 1)
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("argsort in a forked process did not finish in 30 s")
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_quantiles_identity_and_interpolation():

@@ -250,11 +250,10 @@ def test_bad_outputs_and_options_are_refused_before_any_work(tmp_path, tiny_mp4,
 
 # --- with the weights: the temporal modes on a tiny pan ------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pan_folder(tmp_path_factory, images_dir):
+def _pan(tmp_path_factory, images_dir, size):
     _need("cv2")
     photo = load_image(images_dir / "content" / "golden_gate.jpg")
-    frames, _ = make_clip("pan", photo, (48, 64), 5)
+    frames, _ = make_clip("pan", photo, size, 5)
     folder = tmp_path_factory.mktemp("pan") / "frames"
     folder.mkdir()
     for i, f in enumerate(frames):
@@ -262,14 +261,29 @@ def pan_folder(tmp_path_factory, images_dir):
     return folder
 
 
+@pytest.fixture(scope="module")
+def pan_folder(tmp_path_factory, images_dir):
+    return _pan(tmp_path_factory, images_dir, (48, 64))
+
+
+@pytest.fixture(scope="module")
+def pan_folder_96(tmp_path_factory, images_dir):
+    return _pan(tmp_path_factory, images_dir, (96, 128))
+
+
 def _outs(folder, n):
     return [load_image(folder / frame_name(i)) for i in range(n)]
 
 
 @pytest.mark.needs_weights
-def test_consistent_frames_are_as_steady_as_the_input_at_the_per_frame_style_distance(tmp_path, pan_folder,
+def test_consistent_frames_are_as_steady_as_the_input_at_the_per_frame_style_distance(tmp_path, pan_folder_96,
                                                                                       images_dir):
+    """On a 128x96 px pan (docs/video.md's size). At 64x48 px the per-frame style distance is too noisy for the
+    comparison: consistent / per-frame at relu1_1 measured 0.78-1.93 across four styles, and 1.06 or 1.25 for
+    brushstrokes depending on the order the sort gives equal values."""
     from ottex.eval.metrics import style_distance_per_layer
+
+    pan_folder = pan_folder_96
 
     style = images_dir / "style" / "brushstrokes.jpg"
     runs = {}
@@ -281,15 +295,15 @@ def test_consistent_frames_are_as_steady_as_the_input_at_the_per_frame_style_dis
     frames = _outs(pan_folder, 5)
     own = warping_error(frames, frames)
     error = {label: warping_error(frames, outs) for label, outs in runs.items()}
-    # measured on this 64x48 px clip: the input's own 0.00061; per-frame 33x it, the pass alone (--blend 0) 9.0x,
-    # the default (the first frame settled, 90 % of the result carried along the flow) 0.66x
+    # measured on this 128x96 px clip: the input's own 0.00045; per-frame 38x it, the pass alone (--blend 0) 6.2x,
+    # the default (the first frame settled, 90 % of the result carried along the flow) 0.69x
     assert error["consistent"] < 1.5 * own
     assert error["pass alone"] > 3 * own
     assert error["per-frame"] > 20 * own
     distance = {label: [style_distance_per_layer(o, load_image(style)) for o in outs] for label, outs in runs.items()}
     for layer in distance["per-frame"][0]:
         mean = {label: sum(d[layer] for d in ds) / len(ds) for label, ds in distance.items()}
-        assert mean["consistent"] < 1.1 * mean["per-frame"], layer  # measured: 1.01x, 1.01x, 1.01x
+        assert mean["consistent"] < 1.1 * mean["per-frame"], layer  # measured: 0.90x, 0.99x, 0.88x
 
 
 @pytest.mark.needs_weights
