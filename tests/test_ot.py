@@ -92,6 +92,12 @@ def test_argsort_of_float32_keys_orders_special_values_and_ties_like_torch():
     idx = argsort(x)
     assert idx.dtype == torch.int64 and idx.shape == x.shape
     assert torch.equal(x.gather(-1, idx), x.sort(dim=-1).values)
+    # NaNs last, whatever their sign bit, as NumPy and torch put them
+    nans = torch.tensor([float("nan"), 1.0, -float("nan"), -2.0] * 1200).reshape(2, -1)
+    assert torch.equal(argsort(nans)[:, -1200:].sort(-1).values, nans.isnan().nonzero()[:, 1].reshape(2, -1))
+    # a transposed (not contiguous) view
+    xt = x.T.contiguous().T
+    assert torch.equal(x.gather(-1, argsort(xt)), x.sort(dim=-1).values)
     # stable, as torch's stable sort, except among the zeros: the one -0.0 comes before every 0.0 (equal values)
     ref = x.sort(dim=-1, stable=True).indices
     nonzero = x.gather(-1, ref) != 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import ottex
 from ottex import OTOptions, synthesize
 from ottex.core.errors import InputError
 from ottex.core.resample import resize, resize_long_side
@@ -305,7 +306,7 @@ def test_layout_choice_follows_the_example(graffiti):
     assert OTOptions(schedule=mine).effective_schedule(structured=False).layout_iterations == 0
     with pytest.raises(InputError, match="layout takes one of auto, on, off, got 'maybe'"):
         OTOptions(layout="maybe")
-    # auto on an irregular example is ottex 0.1's schedule, bit for bit
+    # auto on an irregular example is the schedule from noise (ottex 0.1's, with the inverted last pass at this size)
     small = resize_long_side(graffiti, 96)
     assert torch.equal(synthesize(small, 64, seed=2), synthesize(small, 64, seed=2, layout="off"))
     assert not torch.equal(synthesize(structured, 64, seed=2), synthesize(structured, 64, seed=2, layout="off"))
@@ -363,6 +364,22 @@ def test_the_default_inverts_its_last_pass_at_outputs_up_to_its_bound(monkeypatc
     assert calls == []
     synthesize(example, 64, seed=0, schedule=OTSchedule(invert_max_output=64 * 64))
     assert len(calls) == 2
+    # the bound is on the requested size: 40x40 px is made at 48x48 px (multiples of 16) and still inverted
+    calls.clear()
+    synthesize(example, 40, seed=0, schedule=OTSchedule(invert_max_output=40 * 40))
+    assert len(calls) == 2
+    # two resolutions: only the finest one's last pass; quality "high" inverts at both
+    calls.clear()
+    synthesize(example, 64, seed=0, schedule=OTSchedule(scales=2, min_side=16, coarse_side=32, layout_scales=None))
+    assert len(calls) == 2
+    calls.clear()
+    synthesize(example, 64, seed=0, quality="high", schedule=OTSchedule(scales=2, min_side=16, coarse_side=32,
+                                                                         layout_scales=None))
+    assert len(calls) == 6  # the coarse resolution's two passes and the finer one's one pass, two levels each
+    # never in a style transfer, even with a schedule that has the inversion
+    calls.clear()
+    ottex.transfer(example, checkerboard(64, 16), 64, schedule=OTSchedule())
+    assert calls == []
 
 
 @pytest.mark.needs_weights

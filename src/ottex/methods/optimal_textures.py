@@ -101,12 +101,14 @@ QUALITIES = ("default", "high", "best")
 #: (:func:`~ottex.methods.optimization.swd_refine`).
 BEST_REFINE = (3, 1)
 #: L-BFGS steps of the feature inversion after each decoding of relu2_1 and relu3_1
-#: (:func:`~ottex.methods.optimization.invert_features`): in the last pass of a default synthesis of at most
-#: :data:`DEFAULT_INVERT_PIXELS`, in the last two passes of every resolution for ``quality="high"``.
+#: (:func:`~ottex.methods.optimization.invert_features`): in the last pass of the finest resolution of a default
+#: synthesis of at most :data:`DEFAULT_INVERT_PIXELS`, in the last two passes of every resolution for
+#: ``quality="high"``.
 HIGH_INVERT_STEPS = 10
 #: Largest output, in pixels, whose default synthesis inverts the decodings of its last pass (256 x 256 px): there
-#: it costs about 9 s on one CPU core and takes the default closer than Heitz et al.'s published result per layer
-#: on their example; at 512 px it would cost four times that, over the default's time budget (docs/structure.md).
+#: it costs about 9 s on one CPU core (5 s on two) and takes the default closer than Heitz et al.'s published result
+#: per layer on their example; at 512 px it would cost four times that, over the default's time budget
+#: (docs/structure.md).
 DEFAULT_INVERT_PIXELS = 256 * 256
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
@@ -166,21 +168,23 @@ class OTSchedule:
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
-            :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`): the decoders of relu2_1 and relu3_1 blur, this
-            puts back the sharp local patterns (docs/structure.md). 0: none; the default takes
-            :data:`HIGH_INVERT_STEPS` in its last pass at small outputs (``invert_max_output``), ``--quality high``
-            in the last two passes of every resolution.
+            :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`; synthesis only, not style transfer or video
+            frames): the decoders of relu2_1 and relu3_1 blur, this puts back the sharp local patterns
+            (docs/structure.md). 0: none; the default takes :data:`HIGH_INVERT_STEPS` in its last pass at small
+            outputs (``invert_max_output``), ``--quality high`` in the last two passes of every resolution.
         invert_levels: the levels whose decodings are inverted.
         invert_passes: the inversion runs in this many of the last passes of each resolution (the earlier ones
             are decoded over again; the schedule from noise makes six at its first resolution).
-        invert_max_output: the inversion runs only when the output has at most this many pixels (None: any
-            output; each resolution up to :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`). The default
-            schedule inverts its last pass at outputs up to :data:`DEFAULT_INVERT_PIXELS` (256 x 256 px).
+        invert_scales: the inversion runs at this many of the finest resolutions (None: at every one).
+        invert_max_output: the inversion runs only when the requested output has at most this many pixels (None:
+            any output; each resolution up to :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`). The default
+            schedule inverts the last pass of its finest resolution at outputs up to :data:`DEFAULT_INVERT_PIXELS`
+            (256 x 256 px).
         refine_runs: L-BFGS runs, at half and at full resolution, of the refinement of the finished synthesis
             against Heitz et al.'s sliced Wasserstein feature loss (:func:`~ottex.methods.optimization.swd_refine`;
             not in style transfer or region-guided runs): it takes the layout the feature passes made and gives
             it the example's sharp, regular local patterns (docs/structure.md: closer than Heitz's published
-            result per layer on their example, in about 7x the default's time at 256 px). ``(0, 0)`` (default):
+            result per layer on their example, in about 4x the default's time at 256 px). ``(0, 0)`` (default):
             none; ``--quality best`` takes :data:`BEST_REFINE`.
         large_passes: caps on the passes of large resolutions, ``(side,
             passes)`` pairs: a resolution whose long side is at least ``side``
@@ -212,6 +216,7 @@ class OTSchedule:
     invert_steps: int = HIGH_INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
+    invert_scales: int | None = 1
     invert_max_output: int | None = DEFAULT_INVERT_PIXELS
     refine_runs: tuple[int, int] = (0, 0)
 
@@ -223,8 +228,8 @@ class OTSchedule:
 #: The schedule of ottex 0.1's synthesis (and of Risser 2020, with the Gaussian map added): from noise, six passes
 #: over relu5_1 ... relu1_1 at the coarsest resolution, four at each finer one. Runs with ``layout="off"`` (or
 #: ``"auto"`` and an example that is not structured), and region-guided or mixed syntheses (whose regions have no
-#: layout stage), use it. Like the default's, its last pass is inverted at outputs up to
-#: :data:`DEFAULT_INVERT_PIXELS`.
+#: layout stage), use it. Since 2026-12-07, like the default's, its last pass is inverted at outputs up to
+#: :data:`DEFAULT_INVERT_PIXELS` (so it is 0.1's schedule only above that size).
 NOISE_SCHEDULE = OTSchedule(passes=(6, 4), levels=(5, 4, 3, 2, 1), fine_levels=(5, 4, 3, 2, 1), layout_iterations=0,
                             polish_iterations=0)
 #: The default schedule of style transfer: two passes at each finer resolution instead of four. The content's
@@ -281,9 +286,9 @@ class OTOptions(Options):
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="default: outputs up to 256x256 px optimise the "
         "pixels towards the matched features after the last decodings of relu3_1 and relu2_1 (the decoders blur; "
         "about twice the time of a run without); high: after those of the last two passes at every resolution "
-        "(sharper edges and patterns; about 3-5x the time; at resolutions up to 1024x1024 px); best: refine the "
-        "finished texture by optimising it against the sliced Wasserstein feature loss of Heitz et al. 2021 "
-        "(closest per layer; about 7x the time at 256 px, 16x at 512 px)")
+        "(sharper edges and patterns; about 1.5x the default's time at 256 px, 3-5x above; at resolutions up to "
+        "1024x1024 px); best: refine the finished texture by optimising it against the sliced Wasserstein feature "
+        "loss of Heitz et al. 2021 (closest per layer; about 4x the time at 256 px, 16x at 512 px)")
     scales: int | None = option(
         None, help="coarse-to-fine resolutions, each half the next [auto: down to a 256 px long side]")
     pca: bool = option(
@@ -370,7 +375,7 @@ class OTOptions(Options):
             sched = sched.replace(scales=self.scales)
         if task == SYNTHESIS and self.quality == "high":
             sched = sched.replace(invert_steps=max(sched.invert_steps, HIGH_INVERT_STEPS),
-                                  invert_passes=max(sched.invert_passes, 2), invert_max_output=None)
+                                  invert_passes=max(sched.invert_passes, 2), invert_scales=None, invert_max_output=None)
         if task == SYNTHESIS and self.quality == "best":
             sched = sched.replace(refine_runs=tuple(max(a, b) for a, b in zip(sched.refine_runs, BEST_REFINE)))
         return _effective_schedule(sched, self.passes, self.rotations, self.levels, self.mode)
@@ -891,17 +896,16 @@ def _run_schedule(
     from .optimization import INVERT_MAX_PIXELS, REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
     plain = content is None and guide is None and start is None  # a synthesis without regions: refine
-    # a synthesis or a style transfer without regions, a video's warm-started frames too: without it they came out
-    # 1.14x further from the style at relu1_1 than the per-frame mode's polished transfers (tests/test_video.py's
-    # 64x48 px clip)
+    # a synthesis or a style transfer without regions, a video's warm-started frames too (docs/video.md, "Speed")
     polish = guide is None and sched.polish_iterations > 0
-    out_pixels = sizes[-1][0] * sizes[-1][1]
-    invert_steps = sched.invert_steps if sched.invert_max_output is None or out_pixels <= sched.invert_max_output \
-        else 0
-    if invert_steps > 0 and out_pixels > INVERT_MAX_PIXELS:
+    # the inversion: synthesis only, at outputs up to its bound, at the finest invert_scales resolutions
+    invert_steps = sched.invert_steps if content is None and start is None and (
+        sched.invert_max_output is None or size[0] * size[1] <= sched.invert_max_output) else 0
+    first_inverted = 0 if sched.invert_scales is None else len(sizes) - sched.invert_scales
+    if invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
         side = math.isqrt(INVERT_MAX_PIXELS)
-        warnings.warn(f"the feature inversion of quality 'high' works up to {side}x{side} px: the "
-                      f"{sizes[-1][1]}x{sizes[-1][0]} px resolution of this run is made without it", stacklevel=2)
+        warnings.warn(f"the feature inversion works up to {side}x{side} px: the {sizes[-1][1]}x{sizes[-1][0]} px "
+                      "resolution of this run is made without it", stacklevel=2)
     refine = refine_sizes(sizes[-1], sched.refine_runs) if plain else []
     report = Reporter("ot", callback, sizes + [s for s, _ in refine],
                       level_visits + [n * REFINE_RUN_EVALS for _, n in refine], unit="step" if refine else "level")
@@ -942,7 +946,7 @@ def _run_schedule(
             regions = {} if guide is None else {
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
         # the decodings of this pass are inverted if it is one of its resolution's last ones
-        inverted = invert_steps > 0 and sh * sw <= INVERT_MAX_PIXELS and \
+        inverted = invert_steps > 0 and si >= first_inverted and sh * sw <= INVERT_MAX_PIXELS and \
             sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)

@@ -578,7 +578,8 @@ def swd_refine(
     return (image + resize(x - start, (h, w))).clamp_(0, 1)
 
 
-#: Largest image, in pixels, that ``ot --quality high`` inverts features at (:func:`invert_features`):
+#: Largest image, in pixels, that ``ot`` inverts features at (:func:`invert_features`; ``--quality high``, and the
+#: default's last pass at small outputs):
 #: back-propagation through the encoder up to relu3_1 costs about 3 KB per pixel (``benchmarks/run_cost.py``).
 INVERT_MAX_PIXELS = 1024 * 1024
 

@@ -83,11 +83,14 @@ _LOW = np.uint64(0xFFFFFFFF)
 
 
 def _argsort_rows(a: np.ndarray) -> np.ndarray:
-    """``np.argsort(a, axis=-1)`` of float32 rows (fewer than 2**32 values each), stable, by one sort of 64-bit
+    """Indices that sort float32 rows (fewer than 2**32 values each) along the last axis, by one sort of 64-bit
     integer keys: each value's bits made order-preserving (a negative's all flipped, a positive's sign bit set)
-    above its index, so NumPy's vectorised integer sort does the work; the low halves are the indices. NaNs go to
-    the ends (a positive NaN last, a negative one first)."""
+    above its index, so NumPy's vectorised integer sort does the work; the low halves are the indices. Equal values
+    keep their positions' order, except that -0.0 comes before 0.0; NaNs come last, as with ``np.argsort``."""
     u = a.view(np.uint32)
+    nan = np.isnan(a)
+    if nan.any():  # every NaN as the largest positive one (a negative NaN's bits would sort it first)
+        u = np.where(nan, np.uint32(0x7FFFFFFF), u)
     key = (u ^ ((u >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | _SIGN)).astype(np.uint64)
     key <<= np.uint64(32)
     key |= np.arange(a.shape[-1], dtype=np.uint64)
@@ -99,8 +102,18 @@ def _argsort_rows(a: np.ndarray) -> np.ndarray:
 
 #: Values per call from which :func:`_by_rows` splits the rows among threads.
 _THREADED_VALUES = 1 << 20
-_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool): a fork has no threads
+_POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist there (and its lock may be held): start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _by_rows(fn, a: np.ndarray) -> np.ndarray:  # noqa: ANN001  (a function of rows to rows of the same shape)
@@ -112,9 +125,9 @@ def _by_rows(fn, a: np.ndarray) -> np.ndarray:  # noqa: ANN001  (a function of r
         return fn(a)
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid():
-            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="ottex-sort"))
-        pool = _POOL[1]
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="ottex-sort")
+        pool = _POOL
     bounds = np.linspace(0, rows.shape[0], min(threads, rows.shape[0]) + 1).astype(int)
     parts = pool.map(lambda i: fn(rows[bounds[i] : bounds[i + 1]]), range(len(bounds) - 1))
     return np.concatenate(list(parts)).reshape(a.shape)
