@@ -329,8 +329,8 @@ def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_i
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']")
         assert in_view(page, "#run", 844)
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # down to the gallery
-        page.wait_for_function("() => window.scrollY > 500")
+        # down to the gallery (scrolled again while it waits: the page grows as the gallery's thumbnails load)
+        page.wait_for_function("() => { window.scrollTo(0, document.body.scrollHeight); return window.scrollY > 500; }")
         assert in_view(page, "#run", 844)
         mobile = shot(page, "serve-phone.png", tmp_path)
         phone.close()
