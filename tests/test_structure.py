@@ -32,7 +32,7 @@ from ottex.image.patches import (
 from ottex.methods.optimal_textures import (
     BEST_REFINE,
     DEFAULT_INVERT_PIXELS,
-    HIGH_INVERT_STEPS,
+    INVERT_STEPS,
     NOISE_SCHEDULE,
     TRANSFER_SCHEDULE,
     OTSchedule,
@@ -333,14 +333,14 @@ def test_quality_best_is_a_refinement_of_synthesis_only():
 
 def test_quality_high_inverts_the_finest_decodings_of_synthesis_only():
     high = OTOptions(quality="high").effective_schedule(structured=True)
-    assert high.invert_steps == HIGH_INVERT_STEPS and high.invert_levels == (2, 3) and high.invert_passes == 2
+    assert high.invert_steps == INVERT_STEPS and high.invert_levels == (2, 3) and high.invert_passes == 2
     assert high.invert_max_output is None and high.refine_runs == (0, 0)
-    assert OTOptions(quality="high").effective_schedule(structured=False).invert_steps == HIGH_INVERT_STEPS
+    assert OTOptions(quality="high").effective_schedule(structured=False).invert_steps == INVERT_STEPS
     assert OTOptions(quality="high").effective_schedule("transfer") == TRANSFER_SCHEDULE
     # the default inverts the last pass of small syntheses, with or without the layout; not in transfers
     for structured in (True, False):
         default = OTOptions().effective_schedule(structured=structured)
-        assert default.invert_steps == HIGH_INVERT_STEPS and default.invert_passes == 1
+        assert default.invert_steps == INVERT_STEPS and default.invert_passes == 1
         assert default.invert_max_output == DEFAULT_INVERT_PIXELS == 256 * 256
     assert TRANSFER_SCHEDULE.invert_steps == 0 and OTOptions().effective_schedule("transfer").invert_steps == 0
 
@@ -357,7 +357,7 @@ def test_the_default_inverts_its_last_pass_at_outputs_up_to_its_bound(monkeypatc
                         lambda enc, target, image, steps: calls.append((target.shape[1], steps)) or image)
     example = checkerboard(64, 8)
     synthesize(example, 64, seed=0)
-    assert len(calls) == 2 and {steps for _, steps in calls} == {HIGH_INVERT_STEPS}
+    assert len(calls) == 2 and {steps for _, steps in calls} == {INVERT_STEPS}
     assert len({channels for channels, _ in calls}) == 2  # relu3_1 and relu2_1
     calls.clear()
     synthesize(example, 64, seed=0, schedule=OTSchedule(invert_max_output=64 * 64 - 1))
@@ -484,7 +484,7 @@ def test_quality_high_inverts_the_last_two_passes_of_relu3_1_and_relu2_1(monkeyp
     monkeypatch.setattr(optimization, "invert_features",
                         lambda enc, target, image, steps: calls.append((target.shape[1], steps)) or image)
     synthesize(checkerboard(64, 8), 64, seed=0, quality="high", layout="off")
-    assert len(calls) == 4 and {steps for _, steps in calls} == {HIGH_INVERT_STEPS}
+    assert len(calls) == 4 and {steps for _, steps in calls} == {INVERT_STEPS}
     assert len({channels for channels, _ in calls}) == 2  # relu3_1 and relu2_1
 
 

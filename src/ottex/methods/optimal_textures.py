@@ -104,9 +104,9 @@ BEST_REFINE = (3, 1)
 #: (:func:`~ottex.methods.optimization.invert_features`): in the last pass of the finest resolution of a default
 #: synthesis of at most :data:`DEFAULT_INVERT_PIXELS`, in the last two passes of every resolution for
 #: ``quality="high"``.
-HIGH_INVERT_STEPS = 10
+INVERT_STEPS = 10
 #: Largest output, in pixels, whose default synthesis inverts the decodings of its last pass (256 x 256 px): there
-#: it costs about 9 s on one CPU core (5 s on two) and takes the default closer than Heitz et al.'s published result
+#: it costs 8-9 s on one CPU core (5.5 s on two) and takes the default closer than Heitz et al.'s published result
 #: per layer on their example; at 512 px it would cost four times that, over the default's time budget
 #: (docs/structure.md).
 DEFAULT_INVERT_PIXELS = 256 * 256
@@ -170,7 +170,7 @@ class OTSchedule:
             from the decoder's output; at resolutions of at most
             :data:`~ottex.methods.optimization.INVERT_MAX_PIXELS`; synthesis only, not style transfer or video
             frames): the decoders of relu2_1 and relu3_1 blur, this puts back the sharp local patterns
-            (docs/structure.md). 0: none; the default takes :data:`HIGH_INVERT_STEPS` in its last pass at small
+            (docs/structure.md). 0: none; the default takes :data:`INVERT_STEPS` in its last pass at small
             outputs (``invert_max_output``), ``--quality high`` in the last two passes of every resolution.
         invert_levels: the levels whose decodings are inverted.
         invert_passes: the inversion runs in this many of the last passes of each resolution (the earlier ones
@@ -213,7 +213,7 @@ class OTSchedule:
     layout_side: int = 128
     layout_scales: int | None = 2
     polish_iterations: int = 8
-    invert_steps: int = HIGH_INVERT_STEPS
+    invert_steps: int = INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
     invert_scales: int | None = 1
@@ -374,7 +374,7 @@ class OTOptions(Options):
         if self.scales is not None:
             sched = sched.replace(scales=self.scales)
         if task == SYNTHESIS and self.quality == "high":
-            sched = sched.replace(invert_steps=max(sched.invert_steps, HIGH_INVERT_STEPS),
+            sched = sched.replace(invert_steps=max(sched.invert_steps, INVERT_STEPS),
                                   invert_passes=max(sched.invert_passes, 2), invert_scales=None, invert_max_output=None)
         if task == SYNTHESIS and self.quality == "best":
             sched = sched.replace(refine_runs=tuple(max(a, b) for a, b in zip(sched.refine_runs, BEST_REFINE)))
@@ -482,7 +482,7 @@ def synthesize(
             in the last two passes of every resolution, optimise the pixels
             towards the matched features
             (:func:`~ottex.methods.optimization.invert_features`,
-            :data:`HIGH_INVERT_STEPS` L-BFGS steps; the decoders blur):
+            :data:`INVERT_STEPS` L-BFGS steps; the decoders blur):
             sharper edges and patterns in about 3-5x the time, at resolutions
             up to 1024x1024 px (the default does this in its last pass at
             outputs up to 256x256 px, :data:`DEFAULT_INVERT_PIXELS`); ``"best"``: refine the finished texture by
@@ -895,11 +895,12 @@ def _run_schedule(
     # here: importing the module registers w2, gatys and swd, which come after ot in the registry)
     from .optimization import INVERT_MAX_PIXELS, REFINE_RUN_EVALS, refine_sizes, swd_refine  # noqa: PLC0415
 
-    plain = content is None and guide is None and start is None  # a synthesis without regions: refine
+    synthesis = content is None and start is None
+    plain = synthesis and guide is None  # a synthesis without regions: refine
     # a synthesis or a style transfer without regions, a video's warm-started frames too (docs/video.md, "Speed")
     polish = guide is None and sched.polish_iterations > 0
     # the inversion: synthesis only, at outputs up to its bound, at the finest invert_scales resolutions
-    invert_steps = sched.invert_steps if content is None and start is None and (
+    invert_steps = sched.invert_steps if synthesis and (
         sched.invert_max_output is None or size[0] * size[1] <= sched.invert_max_output) else 0
     first_inverted = 0 if sched.invert_scales is None else len(sizes) - sched.invert_scales
     if invert_steps > 0 and sizes[-1][0] * sizes[-1][1] > INVERT_MAX_PIXELS:
