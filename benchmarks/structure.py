@@ -12,14 +12,16 @@ The set (at least 30 examples, every licence allowing use; nothing is committed 
 * ``shared``: the Optimal Textures replication's textures in ``$OTTEX_IMAGES/style`` (MIT).
 
 Each example gets a category, ``structured`` (straight stripes, bricks, tiles, planks, weaves, grids, text) or
-``irregular``. Every method runs on every example (seed 0, ``--size`` px square outputs, examples resized so
-that their short side is the output's); every result is scored per layer on the measuring network
+``irregular``. Every method runs on every example (seed 0, ``--size`` px square outputs, examples resized so that
+their short side is the output's); every result is scored per layer on the measuring network
 (:func:`ottex.eval.metrics.style_distance_per_layer`, ImageNet VGG-19) and by the network-free measures
-(:func:`ottex.eval.metrics.structure_scores`). The output: a JSON record per result, a Markdown table of means
-per category and method, win counts of the first method against each other one per measure, and a contact
-sheet per category (JPEG). External programs run as more methods (``--command``, as for ``ottex bench``): each
-is given the example as a temporary PNG and must write its result to ``{output}``; that result is scored like the
-others, its wall time (the whole command) recorded, and every other method's win counts against it are given too.
+(:func:`ottex.eval.metrics.structure_scores`), and by the share of it copied from the example
+(:func:`ottex.eval.metrics.copied_share`: low distances with a high share are copying, not synthesis). The output:
+a JSON record per result, a Markdown table of means per category and method, win counts of the first method
+against each other one per measure, and a contact sheet per category (JPEG). External programs run as more methods
+(``--command``, as for ``ottex bench``): each is given the example as a temporary PNG and must write its result to
+``{output}``; that result is scored like the others, its wall time (the whole command) recorded, and every other
+method's win counts against it are given too.
 A run is incremental: a result whose record is already in ``--out`` is not run again, so a stopped run resumes.
 
 Example::
@@ -49,7 +51,7 @@ from ottex.app.cli.common import name_value
 from ottex.core.errors import OttexError
 from ottex.core.resample import resize
 from ottex.eval.bench import COMMAND_PLACEHOLDERS, parse_variant, run_case, variant_options
-from ottex.eval.metrics import structure_scores, style_distance_per_layer
+from ottex.eval.metrics import copied_share, structure_scores, style_distance_per_layer
 from ottex.eval.report import contact_sheet
 from ottex.eval.textures import procedural_set
 
@@ -191,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
                 out, seconds = run_method(label, example, args.size, args.seed)
             ottex.save_image(out[:1], args.out / f"{name}__{_slug(label)}.png", overwrite=True)
             rec = {"example": name, "category": cat, "licence": licence, "method": label, "seconds": seconds,
-                   **style_distance_per_layer(out[:1], example), **structure_scores(out[:1], example)}
+                   **style_distance_per_layer(out[:1], example), **structure_scores(out[:1], example),
+                   "copied": copied_share(out[:1], example)}
             with records_path.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(f"{name:24s} {label:22s} {seconds:6.1f}s " + " ".join(
@@ -227,11 +230,13 @@ def summary(records: list[dict], methods: list[str], peers: list[str] | None = N
             continue
         n = len({r["example"] for r in rows})
         lines += [f"\n**{cat}** ({n} examples): means (lower is closer to the example)\n",
-                  "| method | seconds | " + " | ".join(MEASURES) + " |", "|---" * (len(MEASURES) + 2) + "|"]
+                  "| method | seconds | " + " | ".join(MEASURES) + " | copied |", "|---" * (len(MEASURES) + 3) + "|"]
         for m in methods:
             mine = [r for r in rows if r["method"] == m]
             if mine:
                 cells = [f"{np.mean([r[k] for r in mine]):.4f}" for k in MEASURES]
+                copied = [r["copied"] for r in mine if "copied" in r]  # records of earlier runs may lack it
+                cells.append(f"{np.mean(copied):.2f}" if copied else "-")
                 lines.append(f"| {m} | {np.mean([r['seconds'] for r in mine]):.1f} | " + " | ".join(cells) + " |")
         by = {(r["example"], r["method"]): r for r in rows}
         compared = [(methods[0], other) for other in methods[1:]]

@@ -58,6 +58,14 @@ images may differ in size (distributions of features are compared, not pixels).
   difference over those lags (0: same correlations; values near 1 are far).
   Straight stripes correlate all along their direction, a checkerboard at every
   multiple of its cell, with alternating signs; blobs lose both.
+* :func:`copied_share`: how much of a result is copied from the example. The
+  result is cut into ``block x block`` tiles; each tile's best normalised
+  cross-correlation with any same-size window of the example (RGB, each
+  channel's mean removed) is found with FFTs; the share of tiles at or above
+  ``threshold`` (0.95) is returned. A synthesis that copies (a shifted
+  example, pasted blocks) scores near 1, a new sample near 0; low distances
+  with a high share mean copying, not synthesis. On a perfectly periodic
+  example every exact synthesis is a shifted copy.
 * :func:`seam_error`: how visible the wrap-around edges of a tileable image
   are: the mean absolute difference between the last and first column (and
   row) divided by the mean absolute difference between neighbouring columns
@@ -99,6 +107,7 @@ __all__ = [
     "orientation_distance",
     "autocorrelation_distance",
     "structure_scores",
+    "copied_share",
     "measuring_network",
     "DEFAULT_MEASURE_LAYERS",
 ]
@@ -512,3 +521,57 @@ def structure_scores(image: torch.Tensor, style: torch.Tensor, *, style_scale: f
     per = patch_distance_per_scale(image, style, **kw)
     return {**per, "patch": sum(per.values()) / len(per), "orientation": orientation_distance(image, style, **kw),
             "autocorr": autocorrelation_distance(image, style, **kw)}
+
+
+@torch.no_grad()
+def copied_share(image: torch.Tensor, style: torch.Tensor, block: int = 32, threshold: float = 0.95, *,
+                 style_scale: float | None = None, rescale: bool = True) -> float:
+    """The share of a result's ``block x block`` tiles that are copies of a window of the example (see module
+    docstring). Tiles without variation (flat colour) are left out; with no tile left the share is 0.
+
+    Args:
+        image: ``(1, 3, H, W)`` result.
+        style: ``(1, 3, H', W')`` example (resized to the result's detail scale unless ``rescale=False``).
+        block: side of the tiles, in pixels.
+        threshold: normalised cross-correlation from which a tile counts as copied.
+        style_scale, rescale: as in :func:`style_distance`.
+
+    Returns:
+        The share in ``[0, 1]``.
+
+    Raises:
+        InputError: ``block`` is under 4 px or larger than the result or the example.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> example = torch.rand(1, 3, 64, 64, generator=g)
+        >>> copied_share(example.roll((5, 9), (-2, -1)), example, 16, rescale=False)  # a shifted copy
+        0.5625
+        >>> copied_share(torch.rand(1, 3, 64, 64, generator=g), example, 16, rescale=False)
+        0.0
+    """
+    image, style = _measured_pair(image, style, style_scale, rescale)
+    (h, w), (sh, sw) = image.shape[-2:], style.shape[-2:]
+    if block < 4 or block > min(h, w, sh, sw):
+        raise InputError(f"block must be between 4 px and the smallest side ({min(h, w, sh, sw)} px), got {block}")
+    image, style = image[0].double(), style[0].double()
+    tiles = image[:, : h - h % block, : w - w % block].unfold(1, block, block).unfold(2, block, block)
+    tiles = tiles.permute(1, 2, 0, 3, 4).reshape(-1, 3, block, block)
+    tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)
+    norms = tiles.flatten(1).norm(dim=1)
+    tiles = tiles[norms > 1e-6 * block]
+    norms = norms[norms > 1e-6 * block]
+    if tiles.numel() == 0:
+        return 0.0
+    # the example's window energies about their means, at every valid position
+    sums = F.avg_pool2d(style[None], block, stride=1)[0] * block * block
+    squares = F.avg_pool2d(style[None] ** 2, block, stride=1)[0] * block * block
+    energy = (squares - sums**2 / (block * block)).sum(0).clamp_min(0).sqrt()
+    spectrum = torch.fft.rfft2(style)
+    best = []
+    for chunk, chunk_norms in zip(tiles.split(32), norms.split(32)):
+        padded = F.pad(chunk, (0, sw - block, 0, sh - block))
+        corr = torch.fft.irfft2(spectrum * torch.fft.rfft2(padded).conj(), s=(sh, sw)).sum(1)
+        corr = corr[:, : sh - block + 1, : sw - block + 1] / (energy.clamp_min(1e-12) * chunk_norms[:, None, None])
+        best.append(corr.flatten(1).amax(1))
+    return float((torch.cat(best) >= threshold).double().mean())

@@ -244,9 +244,14 @@ def patch_polish(
     wrap: bool = False,
     max_side: int = POLISH_MAX_SIDE,
     components: int | None = POLISH_COMPONENTS,
+    scales: int = 1,
 ) -> torch.Tensor:
     """:func:`patch_sliced_ot` on a finished image, at its resolution or, when larger, at a long side of
     ``max_side`` with the change upsampled and added (so time and memory stay bounded at large sizes).
+
+    With ``scales`` > 1 the same steps run first at half that side (and a quarter, ...), coarse to fine, each
+    change upsampled and added: a 7 px patch at half the size spans twice the pixels, so the polish also corrects
+    the mid-scale patterns (stripes, cells) that one scale's patches are too small to see.
 
     Args:
         image: ``(B, 3, H, W)`` image in ``[0, 1]``.
@@ -258,6 +263,8 @@ def patch_polish(
         max_side: longest side worked at.
         components: the patches move within the example's first ``components`` principal axes, the rest of
             each patch is kept (:func:`patch_sliced_ot`'s ``keep_residual``); None: all axes.
+        scales: sides worked at, each half the next, ending at the image's (or ``max_side``); a side whose short
+            side would be under :data:`LAYOUT_MIN_SIDE` is left out.
 
     Returns:
         ``(B, 3, H, W)`` clamped to ``[0, 1]``.
@@ -270,6 +277,20 @@ def patch_polish(
     """
     if iterations <= 0:
         return image
+    if scales < 1:
+        raise InputError(f"scales must be at least 1, got {scales}")
+    h, w = image.shape[-2:]
+    side = min(max_side, max(h, w))
+    for k in reversed(range(scales)):
+        if min(h, w) * (side >> k) / max(h, w) >= LAYOUT_MIN_SIDE or k == 0:
+            image = _polish_at(image, style, iterations, patch, generator, wrap, side >> k, components)
+    return image
+
+
+def _polish_at(image: torch.Tensor, style: torch.Tensor, iterations: int, patch: int,
+               generator: torch.Generator | None, wrap: bool, max_side: int, components: int | None) -> torch.Tensor:
+    """One scale of :func:`patch_polish`: at the image's size or, when larger, at a long side of ``max_side``
+    with the change upsampled and added."""
     h, w = image.shape[-2:]
     s = min(1.0, max_side / max(h, w))
     if s == 1.0:

@@ -165,6 +165,11 @@ class OTSchedule:
             rotations: about 15 % of the time of a 256 px synthesis, a third at 512 px; in style transfer closer
             to the style per layer and by patches for a content distance about 1 % further, at most 4 %,
             docs/structure.md). A schedule of one's own polishes unless this is 0.
+        polish_scales: sides the polish works at, each half the next, ending at the output's (at most
+            :data:`~ottex.image.patches.POLISH_MAX_SIDE`): at half the side a 7 px patch spans twice the pixels,
+            so the polish also corrects stripes and cells wider than one patch (2: on the 35 examples that take the
+            layout closer per layer on 25 / 23 / 31, by patches on 33; in style transfer closer to the style
+            for the same content distance; docs/structure.md).
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -213,6 +218,7 @@ class OTSchedule:
     layout_side: int = 128
     layout_scales: int | None = 2
     polish_iterations: int = 8
+    polish_scales: int = 2
     invert_steps: int = INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
@@ -960,7 +966,8 @@ def _run_schedule(
     assert image is not None
     if polish:  # the example at the output's scale (and large enough for its tool)
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
-        image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile)
+        image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile,
+                             scales=sched.polish_scales)
     if refine:
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (4,)))
         image = swd_refine(image, example, sched.refine_runs, weights_dir=weights_dir, generator=gen, wrap=tile,
