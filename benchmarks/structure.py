@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
             with records_path.open("a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(f"{name:24s} {label:22s} {seconds:6.1f}s " + " ".join(
-                f"{k}={rec[k]:.4f}" for k in ("relu1_1", "relu2_1", "relu3_1", "patch", "orientation", "autocorr")),
+                f"{k}={rec[k]:.4f}" for k in ("relu1_1", "relu2_1", "relu3_1", "patch", "orientation", "autocorr",
+                                              "copied")),
                 flush=True)
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     records = [r for r in records if r["example"] in examples and r["method"] in methods]
@@ -236,7 +237,8 @@ def summary(records: list[dict], methods: list[str], peers: list[str] | None = N
             if mine:
                 cells = [f"{np.mean([r[k] for r in mine]):.4f}" for k in MEASURES]
                 copied = [r["copied"] for r in mine if "copied" in r]  # records of earlier runs may lack it
-                cells.append(f"{np.mean(copied):.2f}" if copied else "-")
+                cells.append("-" if not copied else f"{np.mean(copied):.2f}" if len(copied) == len(mine)
+                             else f"{np.mean(copied):.2f} ({len(copied)} of {len(mine)})")
                 lines.append(f"| {m} | {np.mean([r['seconds'] for r in mine]):.1f} | " + " | ".join(cells) + " |")
         by = {(r["example"], r["method"]): r for r in rows}
         compared = [(methods[0], other) for other in methods[1:]]

@@ -130,6 +130,14 @@ def test_copied_share_tells_copies_from_new_samples():
     assert copied_share(torch.full((1, 3, 64, 64), 0.5), example, 32, rescale=False) == 0.0
     # colour matters: the same pattern in other colours is not a copy
     assert copied_share(example.flip(-3), example, 32, rescale=False) == 0.0
+    # a non-square example, a block from its last row and column of windows, in a non-square result
+    wide = torch.rand(1, 3, 80, 120, generator=g)
+    corner = torch.cat([wide[..., 48:80, 88:120], wide[..., 0:32, 0:32], torch.rand(1, 3, 32, 32, generator=g)], -1)
+    assert copied_share(corner, wide, 32, rescale=False) == pytest.approx(2 / 3)
+    # an example with a flat area, resized (float32 leaves a spread of about 3e-7 there): noise is not a copy of it
+    paper = torch.rand(1, 3, 401, 401, generator=g)
+    paper[..., :250, :250] = torch.tensor([235, 228, 215]).view(1, 3, 1, 1) / 255
+    assert copied_share(torch.rand(1, 3, 256, 256, generator=g), resize(paper, (256, 256)), 32, rescale=False) == 0
     with pytest.raises(InputError, match="block must be between 4 px and the smallest side"):
         copied_share(example, example, 128, rescale=False)
 
@@ -272,12 +280,22 @@ def test_patch_polish_scales_work_coarse_to_fine(monkeypatch):
     one = patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0))
     two = patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0), scales=2)
     assert seen == [(48, 64), (24, 32), (48, 64)]  # half the side first, then the image's own
-    assert two.shape == image.shape and not torch.equal(one, two) and 0 <= float(two.min()) <= float(two.max()) <= 1
+    assert two.shape == image.shape and not torch.equal(one, two)
+    # the fine scale starts from the image with the coarse change added
+    inputs = []
+    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: inputs.append(image.clone())
+                        or real(image, *a, **k))
+    patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0), scales=2)
+    assert (inputs[1] - image).abs().mean() > 0.01
     seen.clear()  # a larger image works at max_side and half of it; a scale under LAYOUT_MIN_SIDE is left out
+    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: seen.append(tuple(image.shape[-2:]))
+                        or real(image, *a, **k))
     patch_polish(image, example, 1, max_side=48, scales=3, generator=torch.Generator().manual_seed(0))
     assert seen == [(18, 24), (36, 48)]
     with pytest.raises(InputError, match="scales must be at least 1, got 0"):
-        patch_polish(image, example, 2, scales=0)
+        patch_polish(image, example, 0, scales=0)
+    with pytest.raises(InputError, match="polish_scales must be at least 1, got 0"):  # before any work
+        OTOptions(schedule=OTSchedule(polish_scales=0)).effective_schedule()
 
 
 @pytest.mark.needs_weights

@@ -527,13 +527,17 @@ def structure_scores(image: torch.Tensor, style: torch.Tensor, *, style_scale: f
 def copied_share(image: torch.Tensor, style: torch.Tensor, block: int = 32, threshold: float = 0.95, *,
                  style_scale: float | None = None, rescale: bool = True) -> float:
     """The share of a result's ``block x block`` tiles that are copies of a window of the example (see module
-    docstring). Tiles without variation (flat colour) are left out; with no tile left the share is 0.
+    docstring). Only the first image of a batch is scored, and only whole tiles (strips at the right and bottom
+    narrower than a block are left out). Tiles without variation (flat colour) are left out, and flat windows of
+    the example match nothing; with no tile left the share is 0. The correlation ignores contrast, so very smooth
+    grey tiles (a gradient, noise blurred over half a tile) resemble each other and can count as copies: read the
+    share on textures with detail at the tile's scale.
 
     Args:
         image: ``(1, 3, H, W)`` result.
         style: ``(1, 3, H', W')`` example (resized to the result's detail scale unless ``rescale=False``).
         block: side of the tiles, in pixels.
-        threshold: normalised cross-correlation from which a tile counts as copied.
+        threshold: normalised cross-correlation (at most 1) from which a tile counts as copied.
         style_scale, rescale: as in :func:`style_distance`.
 
     Returns:
@@ -545,7 +549,8 @@ def copied_share(image: torch.Tensor, style: torch.Tensor, block: int = 32, thre
     Example:
         >>> g = torch.Generator().manual_seed(0)
         >>> example = torch.rand(1, 3, 64, 64, generator=g)
-        >>> copied_share(example.roll((5, 9), (-2, -1)), example, 16, rescale=False)  # a shifted copy
+        >>> # circularly shifted: the 7 of 16 tiles across the wrap seams are not windows of the example
+        >>> copied_share(example.roll((5, 9), (-2, -1)), example, 16, rescale=False)
         0.5625
         >>> copied_share(torch.rand(1, 3, 64, 64, generator=g), example, 16, rescale=False)
         0.0
@@ -555,12 +560,12 @@ def copied_share(image: torch.Tensor, style: torch.Tensor, block: int = 32, thre
     if block < 4 or block > min(h, w, sh, sw):
         raise InputError(f"block must be between 4 px and the smallest side ({min(h, w, sh, sw)} px), got {block}")
     image, style = image[0].double(), style[0].double()
+    flat = 1e-3 * block  # a tile's or window's spread below this (about a sixth of an 8-bit level per pixel): flat
     tiles = image[:, : h - h % block, : w - w % block].unfold(1, block, block).unfold(2, block, block)
     tiles = tiles.permute(1, 2, 0, 3, 4).reshape(-1, 3, block, block)
     tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)
     norms = tiles.flatten(1).norm(dim=1)
-    tiles = tiles[norms > 1e-6 * block]
-    norms = norms[norms > 1e-6 * block]
+    tiles, norms = tiles[norms > flat], norms[norms > flat]
     if tiles.numel() == 0:
         return 0.0
     # the example's window energies about their means, at every valid position
@@ -570,8 +575,8 @@ def copied_share(image: torch.Tensor, style: torch.Tensor, block: int = 32, thre
     spectrum = torch.fft.rfft2(style)
     best = []
     for chunk, chunk_norms in zip(tiles.split(32), norms.split(32)):
-        padded = F.pad(chunk, (0, sw - block, 0, sh - block))
-        corr = torch.fft.irfft2(spectrum * torch.fft.rfft2(padded).conj(), s=(sh, sw)).sum(1)
-        corr = corr[:, : sh - block + 1, : sw - block + 1] / (energy.clamp_min(1e-12) * chunk_norms[:, None, None])
-        best.append(corr.flatten(1).amax(1))
+        # correlation of each tile with every window: one inverse FFT per tile, the channels summed before it
+        corr = torch.fft.irfft2((spectrum * torch.fft.rfft2(chunk, s=(sh, sw)).conj()).sum(1), s=(sh, sw))
+        corr = corr[:, : sh - block + 1, : sw - block + 1] / (energy.clamp_min(flat) * chunk_norms[:, None, None])
+        best.append(corr.masked_fill(energy <= flat, -1.0).flatten(1).amax(1))
     return float((torch.cat(best) >= threshold).double().mean())

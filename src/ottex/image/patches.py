@@ -17,8 +17,9 @@ and the lattices of checkerboards, tiles and planks come out whole.
 * :func:`patch_sliced_ot`: ``iterations`` such steps on one image.
 * :func:`patch_layout`: a new image of a given size, from noise, coarse to fine.
 * :func:`patch_polish`: a few such steps on a finished image, at its own resolution (at most
-  :data:`POLISH_MAX_SIDE`; larger images get the change made at that size, upsampled): it restores the sharp,
-  consistent local patterns that the decoders of the feature levels blur.
+  :data:`POLISH_MAX_SIDE`; larger images get the change made at that size, upsampled) and, with ``scales``, first
+  at half that side (the synthesis and style-transfer schedules take 2): it restores the sharp, consistent local
+  patterns that the decoders of the feature levels blur.
 
 Example:
     >>> from ottex.eval.textures import stripes
@@ -263,8 +264,8 @@ def patch_polish(
         max_side: longest side worked at.
         components: the patches move within the example's first ``components`` principal axes, the rest of
             each patch is kept (:func:`patch_sliced_ot`'s ``keep_residual``); None: all axes.
-        scales: sides worked at, each half the next, ending at the image's (or ``max_side``); a side whose short
-            side would be under :data:`LAYOUT_MIN_SIDE` is left out.
+        scales: sides worked at, each half the next, ending at the image's (or ``max_side``); a coarser side whose
+            short side would be under :data:`LAYOUT_MIN_SIDE` is left out (the last one always runs).
 
     Returns:
         ``(B, 3, H, W)`` clamped to ``[0, 1]``.
@@ -275,10 +276,10 @@ def patch_polish(
         >>> patch_polish(torch.rand(1, 3, 40, 40, generator=g), stripes(48, period=8), 2, generator=g).shape
         torch.Size([1, 3, 40, 40])
     """
-    if iterations <= 0:
-        return image
     if scales < 1:
         raise InputError(f"scales must be at least 1, got {scales}")
+    if iterations <= 0:
+        return image
     h, w = image.shape[-2:]
     side = min(max_side, max(h, w))
     for k in reversed(range(scales)):

@@ -162,7 +162,8 @@ class OTSchedule:
             (:func:`~ottex.image.patches.patch_polish`, within the style's 32 principal patch axes, the rest of
             each patch kept; not in region-guided runs; every frame of a video): it takes out the speckle and
             rough edges the feature passes leave and puts back the sharp local patterns the decoders blur (8
-            rotations: about 15 % of the time of a 256 px synthesis, a third at 512 px; in style transfer closer
+            rotations at one scale: about 15 % of the time of a 256 px synthesis, a third at 512 px; the half-side
+            scale of ``polish_scales`` adds a quarter of that; in style transfer closer
             to the style per layer and by patches for a content distance about 1 % further, at most 4 %,
             docs/structure.md). A schedule of one's own polishes unless this is 0.
         polish_scales: sides the polish works at, each half the next, ending at the output's (at most
@@ -1051,6 +1052,8 @@ def _effective_schedule(
         sched = sched.replace(passes=(passes,) if isinstance(passes, int) else tuple(passes), large_passes=None)
     if not sched.passes or any(p < 1 for p in sched.passes):
         raise InputError(f"passes must be at least 1, got {sched.passes}", option="passes")
+    if sched.polish_scales < 1:
+        raise InputError(f"polish_scales must be at least 1, got {sched.polish_scales}")
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
