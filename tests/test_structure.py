@@ -271,27 +271,21 @@ def test_patch_polish_sharpens_and_keeps_size_range_and_wrap():
 def test_patch_polish_scales_work_coarse_to_fine(monkeypatch):
     from ottex.image import patches
 
-    seen = []
+    inputs = []  # the image each sliced-OT call of the polish starts from
     real = patches.patch_sliced_ot
-    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: seen.append(tuple(image.shape[-2:]))
+    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: inputs.append(image.clone())
                         or real(image, *a, **k))
     example = stripes(64, period=8, angle=90, colors=RED_BLUE)
     image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
     one = patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0))
     two = patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0), scales=2)
-    assert seen == [(48, 64), (24, 32), (48, 64)]  # half the side first, then the image's own
+    # half the side first, then the image's own, which starts from the image with the coarse change added
+    assert [tuple(x.shape[-2:]) for x in inputs] == [(48, 64), (24, 32), (48, 64)]
+    assert (inputs[2] - image).abs().mean() > 0.01
     assert two.shape == image.shape and not torch.equal(one, two)
-    # the fine scale starts from the image with the coarse change added
-    inputs = []
-    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: inputs.append(image.clone())
-                        or real(image, *a, **k))
-    patch_polish(image, example, 2, generator=torch.Generator().manual_seed(0), scales=2)
-    assert (inputs[1] - image).abs().mean() > 0.01
-    seen.clear()  # a larger image works at max_side and half of it; a scale under LAYOUT_MIN_SIDE is left out
-    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, *a, **k: seen.append(tuple(image.shape[-2:]))
-                        or real(image, *a, **k))
+    inputs.clear()  # a larger image works at max_side and half of it; a scale under LAYOUT_MIN_SIDE is left out
     patch_polish(image, example, 1, max_side=48, scales=3, generator=torch.Generator().manual_seed(0))
-    assert seen == [(18, 24), (36, 48)]
+    assert [tuple(x.shape[-2:]) for x in inputs] == [(18, 24), (36, 48)]
     with pytest.raises(InputError, match="scales must be at least 1, got 0"):
         patch_polish(image, example, 0, scales=0)
     with pytest.raises(InputError, match="polish_scales must be at least 1, got 0"):  # before any work
@@ -324,11 +318,12 @@ def test_the_polish_at_half_the_side_takes_stripes_closer_to_the_example():
 def test_synthesis_keeps_stripes_straight():
     example = stripes(128, period=16, angle=90, colors=RED_BLUE)
     outs = [synthesize(example, 128, seed=seed) for seed in (0, 1)]
-    # measured on an Intel Xeon: 1.0 and 3.4 degrees (the sliced OT's sorts make another sample on another CPU
-    # from last-bit differences); the layout over all 147 patch axes, reflected at the borders: 20.4 and 13.1 there,
-    # 15.1 and 13.5 on an AMD EPYC; ottex 0.1's schedule (layout="off"): 30.5 and 21.6, blobs
+    # measured on an AMD EPYC, 2026-12-07 (the polish at two scales): 1.13 and 2.38 degrees (1.0 and 3.4 earlier on
+    # an Intel Xeon: the sliced OT's sorts make another sample on another CPU from last-bit differences); the layout
+    # over all 147 patch axes, reflected at the borders: 15.1 and 13.5; ottex 0.1's schedule (layout="off"): 30.5
+    # and 21.6, blobs
     assert sum(orientation_distance(out, example) for out in outs) / 2 < 10
-    # measured: 0.0001 and 0.12; the former layout: 1.49 and 0.66 (some jogs); layout="off": 4.37 and 1.57
+    # measured: 0.0004 and 0.14; the former layout: 1.49 and 0.66 (some jogs); layout="off": 4.37 and 1.57
     assert sum(straightness(out) for out in outs) / 2 < 0.5
 
 
@@ -337,14 +332,15 @@ def test_synthesis_keeps_stripes_straight():
 def test_synthesis_keeps_checkerboard_cells_square():
     example = checkerboard(128, cell=16)
     out = synthesize(example, 128, seed=0)
-    assert autocorrelation_distance(out, example) < 0.1  # measured 0.065 (the former layout 0.072); layout="off": 0.171
+    assert autocorrelation_distance(out, example) < 0.1  # measured 0.058 (the former layout 0.072); layout="off": 0.171
 
 
 @pytest.mark.needs_weights
 @pytest.mark.slow
 def test_patch_polish_takes_out_the_feature_passes_speckle():
     # the feature passes leave a speckle inside the cells of a straight layout; the polish that ends a structured
-    # synthesis takes most of it out. Measured per layer 0.118 / 0.079 / 0.115 against 0.170 / 0.125 / 0.195
+    # synthesis takes most of it out. Measured per layer 0.105 / 0.071 / 0.099 against 0.141 / 0.097 / 0.148 (the
+    # polish at two scales and the inverted last pass, 2026-12-07)
     example = checkerboard(128, cell=16)
     polished = style_distance_per_layer(synthesize(example, 128, seed=0), example)
     raw = style_distance_per_layer(synthesize(example, 128, seed=0, schedule=OTSchedule(polish_iterations=0),
@@ -537,8 +533,8 @@ def test_quality_best_is_closer_to_the_example():
 @pytest.mark.needs_weights
 def test_the_inversion_takes_a_synthesis_closer_to_the_example():
     """The default's inverted last pass, and ``--quality high``'s last two, against the same synthesis without an
-    inversion. Measured (64 px checkerboard): the default 0.79 / 0.81 / 0.81 x per layer on the measuring network,
-    0.92 x by patches; high 0.67 / 0.70 / 0.77 x and 0.88 x."""
+    inversion. Measured (64 px checkerboard, the polish at two scales): the default 0.79 / 0.81 / 0.83 x per layer on
+    the measuring network, 0.94 x by patches; high 0.69 / 0.75 / 0.80 x and 0.92 x."""
     example = checkerboard(64, 8)
     plain = synthesize(example, 64, seed=0, schedule=OTSchedule(invert_steps=0))
     default = synthesize(example, 64, seed=0)

@@ -133,8 +133,8 @@ def test_default_transfer_takes_the_style_and_keeps_the_layout(load_test_image, 
     for layer in ("relu2_1", "relu3_1"):
         assert d_out[layer] < 0.5 * d_content[layer], layer
         assert d_raw[layer] < 0.9 * d_cd16x[layer], layer
-    # the polish: measured relu1_1 / relu2_1 / relu3_1 0.90 / 0.85 / 0.87 of the unpolished distances and patches
-    # 0.79 (rocket-lava), 0.85 / 0.91 / 0.94 and 0.86 (owls-flowers); content 1.02 and 1.01 times further
+    # the polish (two scales): measured relu1_1 / relu2_1 / relu3_1 0.87 / 0.79 / 0.84 of the unpolished distances
+    # and patches 0.72 (rocket-lava), 0.76 / 0.83 / 0.92 and 0.77 (owls-flowers); content 1.04 and 1.02 times further
     assert all(d_out[layer] < 0.97 * d_raw[layer] for layer in d_raw), (d_out, d_raw)
     assert patch_distance(out, style_ref) < 0.9 * patch_distance(raw, style_ref)
     assert content_distance(out, content) < 1.05 * content_distance(raw, content)

@@ -293,15 +293,15 @@ def test_consistent_frames_are_as_steady_as_the_input_at_the_per_frame_style_dis
     frames = _outs(pan_folder_96, 5)
     own = warping_error(frames, frames)
     error = {label: warping_error(frames, outs) for label, outs in runs.items()}
-    # measured on this 128x96 px clip: the input's own 0.00045; per-frame 38x it, the pass alone (--blend 0) 6.2x,
-    # the default (the first frame settled, 90 % of the result carried along the flow) 0.69x
+    # measured on this 128x96 px clip (the polish at two scales): the input's own 0.00045; per-frame 39x it, the pass
+    # alone (--blend 0) 5.8x, the default (the first frame settled, 90 % of the result carried along the flow) 0.74x
     assert error["consistent"] < 1.5 * own
     assert error["pass alone"] > 3 * own
     assert error["per-frame"] > 20 * own
     distance = {label: [style_distance_per_layer(o, load_image(style)) for o in outs] for label, outs in runs.items()}
     for layer in distance["per-frame"][0]:
         mean = {label: sum(d[layer] for d in ds) / len(ds) for label, ds in distance.items()}
-        assert mean["consistent"] < 1.1 * mean["per-frame"], layer  # measured: 0.90x, 0.99x, 0.88x
+        assert mean["consistent"] < 1.1 * mean["per-frame"], layer  # measured: 0.87x, 0.97x, 0.87x
 
 
 @pytest.mark.needs_weights
