@@ -110,6 +110,11 @@ INVERT_STEPS = 10
 #: per layer on their example; at 512 px it would cost four times that, over the default's time budget
 #: (docs/structure.md).
 DEFAULT_INVERT_PIXELS = 256 * 256
+#: Rotations and momentum of the patch polish of a synthesis whose last pass is not inverted (outputs over
+#: :data:`DEFAULT_INVERT_PIXELS`): the polish alone undoes the decoders' blur there. Measured at 512 px on Heitz et
+#: al.'s example: 0.0501 / 0.0725 / 0.1308 per layer with the 8 plain rotations -> 0.0271 / 0.0327 / 0.0766 (their
+#: published result 0.0280 / 0.0350 / 0.0598), and closer on 12 structured examples (docs/structure.md).
+POLISH_WITHOUT_INVERSION = (16, 0.8)
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -162,15 +167,23 @@ class OTSchedule:
             (:func:`~ottex.image.patches.patch_polish`, within the style's 32 principal patch axes, the rest of
             each patch kept; not in region-guided runs; every frame of a video): it takes out the speckle and
             rough edges the feature passes leave and puts back the sharp local patterns the decoders blur (8
-            rotations at one scale: about 15 % of the time of a 256 px synthesis, a third at 512 px; the half-side
-            scale of ``polish_scales`` adds a quarter of that; in style transfer closer
-            to the style per layer and by patches for a content distance about 1 % further, at most 4 %,
-            docs/structure.md). A schedule of one's own polishes unless this is 0.
+            rotations at one scale: about 15 % of the time of a 256 px synthesis; the half-side scale of
+            ``polish_scales`` adds a quarter of that; in style transfer closer to the style per layer and by patches
+            for a content distance about 1 % further, at most 4 %, docs/structure.md). A synthesis whose last pass
+            is not inverted takes ``polish_without_inversion`` instead. A schedule of one's own polishes unless
+            this is 0.
         polish_scales: sides the polish works at, each half the next, ending at the output's (at most
             :data:`~ottex.image.patches.POLISH_MAX_SIDE`): at half the side a 7 px patch spans twice the pixels,
             so the polish also corrects stripes and cells wider than one patch (2: on the 35 examples that take the
             layout closer per layer on 25 / 23 / 31, by patches on 33; in style transfer closer to the style
             for the same content distance; docs/structure.md).
+        polish_momentum: heavy-ball momentum of the polish's steps (:func:`~ottex.image.patches.patch_sliced_ot`):
+            each step adds this share of the previous step's change, so the steps go further for the same sorts.
+        polish_without_inversion: ``(rotations, momentum)`` of the polish, in place of ``polish_iterations`` and
+            ``polish_momentum``, for a synthesis whose last pass was not inverted (larger outputs than
+            ``invert_max_output``, or ``invert_steps=0``; a schedule that polishes): there the polish alone undoes
+            the decoders' blur, and :data:`POLISH_WITHOUT_INVERSION` took 512 px syntheses much closer to their
+            examples (docs/structure.md). None: the same polish everywhere.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -220,6 +233,8 @@ class OTSchedule:
     layout_scales: int | None = 2
     polish_iterations: int = 8
     polish_scales: int = 2
+    polish_momentum: float = 0.0
+    polish_without_inversion: tuple[int, float] | None = POLISH_WITHOUT_INVERSION
     invert_steps: int = INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
@@ -921,6 +936,7 @@ def _run_schedule(
     targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}
     current = -1
+    inverted = False  # whether the last pass so far had its decodings inverted
     for pi, (si, lv, its) in enumerate(plan):
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
@@ -967,8 +983,11 @@ def _run_schedule(
     assert image is not None
     if polish:  # the example at the output's scale (and large enough for its tool)
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
-        image = patch_polish(image, example, sched.polish_iterations, generator=gen, wrap=tile,
-                             scales=sched.polish_scales)
+        steps, momentum = sched.polish_iterations, sched.polish_momentum
+        if synthesis and not inverted and sched.polish_without_inversion is not None:  # the last pass's blur is left
+            steps, momentum = sched.polish_without_inversion
+        image = patch_polish(image, example, steps, generator=gen, wrap=tile, scales=sched.polish_scales,
+                             momentum=momentum)
     if refine:
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (4,)))
         image = swd_refine(image, example, sched.refine_runs, weights_dir=weights_dir, generator=gen, wrap=tile,
@@ -1054,6 +1073,10 @@ def _effective_schedule(
         raise InputError(f"passes must be at least 1, got {sched.passes}", option="passes")
     if sched.polish_scales < 1:
         raise InputError(f"polish_scales must be at least 1, got {sched.polish_scales}")
+    for name, momentum in (("polish_momentum", sched.polish_momentum),
+                           ("polish_without_inversion", (sched.polish_without_inversion or (0, 0.0))[1])):
+        if not 0 <= momentum < 1:
+            raise InputError(f"{name}: the polish's momentum must be in [0, 1), got {momentum:g}")
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
