@@ -133,8 +133,7 @@ def patch_sliced_ot(
     if not wrap and min(image.shape[-2:]) < patch:
         raise InputError(f"the {image.shape[-1]}x{image.shape[-2]} px image is smaller than one {patch}x{patch} "
                          "patch", option="patch")
-    if not 0 <= momentum < 1:
-        raise InputError(f"momentum must be in [0, 1), got {momentum:g}", option="momentum")
+    check_momentum(momentum)
     if momentum > 0 and not keep_residual:
         raise InputError("momentum needs keep_residual (steps that change the image)", option="momentum")
     c = image.shape[1]
@@ -172,6 +171,13 @@ def patch_sliced_ot(
             back = F.conv_transpose2d(moved.view_as(coords), filters)
             image = ((_wrap_fold(back, p) if wrap else back) + base) / cover
     return image
+
+
+def check_momentum(momentum: float, name: str = "momentum") -> None:
+    """Raise :class:`~ottex.core.errors.InputError` unless ``momentum`` (of :func:`patch_sliced_ot`) is in
+    ``[0, 1)``; ``name`` says which setting it is."""
+    if not 0 <= momentum < 1:
+        raise InputError(f"{name} must be in [0, 1), got {momentum:g}", option="momentum")
 
 
 def _wrap_fold(x: torch.Tensor, p: int) -> torch.Tensor:

@@ -53,7 +53,7 @@ from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
-from ..image.patches import LAYOUT_MIN_SIDE, is_structured, patch_layout, patch_polish
+from ..image.patches import LAYOUT_MIN_SIDE, check_momentum, is_structured, patch_layout, patch_polish
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -936,7 +936,7 @@ def _run_schedule(
     targets: dict[int, list[_LevelTarget]] = {}
     content_feats: dict[int, torch.Tensor] = {}
     current = -1
-    inverted = False  # whether the last pass so far had its decodings inverted
+    inverted = False  # whether the last pass so far had decodings inverted
     for pi, (si, lv, its) in enumerate(plan):
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
@@ -971,7 +971,8 @@ def _run_schedule(
                 lvl: resample_masks(guide.target, (sh >> (lvl - 1), sw >> (lvl - 1))).flatten(1) for lvl in lv}
         # the decodings of this pass are inverted if it is one of its resolution's last ones
         inverted = invert_steps > 0 and si >= first_inverted and sh * sw <= INVERT_MAX_PIXELS and \
-            sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes
+            sum(p[0] == si for p in plan[pi + 1 :]) < sched.invert_passes and any(
+                lvl in sched.invert_levels for lvl in lv)
         for lvl in lv:
             pull = content_strength * CONTENT_LEVEL_WEIGHTS.get(lvl, 0.0)
             invert = invert_steps if inverted and lvl in sched.invert_levels else 0
@@ -1073,10 +1074,12 @@ def _effective_schedule(
         raise InputError(f"passes must be at least 1, got {sched.passes}", option="passes")
     if sched.polish_scales < 1:
         raise InputError(f"polish_scales must be at least 1, got {sched.polish_scales}")
-    for name, momentum in (("polish_momentum", sched.polish_momentum),
-                           ("polish_without_inversion", (sched.polish_without_inversion or (0, 0.0))[1])):
-        if not 0 <= momentum < 1:
-            raise InputError(f"{name}: the polish's momentum must be in [0, 1), got {momentum:g}")
+    check_momentum(sched.polish_momentum, "polish_momentum")
+    if sched.polish_without_inversion is not None:
+        pair = sched.polish_without_inversion
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1):
+            raise InputError(f"polish_without_inversion must be (rotations >= 1, momentum) or None, got {pair!r}")
+        check_momentum(pair[1], "polish_without_inversion's momentum")
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
