@@ -113,7 +113,8 @@ DEFAULT_INVERT_PIXELS = 256 * 256
 #: Rotations and momentum of the patch polish of a synthesis whose last pass is not inverted (outputs over
 #: :data:`DEFAULT_INVERT_PIXELS`): the polish alone undoes the decoders' blur there. Measured at 512 px on Heitz et
 #: al.'s example: 0.0501 / 0.0725 / 0.1308 per layer with the 8 plain rotations -> 0.0271 / 0.0327 / 0.0766 (their
-#: published result 0.0280 / 0.0350 / 0.0598), and closer on 12 structured examples (docs/structure.md).
+#: published result 0.0280 / 0.0350 / 0.0598); on 12 structured examples closer on 11 / 12 / 12 per layer and 12 by
+#: patches (docs/structure.md).
 POLISH_WITHOUT_INVERSION = (16, 0.8)
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
