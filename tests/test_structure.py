@@ -3,6 +3,7 @@ the procedural examples they are checked on."""
 
 from __future__ import annotations
 
+import numpy
 import pytest
 import torch
 
@@ -325,40 +326,89 @@ def test_patch_polish_scales_work_coarse_to_fine(monkeypatch):
     assert [tuple(x.shape[-2:]) for x in inputs] == [(18, 24), (36, 48)]
     with pytest.raises(InputError, match="scales must be at least 1, got 0"):
         patch_polish(image, example, 0, scales=0)
+    # rotations per scale, coarse to fine: the sequence's length is the number of scales, a 0 leaves its scale out
+    calls = []
+    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, style, n, *a, **k: calls.append(
+        (tuple(image.shape[-2:]), n)) or real(image, style, n, *a, **k))
+    wide = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    patch_polish(wide, example, (3, 1, 2), generator=torch.Generator().manual_seed(0))
+    assert calls == [((16, 24), 3), ((32, 48), 1), ((64, 96), 2)]
+    calls.clear()
+    patch_polish(wide, example, [0, 1, 2], generator=torch.Generator().manual_seed(0), scales=3)
+    assert calls == [((32, 48), 1), ((64, 96), 2)]
+    assert torch.equal(patch_polish(wide, example, (2, 2), generator=torch.Generator().manual_seed(0)),
+                       patch_polish(wide, example, 2, generator=torch.Generator().manual_seed(0), scales=2))
+    with pytest.raises(InputError, match=r"scales must be 1 or 3 \(the number of rotations per scale given\), got 2"):
+        patch_polish(wide, example, (1, 1, 1), scales=2)
+    with pytest.raises(InputError, match=r"rotations must be at least 0 at every scale, got \(2, -1\)"):
+        patch_polish(wide, example, (2, -1))
+    with pytest.raises(InputError, match="rotations of at least one scale, got an empty sequence"):
+        patch_polish(wide, example, ())
+    with pytest.raises(InputError, match=r"whole numbers, got \(2, 1.5\)"):
+        patch_polish(wide, example, (2, 1.5))
     with pytest.raises(InputError, match="polish_scales must be at least 1, got 0"):  # before any work
         OTOptions(schedule=OTSchedule(polish_scales=0)).effective_schedule()
+    # the schedule's polish without the inversion: checked whole before any work
+    for bad, message in (((16, 1.0), r"polish_without_inversion's momentum must be in \[0, 1\), got 1"),
+                         ((16,), r"must be \(rotations >= 1 or a tuple of them, one per scale, momentum\) or "
+                                 r"None, got \(16,\)"),
+                         ((0, 0.8), r"got \(0, 0.8\)"), ((16, 0.8, 1), r"got \(16, 0.8, 1\)"),
+                         (((16, 0, 16), 0.8), r"got \(\(16, 0, 16\), 0.8\)"), (((), 0.8), r"got \(\(\), 0.8\)"),
+                         (([16, 16], 0.8), r"got \(\[16, 16\], 0.8\)"), ((True, 0.8), r"got \(True, 0.8\)"),
+                         ((16, None), r"got \(16, None\)")):
+        with pytest.raises(InputError, match=message):
+            OTOptions(schedule=OTSchedule(polish_without_inversion=bad)).effective_schedule()
+    for good in ((16, 0.8), ((8,), 0.5), ((16, 24, 16), 0.8), (numpy.int64(4), 0.0)):
+        OTOptions(schedule=OTSchedule(polish_without_inversion=good)).effective_schedule()
+    with pytest.raises(InputError, match=r"polish_momentum must be in \[0, 1\), got -0.1"):
+        OTOptions(schedule=OTSchedule(polish_momentum=-0.1)).effective_schedule()
+
+
+@pytest.mark.needs_weights
+def test_a_synthesis_hands_its_polish_the_rotations_per_scale(monkeypatch):
+    from ottex.methods import optimal_textures
+
+    calls = []  # (rotations, scales, momentum) of each polish
+    real = optimal_textures.patch_polish
+    monkeypatch.setattr(optimal_textures, "patch_polish", lambda image, example, n, **k: calls.append(
+        (n, k["scales"], k["momentum"])) or real(image, example, n, **k))
+    small = procedural_set(64)["planks"]
+    synthesize(small, 64, seed=0, layout="on", schedule=OTSchedule(invert_steps=0))  # nothing inverted
+    synthesize(small, 64, seed=0, layout="on")  # the last pass inverted
+    synthesize(small, 64, seed=0, layout="on", schedule=OTSchedule(invert_steps=0, polish_without_inversion=(4, 0.5)))
+    assert calls == [((16, 24, 16), 1, 0.8), (8, 2, 0.0), (4, 2, 0.5)]
 
 
 @pytest.mark.needs_weights
 @pytest.mark.slow
 def test_without_the_inversion_the_polish_with_momentum_takes_planks_closer():
     # a synthesis whose last pass is not inverted (outputs over 256 x 256 px by default; here the bound is lowered
-    # so that 128 px is one) ends with POLISH_WITHOUT_INVERSION, 16 rotations with momentum 0.8, instead of 8 plain
-    # ones. Measured (AMD EPYC) per seed, with / without per layer: 0.73 / 0.83 / 0.81 and 0.68 / 0.74 / 0.71,
-    # patches 0.86 and 0.77
+    # so that 128 px is one) ends with POLISH_WITHOUT_INVERSION, 16 / 24 / 16 rotations with momentum 0.8 at a
+    # quarter, half and all of the side, instead of 8 plain ones at half and all of it. Measured (AMD EPYC) per seed,
+    # with / without per layer: 0.73 / 0.81 / 0.78 and 0.65 / 0.70 / 0.68, patches 0.82 and 0.71; with the fifth
+    # round's polish (16 rotations at two scales) 0.73 / 0.83 / 0.81 and 0.68 / 0.74 / 0.71, patches 0.86 and 0.76
     example = procedural_set(128)["planks"]
     for seed in (0, 1):
         strong = synthesize(example, 128, seed=seed, schedule=OTSchedule(invert_max_output=64 * 64), layout="on")
         plain = synthesize(example, 128, seed=seed, layout="on", schedule=OTSchedule(
             invert_max_output=64 * 64, polish_without_inversion=None))
+        two = synthesize(example, 128, seed=seed, layout="on", schedule=OTSchedule(
+            invert_max_output=64 * 64, polish_without_inversion=(16, 0.8)))
         a, b = style_distance_per_layer(strong, example), style_distance_per_layer(plain, example)
         assert all(a[k] < 0.9 * b[k] for k in a), (seed, a, b)
-        assert patch_distance(strong, example, rescale=False) < 0.95 * patch_distance(plain, example, rescale=False)
+        patches = [patch_distance(x, example, rescale=False) for x in (strong, plain, two)]
+        assert patches[0] < 0.95 * patches[1], (seed, patches)
+        # the quarter-side scale takes the planks closer than the two scales did, at relu3_1 and by patches
+        assert a["relu3_1"] < 0.99 * style_distance_per_layer(two, example)["relu3_1"], seed
+        assert patches[0] < 0.99 * patches[2], (seed, patches)
     # where the last pass is inverted (the default up to 256 x 256 px) the polish stays the plain one
-    assert OTSchedule().polish_without_inversion == POLISH_WITHOUT_INVERSION == (16, 0.8)
+    assert OTSchedule().polish_without_inversion == POLISH_WITHOUT_INVERSION == ((16, 24, 16), 0.8)
     small = procedural_set(64)["planks"]
     assert torch.equal(synthesize(small, 64, seed=0, layout="on"), synthesize(
         small, 64, seed=0, layout="on", schedule=OTSchedule(polish_without_inversion=None)))
     # ... but a run whose levels hold none of the inverted ones has nothing inverted: it takes the strong polish
     assert not torch.equal(synthesize(small, 64, seed=0, layout="on", levels=(1,)), synthesize(
         small, 64, seed=0, layout="on", levels=(1,), schedule=OTSchedule(polish_without_inversion=None)))
-    for bad, message in (((16, 1.0), r"polish_without_inversion's momentum must be in \[0, 1\), got 1"),
-                         ((16,), r"must be \(rotations >= 1, momentum\) or None, got \(16,\)"),
-                         ((0, 0.8), r"got \(0, 0.8\)"), ((16, 0.8, 1), "got")):
-        with pytest.raises(InputError, match=message):  # before any work
-            OTOptions(schedule=OTSchedule(polish_without_inversion=bad)).effective_schedule()
-    with pytest.raises(InputError, match=r"polish_momentum must be in \[0, 1\), got -0.1"):
-        OTOptions(schedule=OTSchedule(polish_momentum=-0.1)).effective_schedule()
 
 
 @pytest.mark.needs_weights

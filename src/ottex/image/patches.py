@@ -20,7 +20,8 @@ and the lattices of checkerboards, tiles and planks come out whole.
   :data:`POLISH_MAX_SIDE`; larger images get the change made at that size, upsampled) and, with ``scales``, first
   at half that side (the synthesis and style-transfer schedules take 2): it restores the sharp, consistent local
   patterns that the decoders of the feature levels blur. With ``momentum`` its steps go further for the same sorts
-  (a synthesis whose last pass is not inverted takes 16 rotations at 0.8).
+  (a synthesis whose last pass is not inverted takes 16, 24 and 16 rotations at 0.8 at a quarter, half and all of
+  its side).
 
 Example:
     >>> from ottex.eval.textures import stripes
@@ -30,6 +31,9 @@ Example:
 """
 
 from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -261,7 +265,7 @@ def patch_layout(
 def patch_polish(
     image: torch.Tensor,
     style: torch.Tensor,
-    iterations: int = 4,
+    iterations: int | Sequence[int] = 4,
     patch: int = LAYOUT_PATCH,
     generator: torch.Generator | None = None,
     wrap: bool = False,
@@ -273,14 +277,16 @@ def patch_polish(
     """:func:`patch_sliced_ot` on a finished image, at its resolution or, when larger, at a long side of
     ``max_side`` with the change upsampled and added (so time and memory stay bounded at large sizes).
 
-    With ``scales`` > 1 the same steps run first at half that side (and a quarter, ...), coarse to fine, each
-    change upsampled and added: a 7 px patch at half the size spans twice the pixels, so the polish also corrects
-    the mid-scale patterns (stripes, cells) that one scale's patches are too small to see.
+    With ``scales`` > 1 (or a sequence of ``iterations``, one per scale) the steps run first at half that side (and
+    a quarter, ...), coarse to fine, each change upsampled and added: a 7 px patch at half the size spans twice the
+    pixels, so the polish also corrects the mid-scale patterns (stripes, cells) that one scale's patches are too
+    small to see.
 
     Args:
         image: ``(B, 3, H, W)`` image in ``[0, 1]``.
         style: ``(1, 3, H', W')`` example at the detail scale of ``image``.
-        iterations: rotations (0 returns the image unchanged).
+        iterations: rotations at each scale (0 returns the image unchanged), or a sequence of them, one per scale,
+            coarse to fine (its length is then the number of scales).
         patch: odd side of the patches.
         generator: source of the rotations.
         wrap: the image is tileable.
@@ -288,11 +294,16 @@ def patch_polish(
         components: the patches move within the example's first ``components`` principal axes, the rest of
             each patch is kept (:func:`patch_sliced_ot`'s ``keep_residual``); None: all axes.
         scales: sides worked at, each half the next, ending at the image's (or ``max_side``); a coarser side whose
-            short side would be under :data:`LAYOUT_MIN_SIDE` is left out (the last one always runs).
+            short side would be under :data:`LAYOUT_MIN_SIDE` is left out (the last one always runs unless its
+            rotations are 0). With a sequence of ``iterations``: 1 or its length.
         momentum: :func:`patch_sliced_ot`'s ``momentum``.
 
     Returns:
         ``(B, 3, H, W)`` clamped to ``[0, 1]``.
+
+    Raises:
+        InputError: ``scales`` under 1 or, with a sequence of ``iterations``, neither 1 nor its length; an empty
+            sequence, a negative or fractional number of rotations; :func:`patch_sliced_ot`'s errors.
 
     Example:
         >>> from ottex.eval.textures import stripes
@@ -302,13 +313,22 @@ def patch_polish(
     """
     if scales < 1:
         raise InputError(f"scales must be at least 1, got {scales}")
-    if iterations <= 0:
-        return image
+    try:
+        counts = [operator.index(n) for n in iterations] if isinstance(iterations, Sequence) else \
+            [operator.index(iterations)] * scales
+    except TypeError:
+        raise InputError(f"the polish's rotations must be whole numbers, got {iterations!r}") from None
+    if not counts:
+        raise InputError("the polish needs the rotations of at least one scale, got an empty sequence")
+    if isinstance(iterations, Sequence) and scales not in (1, len(counts)):
+        raise InputError(f"scales must be 1 or {len(counts)} (the number of rotations per scale given), got {scales}")
+    if min(counts) < 0:
+        raise InputError(f"the polish's rotations must be at least 0 at every scale, got {iterations!r}")
     h, w = image.shape[-2:]
     side = min(max_side, max(h, w))
-    for k in reversed(range(scales)):
-        if min(h, w) * (side >> k) / max(h, w) >= LAYOUT_MIN_SIDE or k == 0:
-            image = _polish_at(image, style, iterations, patch, generator, wrap, side >> k, components, momentum)
+    for k, n in zip(reversed(range(len(counts))), counts):
+        if n > 0 and (min(h, w) * (side >> k) / max(h, w) >= LAYOUT_MIN_SIDE or k == 0):
+            image = _polish_at(image, style, n, patch, generator, wrap, side >> k, components, momentum)
     return image
 
 

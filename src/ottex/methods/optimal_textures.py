@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Sequence
@@ -110,12 +111,13 @@ INVERT_STEPS = 10
 #: per layer on their example; at 512 px it would cost four times that, over the default's time budget
 #: (docs/structure.md).
 DEFAULT_INVERT_PIXELS = 256 * 256
-#: Rotations and momentum of the patch polish of a synthesis whose last pass is not inverted (outputs over
-#: :data:`DEFAULT_INVERT_PIXELS`): the polish alone undoes the decoders' blur there. Measured at 512 px on Heitz et
-#: al.'s example: 0.0501 / 0.0725 / 0.1308 per layer with the 8 plain rotations -> 0.0271 / 0.0327 / 0.0766 (their
-#: published result 0.0280 / 0.0350 / 0.0598); on 12 structured examples closer on 11 / 12 / 12 per layer and 12 by
-#: patches (docs/structure.md).
-POLISH_WITHOUT_INVERSION = (16, 0.8)
+#: Rotations per scale (a quarter, half and all of the polish's side, coarse to fine) and momentum of the patch polish
+#: of a synthesis whose last pass is not inverted (outputs over :data:`DEFAULT_INVERT_PIXELS`): the polish alone
+#: undoes the decoders' blur there, and at a quarter of the side its 7 px patches see cells and stripes whole.
+#: Measured at 512 px on Heitz et al.'s example, per layer: 8 plain rotations at two scales 0.0501 / 0.0725 /
+#: 0.1308, 16 with momentum 0.8 at two scales 0.0271 / 0.0327 / 0.0766, these 0.0251 / 0.0292 / 0.0658 (their
+#: published result 0.0280 / 0.0350 / 0.0598; docs/structure.md, fifth and sixth rounds).
+POLISH_WITHOUT_INVERSION = ((16, 24, 16), 0.8)
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -174,7 +176,8 @@ class OTSchedule:
             is not inverted takes ``polish_without_inversion`` instead. A schedule of one's own polishes unless
             this is 0.
         polish_scales: sides the polish works at, each half the next, ending at the output's (at most
-            :data:`~ottex.image.patches.POLISH_MAX_SIDE`): at half the side a 7 px patch spans twice the pixels,
+            :data:`~ottex.image.patches.POLISH_MAX_SIDE`; not where ``polish_without_inversion`` gives rotations
+            per scale, as the default does above 256 x 256 px): at half the side a 7 px patch spans twice the pixels,
             so the polish also corrects stripes and cells wider than one patch (2: on the 35 examples that take the
             layout closer per layer on 25 / 23 / 31, by patches on 33; in style transfer closer to the style
             for the same content distance; docs/structure.md).
@@ -184,7 +187,9 @@ class OTSchedule:
             ``polish_momentum``, for a synthesis whose last pass was not inverted (larger outputs than
             ``invert_max_output``, or ``invert_steps=0``; a schedule that polishes): there the polish alone undoes
             the decoders' blur, and :data:`POLISH_WITHOUT_INVERSION` took 512 px syntheses much closer to their
-            examples (docs/structure.md). None: the same polish everywhere.
+            examples (docs/structure.md). ``rotations`` is a number (at each of ``polish_scales``) or a tuple of
+            them, each at least 1, one per scale, coarse to fine (its length is then the number of scales, in place
+            of ``polish_scales``). None: the same polish everywhere.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -235,7 +240,7 @@ class OTSchedule:
     polish_iterations: int = 8
     polish_scales: int = 2
     polish_momentum: float = 0.0
-    polish_without_inversion: tuple[int, float] | None = POLISH_WITHOUT_INVERSION
+    polish_without_inversion: tuple[int | tuple[int, ...], float] | None = POLISH_WITHOUT_INVERSION
     invert_steps: int = INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
@@ -988,8 +993,8 @@ def _run_schedule(
         steps, momentum = sched.polish_iterations, sched.polish_momentum
         if synthesis and not inverted and sched.polish_without_inversion is not None:  # the last pass's blur is left
             steps, momentum = sched.polish_without_inversion
-        image = patch_polish(image, example, steps, generator=gen, wrap=tile, scales=sched.polish_scales,
-                             momentum=momentum)
+        image = patch_polish(image, example, steps, generator=gen, wrap=tile, momentum=momentum,
+                             scales=1 if isinstance(steps, tuple) else sched.polish_scales)
     if refine:
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (4,)))
         image = swd_refine(image, example, sched.refine_runs, weights_dir=weights_dir, generator=gen, wrap=tile,
@@ -1078,8 +1083,13 @@ def _effective_schedule(
     check_momentum(sched.polish_momentum, "polish_momentum")
     if sched.polish_without_inversion is not None:
         pair = sched.polish_without_inversion
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1):
-            raise InputError(f"polish_without_inversion must be (rotations >= 1, momentum) or None, got {pair!r}")
+        ok = isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], numbers.Real)
+        counts = pair[0] if ok else None
+        counts = (counts,) if isinstance(counts, numbers.Integral) else counts
+        if not (isinstance(counts, tuple) and counts and all(
+                isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in counts)):
+            raise InputError("polish_without_inversion must be (rotations >= 1 or a tuple of them, one per scale, "
+                             f"momentum) or None, got {pair!r}")
         check_momentum(pair[1], "polish_without_inversion's momentum")
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
