@@ -346,9 +346,12 @@ def test_patch_polish_scales_work_coarse_to_fine(monkeypatch):
         patch_polish(wide, example, ())
     with pytest.raises(InputError, match=r"whole numbers, got \(2, 1.5\)"):
         patch_polish(wide, example, (2, 1.5))
-    with pytest.raises(InputError, match="polish_scales must be at least 1, got 0"):  # before any work
+
+
+def test_the_schedules_polish_is_checked_before_any_work():
+    with pytest.raises(InputError, match="polish_scales must be at least 1, got 0"):
         OTOptions(schedule=OTSchedule(polish_scales=0)).effective_schedule()
-    # the schedule's polish without the inversion: checked whole before any work
+    # the polish without the inversion is checked whole
     for bad, message in (((16, 1.0), r"polish_without_inversion's momentum must be in \[0, 1\), got 1"),
                          ((16,), r"must be \(rotations >= 1 or a tuple of them, one per scale, momentum\) or "
                                  r"None, got \(16,\)"),

@@ -313,14 +313,14 @@ def patch_polish(
     """
     if scales < 1:
         raise InputError(f"scales must be at least 1, got {scales}")
+    per_scale = isinstance(iterations, Sequence)
     try:
-        counts = [operator.index(n) for n in iterations] if isinstance(iterations, Sequence) else \
-            [operator.index(iterations)] * scales
+        counts = [operator.index(n) for n in iterations] if per_scale else [operator.index(iterations)] * scales
     except TypeError:
         raise InputError(f"the polish's rotations must be whole numbers, got {iterations!r}") from None
     if not counts:
         raise InputError("the polish needs the rotations of at least one scale, got an empty sequence")
-    if isinstance(iterations, Sequence) and scales not in (1, len(counts)):
+    if per_scale and scales not in (1, len(counts)):
         raise InputError(f"scales must be 1 or {len(counts)} (the number of rotations per scale given), got {scales}")
     if min(counts) < 0:
         raise InputError(f"the polish's rotations must be at least 0 at every scale, got {iterations!r}")
