@@ -429,7 +429,10 @@ def test_job_event_stream(client):
     assert states[-1] == "done" and "running" in states
     assert len(progress) >= 2 and all(p["id"] == job["id"] for p in progress)
     mid = [p for p in progress if 0 < p["done"] < p["total"]]
-    assert mid and all(p["eta"] is not None and p["eta"] > 0 and p["elapsed"] > 0 for p in mid)
+    # the time left is estimated once min_steps steps after the first are timed (EtaEstimator); which events the
+    # stream relays depends on timing, so an early one (done <= min_steps) may come without it
+    timed = [p for p in mid if p["done"] > EtaEstimator().min_steps]
+    assert timed and all(p["eta"] is not None and p["eta"] > 0 and p["elapsed"] > 0 for p in timed), progress
     assert all(p["preview"] for p in mid) and {p["unit"] for p in progress} == {"step"}
 
 
