@@ -338,6 +338,15 @@ def test_patch_polish_scales_work_coarse_to_fine(monkeypatch):
     assert calls == [((32, 48), 1), ((64, 96), 2)]
     assert torch.equal(patch_polish(wide, example, (2, 2), generator=torch.Generator().manual_seed(0)),
                        patch_polish(wide, example, 2, generator=torch.Generator().manual_seed(0), scales=2))
+    # a patch side per scale, coarse to fine, with rotations per scale as many
+    calls.clear()
+    monkeypatch.setattr(patches, "patch_sliced_ot", lambda image, style, n, patch, *a, **k: calls.append(
+        (tuple(image.shape[-2:]), n, patch)) or real(image, style, n, patch, *a, **k))
+    patch_polish(wide, example, (3, 1, 2), patch=(7, 7, 5), generator=torch.Generator().manual_seed(0))
+    assert calls == [((16, 24), 3, 7), ((32, 48), 1, 7), ((64, 96), 2, 5)]
+    for rotations, sides in ((2, (7, 5)), ((3, 1, 2), (7, 5))):
+        with pytest.raises(InputError, match="patch sides per scale need rotations per scale, as many"):
+            patch_polish(wide, example, rotations, patch=sides)
     with pytest.raises(InputError, match=r"scales must be 1 or 3 \(the number of rotations per scale given\), got 2"):
         patch_polish(wide, example, (1, 1, 1), scales=2)
     with pytest.raises(InputError, match=r"rotations must be at least 0 at every scale, got \(2, -1\)"):
@@ -354,14 +363,19 @@ def test_the_schedules_polish_is_checked_before_any_work():
     # the polish without the inversion is checked whole
     for bad, message in (((16, 1.0), r"polish_without_inversion's momentum must be in \[0, 1\), got 1"),
                          ((16,), r"must be \(rotations >= 1 or a tuple of them, one per scale, momentum\) or "
-                                 r"None, got \(16,\)"),
-                         ((0, 0.8), r"got \(0, 0.8\)"), ((16, 0.8, 1), r"got \(16, 0.8, 1\)"),
+                                 r"\(rotations, momentum, odd patch side or a tuple of them as long as the "
+                                 r"rotations'\) or None, got \(16,\)"),
+                         ((0, 0.8), r"got \(0, 0.8\)"), ((16, 0.8, 4), r"got \(16, 0.8, 4\)"),
+                         ((16, 0.8, (7, 5)), r"got \(16, 0.8, \(7, 5\)\)"),
+                         (((16, 16), 0.8, (7, 5, 5)), r"got \(\(16, 16\), 0.8, \(7, 5, 5\)\)"),
+                         ((16, 0.8, 7, 1), r"got \(16, 0.8, 7, 1\)"), ((16, 0.8, (7, -1)), r"got"),
                          (((16, 0, 16), 0.8), r"got \(\(16, 0, 16\), 0.8\)"), (((), 0.8), r"got \(\(\), 0.8\)"),
                          (([16, 16], 0.8), r"got \(\[16, 16\], 0.8\)"), ((True, 0.8), r"got \(True, 0.8\)"),
                          ((16, None), r"got \(16, None\)")):
         with pytest.raises(InputError, match=message):
             OTOptions(schedule=OTSchedule(polish_without_inversion=bad)).effective_schedule()
-    for good in ((16, 0.8), ((8,), 0.5), ((16, 24, 16), 0.8), (numpy.int64(4), 0.0)):
+    for good in ((16, 0.8), ((8,), 0.5), ((16, 24, 16), 0.8), (numpy.int64(4), 0.0), (16, 0.8, 5),
+                 ((16, 24, 16), 0.8, (7, 7, 5)), ((8,), 0.5, (3,))):
         OTOptions(schedule=OTSchedule(polish_without_inversion=good)).effective_schedule()
     with pytest.raises(InputError, match=r"polish_momentum must be in \[0, 1\), got -0.1"):
         OTOptions(schedule=OTSchedule(polish_momentum=-0.1)).effective_schedule()
@@ -374,43 +388,48 @@ def test_a_synthesis_hands_its_polish_the_rotations_per_scale(monkeypatch):
     calls = []  # (rotations, scales, momentum) of each polish
     real = optimal_textures.patch_polish
     monkeypatch.setattr(optimal_textures, "patch_polish", lambda image, example, n, **k: calls.append(
-        (n, k["scales"], k["momentum"])) or real(image, example, n, **k))
+        (n, k["scales"], k["momentum"], k["patch"])) or real(image, example, n, **k))
     small = procedural_set(64)["planks"]
     synthesize(small, 64, seed=0, layout="on", schedule=OTSchedule(invert_steps=0))  # nothing inverted
     synthesize(small, 64, seed=0, layout="on")  # the last pass inverted
     synthesize(small, 64, seed=0, layout="on", schedule=OTSchedule(invert_steps=0, polish_without_inversion=(4, 0.5)))
-    assert calls == [((16, 24, 16), 1, 0.8), (8, 2, 0.0), (4, 2, 0.5)]
+    assert calls == [((16, 24, 16), 1, 0.8, (7, 7, 5)), (8, 2, 0.0, 7), (4, 2, 0.5, 7)]
 
 
 @pytest.mark.needs_weights
 @pytest.mark.slow
 def test_without_the_inversion_the_polish_with_momentum_takes_planks_closer():
     # a synthesis whose last pass is not inverted (outputs over 256 x 256 px by default; here the bound is lowered
-    # so that 128 px is one) ends with POLISH_WITHOUT_INVERSION, 16 / 24 / 16 rotations with momentum 0.8 at a
-    # quarter, half and all of the side, instead of 8 plain ones at half and all of it (which polish a synthesis
-    # hands over: test_a_synthesis_hands_its_polish_the_rotations_per_scale). The polishes here start from the same
-    # unpolished synthesis. Measured (AMD EPYC, 2026-12-07) per seed, strong / plain per layer: 0.76 / 0.80 / 0.78
-    # and 0.69 / 0.73 / 0.71, patches 0.83 and 0.73; strong / the fifth round's polish (16 rotations at two scales):
-    # relu3_1 0.973 and 0.974, patches 0.96 and 0.92
+    # so that 128 px is one) ends with POLISH_WITHOUT_INVERSION: 16 / 24 / 16 rotations with momentum 0.8 at a
+    # quarter, half and all of the side, 7 px patches at the first two and 5 px at the last, instead of 8 plain ones
+    # at half and all of it (which polish a synthesis hands over: test_a_synthesis_hands_its_polish_the_rotations_
+    # per_scale). The polishes start from the same unpolished synthesis. Measured (AMD EPYC, 2026-12-07) per seed:
+    # strong / plain per layer 0.59 / 0.75 / 0.80 and 0.51 / 0.67 / 0.71, patches 0.80 and 0.65; the sixth round's
+    # (7 px patches at every scale) / the fifth round's (16 rotations at two scales): relu3_1 0.973 and 0.974,
+    # patches 0.96 and 0.92; strong / the sixth round's: relu1_1 0.77 and 0.74, patches 0.96 and 0.90
     example = procedural_set(128)["planks"]
     for seed in (0, 1):
         unpolished = synthesize(example, 128, seed=seed, layout="on", schedule=OTSchedule(
             invert_max_output=64 * 64, polish_iterations=0))
 
-        def polish(steps, momentum, scales=1, seed=seed, unpolished=unpolished):
+        def polish(steps, momentum, patch=7, scales=1, seed=seed, unpolished=unpolished):
             return patch_polish(unpolished, example, steps, generator=torch.Generator().manual_seed(seed),
-                                momentum=momentum, scales=scales)
+                                momentum=momentum, patch=patch, scales=scales)
 
-        strong, plain, two = polish(*POLISH_WITHOUT_INVERSION), polish(8, 0.0, 2), polish(16, 0.8, 2)
+        strong, plain, two = polish(*POLISH_WITHOUT_INVERSION), polish(8, 0.0, 7, 2), polish(16, 0.8, 7, 2)
+        sixth = polish((16, 24, 16), 0.8)
         a, b = style_distance_per_layer(strong, example), style_distance_per_layer(plain, example)
         assert all(a[k] < 0.9 * b[k] for k in a), (seed, a, b)
-        patches = [patch_distance(x, example, rescale=False) for x in (strong, plain, two)]
+        patches = [patch_distance(x, example, rescale=False) for x in (strong, plain, two, sixth)]
         assert patches[0] < 0.95 * patches[1], (seed, patches)
         # the quarter-side scale takes the planks closer than the two scales did, at relu3_1 and by patches
-        assert a["relu3_1"] < 0.99 * style_distance_per_layer(two, example)["relu3_1"], seed
-        assert patches[0] < 0.99 * patches[2], (seed, patches)
+        s = style_distance_per_layer(sixth, example)
+        assert s["relu3_1"] < 0.99 * style_distance_per_layer(two, example)["relu3_1"], seed
+        assert patches[3] < 0.99 * patches[2], (seed, patches)
+        # 5 px patches at the full side take the finest layer and the patches closer than 7 px ones
+        assert a["relu1_1"] < 0.9 * s["relu1_1"] and patches[0] < 0.98 * patches[3], (seed, a, s, patches)
     # where the last pass is inverted (the default up to 256 x 256 px) the polish stays the plain one
-    assert OTSchedule().polish_without_inversion == POLISH_WITHOUT_INVERSION == ((16, 24, 16), 0.8)
+    assert OTSchedule().polish_without_inversion == POLISH_WITHOUT_INVERSION == ((16, 24, 16), 0.8, (7, 7, 5))
     small = procedural_set(64)["planks"]
     assert torch.equal(synthesize(small, 64, seed=0, layout="on"), synthesize(
         small, 64, seed=0, layout="on", schedule=OTSchedule(polish_without_inversion=None)))

@@ -21,7 +21,7 @@ and the lattices of checkerboards, tiles and planks come out whole.
   at half that side (the synthesis and style-transfer schedules take 2): it restores the sharp, consistent local
   patterns that the decoders of the feature levels blur. With ``momentum`` its steps go further for the same sorts
   (a synthesis whose last pass is not inverted takes 16, 24 and 16 rotations at 0.8 at a quarter, half and all of
-  its side).
+  its side, with 7, 7 and 5 px patches).
 
 Example:
     >>> from ottex.eval.textures import stripes
@@ -266,7 +266,7 @@ def patch_polish(
     image: torch.Tensor,
     style: torch.Tensor,
     iterations: int | Sequence[int] = 4,
-    patch: int = LAYOUT_PATCH,
+    patch: int | Sequence[int] = LAYOUT_PATCH,
     generator: torch.Generator | None = None,
     wrap: bool = False,
     max_side: int = POLISH_MAX_SIDE,
@@ -287,7 +287,8 @@ def patch_polish(
         style: ``(1, 3, H', W')`` example at the detail scale of ``image``.
         iterations: rotations at each scale (0 returns the image unchanged), or a sequence of them, one per scale,
             coarse to fine (its length is then the number of scales).
-        patch: odd side of the patches.
+        patch: odd side of the patches, or a sequence of them, one per scale, coarse to fine (with a sequence of
+            ``iterations`` of the same length).
         generator: source of the rotations.
         wrap: the image is tileable.
         max_side: longest side worked at.
@@ -303,7 +304,8 @@ def patch_polish(
 
     Raises:
         InputError: ``scales`` under 1 or, with a sequence of ``iterations``, neither 1 nor its length; an empty
-            sequence, a negative or fractional number of rotations; :func:`patch_sliced_ot`'s errors.
+            sequence, a negative or fractional number of rotations; a sequence of patch sides without a sequence of
+            ``iterations`` as long; :func:`patch_sliced_ot`'s errors.
 
     Example:
         >>> from ottex.eval.textures import stripes
@@ -324,11 +326,18 @@ def patch_polish(
         raise InputError(f"scales must be 1 or {len(counts)} (the number of rotations per scale given), got {scales}")
     if min(counts) < 0:
         raise InputError(f"the polish's rotations must be at least 0 at every scale, got {iterations!r}")
+    if isinstance(patch, Sequence):
+        if not (per_scale and len(patch) == len(counts)):
+            raise InputError(f"patch sides per scale need rotations per scale, as many: got patch {tuple(patch)!r} "
+                             f"and rotations {iterations!r}", option="patch")
+        sides = [operator.index(s) for s in patch]
+    else:
+        sides = [patch] * len(counts)
     h, w = image.shape[-2:]
     side = min(max_side, max(h, w))
-    for k, n in zip(reversed(range(len(counts))), counts):
+    for k, n, pt in zip(reversed(range(len(counts))), counts, sides):
         if n > 0 and (min(h, w) * (side >> k) / max(h, w) >= LAYOUT_MIN_SIDE or k == 0):
-            image = _polish_at(image, style, n, patch, generator, wrap, side >> k, components, momentum)
+            image = _polish_at(image, style, n, pt, generator, wrap, side >> k, components, momentum)
     return image
 
 

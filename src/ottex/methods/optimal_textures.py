@@ -54,7 +54,7 @@ from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
-from ..image.patches import LAYOUT_MIN_SIDE, check_momentum, is_structured, patch_layout, patch_polish
+from ..image.patches import LAYOUT_MIN_SIDE, LAYOUT_PATCH, check_momentum, is_structured, patch_layout, patch_polish
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -111,13 +111,15 @@ INVERT_STEPS = 10
 #: per layer on their example; at 512 px it would cost four times that, over the default's time budget
 #: (docs/structure.md).
 DEFAULT_INVERT_PIXELS = 256 * 256
-#: Rotations per scale (a quarter, half and all of the polish's side, coarse to fine) and momentum of the patch polish
-#: of a synthesis whose last pass is not inverted (outputs over :data:`DEFAULT_INVERT_PIXELS`): the polish alone
-#: undoes the decoders' blur there, and at a quarter of the side its 7 px patches see cells and stripes whole.
-#: Measured at 512 px on Heitz et al.'s example, per layer: 8 plain rotations at two scales 0.0501 / 0.0725 /
-#: 0.1308, 16 with momentum 0.8 at two scales 0.0271 / 0.0327 / 0.0766, these 0.0251 / 0.0292 / 0.0658 (their
-#: published result 0.0280 / 0.0350 / 0.0598; docs/structure.md, fifth and sixth rounds).
-POLISH_WITHOUT_INVERSION = ((16, 24, 16), 0.8)
+#: Rotations per scale (a quarter, half and all of the polish's side, coarse to fine), momentum and patch side per
+#: scale of the patch polish of a synthesis whose last pass is not inverted (outputs over
+#: :data:`DEFAULT_INVERT_PIXELS`): the polish alone undoes the decoders' blur there, at a quarter of the side its 7 px
+#: patches see cells and stripes whole, and at the whole side 5 px patches restore the finest detail. Measured at
+#: 512 px on Heitz et al.'s example, per layer: 8 plain rotations at two scales 0.0501 / 0.0725 / 0.1308, 16 with
+#: momentum 0.8 at two scales 0.0271 / 0.0327 / 0.0766, three scales of 7 px patches 0.0251 / 0.0292 / 0.0658, these
+#: 0.0200 / 0.0296 / 0.0670 (their published result 0.0280 / 0.0350 / 0.0598; docs/structure.md, fifth to seventh
+#: rounds).
+POLISH_WITHOUT_INVERSION = ((16, 24, 16), 0.8, (7, 7, 5))
 NETWORK_DTYPES = DTYPE_CHOICES
 #: From this many pixels per image, ``network_dtype="auto"`` runs the encoders and decoders in bfloat16 where that is
 #: fast (:func:`~ottex.core.device.bfloat16_is_fast`).
@@ -183,13 +185,14 @@ class OTSchedule:
             for the same content distance; docs/structure.md).
         polish_momentum: heavy-ball momentum of the polish's steps (:func:`~ottex.image.patches.patch_sliced_ot`):
             each step adds this share of the previous step's change, so the steps go further for the same sorts.
-        polish_without_inversion: ``(rotations, momentum)`` of the polish, in place of ``polish_iterations`` and
-            ``polish_momentum``, for a synthesis whose last pass was not inverted (larger outputs than
-            ``invert_max_output``, or ``invert_steps=0``; a schedule that polishes): there the polish alone undoes
-            the decoders' blur, and :data:`POLISH_WITHOUT_INVERSION` took 512 px syntheses much closer to their
-            examples (docs/structure.md). ``rotations`` is a number (at each of ``polish_scales``) or a tuple of
-            them, each at least 1, one per scale, coarse to fine (its length is then the number of scales, in place
-            of ``polish_scales``). None: the same polish everywhere.
+        polish_without_inversion: ``(rotations, momentum)`` or ``(rotations, momentum, patch)`` of the polish, in place
+            of ``polish_iterations`` and ``polish_momentum``, for a synthesis whose last pass was not inverted (larger
+            outputs than ``invert_max_output``, or ``invert_steps=0``; a schedule that polishes): there the polish alone
+            undoes the decoders' blur, and :data:`POLISH_WITHOUT_INVERSION` took 512 px syntheses much closer to their
+            examples (docs/structure.md). ``rotations`` is a number (at each of ``polish_scales``) or a tuple of them,
+            each at least 1, one per scale, coarse to fine (its length is then the number of scales, in place of
+            ``polish_scales``); ``patch`` the odd patch side (7 if left out), or a tuple of them as long as the
+            rotations'. None: the same polish everywhere.
         invert_steps: L-BFGS steps of a feature inversion after each decoding of ``invert_levels``
             (:func:`~ottex.methods.optimization.invert_features`: the pixels whose features are the matched ones,
             from the decoder's output; at resolutions of at most
@@ -240,7 +243,7 @@ class OTSchedule:
     polish_iterations: int = 8
     polish_scales: int = 2
     polish_momentum: float = 0.0
-    polish_without_inversion: tuple[int | tuple[int, ...], float] | None = POLISH_WITHOUT_INVERSION
+    polish_without_inversion: tuple | None = POLISH_WITHOUT_INVERSION
     invert_steps: int = INVERT_STEPS
     invert_levels: tuple[int, ...] = (2, 3)
     invert_passes: int = 1
@@ -991,9 +994,11 @@ def _run_schedule(
     if polish:  # the example at the output's scale (and large enough for its tool)
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (1,)))
         steps, momentum = sched.polish_iterations, sched.polish_momentum
+        patch = LAYOUT_PATCH
         if synthesis and not inverted and sched.polish_without_inversion is not None:  # the last pass's blur is left
-            steps, momentum = sched.polish_without_inversion
-        image = patch_polish(image, example, steps, generator=gen, wrap=tile, momentum=momentum,
+            steps, momentum, *sides = sched.polish_without_inversion
+            patch = sides[0] if sides else LAYOUT_PATCH
+        image = patch_polish(image, example, steps, patch=patch, generator=gen, wrap=tile, momentum=momentum,
                              scales=1 if isinstance(steps, tuple) else sched.polish_scales)
     if refine:
         example = style_at(style_imgs[0], _network_factor(style_imgs[0], factors[0], (4,)))
@@ -1062,6 +1067,13 @@ def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -
     return network_factor(style.shape[-2:], factor, min_size_for_level(deepest), f"the relu{deepest}_1 encoder")
 
 
+def _counts(value: object, odd: bool = False) -> bool:
+    """Whether ``value`` is a whole number of at least 1 (odd if asked; not a bool) or a non-empty tuple of them."""
+    values = value if isinstance(value, tuple) else (value,)
+    return bool(values) and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 and (
+        n % 2 == 1 or not odd) for n in values)
+
+
 def _effective_schedule(
     sched: OTSchedule,
     passes: Sequence[int] | int | None,
@@ -1083,13 +1095,14 @@ def _effective_schedule(
     check_momentum(sched.polish_momentum, "polish_momentum")
     if sched.polish_without_inversion is not None:
         pair = sched.polish_without_inversion
-        ok = isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], numbers.Real)
+        ok = isinstance(pair, tuple) and len(pair) in (2, 3) and isinstance(pair[1], numbers.Real)
         counts = pair[0] if ok else None
-        counts = (counts,) if isinstance(counts, numbers.Integral) else counts
-        if not (isinstance(counts, tuple) and counts and all(
-                isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in counts)):
+        sides = pair[2] if ok and len(pair) == 3 else LAYOUT_PATCH
+        if not (_counts(counts) and _counts(sides, odd=True) and (not isinstance(sides, tuple) or (
+                isinstance(counts, tuple) and len(sides) == len(counts)))):
             raise InputError("polish_without_inversion must be (rotations >= 1 or a tuple of them, one per scale, "
-                             f"momentum) or None, got {pair!r}")
+                             "momentum) or (rotations, momentum, odd patch side or a tuple of them as long as the "
+                             f"rotations') or None, got {pair!r}")
         check_momentum(pair[1], "polish_without_inversion's momentum")
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
