@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import operator
 from collections.abc import Sequence
 
@@ -304,8 +305,9 @@ def patch_polish(
 
     Raises:
         InputError: ``scales`` under 1 or, with a sequence of ``iterations``, neither 1 nor its length; an empty
-            sequence, a negative or fractional number of rotations; a sequence of patch sides without a sequence of
-            ``iterations`` as long; :func:`patch_sliced_ot`'s errors.
+            sequence, a negative or fractional number of rotations; a patch side that is not odd, whole and under
+            :data:`LAYOUT_MIN_SIDE`, or a sequence of them without a sequence of ``iterations`` as long;
+            :func:`patch_sliced_ot`'s errors.
 
     Example:
         >>> from ottex.eval.textures import stripes
@@ -326,19 +328,28 @@ def patch_polish(
         raise InputError(f"scales must be 1 or {len(counts)} (the number of rotations per scale given), got {scales}")
     if min(counts) < 0:
         raise InputError(f"the polish's rotations must be at least 0 at every scale, got {iterations!r}")
-    if isinstance(patch, Sequence):
-        if not (per_scale and len(patch) == len(counts)):
-            raise InputError(f"patch sides per scale need rotations per scale, as many: got patch {tuple(patch)!r} "
-                             f"and rotations {iterations!r}", option="patch")
-        sides = [operator.index(s) for s in patch]
-    else:
-        sides = [patch] * len(counts)
+    if isinstance(patch, Sequence) and not (per_scale and len(patch) == len(counts)):
+        raise InputError(f"patch sides per scale need rotations per scale, as many: got patch {tuple(patch)!r} "
+                         f"and rotations {iterations!r}", option="patch")
+    sides = check_patch_sides(patch)
+    sides = sides if isinstance(patch, Sequence) else sides * len(counts)
     h, w = image.shape[-2:]
     side = min(max_side, max(h, w))
     for k, n, pt in zip(reversed(range(len(counts))), counts, sides):
         if n > 0 and (min(h, w) * (side >> k) / max(h, w) >= LAYOUT_MIN_SIDE or k == 0):
             image = _polish_at(image, style, n, pt, generator, wrap, side >> k, components, momentum)
     return image
+
+
+def check_patch_sides(patch: int | Sequence[int]) -> list[int]:
+    """The polish's patch side, or sides, as a list; :class:`~ottex.core.errors.InputError` unless each is an odd
+    whole number (not a bool) from 1 to ``LAYOUT_MIN_SIDE - 1`` (a patch must fit the coarsest side worked at)."""
+    values = list(patch) if isinstance(patch, Sequence) else [patch]
+    if not values or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 1 <= s < LAYOUT_MIN_SIDE
+                             and s % 2 == 1 for s in values):
+        raise InputError(f"the polish's patch sides must be odd whole numbers from 1 to {LAYOUT_MIN_SIDE - 1}, got "
+                         f"{patch!r}", option="patch")
+    return [int(s) for s in values]
 
 
 def _polish_at(image: torch.Tensor, style: torch.Tensor, iterations: int, patch: int,

@@ -54,7 +54,15 @@ from ..core.resample import resize, wrap_resize
 from ..core.runtime import prepare_device, release_free_memory
 from ..image.io import ImageLike, as_image
 from ..image.masks import check_mask_aspect, load_label_pair, resample_masks
-from ..image.patches import LAYOUT_MIN_SIDE, LAYOUT_PATCH, check_momentum, is_structured, patch_layout, patch_polish
+from ..image.patches import (
+    LAYOUT_MIN_SIDE,
+    LAYOUT_PATCH,
+    check_momentum,
+    check_patch_sides,
+    is_structured,
+    patch_layout,
+    patch_polish,
+)
 from ..nn.networks import (
     Decoder,
     Encoder,
@@ -1067,11 +1075,11 @@ def _network_factor(style: torch.Tensor, factor: float, levels: Sequence[int]) -
     return network_factor(style.shape[-2:], factor, min_size_for_level(deepest), f"the relu{deepest}_1 encoder")
 
 
-def _counts(value: object, odd: bool = False) -> bool:
-    """Whether ``value`` is a whole number of at least 1 (odd if asked; not a bool) or a non-empty tuple of them."""
+def _counts(value: object) -> bool:
+    """Whether ``value`` is a whole number of at least 1 (not a bool) or a non-empty tuple of them."""
     values = value if isinstance(value, tuple) else (value,)
-    return bool(values) and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 and (
-        n % 2 == 1 or not odd) for n in values)
+    return bool(values) and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+                                for n in values)
 
 
 def _effective_schedule(
@@ -1098,12 +1106,13 @@ def _effective_schedule(
         ok = isinstance(pair, tuple) and len(pair) in (2, 3) and isinstance(pair[1], numbers.Real)
         counts = pair[0] if ok else None
         sides = pair[2] if ok and len(pair) == 3 else LAYOUT_PATCH
-        if not (_counts(counts) and _counts(sides, odd=True) and (not isinstance(sides, tuple) or (
+        if not (_counts(counts) and _counts(sides) and (not isinstance(sides, tuple) or (
                 isinstance(counts, tuple) and len(sides) == len(counts)))):
             raise InputError("polish_without_inversion must be (rotations >= 1 or a tuple of them, one per scale, "
                              "momentum) or (rotations, momentum, odd patch side or a tuple of them as long as the "
                              f"rotations') or None, got {pair!r}")
         check_momentum(pair[1], "polish_without_inversion's momentum")
+        check_patch_sides(sides)
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
