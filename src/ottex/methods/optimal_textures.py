@@ -1005,7 +1005,7 @@ def _run_schedule(
         patch = LAYOUT_PATCH
         if synthesis and not inverted and sched.polish_without_inversion is not None:  # the last pass's blur is left
             steps, momentum, *sides = sched.polish_without_inversion
-            patch = sides[0] if sides else LAYOUT_PATCH
+            patch = sides[0] if sides else patch
         image = patch_polish(image, example, steps, patch=patch, generator=gen, wrap=tile, momentum=momentum,
                              scales=1 if isinstance(steps, tuple) else sched.polish_scales)
     if refine:
@@ -1106,13 +1106,13 @@ def _effective_schedule(
         ok = isinstance(pair, tuple) and len(pair) in (2, 3) and isinstance(pair[1], numbers.Real)
         counts = pair[0] if ok else None
         sides = pair[2] if ok and len(pair) == 3 else LAYOUT_PATCH
-        if not (_counts(counts) and _counts(sides) and (not isinstance(sides, tuple) or (
+        if not (_counts(counts) and (not isinstance(sides, tuple) or (
                 isinstance(counts, tuple) and len(sides) == len(counts)))):
             raise InputError("polish_without_inversion must be (rotations >= 1 or a tuple of them, one per scale, "
                              "momentum) or (rotations, momentum, odd patch side or a tuple of them as long as the "
                              f"rotations') or None, got {pair!r}")
         check_momentum(pair[1], "polish_without_inversion's momentum")
-        check_patch_sides(sides)
+        check_patch_sides(sides)  # the sides' values, with patch_polish's own message
     if iterations is not None:
         sched = sched.replace(iterations={lvl: iterations for lvl in range(1, 6)},
                               fine_iterations={lvl: iterations for lvl in range(1, 6)})
