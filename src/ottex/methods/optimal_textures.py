@@ -320,7 +320,7 @@ class OTOptions(Options):
         "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
         "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "
         "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
-        "examples whose edges run along one or two directions or that repeat")
+        "examples whose edges run along one or two directions at some scale (rows of text too) or that repeat")
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="default: outputs up to 256x256 px optimise the "
         "pixels towards the matched features after the last decodings of relu3_1 and relu2_1 (the decoders blur; "
