@@ -254,7 +254,7 @@ class TqdmProgress:
             kwargs = {"bar_format": self.BAR_FORMAT, **self.kwargs} if weighted else dict(self.kwargs)
             self.bar = tqdm(total=total, desc=self.desc, unit=event.unit, **kwargs)
         if event.kind == "note" and event.note:
-            where = f"scale {event.scale + 1}/{event.scales}: " if event.scales > 1 else ""
+            where = f"scale {event.scale + 1}/{event.scales}: " if event.scales > 1 and event.done > 0 else ""
             self.notes.append(where + event.note)
         position = event.work if weighted else event.done
         if position > self.bar.n:

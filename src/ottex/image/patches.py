@@ -52,6 +52,7 @@ __all__ = [
     "autocorrelation",
     "structure_strength",
     "is_structured",
+    "structure_verdict",
     "LAYOUT_PATCH",
     "LAYOUT_MIN_SIDE",
     "LAYOUT_COMPONENTS",
@@ -481,7 +482,23 @@ def structure_strength(image: torch.Tensor) -> tuple[float, float]:
     return orientation, min(1.0, float(a[far].max()))
 
 
+def structure_verdict(image: torch.Tensor) -> tuple[bool, str]:
+    """Whether either statistic of :func:`structure_strength` reaches :data:`STRUCTURED` (0.5), and the figures in
+    words: a synthesis with ``layout="auto"`` starts from a :func:`patch_layout` when it does, and tells why in a
+    progress note.
+
+    Example:
+        >>> from ottex.eval.textures import checkerboard
+        >>> structure_verdict(checkerboard(64, cell=8))
+        (True, 'layout on (auto: edge orientation 1.00, repeat 1.00; structured at 0.5 or more)')
+    """
+    orientation, repeat = structure_strength(image)
+    structured = max(orientation, repeat) >= STRUCTURED
+    return structured, (f"layout {'on' if structured else 'off'} (auto: edge orientation {orientation:.2f}, "
+                        f"repeat {repeat:.2f}; structured at {STRUCTURED} or more)")
+
+
 def is_structured(image: torch.Tensor) -> bool:
     """Whether either statistic of :func:`structure_strength` reaches :data:`STRUCTURED` (0.5): the examples whose
-    synthesis starts from a :func:`patch_layout` when ``layout="auto"``."""
-    return max(structure_strength(image)) >= STRUCTURED
+    synthesis starts from a :func:`patch_layout` when ``layout="auto"`` (:func:`structure_verdict`)."""
+    return structure_verdict(image)[0]

@@ -59,9 +59,9 @@ from ..image.patches import (
     LAYOUT_PATCH,
     check_momentum,
     check_patch_sides,
-    is_structured,
     patch_layout,
     patch_polish,
+    structure_verdict,
 )
 from ..nn.networks import (
     Decoder,
@@ -516,7 +516,8 @@ def synthesize(
             with relu5_1 ... relu1_1 (:data:`NOISE_SCHEDULE`, ottex 0.1's
             synthesis: keeps large irregular shapes such as letters whole);
             ``"auto"`` (default): ``"on"`` for structured examples
-            (:func:`~ottex.image.patches.is_structured`).
+            (:func:`~ottex.image.patches.is_structured`; the choice and its
+            figures come to ``callback`` as a ``"note"`` event).
         quality: ``"high"``: after each decoding of relu3_1 and relu2_1
             in the last two passes of every resolution, optimise the pixels
             towards the matched features
@@ -612,12 +613,13 @@ def _synthesize(
                         seed)
     if guide is not None:  # regions (masks, mixing) have no layout stage: they start from noise with the deep levels
         opts = opts.replace(layout="off")
-    sched = opts.effective_schedule(structured=opts.layout == "auto" and is_structured(styles[0]))
+    structured, note = structure_verdict(styles[0]) if opts.layout == "auto" else (False, None)
+    sched = opts.effective_schedule(structured=structured)
     if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
         guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
                           opts.pca_variance, batch=batch, guide=guide, tile=opts.tile, callback=callback,
-                          network_dtype=opts.network_dtype)
+                          network_dtype=opts.network_dtype, note=note)
     if opts.tile:
         return wrap_resize(image, (h, w)).clamp_(0, 1)
     return crop_to(image, (h, w))
@@ -896,13 +898,15 @@ def _run_schedule(
     start: torch.Tensor | None = None,
     start_scale: int = 0,
     prepared: dict | None = None,
+    note: str | None = None,
 ) -> torch.Tensor:
     """The coarse-to-fine loop shared by synthesis, style transfer, mixing and guided synthesis.
 
     Returns the image at the finest working size (``size`` rounded up to a multiple of 16). Reports one
     progress step per level visit. ``start`` (video, :func:`transfer_from`): the image the run starts from, at
     scale ``start_scale`` (negative: counted from the finest); the scales before it are skipped; ``prepared``:
-    the style's statistics of earlier calls (see :func:`transfer_from`).
+    the style's statistics of earlier calls (see :func:`transfer_from`); ``note``: told to the progress callback
+    after the first scale's event, before the first step (the layout's choice).
     """
     dev = style_imgs[0].device
     nets = load_autoencoders(weights, tuple(dict.fromkeys(sched.levels + sched.fine_levels)), weights_dir, dev,
@@ -958,6 +962,9 @@ def _run_schedule(
         if si != current:  # a new resolution: style statistics at the matching scale, upsampled image
             current = si
             report.begin_scale(si)
+            if note:  # once, after the first scale's event
+                report.note(note)
+                note = None
             sh, sw = sizes[si]
             kept = None if prepared is None else prepared.get((si, sh, sw, tuple(lv)))
             if kept is not None:  # transfer_from: the statistics of an earlier call, the random state after them
