@@ -108,6 +108,23 @@ def test_reporter_caps_done_and_combines_subscribers(capsys):
     assert "demo bar" in capsys.readouterr().err
 
 
+def test_bar_ends_with_the_notes_those_before_any_step_without_a_scale():
+    import io
+
+    text = io.StringIO()
+    with TqdmProgress("demo", file=text) as bar:
+        rep = Reporter("m", bar, [(8, 8), (16, 16)], [1, 1])
+        rep.begin_scale(0)
+        rep.note("layout on: about the whole run")
+        rep.step()
+        rep.begin_scale(1)
+        rep.note("converged early")
+        rep.step()
+        rep.finish()
+    last = text.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert "2/2 steps, layout on: about the whole run, scale 2/2: converged early" in last, last
+
+
 @pytest.fixture(scope="module")
 def lava_small(load_test_image):
     return load_test_image("style/lava-small.jpg", 48)

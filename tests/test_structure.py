@@ -567,11 +567,18 @@ def test_layout_choice_follows_the_example(graffiti):
                        synthesize(small, 64, seed=2, layout="off"))
     assert not torch.equal(synthesize(structured, 64, seed=2, callback=events.append),
                            synthesize(structured, 64, seed=2, layout="off"))
-    # auto tells its choice and its figures to the progress callback, before the first step
+    # auto tells its choice and its figures to the progress callback, right after the first scale's event
     notes = [e for e in events if e.kind == "note"]
-    assert [n.done for n in notes] == [0, 0]
-    assert notes[0].note.startswith("layout off (auto: edge orientation 0.") and "repeat 0." in notes[0].note
-    assert notes[1].note == "layout on (auto: edge orientation 1.00, repeat 1.00; structured at 0.5 or more)"
+    assert [n.done for n in notes] == [0, 0] and events[1] is notes[0] and events[0].kind == "scale"
+    assert notes[0].note.startswith("layout off: auto, the example is not structured (edge orientation 0.")
+    assert notes[0].note.endswith("; both under 0.5)")
+    assert notes[1].note == ("layout on: auto, the example is structured (edge orientation 1.00, repeat 1.00; "
+                             "0.5 or more)")
+    # a schedule of one's own without the layout stage: auto says the layout is off, whatever the example
+    events.clear()
+    synthesize(structured, 64, seed=2, schedule=OTSchedule(layout_iterations=0, passes=(1,)), callback=events.append)
+    assert [e.note for e in events if e.kind == "note"] == [
+        "layout off: auto, the example is structured (edge orientation 1.00, repeat 1.00; 0.5 or more)"]
 
 
 @pytest.mark.needs_weights

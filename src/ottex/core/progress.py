@@ -59,7 +59,8 @@ class ProgressEvent:
         kind: ``"scale"`` (a scale starts; ``step`` is 0), ``"step"`` (a step
             is done), ``"note"`` (something to tell about the run, in ``note``:
             e.g. the scale ended before its planned steps because the optimiser
-            converged) or ``"done"`` (the run finished).
+            converged, or the layout ``layout="auto"`` chose, before the first
+            step) or ``"done"`` (the run finished).
         scale: index of the current scale, 0 = coarsest.
         scales: number of scales.
         size: ``(height, width)`` of the current scale.

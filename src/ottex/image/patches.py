@@ -443,7 +443,7 @@ def autocorrelation(image: torch.Tensor, radius: int) -> torch.Tensor:
         image.dtype)
 
 
-#: :func:`is_structured`'s threshold on both statistics of :func:`structure_strength`.
+#: :func:`is_structured`'s and :func:`structure_verdict`'s threshold on both statistics of :func:`structure_strength`.
 STRUCTURED = 0.5
 
 #: The smallest short side (px) at which :func:`structure_strength` reads the orientation of an example's edges at a
@@ -483,19 +483,26 @@ def structure_strength(image: torch.Tensor) -> tuple[float, float]:
 
 
 def structure_verdict(image: torch.Tensor) -> tuple[bool, str]:
-    """Whether either statistic of :func:`structure_strength` reaches :data:`STRUCTURED` (0.5), and the figures in
-    words: a synthesis with ``layout="auto"`` starts from a :func:`patch_layout` when it does, and tells why in a
-    progress note.
+    """Whether either statistic of :func:`structure_strength` reaches :data:`STRUCTURED` (0.5), and why, in words: a
+    synthesis with ``layout="auto"`` starts from a :func:`patch_layout` when it does, and says so in a progress note.
+
+    Args:
+        image: ``(B, 3, H, W)`` example (the first image is read).
+
+    Returns:
+        ``(structured, words)``: the verdict and the two statistics with the threshold, e.g. ``"structured (edge
+        orientation 0.82, repeat 0.33; 0.5 or more)"``.
 
     Example:
         >>> from ottex.eval.textures import checkerboard
         >>> structure_verdict(checkerboard(64, cell=8))
-        (True, 'layout on (auto: edge orientation 1.00, repeat 1.00; structured at 0.5 or more)')
+        (True, 'structured (edge orientation 1.00, repeat 1.00; 0.5 or more)')
     """
     orientation, repeat = structure_strength(image)
     structured = max(orientation, repeat) >= STRUCTURED
-    return structured, (f"layout {'on' if structured else 'off'} (auto: edge orientation {orientation:.2f}, "
-                        f"repeat {repeat:.2f}; structured at {STRUCTURED} or more)")
+    figures = f"edge orientation {orientation:.2f}, repeat {repeat:.2f}"
+    return structured, (f"structured ({figures}; {STRUCTURED} or more)" if structured
+                        else f"not structured ({figures}; both under {STRUCTURED})")
 
 
 def is_structured(image: torch.Tensor) -> bool:

@@ -319,8 +319,9 @@ class OTOptions(Options):
     layout: str = option(
         "auto", choices=LAYOUTS, tasks=(SYNTHESIS,), help="on: start from a layout made by sliced OT of the "
         "example's pixel patches, then match relu3_1 ... relu1_1 (keeps stripes, bricks, tiles and grids straight); "
-        "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as letters whole); auto: on for "
-        "examples whose edges run along one or two directions at some scale (rows of text too) or that repeat")
+        "off: from noise with relu5_1 ... relu1_1 (keeps large irregular shapes such as graffiti letters whole); "
+        "auto: on for examples whose edges run along one or two directions at some scale (rows of text too) or that "
+        "repeat")
     quality: str = option(
         "default", choices=QUALITIES, tasks=(SYNTHESIS,), help="default: outputs up to 256x256 px optimise the "
         "pixels towards the matched features after the last decodings of relu3_1 and relu2_1 (the decoders blur; "
@@ -514,7 +515,8 @@ def synthesize(
             example's 7x7 pixel patches, then match relu3_1 ... relu1_1 (keeps
             stripes, bricks, tiles and grids straight); ``"off"``: from noise
             with relu5_1 ... relu1_1 (:data:`NOISE_SCHEDULE`, ottex 0.1's
-            synthesis: keeps large irregular shapes such as letters whole);
+            synthesis: keeps large irregular shapes such as graffiti letters
+            whole);
             ``"auto"`` (default): ``"on"`` for structured examples
             (:func:`~ottex.image.patches.is_structured`; the choice and its
             figures come to ``callback`` as a ``"note"`` event).
@@ -615,6 +617,8 @@ def _synthesize(
         opts = opts.replace(layout="off")
     structured, note = structure_verdict(styles[0]) if opts.layout == "auto" else (False, None)
     sched = opts.effective_schedule(structured=structured)
+    if note:
+        note = f"layout {'on' if sched.layout_iterations > 0 else 'off'}: auto, the example is {note}"
     if guide is not None and opts.style_mask is not None and not opts.tile:  # the output is cropped from the centre
         guide.target = _pad_to_working(resample_masks(guide.target, (h, w)))
     image = _run_schedule(styles, (h, w), sched, opts.weights, weights_dir, seed, opts.style_scale, opts.pca,
