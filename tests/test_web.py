@@ -553,6 +553,9 @@ def test_ot_reproduces_its_image_and_keeps_its_networks_between_runs(client, mon
                 "options": {"weights": "cd16x", "passes": "2"}}
     first = finish(client, submit(client, settings)["id"])
     assert first["status"] == "done", first
+    # the run's notes reach the page: the layout auto chose, and why
+    assert len(first["notes"]) == 1 and first["notes"][0].startswith("layout off: auto, the example is not structured")
+    assert first["progress"]["notes"] == first["notes"]
     assert len(built) == 10 and client.get("/api/status").json()["networks"] == 10  # 5 levels, encoder + decoder
     second = finish(client, submit(client, settings)["id"])
     assert len(built) == 10  # nothing rebuilt: the networks stayed loaded

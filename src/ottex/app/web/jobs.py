@@ -181,6 +181,8 @@ class WebJob:
         preview: the last preview image (JPEG bytes) while running (and for the last few finished runs);
             ``preview_count`` counts them.
         startup: seconds from the start of the run to its first progress event (inputs read, networks ready).
+        notes: what the run told about itself (its ``"note"`` events: the layout ``auto`` chose, an optimiser
+            that converged early), in order.
     """
 
     id: str
@@ -205,6 +207,7 @@ class WebJob:
     starred: bool = False
     requeue: bool = False  # cancelled by the server's stop: queued again by the next server
     frames: int | None = None  # a clip's style transfer: frames of its video (its thumbnail is a frame strip)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def suffix(self) -> str:
@@ -216,7 +219,7 @@ class WebJob:
         out = {"id": self.id, "status": self.status, "label": self.label, "settings": self.record,
                "created": self.created, "started": self.started, "finished": self.finished, "seconds": self.seconds,
                "startup": self.startup, "device": self.device, "error": self.error, "option": self.error_option,
-               "progress": self.progress, "position": position, "starred": self.starred}
+               "progress": self.progress, "position": position, "starred": self.starred, "notes": list(self.notes)}
         if self.status == "done":
             base = f"/api/jobs/{self.id}"
             out["result"] = {"image": f"{base}/image", "thumb": f"{base}/thumb", "settings": f"{base}/settings",
@@ -254,10 +257,13 @@ class Watcher:
         if self.job.startup is None:
             self.job.startup = round(elapsed, 4)
         eta = self.eta.update(event, elapsed)
+        if event.kind == "note" and event.note:
+            self.job.notes.append(event.note)
         progress = {"kind": event.kind, "scale": event.scale, "scales": event.scales, "size": list(event.size),
                     "step": event.step, "steps": event.steps, "done": event.done, "total": event.total,
                     "unit": event.unit, "loss": finite(event.loss), "elapsed": round(elapsed, 3),
-                    "eta": None if eta is None else round(eta, 3), "preview": self.job.preview_count or None}
+                    "eta": None if eta is None else round(eta, 3), "preview": self.job.preview_count or None,
+                    "notes": list(self.job.notes)}
         if event.image is not None:
             self.job.preview = _jpeg(event.image, self.side)
             self.job.preview_count += 1

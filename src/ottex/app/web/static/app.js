@@ -424,6 +424,7 @@ function progressText(p) {
   else if (p.eta !== null && p.eta !== undefined) parts.push(`about ${seconds(p.eta)} left`);
   else parts.push("estimating the time left");
   if (p.loss !== null && p.loss !== undefined) parts.push(`loss ${p.loss.toPrecision(4)}`);
+  if (p.notes && p.notes.length) parts.push(...p.notes); // e.g. the layout auto chose, and why
   return parts.join(" · ");
 }
 
