@@ -270,7 +270,10 @@ def test_what_an_artist_needs_in_chromium(tmp_path, browser, sleepy, load_test_i
         # earlier uploads: the first style picked again
         page.click("#content-drop .earlier")
         page.wait_for_selector("#earlier:not([hidden]) #earlier-thumbs .upload")
-        assert page.locator("#earlier-thumbs .upload").count() == 4  # style, two results, the TIFF
+        # style, two results, the TIFF (once, under load, 3 were listed: the server's own list in the message)
+        stored = [(u.name, u.id) for u in app.state.uploads.recent()[0]]
+        shown = page.eval_on_selector_all("#earlier-thumbs .upload", "us => us.map(u => u.dataset.id)")
+        assert len(shown) == 4, f"listed {shown}, stored {stored}"
         page.click(f"#earlier-thumbs .upload[data-id='{before}']")
         assert page.get_attribute("#content-thumbs .upload", "data-id") == before and page.is_hidden("#earlier")
 
